@@ -1,0 +1,39 @@
+"""Shared fixtures: small synthetic cubes and the shared real radar data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+import xnowcast  # noqa: E402  (registers the accessor)
+from xnowcast.datasets import synthetic_radar  # noqa: E402
+
+SHARED_RADAR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "radar"
+
+
+@pytest.fixture(scope="session")
+def radar_dir() -> Path:
+    """``../shared/data/radar`` beside the checkout (CI has it); skip when absent."""
+    if not SHARED_RADAR.is_dir():
+        pytest.skip(f"shared radar data not found at {SHARED_RADAR}")
+    return SHARED_RADAR
+
+
+@pytest.fixture(scope="session")
+def bom_glob(radar_dir: Path) -> str:
+    return str(radar_dir / "bom-2-20180616" / "*.nc")
+
+
+@pytest.fixture(scope="session")
+def bom_cube(bom_glob: str):
+    return xnowcast.open_archive(bom_glob)
+
+
+@pytest.fixture
+def cube():
+    """A small synthetic radar cube (30 frames of 40x40, NaN outside range)."""
+    return synthetic_radar(n_times=30, size=40, seed=3)

@@ -1,0 +1,230 @@
+"""Forecasts from cubes: the xarray layer over the model array contract.
+
+:func:`forecast` is the one function behind ``cube.nowcast.forecast``, the
+``xnowcast forecast`` command and batch jobs. It cuts the cube into gap-free
+input windows (:mod:`xnowcast.windows`), feeds them to a model as plain arrays
+(:func:`xnowcast.models.run_model`) and labels the result with the forecast
+conventions of :mod:`xnowcast.conventions`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dask
+import dask.array as dsa
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xnowcast.conventions import (
+    INIT_TIME,
+    LEAD_TIME,
+    CubeInfo,
+    forecast_attrs,
+    forecast_coords,
+)
+from xnowcast.models.interface import NowcastModel, get_model, run_model
+from xnowcast.windows import select_init_times, windows
+
+__all__ = ["forecast", "forecast_block", "default_chunk_init_times"]
+
+#: Target size of one output chunk of a multi-init-time forecast.
+_TARGET_CHUNK_BYTES = 128 * 2**20
+
+
+def forecast(
+    cube: xr.DataArray | xr.Dataset,
+    model: str | NowcastModel | Any = "persistence",
+    *,
+    init_times: Any = "latest",
+    var: str | None = None,
+    every: str | pd.Timedelta | None = None,
+    chunk_init_times: int | None = None,
+    **model_params: Any,
+) -> xr.DataArray:
+    """Forecast a cube with a nowcasting model.
+
+    Parameters
+    ----------
+    cube : DataArray or Dataset
+        Frames with dims ``(time, y, x)`` (any CF-recognisable names); NaN
+        marks missing data and flows through.
+    model : str, path, NowcastModel or torch.nn.Module
+        Registry name (see :func:`xnowcast.list_models`), checkpoint path,
+        or model instance.
+    init_times : "latest", "all", slice, time or list of times
+        Which forecasts to make. ``"latest"`` (default) or one time gives one
+        forecast, computed now, with dims ``(lead_time, y, x)``. ``"all"``, a
+        slice or a list give dims ``(init_time, lead_time, y, x)``, dask-backed
+        and computed chunk by chunk only when asked (``.compute()``,
+        ``.to_zarr()``, plotting).
+    var : str, optional
+        Variable to forecast when ``cube`` is a Dataset with several.
+    every : str or Timedelta, optional
+        Keep only init times on multiples of this interval (e.g. ``"30min"``).
+    chunk_init_times : int, optional
+        Init times per dask chunk of a multi-init forecast (default: about
+        128 MiB of output per chunk).
+    **model_params
+        Parameters of the model, e.g. ``n_in=12, n_out=24``.
+
+    Returns
+    -------
+    DataArray
+        The forecast, named and with units as the input, with coordinates
+        ``init_time`` (time of the last input frame,
+        ``standard_name=forecast_reference_time``), ``lead_time`` (timedelta64,
+        ``standard_name=forecast_period``), ``valid_time``, the input's spatial
+        coordinates (x/y, lat/lon, grid mapping), and attributes naming the
+        model, its parameters and the xnowcast version.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid cube (see :func:`xnowcast.conventions.normalize_cube`), an
+        init time without a complete gap-free input window, or a one-init-time
+        forecast whose input frames are all NaN.
+
+    Notes
+    -----
+    In a multi-init forecast, a window whose input frames are all NaN gives an
+    all-NaN forecast instead of an error, so that one radar outage does not
+    stop a job over an archive.
+
+    Examples
+    --------
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> cube = synthetic_radar(n_times=20, size=48)
+    >>> fc = forecast(cube, "persistence", n_out=6)
+    >>> fc.dims, fc.sizes["lead_time"], str(fc.init_time.values)[:16]
+    (('lead_time', 'y', 'x'), 6, '2024-06-01T13:35')
+    >>> fcs = forecast(cube, "persistence", init_times="all", n_out=6)
+    >>> fcs.dims, fcs.sizes["init_time"], fcs.chunks is not None
+    (('init_time', 'lead_time', 'y', 'x'), 9, True)
+    """
+    nowcaster = get_model(model, **model_params)
+    wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)
+    cube, info = wins.cube, wins.info
+    positions = select_init_times(wins, init_times, every=every)
+    init_idx = wins.init_indices[positions]
+    single = _is_single(init_times)
+
+    if single:
+        data = _forecast_now(cube, info, nowcaster, int(init_idx[0]))
+    else:
+        data = _forecast_lazy(cube, nowcaster, init_idx, chunk_init_times)
+    return _label(cube, info, nowcaster, init_idx, data, single)
+
+
+def _is_single(init_times: Any) -> bool:
+    if isinstance(init_times, str):
+        return init_times != "all"
+    if isinstance(init_times, (pd.Timestamp, np.datetime64)):
+        return True
+    return not isinstance(init_times, slice) and np.ndim(init_times) == 0
+
+
+def _forecast_now(cube: xr.DataArray, info: CubeInfo, model: NowcastModel, end: int) -> np.ndarray:
+    frames = np.asarray(cube.isel({info.time_dim: slice(end - model.n_in + 1, end + 1)}).values)
+    if not np.isfinite(frames).any():
+        t = pd.Timestamp(cube[info.time_dim].values[end])
+        raise ValueError(
+            f"the {model.n_in} input frames ending at {t} are all NaN (no valid data); "
+            "choose another init time (init_times=...) or check the input files"
+        )
+    return run_model(model, frames[None])[0]
+
+
+def default_chunk_init_times(model: NowcastModel, ny: int, nx: int) -> int:
+    """Init times per chunk so that one output chunk is about 128 MiB."""
+    per_init = model.n_out * ny * nx * 4
+    return int(max(1, min(64, _TARGET_CHUNK_BYTES // max(per_init, 1))))
+
+
+def forecast_block(frames: np.ndarray, ends: np.ndarray, model: NowcastModel) -> np.ndarray:
+    """Forecast every window of a block of consecutive frames.
+
+    This is the kernel of lazy forecasts and batch jobs.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        ``(time, y, x)`` frames covering all the windows.
+    ends : numpy.ndarray
+        Index into ``frames`` of the last input frame of each window.
+    model : NowcastModel
+        The model.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(ends), n_out, y, x)`` float32; all-NaN windows give NaN.
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    idx = np.asarray(ends)[:, None] + np.arange(-model.n_in + 1, 1)[None, :]
+    inputs = frames[idx]
+    out = np.full((len(ends), model.n_out, *frames.shape[1:]), np.nan, dtype=np.float32)
+    valid = np.isfinite(inputs).reshape(len(ends), -1).any(axis=1)
+    if valid.any():
+        out[valid] = run_model(model, inputs[valid])
+    return out
+
+
+def _forecast_lazy(
+    cube: xr.DataArray,
+    model: NowcastModel,
+    init_idx: np.ndarray,
+    chunk_init_times: int | None,
+) -> dsa.Array:
+    _, ny, nx = cube.shape
+    size = chunk_init_times or default_chunk_init_times(model, ny, nx)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"chunk_init_times must be a positive integer, got {chunk_init_times!r}")
+    source = cube.data
+    if not isinstance(source, dsa.Array):
+        source = dsa.from_array(source, chunks=(min(64, cube.shape[0]), -1, -1))
+    model_ref = dask.delayed(model, pure=True)
+    kernel = dask.delayed(forecast_block, pure=True)
+    blocks = []
+    for start in range(0, len(init_idx), size):
+        ends = init_idx[start : start + size]
+        first = int(ends[0]) - model.n_in + 1
+        frames = source[first : int(ends[-1]) + 1]
+        block = kernel(frames, ends - first, model_ref)
+        blocks.append(
+            dsa.from_delayed(block, shape=(len(ends), model.n_out, ny, nx), dtype=np.float32)
+        )
+    return dsa.concatenate(blocks, axis=0)
+
+
+def _label(
+    cube: xr.DataArray,
+    info: CubeInfo,
+    model: NowcastModel,
+    init_idx: np.ndarray,
+    data: np.ndarray | dsa.Array,
+    single: bool,
+) -> xr.DataArray:
+    init = pd.DatetimeIndex(cube[info.time_dim].values[init_idx])
+    coords = forecast_coords(init, info.step, model.n_out)
+    spatial = {
+        name: coord.variable
+        for name, coord in cube.coords.items()
+        if info.time_dim not in coord.dims
+    }
+    if single:
+        data = data[None]
+    out = xr.DataArray(
+        data,
+        dims=(INIT_TIME, LEAD_TIME, info.y_dim, info.x_dim),
+        coords={**spatial, **coords},
+        name=cube.name,
+        attrs=forecast_attrs(cube, model.name or type(model).__name__, model.get_params()),
+    )
+    if single:
+        out = out.isel({INIT_TIME: 0})
+    if info.grid_mapping is not None:
+        out.attrs["grid_mapping"] = info.grid_mapping
+    return out
+

@@ -1,0 +1,272 @@
+"""Open radar/satellite archives as one lazy cube.
+
+An archive is a single multi-time file (netCDF or zarr), or many files each
+holding one scan (or a few frames), named by a glob pattern or a list. Files
+are opened lazily (dask-backed), checked to share one grid, stacked along time
+and sorted. Time comes from the file's CF time coordinate, from a scalar time
+variable (the BOM files keep it in ``valid_time``), or from the file name.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import warnings
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xnowcast.conventions import add_latlon, as_dataarray, find_spatial_dims, find_time_dim
+
+__all__ = ["open_archive", "open_zarr_store", "parse_time_from_name"]
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_STRPTIME_REGEX = {
+    "%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}",
+    "%M": r"\d{2}", "%S": r"\d{2}", "%j": r"\d{3}", "%f": r"\d{1,6}", "%%": "%",
+}
+_TIME_VAR_NAMES = ("time", "valid_time", "datetime", "t")
+
+
+def _expand(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    if isinstance(paths, (str, os.PathLike)):
+        text = os.fspath(paths)
+        if _GLOB_CHARS.search(text):
+            found = sorted(glob.glob(os.path.expanduser(text)))
+            if not found:
+                raise FileNotFoundError(f"no files match {text!r}; check the pattern and quote it "
+                                        "in a shell so that xnowcast expands it")
+            return found
+        items = [text]
+    else:
+        items = [os.fspath(p) for p in paths]
+        if not items:
+            raise ValueError("open_archive got an empty list of paths")
+    missing = [p for p in items if not os.path.exists(os.path.expanduser(p))]
+    if missing:
+        raise FileNotFoundError(f"no such file(s): {', '.join(missing[:5])}"
+                                f"{' ...' if len(missing) > 5 else ''}")
+    return [os.path.expanduser(p) for p in items]
+
+
+def _is_zarr(path: str) -> bool:
+    p = Path(path)
+    return p.suffix == ".zarr" or (p.is_dir() and any(
+        (p / marker).exists() for marker in (".zgroup", ".zarray", "zarr.json")))
+
+
+def open_zarr_store(path: str | os.PathLike, **kwargs: Any) -> xr.Dataset:
+    """Open a zarr store lazily, with or without consolidated metadata."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Failed to open Zarr store with consolidated")
+        return xr.open_zarr(path, **kwargs)
+
+
+def _open_one(path: str, chunks: Any) -> xr.Dataset:
+    kwargs = {"chunks": chunks, "decode_coords": "all"}
+    if _is_zarr(path):
+        return open_zarr_store(path, **kwargs)
+    return xr.open_dataset(path, **kwargs)
+
+
+def parse_time_from_name(path: str | os.PathLike, time_format: str) -> pd.Timestamp:
+    """Parse a time from a file name with a ``strptime`` format.
+
+    The first part of the file's base name that matches the format is used.
+
+    Examples
+    --------
+    >>> parse_time_from_name("radar/2_20180616_100600.prcp-cscn.nc", "%Y%m%d_%H%M%S")
+    Timestamp('2018-06-16 10:06:00')
+    """
+    name = os.path.basename(os.fspath(path).rstrip("/"))
+    pattern = "".join(
+        _STRPTIME_REGEX.get(tok, re.escape(tok)) if tok.startswith("%") or tok else ""
+        for tok in re.split(r"(%.)", time_format)
+    )
+    match = re.search(pattern, name)
+    if match is None:
+        raise ValueError(f"file name {name!r} has no part matching the time format {time_format!r}")
+    try:
+        return pd.Timestamp(datetime.strptime(match.group(0), time_format))
+    except ValueError as err:
+        raise ValueError(f"cannot parse a time from {name!r} with {time_format!r}: {err}") from None
+
+
+def _scan_time(ds: xr.Dataset, path: str, time: str | None) -> pd.Timestamp:
+    """Time of a single-scan file (no time dimension)."""
+    if time is not None and "%" in time:
+        return parse_time_from_name(path, time)
+    if time is not None:
+        if time not in ds.variables:
+            raise ValueError(f"{path}: no variable {time!r} to read the time from; its variables "
+                             f"are {', '.join(map(str, ds.variables))}")
+        candidates = [time]
+    else:
+        candidates = [
+            str(name) for name, v in ds.variables.items()
+            if v.ndim == 0 and np.issubdtype(v.dtype, np.datetime64)
+            and (v.attrs.get("standard_name") == "time" or str(name) in _TIME_VAR_NAMES)
+        ]
+    if not candidates:
+        raise ValueError(
+            f"{path}: no time found (no time dimension and no scalar CF time variable); pass "
+            "time='<variable name>' or a file-name pattern such as time='%Y%m%d_%H%M%S'"
+        )
+    value = ds[candidates[0]].values
+    if not np.issubdtype(np.asarray(value).dtype, np.datetime64):
+        raise TypeError(f"{path}: time variable {candidates[0]!r} is not a decoded datetime "
+                        f"(dtype {np.asarray(value).dtype}); check its CF units attribute")
+    return pd.Timestamp(value)
+
+
+def _as_frames(ds: xr.Dataset, path: str, var: str | None, time: str | None) -> xr.DataArray:
+    try:
+        da = as_dataarray(ds, var)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+    try:
+        time_dim = find_time_dim(da)
+    except ValueError:
+        time_dim = None
+    if time_dim is None or time_dim not in da.dims:
+        stamp = _scan_time(ds, path, time)
+        scalars = {
+            name: ((), v.values, v.attrs) for name, v in ds.variables.items()
+            if v.ndim == 0 and name != var and name not in da.coords
+            and np.issubdtype(v.dtype, np.datetime64) and name != (time or "")
+            and v.attrs.get("standard_name") != "time"
+        }
+        da = da.expand_dims(time=[stamp]).assign_coords(
+            {name: ("time", np.atleast_1d(values), attrs) for name, (_, values, attrs) in scalars.items()}
+        )
+        da["time"].attrs.update(standard_name="time", long_name="time")
+    elif time_dim != "time":
+        da = da.rename({time_dim: "time"})
+    gm = ds[da.name].encoding.get("grid_mapping") if da.name in ds else None
+    if isinstance(gm, str) and gm in da.coords:
+        da.attrs["grid_mapping"] = gm
+    return da
+
+
+def open_archive(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+    var: str | None = None,
+    time: str | None = None,
+    chunks: Any = None,
+) -> xr.DataArray:
+    """Open per-scan files, a zarr store or a multi-time file as one lazy cube.
+
+    Parameters
+    ----------
+    paths : str, path or list of paths
+        A file, a zarr store, a glob pattern (``"radar/*.nc"``) or a list.
+    var : str, optional
+        Variable to read when the files hold several gridded variables.
+    time : str, optional
+        Where the time of a single-scan file is: the name of a scalar time
+        variable, or a ``strptime`` pattern applied to the file name (any text
+        with ``%``, e.g. ``"%Y%m%d_%H%M%S"``). Default: the CF time coordinate,
+        else a scalar datetime variable named ``time``/``valid_time`` or with
+        ``standard_name="time"``.
+    chunks : dict, optional
+        Dask chunks; default: one chunk per file for per-scan archives and the
+        on-disk chunking of multi-time files.
+
+    Returns
+    -------
+    DataArray
+        Lazy cube ``(time, y, x)`` sorted by time, with the files' attributes,
+        the grid-mapping coordinate and 2-D lat/lon (derived from the grid
+        mapping when the files have none). Nothing is converted: units and
+        values are those of the files.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing matches ``paths``.
+    ValueError
+        Unreadable files, files on different grids, or duplicate times; the
+        message lists the offending files.
+
+    Examples
+    --------
+    >>> cube = open_archive("../shared/data/radar/bom-2-20180616/*.nc")  # doctest: +SKIP
+    >>> cube.sizes  # doctest: +SKIP
+    Frozen({'time': 61, 'y': 512, 'x': 512})
+    """
+    files = _expand(paths)
+    chunks = {} if chunks is None else chunks
+    frames: list[xr.DataArray] = []
+    sources: list[str] = []
+    failures: list[str] = []
+    for path in files:
+        try:
+            ds = _open_one(path, chunks)
+        except Exception as err:  # noqa: BLE001 - report every unreadable file at once
+            failures.append(f"{path} ({type(err).__name__}: {err})")
+            continue
+        frames.append(_as_frames(ds, path, var, time))
+        sources.append(path)
+    if failures:
+        raise ValueError(f"{len(failures)} of {len(files)} file(s) could not be read: "
+                         + "; ".join(failures[:10]) + (" ..." if len(failures) > 10 else ""))
+    _check_same_grid(frames, sources)
+    if len(frames) == 1:
+        cube = frames[0]
+    else:
+        cube = xr.concat(frames, dim="time", coords="minimal", compat="override",
+                         join="override", combine_attrs="drop_conflicts")
+    per_frame = np.concatenate([[s] * f.sizes["time"] for s, f in zip(sources, frames)])
+    _check_unique_times(cube, per_frame)
+    order = np.argsort(cube["time"].values, kind="stable")
+    if (np.diff(order) != 1).any():
+        cube = cube.isel(time=order)
+    if len(files) > 1:
+        cube.attrs.setdefault("source_files", f"{len(files)} files, e.g. {os.path.basename(files[0])}")
+    y_dim, x_dim = find_spatial_dims(cube, "time")
+    return add_latlon(cube, y_dim=y_dim, x_dim=x_dim)
+
+
+def _grid_key(da: xr.DataArray) -> tuple:
+    time_dim = "time"
+    parts = []
+    for dim in da.dims:
+        if dim == time_dim:
+            continue
+        coord = da.coords.get(dim)
+        values = np.asarray(coord.values) if coord is not None else np.arange(da.sizes[dim])
+        parts.append((str(dim), values.shape, values.tobytes()))
+    return tuple(parts)
+
+
+def _check_same_grid(frames: list[xr.DataArray], sources: list[str]) -> None:
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for da, src in zip(frames, sources):
+        groups[_grid_key(da)].append(src)
+    if len(groups) > 1:
+        described = []
+        for key, files in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            shape = " x ".join(f"{name}={shape[0]}" for name, shape, _ in key)
+            described.append(f"[{shape}: {len(files)} file(s), e.g. {', '.join(files[:3])}]")
+        raise ValueError("the files are on different grids: " + " ".join(described)
+                         + "; open each grid separately or regrid first")
+
+
+def _check_unique_times(cube: xr.DataArray, per_frame_source: np.ndarray) -> None:
+    times = pd.DatetimeIndex(cube["time"].values)
+    dup = times.duplicated(keep=False)
+    if dup.any():
+        listing = defaultdict(list)
+        for t, src in zip(times[dup], per_frame_source[dup]):
+            listing[t].append(os.path.basename(src))
+        shown = "; ".join(f"{t}: {', '.join(s)}" for t, s in list(listing.items())[:5])
+        raise ValueError(f"{len(listing)} time(s) occur more than once: {shown}; remove the "
+                         "duplicate files or select them explicitly")

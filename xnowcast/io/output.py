@@ -1,0 +1,89 @@
+"""Writing forecasts to netCDF or zarr, keeping coordinates and attributes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import xarray as xr
+
+__all__ = ["save_forecast", "open_forecast"]
+
+
+def _format(path: Path) -> str:
+    if path.suffix == ".zarr":
+        return "zarr"
+    if path.suffix in (".nc", ".nc4", ".netcdf"):
+        return "netcdf"
+    raise ValueError(f"cannot tell the output format of {str(path)!r}: end the name in .zarr or .nc")
+
+
+def save_forecast(
+    fc: xr.DataArray, path: str | os.PathLike, *, overwrite: bool = False, compute: bool = True
+):
+    """Write a forecast to ``.zarr`` or ``.nc`` (format from the suffix).
+
+    Lazy (dask) forecasts are computed chunk by chunk while writing.
+
+    Parameters
+    ----------
+    fc : DataArray
+        A forecast from :func:`xnowcast.forecast`.
+    path : str or path
+        Output path ending in ``.zarr`` or ``.nc``.
+    overwrite : bool
+        Replace an existing file or store; by default an existing one is
+        refused.
+    compute : bool
+        ``False`` returns a dask delayed object instead of writing now.
+
+    Examples
+    --------
+    >>> import xnowcast, tempfile, os
+    >>> fc = xnowcast.datasets.synthetic_radar(n_times=13, size=16).nowcast.forecast(n_out=2)
+    >>> path = os.path.join(tempfile.mkdtemp(), "fc.nc")
+    >>> _ = save_forecast(fc, path)
+    >>> open_forecast(path).attrs["xnowcast_model"]
+    'persistence'
+    """
+    path = Path(path)
+    fmt = _format(path)
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) "
+                                  "to replace it")
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    name = fc.name if fc.name is not None else "forecast"
+    ds = fc.to_dataset(name=name)
+    if fmt == "zarr":
+        return ds.to_zarr(path, mode="w", compute=compute, consolidated=False)
+    encoding = {name: {"zlib": True, "complevel": 4}}
+    return ds.to_netcdf(path, encoding=encoding, compute=compute)
+
+
+def open_forecast(path: str | os.PathLike, var: str | None = None) -> xr.DataArray:
+    """Open a forecast written by :func:`save_forecast` (lazily).
+
+    Parameters
+    ----------
+    path : str or path
+        A ``.zarr`` store or ``.nc`` file.
+    var : str, optional
+        Variable, when the file holds several.
+    """
+    from xnowcast.conventions import as_dataarray
+    from xnowcast.io.archive import open_zarr_store
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such forecast file: {str(path)!r}")
+    if _format(path) == "zarr":
+        ds = open_zarr_store(path, decode_coords="all")
+    else:
+        ds = xr.open_dataset(path, decode_coords="all", chunks={})
+    da = as_dataarray(ds, var)
+    gm = da.encoding.get("grid_mapping")
+    if isinstance(gm, str) and gm in da.coords:
+        da.attrs["grid_mapping"] = gm
+    return da

@@ -1,0 +1,284 @@
+"""The model array contract and the model registry.
+
+Every nowcasting model in xnowcast, from persistence to optical flow to the
+PyTorch networks, is a :class:`NowcastModel`. The xarray layer
+(:func:`xnowcast.forecast`) cuts the cube into windows and hands the model
+plain arrays; the model never sees xarray.
+
+Array contract
+--------------
+``model.predict(inputs)``
+
+* ``inputs``: ``float32`` array of shape ``(batch, n_in, y, x)``, the ``n_in``
+  most recent frames of each window in time order (the last one is the frame
+  at the init time). ``NaN`` marks missing data (outside radar range, blocked
+  beams); it is normal data, not an error.
+* returns: ``float32`` array of shape ``(batch, n_out, y, x)``, lead times
+  ``1 .. n_out`` steps after the last input frame, in the physical units of the
+  input. ``NaN`` where the model can say nothing (for example pixels advected in
+  from outside the domain). A model must not modify ``inputs``.
+
+Models are looked up by name with :func:`get_model`; third-party packages add
+models through the ``xnowcast.models`` entry-point group::
+
+    [project.entry-points."xnowcast.models"]
+    my-model = "my_package.models:MyModel"
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from os import PathLike
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "NowcastModel",
+    "get_model",
+    "list_models",
+    "register_model",
+    "run_model",
+    "ENTRY_POINT_GROUP",
+]
+
+ENTRY_POINT_GROUP = "xnowcast.models"
+
+#: Models shipped with xnowcast, as lazy ``"module:attribute"`` references so
+#: that ``import xnowcast`` does not import OpenCV or PyTorch.
+_BUILTIN_MODELS: dict[str, str] = {
+    "persistence": "xnowcast.models.persistence:Persistence",
+    "optical-flow": "xnowcast.models.optical_flow:OpticalFlow",
+    "conv3d": "xnowcast.models.neural.conv3d:build",
+    "convlstm": "xnowcast.models.neural.convlstm:build",
+    "conv-ed-lstm": "xnowcast.models.neural.conv_ed_lstm:build",
+    "unet": "xnowcast.models.neural.unet:build",
+}
+
+_REGISTRY: dict[str, Callable[..., NowcastModel] | str] = dict(_BUILTIN_MODELS)
+_ENTRY_POINTS_LOADED = False
+
+
+class NowcastModel(abc.ABC):
+    """Base class of all nowcasting models (see the module docstring).
+
+    Parameters
+    ----------
+    n_in : int
+        Number of input frames the model reads per forecast.
+    n_out : int
+        Number of lead times the model produces.
+
+    Notes
+    -----
+    Subclasses set :attr:`name`, implement :meth:`predict` and, when they take
+    parameters of their own, extend :meth:`get_params` so that the parameters
+    are recorded in the attributes of every forecast.
+    """
+
+    #: Registry name, written into forecast attributes.
+    name: ClassVar[str] = ""
+    #: Smallest ``n_in`` the model can work with.
+    min_n_in: ClassVar[int] = 1
+
+    def __init__(self, *, n_in: int = 12, n_out: int = 24) -> None:
+        self.n_in = _positive_int(n_in, "n_in")
+        self.n_out = _positive_int(n_out, "n_out")
+        if self.n_in < self.min_n_in:
+            raise ValueError(
+                f"model {self.name!r} needs n_in >= {self.min_n_in} input frames, got n_in={n_in}"
+            )
+
+    def get_params(self) -> dict[str, Any]:
+        """Parameters that reproduce this model (JSON-serialisable)."""
+        return {"n_in": self.n_in, "n_out": self.n_out}
+
+    @abc.abstractmethod
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Forecast ``(batch, n_out, y, x)`` from ``(batch, n_in, y, x)`` inputs."""
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def run_model(model: NowcastModel, inputs: np.ndarray) -> np.ndarray:
+    """Call ``model.predict`` and enforce the array contract on both sides.
+
+    Parameters
+    ----------
+    model : NowcastModel
+        The model to run.
+    inputs : numpy.ndarray
+        ``(batch, n_in, y, x)`` frames; converted to ``float32``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(batch, n_out, y, x)`` ``float32`` forecast.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xnowcast.models import get_model, run_model
+    >>> model = get_model("persistence", n_in=2, n_out=3)
+    >>> run_model(model, np.ones((1, 2, 4, 5))).shape
+    (1, 3, 4, 5)
+    """
+    inputs = np.asarray(inputs, dtype=np.float32)
+    if inputs.ndim != 4 or inputs.shape[1] != model.n_in:
+        raise ValueError(
+            f"model {model.name!r} expects inputs of shape (batch, n_in={model.n_in}, y, x), "
+            f"got {inputs.shape}"
+        )
+    out = np.asarray(model.predict(inputs))
+    expected = (inputs.shape[0], model.n_out, *inputs.shape[2:])
+    if out.shape != expected:
+        raise RuntimeError(
+            f"model {model.name!r} broke the array contract: returned shape {out.shape}, "
+            f"expected {expected}"
+        )
+    return out.astype(np.float32, copy=False)
+
+
+def register_model(
+    name: str,
+    factory: Callable[..., NowcastModel] | str | None = None,
+    *,
+    overwrite: bool = False,
+):
+    """Register a model factory under ``name`` (case-insensitive).
+
+    Usable as a function or as a class decorator.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    factory : callable or str, optional
+        A :class:`NowcastModel` subclass (or any callable returning one), or a
+        lazy ``"module:attribute"`` reference.
+    overwrite : bool
+        Replace an existing registration instead of raising.
+
+    Examples
+    --------
+    >>> from xnowcast.models import NowcastModel, register_model
+    >>> @register_model("last-frame-doubled", overwrite=True)
+    ... class Doubled(NowcastModel):
+    ...     name = "last-frame-doubled"
+    ...     def predict(self, inputs):
+    ...         return np.repeat(2 * inputs[:, -1:], self.n_out, axis=1)
+    """
+    key = _normalise(name)
+
+    def _register(obj):
+        if key in _registry() and not overwrite and _REGISTRY[key] is not obj:
+            raise ValueError(
+                f"a model named {key!r} is already registered; pass overwrite=True to replace it"
+            )
+        _REGISTRY[key] = obj
+        return obj
+
+    if factory is None:
+        return _register
+    return _register(factory)
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted.
+
+    Examples
+    --------
+    >>> import xnowcast
+    >>> "persistence" in xnowcast.list_models()
+    True
+    """
+    return sorted(_registry())
+
+
+def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> NowcastModel:
+    """Return a model instance.
+
+    Parameters
+    ----------
+    model : str, path, NowcastModel or torch.nn.Module
+        A registry name (case-insensitive), a checkpoint path (``.pt``) written
+        by :class:`xnowcast.Trainer`, a model instance (returned as is), or a
+        ``torch.nn.Module`` following the array contract.
+    **params
+        Passed to the model's constructor.
+
+    Raises
+    ------
+    ValueError
+        Unknown name; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> from xnowcast.models import get_model
+    >>> get_model("Persistence", n_out=6)
+    Persistence(n_in=12, n_out=6)
+    """
+    if isinstance(model, NowcastModel):
+        if params:
+            raise TypeError(
+                f"got a model instance and parameters {sorted(params)}; set the parameters "
+                "when creating the instance, or pass the model by name"
+            )
+        return model
+    if _is_torch_module(model):
+        from xnowcast.models.neural import TorchModel
+
+        return TorchModel(model, **params)
+    if isinstance(model, PathLike) or (isinstance(model, str) and _looks_like_checkpoint(model)):
+        from xnowcast.training.checkpoint import load_model
+
+        return load_model(model, **params)
+    if not isinstance(model, str):
+        raise TypeError(
+            f"model must be a registered name, a checkpoint path or a NowcastModel, got "
+            f"{type(model).__name__}"
+        )
+    key = _normalise(model)
+    registry = _registry()
+    if key not in registry:
+        raise ValueError(f"unknown model {model!r}; valid names are: {', '.join(sorted(registry))}")
+    factory = registry[key]
+    if isinstance(factory, str):
+        module_name, _, attr = factory.partition(":")
+        factory = getattr(importlib.import_module(module_name), attr)
+    try:
+        return factory(**params)
+    except TypeError as err:
+        raise TypeError(f"bad parameters for model {key!r}: {err}") from None
+
+
+def _normalise(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def _looks_like_checkpoint(name: str) -> bool:
+    return name.endswith((".pt", ".pth", ".ckpt"))
+
+
+def _is_torch_module(obj: Any) -> bool:
+    return any(cls.__module__ == "torch.nn.modules.module" for cls in type(obj).__mro__)
+
+
+def _registry() -> dict[str, Callable[..., NowcastModel] | str]:
+    global _ENTRY_POINTS_LOADED
+    if not _ENTRY_POINTS_LOADED:
+        _ENTRY_POINTS_LOADED = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            _REGISTRY.setdefault(_normalise(ep.name), ep.value)
+    return _REGISTRY

@@ -1,0 +1,296 @@
+"""Input/target windows over a cube that never span a time gap.
+
+One windowing layer serves forecasting (input windows, ``n_out=0``), training
+(``n_in + n_out`` frames) and verification. Only the time index is inspected:
+windows are lazy slices of the cube and nothing is loaded until a window's
+data is used.
+
+A *run* is a stretch of frames spaced exactly one time step apart (and, when
+the cube carries a ``sequence_id`` coordinate along time, with one sequence
+id). A window lies inside one run; a gap ends a window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xnowcast.conventions import CubeInfo, normalize_cube
+
+__all__ = ["Window", "Windows", "windows", "select_init_times", "SEQUENCE_ID"]
+
+#: Name of the optional coordinate along time that splits a cube into sequences
+#: (written by :func:`xnowcast.sequences.split_dataset`). Windows never cross
+#: from one sequence into another.
+SEQUENCE_ID = "sequence_id"
+
+
+class Window(NamedTuple):
+    """One window: ``inputs`` (``n_in`` frames) and ``targets`` (``n_out`` frames)."""
+
+    inputs: xr.DataArray
+    targets: xr.DataArray
+
+
+@dataclass(frozen=True, repr=False)
+class Windows(Sequence):
+    """The windows of a cube; a lazy sequence of :class:`Window`.
+
+    Attributes
+    ----------
+    cube : DataArray
+        The cube, ordered ``(time, y, x)``.
+    info : CubeInfo
+        Dims and time step of the cube.
+    n_in, n_out, stride : int
+        Window layout.
+    starts : numpy.ndarray
+        Index (along time) of the first input frame of each window.
+    n_skipped : int
+        Windows lost to gaps compared with a gap-free cube of the same length.
+    n_gaps : int
+        Number of breaks (time gaps or sequence changes) in the cube.
+    """
+
+    cube: xr.DataArray
+    info: CubeInfo
+    n_in: int
+    n_out: int
+    stride: int
+    starts: np.ndarray
+    n_skipped: int
+    n_gaps: int
+
+    @property
+    def init_indices(self) -> np.ndarray:
+        """Index of the last input frame (the init time) of each window."""
+        return self.starts + self.n_in - 1
+
+    @property
+    def init_times(self) -> pd.DatetimeIndex:
+        """Init time (time of the last input frame) of each window."""
+        times = pd.DatetimeIndex(self.cube[self.info.time_dim].values)
+        return times[self.init_indices]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        start = int(self.starts[i])
+        mid = start + self.n_in
+        t = self.info.time_dim
+        return Window(
+            inputs=self.cube.isel({t: slice(start, mid)}),
+            targets=self.cube.isel({t: slice(mid, mid + self.n_out)}),
+        )
+
+    def __iter__(self) -> Iterator[Window]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Windows: {len(self)} windows of {self.n_in} input + {self.n_out} target frames, "
+            f"stride {self.stride}, step {pd.Timedelta(self.info.step)}; "
+            f"{self.n_skipped} skipped at {self.n_gaps} gap(s)>"
+        )
+
+
+def _run_ids(cube: xr.DataArray, info: CubeInfo) -> np.ndarray:
+    """Integer run id per frame; a new run starts after each gap."""
+    times = cube[info.time_dim].values
+    breaks = np.zeros(len(times), dtype=bool)
+    if len(times) > 1:
+        breaks[1:] = np.diff(times) != info.step
+    if SEQUENCE_ID in cube.coords and cube[SEQUENCE_ID].dims == (info.time_dim,):
+        seq = np.asarray(cube[SEQUENCE_ID].values)
+        breaks[1:] |= seq[1:] != seq[:-1]
+    return np.cumsum(breaks)
+
+
+def windows(
+    cube: xr.DataArray | xr.Dataset,
+    n_in: int = 12,
+    n_out: int = 24,
+    stride: int = 1,
+    *,
+    var: str | None = None,
+) -> Windows:
+    """Cut a cube into input/target windows that never span a time gap.
+
+    Parameters
+    ----------
+    cube : DataArray or Dataset
+        The cube (``time, y, x``); a Dataset needs ``var`` when it holds
+        several variables.
+    n_in : int
+        Input frames per window.
+    n_out : int
+        Target frames per window (0 for forecasting, where no target exists).
+    stride : int
+        Step, in frames, between the starts of consecutive windows of a run.
+    var : str, optional
+        Variable of a Dataset.
+
+    Returns
+    -------
+    Windows
+        A lazy sequence of ``(inputs, targets)`` pairs; ``len()`` is the number
+        of windows, ``.init_times`` their init times, ``.n_skipped`` how many
+        were lost to gaps.
+
+    Examples
+    --------
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> cube = synthetic_radar(n_times=40, size=32)
+    >>> w = windows(cube.drop_isel(time=[20]), n_in=12, n_out=6)
+    >>> len(w), w.n_skipped, w.n_gaps
+    (5, 17, 1)
+    >>> w[0].inputs.sizes["time"], w[0].targets.sizes["time"]
+    (12, 6)
+    """
+    for value, name in ((n_in, "n_in"), (stride, "stride")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(n_out, bool) or not isinstance(n_out, (int, np.integer)) or n_out < 0:
+        raise ValueError(f"n_out must be a non-negative integer, got {n_out!r}")
+    length = n_in + n_out
+    cube, info = normalize_cube(cube, var, min_frames=length)
+    runs = _run_ids(cube, info)
+    # Start of the run each frame belongs to, and the run's length.
+    run_start = np.r_[0, np.nonzero(np.diff(runs))[0] + 1]
+    run_len = np.diff(np.r_[run_start, len(runs)])
+    starts = [
+        np.arange(s, s + n - length + 1, stride) for s, n in zip(run_start, run_len) if n >= length
+    ]
+    starts_arr = np.concatenate(starts) if starts else np.zeros(0, dtype=int)
+    gap_free = len(range(0, len(runs) - length + 1, stride))
+    return Windows(
+        cube=cube,
+        info=info,
+        n_in=int(n_in),
+        n_out=int(n_out),
+        stride=int(stride),
+        starts=starts_arr.astype(np.int64),
+        n_skipped=max(0, gap_free - len(starts_arr)),
+        n_gaps=len(run_start) - 1,
+    )
+
+
+def select_init_times(
+    wins: Windows,
+    init_times: Any = "latest",
+    *,
+    every: str | pd.Timedelta | None = None,
+) -> np.ndarray:
+    """Positions (into ``wins``) of the windows for the requested init times.
+
+    Parameters
+    ----------
+    wins : Windows
+        Input windows (usually ``n_out=0``).
+    init_times : "latest", "all", slice, time-like or list of time-likes
+        ``"latest"``: the last frame of the cube; ``"all"``: every init time
+        with a complete window; a ``slice`` of times (label based, inclusive);
+        one time; a list of times. Explicitly named times must be frames of the
+        cube with a complete, gap-free input window.
+    every : str or Timedelta, optional
+        Keep only init times that are whole multiples of this interval
+        (e.g. ``"30min"``: init times at :00 and :30).
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer positions into ``wins``.
+
+    Raises
+    ------
+    ValueError
+        An init time that is not a frame of the cube or whose input window
+        spans a gap (the message names the latest usable one), or a selection
+        that is empty.
+    """
+    available = wins.init_times
+    times = pd.DatetimeIndex(wins.cube[wins.info.time_dim].values)
+    usable = _describe_usable(available)
+    if isinstance(init_times, str) and init_times in ("latest", "all"):
+        if init_times == "all":
+            positions = np.arange(len(available))
+        else:
+            positions = _positions_of(wins, times[-1:], times, usable, latest=True)
+    elif isinstance(init_times, slice):
+        if init_times.step is not None:
+            raise ValueError("init_times slices take no step; use every= to thin init times")
+        sel = pd.Series(np.arange(len(available)), index=available).loc[
+            init_times.start : init_times.stop
+        ]
+        positions = sel.to_numpy()
+    else:
+        requested = _as_times(init_times)
+        positions = _positions_of(wins, requested, times, usable)
+    if every is not None:
+        every_td = pd.Timedelta(every)
+        if every_td <= pd.Timedelta(0):
+            raise ValueError(f"every must be a positive interval, got {every!r}")
+        chosen = available[positions]
+        positions = positions[chosen == chosen.floor(every_td)]
+    if len(positions) == 0:
+        raise ValueError(
+            f"no init time selected by init_times={init_times!r}"
+            f"{f', every={every!r}' if every is not None else ''}; {usable}"
+        )
+    return positions
+
+
+def _as_times(value: Any) -> pd.DatetimeIndex:
+    try:
+        if isinstance(value, (str, pd.Timestamp, np.datetime64)) or np.ndim(value) == 0:
+            return pd.DatetimeIndex([pd.Timestamp(value)])
+        return pd.DatetimeIndex(pd.to_datetime(list(np.asarray(value).ravel())))
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"init_times must be 'latest', 'all', a slice of times or time(s), got {value!r} "
+            f"({err})"
+        ) from None
+
+
+def _describe_usable(available: pd.DatetimeIndex) -> str:
+    if len(available) == 0:
+        return "the cube has no complete, gap-free input window"
+    return (
+        f"usable init times run from {available[0]} to {available[-1]} "
+        f"({len(available)} in all)"
+    )
+
+
+def _positions_of(
+    wins: Windows,
+    requested: pd.DatetimeIndex,
+    times: pd.DatetimeIndex,
+    usable: str,
+    latest: bool = False,
+) -> np.ndarray:
+    lookup = pd.Index(wins.init_times)
+    positions = lookup.get_indexer(requested)
+    missing = requested[positions < 0]
+    if len(missing):
+        not_frames = [t for t in missing if t not in times]
+        gapped = [t for t in missing if t in times]
+        parts = []
+        if not_frames:
+            parts.append(f"{', '.join(map(str, not_frames[:5]))} not a frame of the cube")
+        if gapped:
+            parts.append(
+                f"{', '.join(map(str, gapped[:5]))}: the {wins.n_in} input frames before it "
+                "span a time gap or the start of the cube"
+            )
+        what = "the latest frame" if latest else "init time(s)"
+        raise ValueError(f"cannot forecast from {what} {'; '.join(parts)}; {usable}")
+    return positions

@@ -25,7 +25,13 @@ import xarray as xr
 
 from xnowcast.conventions import add_latlon, as_dataarray, find_spatial_dims, find_time_dim
 
-__all__ = ["open_archive", "open_zarr_store", "parse_time_from_name"]
+__all__ = [
+    "check_unique_times",
+    "expand_paths",
+    "open_archive",
+    "open_zarr_store",
+    "parse_time_from_name",
+]
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _STRPTIME_REGEX = {
@@ -35,7 +41,14 @@ _STRPTIME_REGEX = {
 _TIME_VAR_NAMES = ("time", "valid_time", "datetime", "t")
 
 
-def _expand(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+def expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """Files named by a path, a glob pattern or a list of paths (globs sorted).
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing matches, or listed files do not exist (they are named).
+    """
     if isinstance(paths, (str, os.PathLike)):
         text = os.fspath(paths)
         if _GLOB_CHARS.search(text):
@@ -48,7 +61,7 @@ def _expand(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]
     else:
         items = [os.fspath(p) for p in paths]
         if not items:
-            raise ValueError("open_archive got an empty list of paths")
+            raise ValueError("got an empty list of paths")
     missing = [p for p in items if not os.path.exists(os.path.expanduser(p))]
     if missing:
         raise FileNotFoundError(f"no such file(s): {', '.join(missing[:5])}"
@@ -202,7 +215,7 @@ def open_archive(
     >>> cube.sizes  # doctest: +SKIP
     Frozen({'time': 61, 'y': 512, 'x': 512})
     """
-    files = _expand(paths)
+    files = expand_paths(paths)
     chunks = {} if chunks is None else chunks
     frames: list[xr.DataArray] = []
     sources: list[str] = []
@@ -225,7 +238,7 @@ def open_archive(
         cube = xr.concat(frames, dim="time", coords="minimal", compat="override",
                          join="override", combine_attrs="drop_conflicts")
     per_frame = np.concatenate([[s] * f.sizes["time"] for s, f in zip(sources, frames)])
-    _check_unique_times(cube, per_frame)
+    check_unique_times(cube, per_frame)
     order = np.argsort(cube["time"].values, kind="stable")
     if (np.diff(order) != 1).any():
         cube = cube.isel(time=order)
@@ -260,7 +273,8 @@ def _check_same_grid(frames: list[xr.DataArray], sources: list[str]) -> None:
                          + "; open each grid separately or regrid first")
 
 
-def _check_unique_times(cube: xr.DataArray, per_frame_source: np.ndarray) -> None:
+def check_unique_times(cube: xr.DataArray, per_frame_source: np.ndarray) -> None:
+    """Raise a ``ValueError`` listing the files of any time that occurs twice."""
     times = pd.DatetimeIndex(cube["time"].values)
     dup = times.duplicated(keep=False)
     if dup.any():

@@ -167,3 +167,13 @@ def test_grid_spacing_and_crs():
     assert (dy, dx) == (-2000.0, 2000.0)
     assert grid_crs(cube).to_cf()["grid_mapping_name"] == "lambert_azimuthal_equal_area"
     assert grid_spacing(make(dims=("time", "lat", "lon"))) is None
+
+
+def test_grid_mapping_data_variable_is_kept_as_coordinate():
+    """A Dataset opened without decode_coords='all' holds the grid mapping as a data variable."""
+    cube = synthetic_radar(n_times=2, size=16)
+    ds = cube.to_dataset().reset_coords("crs")
+    assert "crs" in ds.data_vars
+    da, info = normalize_cube(ds)
+    assert info.grid_mapping == "crs" and da.attrs["grid_mapping"] == "crs"
+    assert grid_crs(da) is not None

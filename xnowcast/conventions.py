@@ -48,6 +48,7 @@ __all__ = [
     "add_latlon",
     "grid_crs",
     "grid_spacing",
+    "metres_per_unit",
     "forecast_coords",
     "forecast_attrs",
     "INIT_TIME",
@@ -137,16 +138,31 @@ def as_dataarray(obj: xr.DataArray | xr.Dataset, var: str | None = None) -> xr.D
                 f"variable {var!r} is not in the Dataset; its data variables are: "
                 f"{', '.join(map(str, obj.data_vars)) or '(none)'}"
             )
-        return obj[var]
+        return _with_grid_mapping(obj, var)
     gridded = [name for name, v in obj.data_vars.items() if v.ndim >= 2]
     if len(gridded) == 1:
-        return obj[gridded[0]]
+        return _with_grid_mapping(obj, gridded[0])
     if not gridded:
         raise ValueError("the Dataset holds no gridded data variable (none has 2 or more dims)")
     raise ValueError(
         f"the Dataset holds several gridded variables ({', '.join(map(str, gridded))}); "
         "choose one with var=NAME"
     )
+
+
+def _with_grid_mapping(ds: xr.Dataset, name: Any) -> xr.DataArray:
+    """``ds[name]``, keeping its CF grid-mapping variable as a coordinate.
+
+    A Dataset opened without ``decode_coords="all"`` holds the grid mapping as
+    a data variable, which ``ds[name]`` would drop.
+    """
+    da = ds[name]
+    gm = da.attrs.get("grid_mapping") or da.encoding.get("grid_mapping")
+    if isinstance(gm, str) and gm in ds.variables and gm not in da.coords:
+        da = da.assign_coords({gm: ds[gm]})
+    if isinstance(gm, str) and gm in da.coords:
+        da.attrs.setdefault("grid_mapping", gm)
+    return da
 
 
 def _attr(obj: xr.DataArray, key: str) -> str:
@@ -425,7 +441,15 @@ def grid_crs(da: xr.DataArray):
     return CRS.from_cf(cf)
 
 
-def _metres_per_unit(coord: xr.DataArray) -> float | None:
+def metres_per_unit(coord: xr.DataArray) -> float | None:
+    """Metres per unit of a projected coordinate (``None`` when not a length).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> metres_per_unit(xr.DataArray([0.0, 0.5], dims="x", attrs={"units": "km"}))
+    1000.0
+    """
     units = _attr(coord, "units")
     if not units:
         return 1.0 if _attr(coord, "standard_name").startswith("projection_") else None
@@ -446,7 +470,7 @@ def grid_spacing(da: xr.DataArray, info: CubeInfo | None = None) -> tuple[float,
             return None
         if _attr(coord, "units") in _LAT_UNITS + _LON_UNITS:
             return None
-        factor = _metres_per_unit(coord)
+        factor = metres_per_unit(coord)
         if factor is None:
             return None
         out.append(float(coord.values[1] - coord.values[0]) * factor)
@@ -473,7 +497,7 @@ def add_latlon(da: xr.DataArray, *, y_dim: str = "y", x_dim: str = "x") -> xr.Da
     crs = grid_crs(da)
     if crs is None or y_dim not in da.coords or x_dim not in da.coords:
         return da
-    scales = [_metres_per_unit(da[d]) for d in (y_dim, x_dim)]
+    scales = [metres_per_unit(da[d]) for d in (y_dim, x_dim)]
     if None in scales:
         return da
     from pyproj import Transformer

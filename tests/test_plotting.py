@@ -1,0 +1,287 @@
+"""Maps, skill plots and animations render headless (Agg) and offline."""
+
+from __future__ import annotations
+
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+import xarray as xr
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+import xnowcast  # noqa: E402
+from xnowcast.datasets import synthetic_radar  # noqa: E402
+
+cartopy = pytest.importorskip("cartopy")
+PIL_Image = pytest.importorskip("PIL.Image")
+shapefile = pytest.importorskip("shapefile")  # pyshp, a cartopy dependency
+
+from cartopy.mpl.feature_artist import FeatureArtist  # noqa: E402
+from cartopy.mpl.geoaxes import GeoAxes  # noqa: E402
+
+from xnowcast.plotting import (  # noqa: E402
+    animate,
+    map_grid,
+    natural_earth,
+    plot_forecast,
+    plot_skill,
+    rain_colormap,
+    set_natural_earth_dir,
+)
+from xnowcast.plotting.maps import lead_positions  # noqa: E402
+from xnowcast.verification import verify  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def offline_natural_earth(monkeypatch, tmp_path_factory):
+    """No Natural Earth files anywhere, a fresh warn-once state, and no downloads."""
+    empty = tmp_path_factory.mktemp("no_natural_earth")
+    monkeypatch.setitem(cartopy.config, "pre_existing_data_dir", empty)
+    monkeypatch.setitem(cartopy.config, "data_dir", empty)
+    monkeypatch.delenv(natural_earth.ENV_VAR, raising=False)
+    monkeypatch.setitem(natural_earth._state, "dir", None)
+    monkeypatch.setitem(natural_earth._state, "warned", False)
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("cartopy tried to download Natural Earth data")
+
+    from cartopy.io import Downloader
+
+    monkeypatch.setattr(Downloader, "acquire_resource", no_download)
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def obs():
+    return synthetic_radar(n_times=14, size=40, seed=4)
+
+
+@pytest.fixture(scope="module")
+def fc(obs):
+    return obs.isel(time=slice(0, 8)).nowcast.forecast(model="persistence", n_in=2, n_out=6)
+
+
+def assert_image(path, min_colours=8, frames=1):
+    assert path.exists() and path.stat().st_size > 2000, path
+    with PIL_Image.open(path) as img:
+        assert img.size[0] > 200 and img.size[1] > 150
+        assert getattr(img, "n_frames", 1) == frames
+        colours = img.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert colours is not None and len(colours) >= min_colours
+
+
+def quiet(func, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return func(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------- maps
+
+
+def test_plot_forecast_map_panels_in_the_grid_projection(fc, tmp_path):
+    path = tmp_path / "maps.png"
+    fig = quiet(plot_forecast, fc, leads=[1, 3, 6], path=path)
+    assert_image(path)
+    maps = [ax for ax in fig.axes if isinstance(ax, GeoAxes)]
+    assert len(maps) == 3
+    crs = xnowcast.conventions.grid_crs(fc)
+    assert maps[0].projection.to_wkt() == crs.to_wkt()  # the cube's own projection
+    titles = [ax.get_title() for ax in maps]
+    assert titles[0] == "+5 min, valid 12:40" and titles[2].startswith("+30 min")
+    assert "init 2024-06-01 12:35" in fig._suptitle.get_text()
+    colorbar = [ax for ax in fig.axes if ax not in maps]
+    assert len(colorbar) == 1 and "mm h-1" in colorbar[0].get_ylabel()
+
+
+def test_plot_forecast_default_leads_fit_short_forecasts(fc):
+    fig = quiet(plot_forecast, fc)  # default (1, 6, 12, 24): 12 and 24 do not exist
+    assert len([ax for ax in fig.axes if isinstance(ax, GeoAxes)]) == 2
+
+
+def test_plot_forecast_with_observed_row_and_motion(fc, obs, tmp_path):
+    motion = xr.Dataset({"u": (("y", "x"), np.full((40, 40), 2.0, np.float32)),
+                         "v": (("y", "x"), np.full((40, 40), 1.0, np.float32))})
+    path = tmp_path / "maps_obs.png"
+    fig = quiet(plot_forecast, fc, leads=[1, 2], obs=obs, motion=motion, path=path)
+    assert_image(path)
+    maps = sorted((ax for ax in fig.axes if isinstance(ax, GeoAxes)),
+                  key=lambda ax: (ax.get_subplotspec().rowspan.start,
+                                  ax.get_subplotspec().colspan.start))
+    assert [ax.get_title().split()[0] for ax in maps] == ["observed", "observed", "forecast",
+                                                          "forecast"]
+    quivers = [c for ax in maps for c in ax.collections
+               if isinstance(c, matplotlib.quiver.Quiver)]
+    assert len(quivers) == 2  # on the forecast panels only
+    # u > 0: towards increasing x; v > 0 (down the rows) is southward on this north-up grid
+    assert (quivers[0].U > 0).all() and (quivers[0].V < 0).all()
+
+
+def test_plot_forecast_multi_init_needs_a_choice(obs):
+    fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=3)
+    with pytest.raises(ValueError, match="init_time="):
+        quiet(plot_forecast, fcs, leads=[1])
+    fig = quiet(plot_forecast, fcs, leads=[1], init_time=-1)
+    assert "init 2024-06-01 13:05" in fig._suptitle.get_text()
+
+
+def test_plain_axes_without_grid_mapping_and_latlon_fallback(fc, tmp_path):
+    plain = fc.drop_vars(["crs", "lat", "lon"])
+    plain.attrs.pop("grid_mapping")
+    assert map_grid(plain).kind == "plain"
+    path = tmp_path / "plain.png"
+    fig = plot_forecast(plain, leads=[1, 2], path=path)
+    assert_image(path)
+    assert not any(isinstance(ax, GeoAxes) for ax in fig.axes)
+    assert fig.axes[0].get_xlabel() == "x (m)"
+    latlon = fc.drop_vars("crs")
+    assert map_grid(latlon).kind == "latlon"
+    path = tmp_path / "latlon.png"
+    quiet(plot_forecast, latlon, leads=[1], path=path)
+    assert_image(path)
+
+
+def test_irregular_grid_is_drawn_as_a_mesh(fc):
+    irregular = fc.assign_coords(x=fc.x + np.linspace(0, 50, fc.sizes["x"]) ** 1.5)
+    grid = map_grid(irregular)
+    assert not grid.is_regular and map_grid(fc).is_regular
+    fig = quiet(plot_forecast, irregular, leads=[1])
+    assert any(isinstance(c, matplotlib.collections.QuadMesh) for c in fig.axes[0].collections)
+
+
+def test_rain_colour_scale():
+    cmap, norm = rain_colormap()
+    assert list(norm.boundaries) == [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
+    assert cmap(norm(0.05))[3] == 0.0  # dry: transparent
+    assert cmap(norm(300.0)) == cmap(norm(99.0))  # above the top level: the last colour
+    cmap, norm = rain_colormap(levels=[1, 2, 4])
+    assert cmap.N == 2
+    with pytest.raises(ValueError, match="increasing"):
+        rain_colormap(levels=[1, 1, 2])
+
+
+def test_lead_selection(fc):
+    assert lead_positions(fc, [1, "30min", np.timedelta64(10, "m")]) == [0, 5, 1]
+    with pytest.raises(ValueError, match="1 to 6"):
+        lead_positions(fc, [7])
+    with pytest.raises(ValueError, match="not in the forecast"):
+        lead_positions(fc, ["7min"])
+
+
+# ------------------------------------------------------------------------ skill
+
+
+def test_plot_skill_panels_and_reference(obs, tmp_path):
+    fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=4)
+    scores = verify(fcs, obs, ["mae", "csi", "fss"], thresholds=[0.5, 2], scales=[1, 5],
+                    reference="persistence")
+    path = tmp_path / "skill.png"
+    fig = plot_skill(scores, path=path)
+    assert_image(path)
+    assert [ax.get_title() for ax in fig.axes] == ["MAE", "CSI", "FSS >= 0.5 mm h-1",
+                                                   "FSS >= 2 mm h-1"]
+    csi_lines = fig.axes[1].get_lines()
+    assert sum(line.get_linestyle() == "--" for line in csi_lines) == 3  # 2 + legend entry
+    fig = plot_skill(scores, ["csi_skill"], threshold=2)
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == 2  # line + perfect score
+    with pytest.raises(ValueError, match="no score variable"):
+        plot_skill(scores, ["rmse"])
+
+
+# -------------------------------------------------------------------- animation
+
+
+def test_animate_gif_one_frame_per_lead(fc, obs, tmp_path):
+    path = quiet(animate, fc, tmp_path / "fc.gif", obs=obs, fps=4, dpi=60, panel_size=2.5)
+    assert path == tmp_path / "fc.gif"
+    assert_image(path, frames=6)
+    path = quiet(animate, fc, tmp_path / "fc_only.gif", leads=[1, 2, 3], dpi=60)
+    assert_image(path, frames=3)
+
+
+def test_animate_video_needs_ffmpeg(fc, tmp_path):
+    if matplotlib.animation.writers.is_available("ffmpeg"):
+        path = quiet(animate, fc, tmp_path / "fc.mp4", leads=[1, 2])
+        assert path.stat().st_size > 1000
+    else:
+        with pytest.raises(ValueError, match="needs ffmpeg"):
+            animate(fc, tmp_path / "fc.mp4")
+    with pytest.raises(ValueError, match=r"\.gif"):
+        animate(fc, tmp_path / "fc.avi")
+
+
+# ------------------------------------------------------------ Natural Earth offline
+
+
+def test_offline_natural_earth_warns_once_and_still_renders(fc, tmp_path):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_forecast(fc, leads=[1, 2], path=tmp_path / "a.png")
+        plot_forecast(fc, leads=[3], path=tmp_path / "b.png")
+    natural = [w for w in caught if "Natural Earth" in str(w.message)]
+    assert len(natural) == 1
+    assert "set_natural_earth_dir" in str(natural[0].message)
+    assert_image(tmp_path / "a.png")
+    assert_image(tmp_path / "b.png")
+
+
+def write_shapefile(path, lines):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with shapefile.Writer(str(path), shapeType=shapefile.POLYLINE) as w:
+        w.field("name", "C")
+        for line in lines:
+            w.line([line])
+            w.record("x")
+
+
+def test_local_natural_earth_copy_is_used(fc, tmp_path, monkeypatch):
+    lat = float(fc.lat.mean())
+    coast = [[(4.0, lat), (6.0, lat)]]
+    # cartopy's layout, set with set_natural_earth_dir
+    write_shapefile(tmp_path / "ne" / "shapefiles" / "natural_earth" / "physical" /
+                    "ne_50m_coastline.shp", coast)
+    previous = set_natural_earth_dir(tmp_path / "ne")
+    try:
+        assert cartopy.config["pre_existing_data_dir"] == tmp_path / "ne"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig = plot_forecast(fc, leads=[1], features=["coastline"])
+        assert not [w for w in caught if "Natural Earth" in str(w.message)]
+        assert any(isinstance(a, FeatureArtist) for a in fig.axes[0].get_children())
+    finally:
+        set_natural_earth_dir(previous)
+    # a flat folder of unzipped files, named by the environment variable; another resolution
+    write_shapefile(tmp_path / "flat" / "ne_10m_admin_0_boundary_lines_land.shp", coast)
+    monkeypatch.setenv(natural_earth.ENV_VAR, str(tmp_path / "flat"))
+    assert natural_earth.natural_earth_path("borders", "10m") is not None
+    fig = quiet(plot_forecast, fc, leads=[1], features=["borders"], resolution="50m")
+    assert any(isinstance(a, FeatureArtist) for a in fig.axes[0].get_children())
+    with pytest.raises(ValueError, match="does not exist"):
+        set_natural_earth_dir(tmp_path / "missing")
+
+
+# ------------------------------------------------------------- accessor and CLI
+
+
+def test_accessor_and_cli_render(fc, obs, tmp_path):
+    from xnowcast.cli import main
+
+    fig = quiet(fc.nowcast.plot, leads=[1, 2])
+    assert len([ax for ax in fig.axes if isinstance(ax, GeoAxes)]) == 2
+    gif = quiet(fc.nowcast.animate, tmp_path / "acc.gif", obs=obs, leads=[1, 2], dpi=60)
+    assert_image(gif, frames=2)
+    fc_path, obs_path = tmp_path / "fc.nc", tmp_path / "obs.nc"
+    xnowcast.io.save_forecast(fc, fc_path)
+    obs.to_dataset().to_netcdf(obs_path)
+    png = tmp_path / "maps.png"
+    assert quiet(main, ["plot", str(fc_path), "--out", str(png), "--leads", "1,30min",
+                        "--obs", str(obs_path)]) == 0
+    assert_image(png)
+    gif = tmp_path / "cli.gif"
+    assert quiet(main, ["plot", str(fc_path), "--out", str(gif), "--leads", "1,2,3"]) == 0
+    assert_image(gif, frames=3)

@@ -1,0 +1,37 @@
+"""Maps, skill plots and animations of forecasts (matplotlib, cartopy, Pillow).
+
+* :func:`plot_forecast`: map panels per lead time in the cube's own
+  projection, rain-rate colour scale, coastlines and borders, optional
+  observed row and motion vectors;
+* :func:`plot_skill`: scores of :func:`xnowcast.verify` against lead time;
+* :func:`animate`: observed and forecast fields side by side, one frame per
+  lead time, as GIF (Pillow) or MP4 (ffmpeg);
+* :func:`set_natural_earth_dir`: where the offline Natural Earth shapefiles
+  are (nothing is ever downloaded; see :mod:`.natural_earth`).
+
+Nothing here is imported by ``import xnowcast``.
+"""
+
+from xnowcast.plotting.animate import animate
+from xnowcast.plotting.maps import (
+    RAIN_LEVELS,
+    map_grid,
+    plot_field,
+    plot_forecast,
+    plot_motion,
+    rain_colormap,
+)
+from xnowcast.plotting.natural_earth import set_natural_earth_dir
+from xnowcast.plotting.skill import plot_skill
+
+__all__ = [
+    "RAIN_LEVELS",
+    "animate",
+    "map_grid",
+    "plot_field",
+    "plot_forecast",
+    "plot_motion",
+    "plot_skill",
+    "rain_colormap",
+    "set_natural_earth_dir",
+]

@@ -1,0 +1,181 @@
+"""Forecast animations: observed and forecast side by side, one frame per lead time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from xnowcast.conventions import LEAD_TIME, VALID_TIME
+
+__all__ = ["animate"]
+
+_GIF = (".gif",)
+_VIDEO = (".mp4", ".m4v", ".mov", ".mkv")
+
+
+def _writer(path: Path, fps: float):
+    from matplotlib import animation
+
+    suffix = path.suffix.lower()
+    if suffix in _GIF:
+        return animation.PillowWriter(fps=fps)
+    if suffix in _VIDEO:
+        if not animation.writers.is_available("ffmpeg"):
+            raise ValueError(
+                f"writing {suffix} needs ffmpeg, which was not found on PATH; install it "
+                "(e.g. conda install ffmpeg) or write a .gif instead"
+            )
+        return animation.FFMpegWriter(fps=fps)
+    raise ValueError(f"cannot write an animation to {path.name!r}: use a .gif file (Pillow) "
+                     f"or {', '.join(_VIDEO)} (ffmpeg)")
+
+
+def animate(
+    fc: xr.DataArray | xr.Dataset,
+    path: str | os.PathLike,
+    obs: xr.DataArray | xr.Dataset | None = None,
+    *,
+    init_time: Any = None,
+    leads: Sequence[Any] | None = None,
+    motion: Any = None,
+    fps: float = 3.0,
+    dpi: int = 90,
+    levels: Sequence[float] | None = None,
+    colors: Sequence[str] | None = None,
+    features: Sequence[str] = ("coastline", "borders"),
+    resolution: str = "50m",
+    panel_size: float = 4.0,
+    var: str | None = None,
+) -> Path:
+    """Animate a forecast, one frame per lead time, next to the observations.
+
+    Parameters
+    ----------
+    fc : DataArray or Dataset
+        Forecast ``(lead_time, y, x)`` or ``(init_time, lead_time, y, x)``.
+    path : path
+        Output file: ``.gif`` (Pillow) or ``.mp4``/``.mov``/``.mkv`` (needs
+        ffmpeg on PATH).
+    obs : DataArray or Dataset, optional
+        Observed cube; its frame at each valid time is drawn on the left
+        (an empty panel where there is none).
+    init_time : time or int, optional
+        Which init time of a multi-init forecast.
+    leads : sequence, optional
+        Lead times to animate (see :func:`xnowcast.plotting.maps.lead_positions`;
+        default all).
+    motion : Dataset or array, optional
+        Motion vectors to overlay on the forecast panel.
+    fps : float
+        Frames per second.
+    dpi : int
+        Resolution of the frames.
+    levels, colors : optional
+        Colour scale (see :func:`xnowcast.plotting.rain_colormap`).
+    features, resolution : optional
+        Map features (see :func:`xnowcast.plotting.plot_forecast`).
+    panel_size : float
+        Width of one panel in inches.
+    var : str, optional
+        Variable of a Dataset.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Examples
+    --------
+    >>> import matplotlib, tempfile, warnings
+    >>> matplotlib.use("Agg")
+    >>> from pathlib import Path
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> cube = synthetic_radar(n_times=10, size=32)
+    >>> fc = cube.isel(time=slice(0, 6)).nowcast.forecast(model="persistence", n_in=2, n_out=4)
+    >>> with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     out = animate(fc, Path(tmp) / "fc.gif", obs=cube)
+    ...     out.stat().st_size > 1000
+    True
+    """
+    from matplotlib.animation import FuncAnimation
+
+    from xnowcast.plotting.maps import (
+        _add_axes,
+        _aspect,
+        _colorbar_label,
+        _field,
+        _init_label,
+        _lead_label,
+        _obs_frame,
+        _pyplot,
+        _spatial_last,
+        lead_positions,
+        map_grid,
+        plot_field,
+        plot_motion,
+        rain_colormap,
+        select_init,
+        update_field,
+    )
+
+    plt = _pyplot()
+    path = Path(path)
+    writer = _writer(path, fps)
+    da = _spatial_last(select_init(_field(fc, var), init_time))
+    positions = lead_positions(da, leads)
+    frames = np.asarray(da.isel({LEAD_TIME: positions}).values, dtype=float)
+    observed = None
+    if obs is not None:
+        obs_da = _field(obs, var)
+        valid = (da[VALID_TIME].values[positions] if VALID_TIME in da.coords
+                 else [None] * len(positions))
+        observed = [_obs_frame(obs_da, t) for t in valid]
+    grid = map_grid(da)
+    cmap, norm = rain_colormap(levels, colors)
+
+    ncols = 2 if observed is not None else 1
+    fig = plt.figure(figsize=(panel_size * ncols + 1.0, panel_size * _aspect(grid) + 0.6),
+                     layout="constrained")
+    panels = []
+    if observed is not None:
+        ax_obs = _add_axes(fig, 1, ncols, 1, grid)
+        first = observed[0] if observed[0] is not None else np.full(frames.shape[1:], np.nan)
+        panels.append((ax_obs, plot_field(ax_obs, first, grid, cmap=cmap, norm=norm,
+                                          features=features, resolution=resolution), "observed"))
+    ax_fc = _add_axes(fig, 1, ncols, ncols, grid)
+    mesh = plot_field(ax_fc, frames[0], grid, cmap=cmap, norm=norm, features=features,
+                      resolution=resolution)
+    panels.append((ax_fc, mesh, "forecast"))
+    if motion is not None:
+        plot_motion(ax_fc, motion, grid)
+    fig.colorbar(mesh, ax=fig.axes, shrink=0.8, extend="max", label=_colorbar_label(da),
+                 ticks=norm.boundaries, format="%g")
+    fig.suptitle(_init_label(da), fontsize=11)
+
+    def draw(k: int):
+        for ax, artist, label in panels:
+            if label == "observed":
+                values = observed[k]
+                text = f"observed {_lead_label(da, positions[k])}"
+                if values is None:
+                    values = np.full(frames.shape[1:], np.nan)
+                    text += " (none)"
+            else:
+                values, text = frames[k], f"forecast {_lead_label(da, positions[k])}"
+            update_field(artist, values, grid)
+            ax.set_title(text, fontsize=9)
+        return [artist for _, artist, _ in panels]
+
+    draw(0)
+    anim = FuncAnimation(fig, draw, frames=len(positions), blit=False, repeat=False)
+    try:
+        anim.save(path, writer=writer, dpi=dpi)
+    finally:
+        plt.close(fig)
+    return path

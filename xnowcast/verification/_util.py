@@ -1,0 +1,88 @@
+"""Helpers shared by the numpy score kernels (input checks, NaN masks, data range)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["as_pair", "masked_pair", "frame_data_range", "as_values", "safe_divide"]
+
+
+def as_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both fields as float64 arrays of the same shape with at least two dims."""
+    fc = np.asarray(fc, dtype=np.float64)
+    obs = np.asarray(obs, dtype=np.float64)
+    if fc.shape != obs.shape:
+        raise ValueError(
+            f"forecast and observation must have the same shape, got {fc.shape} and {obs.shape}; "
+            "the kernels compare fields pixel by pixel (use xnowcast.verify to align cubes)"
+        )
+    if fc.ndim < 2:
+        raise ValueError(
+            f"the kernels score fields of shape (..., y, x); got {fc.ndim}-d arrays of shape "
+            f"{fc.shape}"
+        )
+    return fc, obs
+
+
+def masked_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(fc, obs, valid)`` with pixels missing (non-finite) in either field set to 0."""
+    fc, obs = as_pair(fc, obs)
+    valid = np.isfinite(fc) & np.isfinite(obs)
+    return np.where(valid, fc, 0.0), np.where(valid, obs, 0.0), valid
+
+
+def frame_data_range(
+    fc: np.ndarray, obs: np.ndarray, valid: np.ndarray, data_range: float | None
+) -> np.ndarray:
+    """The data range ``R`` of each field pair, shape ``fc.shape[:-2]``.
+
+    A fixed ``data_range`` is used as is. ``None`` gives, per pair, the larger
+    of the forecast's and the observation's ``max - min`` over the valid pixels
+    (the torchmetrics convention), and 1 where both are constant (so that two
+    identical constant fields score SSIM 1 and PSNR infinity).
+    """
+    batch = fc.shape[:-2]
+    if data_range is not None:
+        value = float(data_range)
+        if not np.isfinite(value) or value <= 0:
+            raise ValueError(
+                f"data_range must be a positive number, got {data_range!r}; it is the span of "
+                "possible values (e.g. 1023 for 10-bit images, or the largest rain rate)"
+            )
+        return np.full(batch, value)
+    out = np.zeros(batch)
+    if valid.any():
+        flat = valid.reshape(*batch, -1)
+        has = flat.any(axis=-1)
+        for field in (fc, obs):
+            f = field.reshape(*batch, -1)
+            hi = np.where(flat, f, -np.inf).max(axis=-1)
+            lo = np.where(flat, f, np.inf).min(axis=-1)
+            out = np.maximum(out, np.where(has, hi - lo, 0.0))
+    return np.where(out > 0, out, 1.0)
+
+
+def as_values(values: float | Sequence[float], name: str, *, integer: bool = False) -> np.ndarray:
+    """A 1-D array of thresholds or scales, checked."""
+    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a number or a non-empty list of numbers, got {values!r}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite numbers, got {values!r}")
+    if integer:
+        if (arr < 1).any() or (arr != np.round(arr)).any():
+            raise ValueError(
+                f"{name} must be positive whole numbers of grid cells, got {values!r}"
+            )
+        return arr.astype(np.int64)
+    return arr
+
+
+def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with NaN (and no warning) where ``den`` is 0."""
+    num = np.asarray(num, dtype=np.float64)
+    den = np.asarray(den, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)

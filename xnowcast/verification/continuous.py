@@ -1,0 +1,231 @@
+"""Continuous scores: MSE, RMSE, MAE, bias, correlation and PSNR.
+
+Plain numpy kernels over fields of shape ``(..., y, x)``: every leading axis is
+a batch axis and each score is computed per field pair. Pixels that are
+missing (NaN or infinite) in *either* field are left out.
+
+Each score is the ratio of sums that :func:`continuous_stats` returns, so that
+scores of many field pairs can be pooled by adding the sums (this is what
+:func:`xnowcast.verify` does with ``mean=True``):
+
+=============  ==========================================================
+score          definition (sums over the valid pixels, ``e = fc - obs``)
+=============  ==========================================================
+``mse``        ``sum(e**2) / n``
+``rmse``       ``sqrt(mse)``
+``mae``        ``sum(|e|) / n``
+``bias``       ``sum(e) / n``, the mean error (positive: forecast too high)
+``correlation``  Pearson correlation of ``fc`` and ``obs``
+``psnr``       ``10 log10(R**2 / mse)`` in dB, ``R`` the data range; PSNR
+               is computed per field pair and pooled by averaging
+=============  ==========================================================
+
+Examples
+--------
+>>> import numpy as np
+>>> from xnowcast.verification import continuous
+>>> obs = np.array([[0.0, 1.0], [2.0, np.nan]])
+>>> fc = np.array([[1.0, 1.0], [4.0, 3.0]])
+>>> float(continuous.mse(fc, obs)), float(continuous.bias(fc, obs))
+(1.6666666666666667, 1.0)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xnowcast.verification._util import frame_data_range, masked_pair, safe_divide
+
+__all__ = [
+    "CONTINUOUS_STATS",
+    "PSNR_STATS",
+    "continuous_stats",
+    "psnr_stats",
+    "mse",
+    "rmse",
+    "mae",
+    "bias",
+    "correlation",
+    "psnr",
+    "mse_from_stats",
+    "rmse_from_stats",
+    "mae_from_stats",
+    "bias_from_stats",
+    "correlation_from_stats",
+    "mean_from_stats",
+]
+
+#: Names of the sufficient statistics of :func:`continuous_stats` (last axis).
+CONTINUOUS_STATS = (
+    "n", "sum_err", "sum_abs_err", "sum_sq_err",
+    "sum_fc", "sum_obs", "sum_fc2", "sum_obs2", "sum_fc_obs",
+)
+#: Statistics of :func:`psnr_stats`: the sum of per-pair PSNR and the number of pairs.
+PSNR_STATS = ("sum", "count")
+
+_SPACE = (-2, -1)
+
+
+def continuous_stats(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Sufficient statistics of the continuous scores.
+
+    Parameters
+    ----------
+    fc, obs : numpy.ndarray
+        Forecast and observed fields, shape ``(..., y, x)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(..., 9)``: the sums named by :data:`CONTINUOUS_STATS` over the
+        pixels valid in both fields.
+    """
+    f, o, valid = masked_pair(fc, obs)
+    err = f - o
+
+    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.einsum("...ij,...ij->...", a, b)
+
+    sums = [
+        np.count_nonzero(valid, axis=_SPACE).astype(np.float64),
+        err.sum(axis=_SPACE),
+        np.abs(err).sum(axis=_SPACE),
+        dot(err, err),
+        f.sum(axis=_SPACE),
+        o.sum(axis=_SPACE),
+        dot(f, f),
+        dot(o, o),
+        dot(f, o),
+    ]
+    return np.stack(sums, axis=-1)
+
+
+def mse_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Mean squared error from :func:`continuous_stats` (NaN without valid pixels)."""
+    return safe_divide(stats[..., 3], stats[..., 0])
+
+
+def rmse_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Root mean squared error from :func:`continuous_stats`."""
+    return np.sqrt(mse_from_stats(stats))
+
+
+def mae_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Mean absolute error from :func:`continuous_stats`."""
+    return safe_divide(stats[..., 2], stats[..., 0])
+
+
+def bias_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Mean error ``fc - obs`` from :func:`continuous_stats`."""
+    return safe_divide(stats[..., 1], stats[..., 0])
+
+
+def correlation_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Pearson correlation from :func:`continuous_stats` (NaN for a constant field)."""
+    n, sf, so, sff, soo, sfo = (stats[..., i] for i in (0, 4, 5, 6, 7, 8))
+    cov = n * sfo - sf * so
+    var_f = np.maximum(n * sff - sf * sf, 0.0)
+    var_o = np.maximum(n * soo - so * so, 0.0)
+    return np.clip(safe_divide(cov, np.sqrt(var_f * var_o)), -1.0, 1.0)
+
+
+def psnr_stats(fc: np.ndarray, obs: np.ndarray, *, data_range: float | None = None) -> np.ndarray:
+    """Per-pair PSNR as ``(sum, count)`` statistics, shape ``(..., 2)``.
+
+    A pair without valid pixels gives ``(0, 0)`` so that it drops out of means.
+    """
+    f, o, valid = masked_pair(fc, obs)
+    n = valid.sum(axis=_SPACE)
+    mse_ = safe_divide(((f - o) ** 2).sum(axis=_SPACE), n)
+    r = frame_data_range(f, o, valid, data_range)
+    with np.errstate(divide="ignore"):
+        value = 10.0 * np.log10(r * r / mse_)
+    has = n > 0
+    return np.stack([np.where(has, value, 0.0), has.astype(np.float64)], axis=-1)
+
+
+def mean_from_stats(stats: np.ndarray) -> np.ndarray:
+    """``sum / count`` of ``(sum, count)`` statistics (NaN when the count is 0)."""
+    return safe_divide(stats[..., 0], stats[..., 1])
+
+
+def mse(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Mean squared error of each field pair over the pixels valid in both.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(mse(np.ones((2, 2)), np.zeros((2, 2))))
+    1.0
+    """
+    return mse_from_stats(continuous_stats(fc, obs))
+
+
+def rmse(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Root mean squared error of each field pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(rmse(np.full((2, 2), 3.0), np.ones((2, 2))))
+    2.0
+    """
+    return rmse_from_stats(continuous_stats(fc, obs))
+
+
+def mae(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Mean absolute error of each field pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(mae(np.array([[1.0, -1.0]]), np.zeros((1, 2))))
+    1.0
+    """
+    return mae_from_stats(continuous_stats(fc, obs))
+
+
+def bias(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Mean error ``mean(fc - obs)`` of each field pair (additive bias).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(bias(np.array([[1.0, -1.0]]), np.array([[0.0, -3.0]])))
+    1.5
+    """
+    return bias_from_stats(continuous_stats(fc, obs))
+
+
+def correlation(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each field pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> float(correlation(2 * a + 1, a))
+    1.0
+    """
+    return correlation_from_stats(continuous_stats(fc, obs))
+
+
+def psnr(fc: np.ndarray, obs: np.ndarray, *, data_range: float | None = None) -> np.ndarray:
+    """Peak signal-to-noise ratio ``10 log10(R**2 / mse)`` in dB of each field pair.
+
+    Parameters
+    ----------
+    fc, obs : numpy.ndarray
+        Fields ``(..., y, x)``.
+    data_range : float, optional
+        ``R``, the span of possible values (e.g. 1023 for 10-bit images).
+        Default: per pair, the larger ``max - min`` of the two fields over
+        the valid pixels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(psnr(np.full((2, 2), 1.0), np.zeros((2, 2)), data_range=10))
+    20.0
+    """
+    return mean_from_stats(psnr_stats(fc, obs, data_range=data_range))

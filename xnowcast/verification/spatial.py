@@ -1,0 +1,166 @@
+"""The fractions skill score (FSS) at intensity thresholds and spatial scales.
+
+For a threshold ``t`` and a scale ``s`` (grid cells), each field becomes the
+fraction of pixels with ``value >= t`` in the ``s x s`` window around every
+pixel (a moving average of the binary field, zero outside the domain, with
+the window of :func:`scipy.ndimage.uniform_filter`), and
+
+``FSS = 1 - sum((Pf - Po)**2) / (sum(Pf**2) + sum(Po**2))``
+
+(Roberts and Lean 2008). FSS is 1 for a perfect forecast and NaN when neither
+field has an event.
+
+Missing data: a pixel that is missing (NaN or infinite) in *either* field is a
+non-event in *both*. This is what :func:`pysteps.verification.spatialscores.fss`
+computes when both fields have the same missing pixels, so that data gaps
+(outside radar range) never count as events or as misses.
+
+The moving averages come from integral images (summed-area tables) of the
+binary fields, computed once per threshold, so the cost does not grow with
+the scale. The three sums pool over many field pairs by addition, as
+``pysteps.verification.fss_accum`` does.
+
+Examples
+--------
+>>> import numpy as np
+>>> from xnowcast.verification import spatial
+>>> obs = np.zeros((8, 8)); obs[2, 2] = 5.0
+>>> fc = np.zeros((8, 8)); fc[2, 3] = 5.0
+>>> spatial.fss(fc, obs, thresholds=1.0, scales=[1, 3]).round(3).tolist()
+[0.0, 0.667]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from xnowcast.verification._util import as_values, masked_pair, safe_divide
+
+__all__ = ["FSS_STATS", "fss_stats", "fss", "fss_from_stats", "box_mean"]
+
+#: Order of the sums on the last axis of :func:`fss_stats`.
+FSS_STATS = ("sum_fc2", "sum_fc_obs", "sum_obs2")
+
+
+def _integral_image(a: np.ndarray) -> np.ndarray:
+    """Summed-area table of the last two axes with a leading row and column of zeros."""
+    out = np.zeros((*a.shape[:-2], a.shape[-2] + 1, a.shape[-1] + 1), dtype=a.dtype)
+    np.cumsum(a, axis=-2, out=out[..., 1:, 1:])
+    np.cumsum(out[..., 1:, 1:], axis=-1, out=out[..., 1:, 1:])
+    return out
+
+
+def _box_sum(table: np.ndarray, size: int) -> np.ndarray:
+    """Sums over ``size x size`` windows from an integral image (zero outside the field).
+
+    The window of output ``i`` spans ``[i - size // 2, i + (size - 1) // 2]``
+    (the position of :func:`scipy.ndimage.uniform_filter`). Padding the table
+    with its edge values by ``size // 2`` before and ``(size - 1) // 2`` after
+    clips the windows at the border, so every sum is four slices.
+    """
+    ny, nx = table.shape[-2] - 1, table.shape[-1] - 1
+    pad = [(0, 0)] * (table.ndim - 2) + [(size // 2, (size - 1) // 2)] * 2
+    t = np.pad(table, pad, mode="edge")
+    return (t[..., size : size + ny, size : size + nx] - t[..., :ny, size : size + nx]
+            - t[..., size : size + ny, :nx] + t[..., :ny, :nx])
+
+
+def box_mean(a: np.ndarray, size: int) -> np.ndarray:
+    """Mean over ``size x size`` windows of the last two axes, zero outside the field.
+
+    Equals ``scipy.ndimage.uniform_filter(a, size, mode="constant")`` applied
+    to each 2-D field (the same window position for even sizes), computed with
+    cumulative sums.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> box_mean(np.ones((3, 3)), 3)[1, 1], box_mean(np.ones((3, 3)), 3)[0, 0]
+    (np.float64(1.0), np.float64(0.4444444444444444))
+    """
+    a = np.asarray(a, dtype=np.float64)
+    if size == 1:
+        return a
+    return _box_sum(_integral_image(a), size) / float(size * size)
+
+
+def fss_stats(
+    fc: np.ndarray,
+    obs: np.ndarray,
+    thresholds: float | Sequence[float],
+    scales: int | Sequence[int],
+) -> np.ndarray:
+    """The sums behind the FSS, shape ``(..., n_thresholds, n_scales, 3)``.
+
+    Parameters
+    ----------
+    fc, obs : numpy.ndarray
+        Forecast and observed fields, shape ``(..., y, x)``.
+    thresholds : float or sequence of float
+        Event thresholds (``value >= threshold``).
+    scales : int or sequence of int
+        Window sizes in grid cells.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``sum(Pf**2), sum(Pf*Po), sum(Po**2)`` over the domain (order of
+        :data:`FSS_STATS`).
+    """
+    f, o, valid = masked_pair(fc, obs)
+    thr = as_values(thresholds, "thresholds")
+    sizes = as_values(scales, "scales", integer=True)
+    out = np.empty((*f.shape[:-2], thr.size, sizes.size, 3))
+    for i, t in enumerate(thr):
+        # event counts are whole numbers: integral images and window sums are exact
+        events_f = ((f >= t) & valid).astype(np.int32)
+        events_o = ((o >= t) & valid).astype(np.int32)
+        table_f, table_o = _integral_image(events_f), _integral_image(events_o)
+        for j, s in enumerate(sizes):
+            if s == 1:
+                cf, co = events_f.astype(np.float64), events_o.astype(np.float64)
+            else:
+                cf = _box_sum(table_f, int(s)).astype(np.float64)
+                co = _box_sum(table_o, int(s)).astype(np.float64)
+            norm = float(s) ** 4
+            out[..., i, j, 0] = np.einsum("...ij,...ij->...", cf, cf) / norm
+            out[..., i, j, 1] = np.einsum("...ij,...ij->...", cf, co) / norm
+            out[..., i, j, 2] = np.einsum("...ij,...ij->...", co, co) / norm
+    return out
+
+
+def fss_from_stats(stats: np.ndarray) -> np.ndarray:
+    """FSS from the sums of :func:`fss_stats` (NaN when neither field has an event)."""
+    ff, fo, oo = stats[..., 0], stats[..., 1], stats[..., 2]
+    return 1.0 - safe_divide(ff - 2.0 * fo + oo, ff + oo)
+
+
+def fss(
+    fc: np.ndarray,
+    obs: np.ndarray,
+    thresholds: float | Sequence[float],
+    scales: int | Sequence[int],
+) -> np.ndarray:
+    """Fractions skill score per field pair, threshold and scale.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(..., n_thresholds, n_scales)``; the threshold (scale) axis is
+        dropped when ``thresholds`` (``scales``) is a scalar.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> obs = np.zeros((16, 16)); obs[4:8, 4:8] = 2.0
+    >>> float(fss(obs, obs, 1.0, 5))
+    1.0
+    """
+    out = fss_from_stats(fss_stats(fc, obs, thresholds, scales))
+    if np.ndim(scales) == 0:
+        out = out[..., 0]
+    if np.ndim(thresholds) == 0:
+        out = out[..., 0, :] if np.ndim(scales) != 0 else out[..., 0]
+    return out

@@ -8,12 +8,13 @@
 """
 
 from xnowcast import accessor as _accessor  # noqa: F401  (registers .nowcast)
-from xnowcast import datasets
+from xnowcast import datasets, sequences
 from xnowcast._version import __version__
 from xnowcast.conventions import normalize_cube
 from xnowcast.forecast import forecast
-from xnowcast.io import open_archive
+from xnowcast.io import open_archive, open_image_sequence
 from xnowcast.models import get_model, list_models, register_model
+from xnowcast.verification import verify
 from xnowcast.windows import windows
 
 __all__ = [
@@ -24,6 +25,29 @@ __all__ = [
     "list_models",
     "normalize_cube",
     "open_archive",
+    "open_image_sequence",
     "register_model",
+    "sequences",
+    "verify",
     "windows",
+    "Trainer",
+    "load_model",
 ]
+
+#: Attributes that import PyTorch, resolved on first use (``import xnowcast`` stays light).
+_LAZY = {
+    "Trainer": "xnowcast.training.trainer",
+    "load_model": "xnowcast.training.checkpoint",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'xnowcast' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

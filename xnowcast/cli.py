@@ -74,6 +74,40 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from xnowcast.batch import forecast_archive
+    from xnowcast.io import open_archive
+
+    if args.scheduler and args.workers:
+        raise ValueError("give --scheduler ADDRESS (an existing cluster) or --workers N "
+                         "(a local cluster), not both")
+    cube = open_archive(args.input, var=args.var, time=args.time_source)
+    params = dict(args.param or [])
+    if args.n_in is not None:
+        params["n_in"] = args.n_in
+    if args.n_out is not None:
+        params["n_out"] = args.n_out
+    client, cluster, threads = args.scheduler, None, None
+    if args.workers:
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0")
+        client, threads = Client(cluster), 1
+    try:
+        job = forecast_archive(cube, args.model, args.out, init_times=args.init_times,
+                               every=args.every, chunk_init_times=args.chunk_init_times,
+                               overwrite=args.overwrite, retries=args.retries, client=client,
+                               task_threads=threads, **params)
+        summary = job.run(progress=not args.no_progress, retry_failed=args.retry_failed)
+    finally:
+        if cluster is not None:
+            client.close()
+            cluster.close()
+    print(summary)
+    return 1 if summary.failed else 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from xnowcast.models import list_models
 
@@ -97,6 +131,96 @@ def _cmd_demo(args: argparse.Namespace) -> int:
           f"{fc.sizes['lead_time']} lead times of {fc.sizes['y']}x{fc.sizes['x']} "
           f"-> {args.out} ({time.perf_counter() - t0:.1f} s)")
     return 0
+
+
+def _floats(text: str) -> list[float]:
+    """Comma-separated numbers, e.g. ``0.7,0.15,0.15``."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _cmd_sequences(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from xnowcast.io import open_archive
+    from xnowcast.sequences import assign_sequences, sequence_table, set_names
+
+    cube = open_archive(args.input, var=args.var, time=args.time_source)
+    with _progress(cube):
+        table = sequence_table(
+            cube, max_gap=args.max_gap, rain_threshold=args.rain_threshold, amount=args.amount,
+            quantiles=args.quantiles, bins=args.bins, min_length=args.min_length,
+            min_mean_category=args.min_mean_category)
+    if args.split:
+        sets = assign_sequences(table, args.split, seed=args.seed)
+        names = np.asarray(set_names(len(args.split)))
+        table["set"] = names[sets.reindex(table["sequence_id"]).to_numpy()]
+    table.to_csv(args.out, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    edges = ", ".join(f"{e:.3g}" for e in table.attrs["category_edges"])
+    print(f"wrote {args.out}: {len(table)} frames in {table.attrs['n_sequences_kept']} of "
+          f"{table.attrs['n_sequences_found']} sequences kept (category edges {edges})")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from xnowcast.io import open_archive, open_forecast
+    from xnowcast.verification import scores_to_dataframe, verify
+
+    fc = open_forecast(args.forecast, var=args.var)
+    obs = open_archive(args.obs, var=args.var, time=args.time_source)
+    scores = verify(fc, obs, args.metrics, thresholds=args.thresholds, scales=args.scales,
+                    mean=args.mean, reference=args.reference, data_range=args.data_range,
+                    win_size=args.win_size)
+    with _progress(scores):
+        scores = scores.compute()
+    table = scores_to_dataframe(scores)
+    table["lead_time"] = table["lead_time"].dt.total_seconds() / 60.0
+    table = table.rename(columns={"lead_time": "lead_time_min"})
+    table.to_csv(args.out, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    names = ", ".join(str(v) for v in scores.data_vars)
+    print(f"wrote {args.out}: {len(table)} scores ({names}) for "
+          f"{scores.sizes['lead_time']} lead times")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no window
+    from xnowcast.io import open_archive, open_forecast
+    from xnowcast.plotting import animate, plot_forecast, set_natural_earth_dir
+
+    if args.natural_earth:
+        set_natural_earth_dir(args.natural_earth)
+    fc = open_forecast(args.forecast, var=args.var)
+    obs = open_archive(args.obs, var=args.var, time=args.time_source) if args.obs else None
+    init_time = args.init_time
+    if init_time is not None and init_time.lstrip("-").isdigit():
+        init_time = int(init_time)
+    if args.out.lower().endswith((".gif", ".mp4", ".mov", ".mkv", ".m4v")):
+        path = animate(fc, args.out, obs, init_time=init_time, leads=args.leads)
+    else:
+        plot_forecast(fc, args.leads or (1, 6, 12, 24), init_time=init_time, obs=obs,
+                      path=args.out)
+        path = args.out
+    print(f"wrote {path}")
+    return 0
+
+
+def _leads(text: str) -> list:
+    """Comma-separated lead steps (``1,6,12``) or lead times (``30min,1h``)."""
+    return [int(v) if v.strip().isdigit() else v.strip() for v in text.split(",") if v.strip()]
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated whole numbers, got {text!r}") from None
 
 
 class _progress:
@@ -147,6 +271,109 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_cmd_forecast)
 
+    p = sub.add_parser("sequences", help="split an archive into rainy sequences (CSV table)",
+                       description="Split INPUT into sequences at time gaps, give every frame "
+                                   "a rain category, keep the long and rainy sequences and "
+                                   "write one row per kept frame (time, rain_amount, category, "
+                                   "sequence_id[, set]) to a CSV file.")
+    _add_input_args(p)
+    p.add_argument("--out", required=True, help="output CSV file")
+    p.add_argument("--max-gap", default="10min",
+                   help="largest spacing inside a sequence (default 10min; equal = contiguous)")
+    p.add_argument("--rain-threshold", type=float, default=0.1,
+                   help="rain/no-rain threshold in the data's units (default 0.1)")
+    p.add_argument("--amount", choices=("fraction", "mean", "no_rain_count"), default="fraction",
+                   help="rain amount per frame (default: fraction of valid pixels raining)")
+    p.add_argument("--quantiles", type=_floats,
+                   help="category quantiles, e.g. 0.25,0.5,0.75,0.95 (the default)")
+    p.add_argument("--bins", type=_floats, help="fixed category edges instead of quantiles")
+    p.add_argument("--min-length", type=int, default=10, help="fewest frames kept (default 10)")
+    p.add_argument("--min-mean-category", type=float, default=0.5,
+                   help="lowest mean category kept (default 0.5)")
+    p.add_argument("--split", type=_floats, metavar="FRACTIONS",
+                   help="also deal the sequences into balanced sets, e.g. 0.7,0.15,0.15 "
+                        "(adds a 'set' column)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --split (default 0)")
+    p.set_defaults(func=_cmd_sequences)
+
+    p = sub.add_parser("batch", help="forecast every init time of an archive into a "
+                                     "resumable zarr store (dask)",
+                       description="Forecast every init time of INPUT into the zarr store OUT, "
+                                   "one dask task per chunk of init times; rerunning resumes "
+                                   "an interrupted job (docs/batch.md). Exit status 1 when "
+                                   "some forecasts failed (listed), 2 on bad input.")
+    _add_input_args(p)
+    p.add_argument("--model", default="optical-flow",
+                   help="model name or checkpoint path (default: optical-flow)")
+    p.add_argument("--out", default="forecasts.zarr",
+                   help="output zarr store (default: forecasts.zarr)")
+    p.add_argument("--init-times", type=_init_times, default="all",
+                   help="'all' (default), START..STOP, or comma-separated times")
+    p.add_argument("--every", help="only init times on multiples of this interval, e.g. 30min")
+    p.add_argument("--chunk-init-times", type=int, default=8,
+                   help="init times per task and per zarr chunk (default 8)")
+    p.add_argument("--n-in", type=int, help="input frames per forecast (default 12)")
+    p.add_argument("--n-out", type=int, help="lead times per forecast (default 24)")
+    p.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
+                   help="model parameter (repeatable), e.g. --param method=farneback")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="dask scheduler address of an existing cluster, e.g. tcp://host:8786")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="start a local cluster of N single-threaded worker processes, "
+                        "libraries at one thread each (default: threads in this process)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="retries of transient I/O errors per task (default 2)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="also recompute init times recorded as failed by an earlier run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over: replace OUT even when it holds another job's "
+                        "forecasts (by default OUT of the same job is resumed)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_batch)
+
+    p = sub.add_parser("verify", help="score a forecast against observations (CSV table)",
+                       description="Score the forecast file FORECAST (.zarr or .nc, as written "
+                                   "by `xnowcast forecast`) against the observed archive OBS "
+                                   "per lead time (docs/verification.md) and write one row per "
+                                   "score to a CSV file.")
+    p.add_argument("forecast", help="forecast file (.zarr or .nc)")
+    p.add_argument("obs", help="observations: a netCDF file, zarr store or quoted glob")
+    p.add_argument("--out", required=True, help="output CSV file")
+    p.add_argument("--metrics", type=lambda t: [m for m in t.split(",") if m],
+                   help="comma-separated metrics (default: all), e.g. mse,csi,fss,ms-ssim")
+    p.add_argument("--thresholds", type=_floats, default=[0.1, 1.0, 5.0],
+                   help="event thresholds (default 0.1,1,5)")
+    p.add_argument("--scales", type=_ints, default=[1, 4, 16],
+                   help="FSS window sizes in grid cells (default 1,4,16)")
+    p.add_argument("--mean", action="store_true", help="aggregate over init times")
+    p.add_argument("--reference", choices=("persistence",),
+                   help="also score persistence and add skill scores")
+    p.add_argument("--data-range", type=float, help="SSIM/MS-SSIM/PSNR data range")
+    p.add_argument("--win-size", type=int, help="SSIM/MS-SSIM window size")
+    p.add_argument("--var", help="variable to read when the files hold several")
+    p.add_argument("--time", dest="time_source",
+                   help="time variable or file-name pattern of per-scan OBS files")
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("plot", help="draw forecast maps (PNG) or an animation (GIF/MP4)",
+                       description="Draw map panels of FORECAST at chosen lead times, or, for "
+                                   "an OUT ending in .gif/.mp4, animate it (docs/plotting.md).")
+    p.add_argument("forecast", help="forecast file (.zarr or .nc)")
+    p.add_argument("--out", required=True, help="output image (.png, .pdf, .svg) or animation "
+                                                "(.gif, .mp4)")
+    p.add_argument("--leads", type=_leads, help="lead steps or times, e.g. 1,6,12,24 or "
+                                                "30min,1h (default 1,6,12,24; all for "
+                                                "animations)")
+    p.add_argument("--obs", help="observations to show beside the forecast")
+    p.add_argument("--init-time", help="init time (or position, -1 = latest) of a forecast "
+                                       "with several")
+    p.add_argument("--natural-earth", metavar="DIR",
+                   help="folder with Natural Earth shapefiles for coastlines and borders")
+    p.add_argument("--var", help="variable to read when the files hold several")
+    p.add_argument("--time", dest="time_source",
+                   help="time variable or file-name pattern of per-scan OBS files")
+    p.set_defaults(func=_cmd_plot)
+
     p = sub.add_parser("models", help="list the available models")
     p.set_defaults(func=_cmd_models)
 
@@ -160,7 +387,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=36, help="frames to generate (default 36)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", help="train a neural network from a YAML config",
+                       description="Train a network as CONFIG.yaml says and write its "
+                                   "checkpoint (docs/neural.md). `--example` prints a config "
+                                   "with every option. Launch with `torchrun` for several GPUs.")
+    p.add_argument("config", nargs="?", help="YAML config file")
+    p.add_argument("--example", action="store_true",
+                   help="print a config with every option and its default, and exit")
+    p.set_defaults(func=_cmd_train)
     return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import os
+
+    from xnowcast.training.config import example_config, run_config
+
+    if args.example:
+        print(example_config(), end="")
+        return 0
+    if not args.config:
+        raise ValueError("give a CONFIG.yaml (or --example to print one)")
+    trainer = run_config(args.config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        hist = trainer.history
+        summary = ""
+        if len(hist):
+            loss = hist.train_loss.iloc[-1]
+            summary = f" {int(hist.epoch.iloc[-1])} epoch(s), train loss {loss:.4g}"
+        print(f"trained{summary}; wrote {trainer.saved_path}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+import json
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from os import PathLike
@@ -103,6 +104,16 @@ class NowcastModel(abc.ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
+
+    def __dask_tokenize__(self) -> tuple[str, str]:
+        """Deterministic dask token: the class and its parameters.
+
+        Models whose output depends on more than :meth:`get_params` (trained
+        weights) must override this.
+        """
+        cls = type(self)
+        return (f"{cls.__module__}.{cls.__qualname__}",
+                json.dumps(self.get_params(), sort_keys=True, default=str))
 
 
 def _positive_int(value: Any, name: str) -> int:

@@ -1,0 +1,151 @@
+"""Tests of semi-Lagrangian extrapolation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+from xnowcast.extrapolation import backward_displacement, extrapolate  # noqa: E402
+
+
+def smooth_field(n=64, seed=0, sigma=3.0, pad=0):
+    rng = np.random.default_rng(seed)
+    field = rng.random((n + 2 * pad, n + 2 * pad)).astype(np.float32)
+    field = cv2.GaussianBlur(field, (0, 0), sigma)
+    return (field - field.min()) / (field.max() - field.min()) * 10
+
+
+def shift(field, dx, dy):
+    """``field`` moved by (dx, dy) pixels (value at (r, c) -> (r + dy, c + dx))."""
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(field, m, field.shape[::-1], flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def test_translation_matches_truth():
+    pad = 20
+    big = smooth_field(64, pad=pad)
+    dx, dy = 1.5, -0.75
+    flow = np.empty((2, 64, 64), np.float32)
+    flow[0], flow[1] = dx, dy
+    out = extrapolate(big[pad:-pad, pad:-pad], flow, 6)
+    assert out.shape == (6, 64, 64) and out.dtype == np.float32
+    for k in range(1, 7):
+        truth = shift(big, k * dx, k * dy)[pad:-pad, pad:-pad]
+        inner = np.s_[12:-12, 12:-12]
+        err = np.abs(out[k - 1][inner] - truth[inner])
+        assert np.nanmax(err) < 0.05 * 10
+
+
+def test_integer_shift_is_exact_and_border_is_nan():
+    frame = smooth_field(32)
+    flow = np.zeros((2, 32, 32), np.float32)
+    flow[0] = 2.0  # 2 px per step towards +x (increasing column)
+    flow[1] = -1.0  # 1 px per step towards -y (decreasing row)
+    out = extrapolate(frame, flow, 3)
+    for k in (1, 2, 3):
+        np.testing.assert_allclose(out[k - 1][: 32 - k, 2 * k:], frame[k:, : 32 - 2 * k], atol=1e-5)
+        # came in from outside: left columns and bottom rows
+        assert np.isnan(out[k - 1][:, : 2 * k]).all()
+        assert np.isnan(out[k - 1][32 - k:, :]).all()
+        assert not np.isnan(out[k - 1][: 32 - k, 2 * k:]).any()
+
+
+def test_fill_value_and_input_untouched():
+    frame = smooth_field(24)
+    before = frame.copy()
+    flow = np.zeros((2, 24, 24), np.float32)
+    flow[0] = 3.0
+    out = extrapolate(frame, flow, 2, fill=-1.0)
+    assert (out[1][:, :6] == -1.0).all()
+    np.testing.assert_array_equal(frame, before)
+
+
+def test_zero_flow_is_persistence():
+    frame = smooth_field(16)
+    frame[3, 4] = np.nan
+    out = extrapolate(frame, np.zeros((2, 16, 16), np.float32), 4)
+    for k in range(4):
+        np.testing.assert_array_equal(np.isnan(out[k]), np.isnan(frame))
+        np.testing.assert_allclose(out[k][~np.isnan(frame)], frame[~np.isnan(frame)], atol=1e-5)
+
+
+def test_nan_region_moves_without_spreading():
+    frame = smooth_field(48)
+    frame[20:26, 10:16] = np.nan  # a 6x6 hole
+    flow = np.zeros((2, 48, 48), np.float32)
+    flow[0] = 1.5
+    out = extrapolate(frame, flow, 4)
+    cols = np.arange(48)
+    for k in range(1, 5):
+        src_x = cols - 1.5 * k
+        inside = src_x >= -0.5
+        holes = np.isnan(out[k - 1][22]) & inside
+        # the hole moved 1.5 px per step; it is no wider than its footprint plus the kernel ...
+        assert set(cols[holes]) <= set(cols[(src_x > 9) & (src_x < 16)])
+        # ... and no narrower than its footprint minus the kernel
+        assert set(cols[(src_x >= 10.5) & (src_x <= 14.5)]) <= set(cols[holes])
+        # rows away from the hole have no NaN apart from the inflow border
+        assert not np.isnan(out[k - 1][:18][:, inside]).any()
+        assert not np.isnan(out[k - 1][28:][:, inside]).any()
+        # values away from the hole are the exact advected values
+        src = shift(np.nan_to_num(frame), 1.5 * k, 0)
+        np.testing.assert_allclose(out[k - 1][20:26, 30:40], src[20:26, 30:40], atol=0.1)
+
+
+def test_rotation_follows_curved_trajectories():
+    n = 65
+    c = (n - 1) / 2
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    omega = np.float32(np.deg2rad(5.0))  # 5 degrees per step, counter-clockwise in (x, y)
+    flow = np.stack([-(yy - c) * omega, (xx - c) * omega]).astype(np.float32)
+    # a blob at radius 20 right of the centre
+    frame = np.exp(-((xx - (c + 20)) ** 2 + (yy - c) ** 2) / (2 * 2.0 ** 2)).astype(np.float32)
+    out = extrapolate(frame, flow, 18)  # 90 degrees
+    peak = np.unravel_index(np.nanargmax(out[-1]), out[-1].shape)
+    # after a quarter turn the blob is 20 px below the centre (row + 20), on the same radius
+    assert abs(peak[0] - (c + 20)) <= 1.5 and abs(peak[1] - c) <= 1.5
+    assert np.nanmax(out[-1]) > 0.6  # not smeared away
+
+
+def test_backward_displacement_constant_and_midpoint():
+    flow = np.ones((2, 4, 5), np.float32)
+    maps = [(mx.copy(), my.copy()) for mx, my in backward_displacement(flow, 3)]
+    assert [float(m[0][2, 3]) for m in maps] == [2.0, 1.0, 0.0]
+    assert [float(m[1][2, 3]) for m in maps] == [1.0, 0.0, -1.0]
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((np.zeros((4, 4)), np.zeros((2, 4, 5)), 3), "flow must have shape"),
+        ((np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), 3), "frame must be 2-D"),
+        ((np.zeros((4, 4)), np.zeros((2, 4, 4)), 0), "n_steps"),
+        ((np.zeros((4, 4)), np.full((2, 4, 4), np.nan), 2), "flow contains NaN"),
+    ],
+)
+def test_bad_inputs(args, match):
+    with pytest.raises(ValueError, match=match):
+        extrapolate(*args)
+
+
+def test_bad_interpolation_lists_valid():
+    with pytest.raises(ValueError, match="nearest, linear, cubic"):
+        extrapolate(np.zeros((4, 4)), np.zeros((2, 4, 4)), 1, interpolation="spline")
+
+
+@pytest.mark.parametrize("step", [1, 4])
+def test_matches_pysteps_semilagrangian(step):
+    """Same trajectories as pysteps (sign convention and midpoint scheme) in the interior."""
+    sl = pytest.importorskip("pysteps.extrapolation.semilagrangian")
+    n = 65
+    c = (n - 1) / 2
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    omega = np.deg2rad(3.0)
+    flow = np.stack([-(yy - c) * omega + 0.5, (xx - c) * omega]).astype(np.float32)
+    frame = smooth_field(n)
+    ref = sl.extrapolate(frame.astype("float64"), flow.astype("float64"), 8, interp_order=1)
+    ours = extrapolate(frame, flow, 8, step=step)
+    np.testing.assert_allclose(ours[:, 12:-12, 12:-12], ref[:, 12:-12, 12:-12], atol=0.02)

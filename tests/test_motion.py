@@ -1,0 +1,250 @@
+"""Tests of motion estimation: sign convention, accuracy, pairs, NaN, errors, xarray API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+from xnowcast.motion import (  # noqa: E402
+    available_methods,
+    estimate_motion,
+    get_method,
+    list_methods,
+    motion,
+)
+from xnowcast.motion.interface import combine_flows, frame_pairs  # noqa: E402
+
+N, PAD, INNER = 96, 24, np.s_[:, 16:-16, 16:-16]
+# each method with a setting that resolves sub-pixel motion (DIS "fast"/"ultrafast"
+# stop at quarter resolution, ~0.15 px)
+ACCURATE = {
+    "dis": {"preset": "medium"},
+    "farneback": {},
+    "lucas-kanade": {},
+}
+
+
+def textured(seed=0, sigma=3.0, n=N, pad=PAD):
+    rng = np.random.default_rng(seed)
+    field = cv2.GaussianBlur(rng.random((n + 2 * pad, n + 2 * pad)).astype(np.float32),
+                             (0, 0), sigma)
+    return (field - field.min()) / (field.max() - field.min())
+
+
+def warp(field, matrix, pad=PAD):
+    out = cv2.warpAffine(field, np.float32(matrix), field.shape[::-1], flags=cv2.INTER_CUBIC,
+                         borderMode=cv2.BORDER_REFLECT)
+    return out[pad:-pad, pad:-pad]
+
+
+def translated(dx, dy, n_frames=3, seed=0):
+    big = textured(seed)
+    return np.stack([warp(big, [[1, 0, k * dx], [0, 1, k * dy]]) for k in range(n_frames)])
+
+
+@pytest.mark.parametrize("method", sorted(ACCURATE))
+def test_known_translation_recovered(method):
+    dx, dy = 1.6, -0.8  # +x (columns) and -y (rows) per step
+    flow = get_method(method)(translated(dx, dy), n_flows=2, **ACCURATE[method])
+    assert flow.shape == (2, N, N) and flow.dtype == np.float32
+    err = np.hypot(flow[0] - dx, flow[1] - dy)[INNER[1:]]
+    assert err.max() < 0.1, f"{method}: max interior error {err.max():.3f} px"
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback", "lucas-kanade"])
+def test_sign_convention_every_default(method):
+    """Default settings: a feature moving +3 columns and +2 rows gives u ~ +3, v ~ +2."""
+    flow = get_method(method)(translated(3.0, 2.0), n_flows=1)
+    u, v = np.median(flow[INNER], axis=(1, 2))
+    assert abs(u - 3.0) < 0.3 and abs(v - 2.0) < 0.3
+
+
+def test_rotation_recovered():
+    c = (N + 2 * PAD - 1) / 2
+    big = textured(1, sigma=3.0)
+    angle = 2.0  # degrees per step (OpenCV: counter-clockwise on screen)
+    frames = np.stack([warp(big, cv2.getRotationMatrix2D((c, c), k * angle, 1.0))
+                       for k in range(2)])
+    flow = get_method("dis")(frames, preset="medium")
+    yy, xx = np.mgrid[PAD:PAD + N, PAD:PAD + N].astype(np.float32)
+    m = cv2.getRotationMatrix2D((c, c), angle, 1.0)
+    true_u = m[0, 0] * xx + m[0, 1] * yy + m[0, 2] - xx
+    true_v = m[1, 0] * xx + m[1, 1] * yy + m[1, 2] - yy
+    err = np.hypot(flow[0] - true_u, flow[1] - true_v)[16:-16, 16:-16]
+    assert np.median(err) < 0.1 and err.max() < 0.25
+    assert np.abs(true_u).max() > 1.0  # the test really rotates
+
+
+def test_n_flows_uses_most_recent_pairs_and_combines():
+    # pairs: 0->1 moves 4 px, 1->2 and 2->3 move 1 px
+    big = textured(2)
+    shifts = [0.0, 4.0, 5.0, 6.0]
+    frames = np.stack([warp(big, [[1, 0, s], [0, 1, 0]]) for s in shifts])
+    est = get_method("dis")
+    one = est(frames, n_flows=1, preset="medium")
+    median = est(frames, n_flows=3, combine="median", preset="medium")
+    weighted = est(frames, n_flows=3, combine="weighted", preset="medium")
+    assert abs(np.median(one[0][INNER[1:]]) - 1.0) < 0.1
+    assert abs(np.median(median[0][INNER[1:]]) - 1.0) < 0.1  # the outlier pair is ignored
+    # weights 1, 2, 3 (oldest first): (4 * 1 + 1 * 2 + 1 * 3) / 6 = 1.5
+    assert abs(np.median(weighted[0][INNER[1:]]) - 1.5) < 0.15
+
+
+def test_combine_flows_exact():
+    flows = [np.full((2, 2, 2), v, np.float32) for v in (4.0, 1.0, 1.0)]
+    assert combine_flows(flows, "weighted")[0, 0, 0] == pytest.approx(1.5)
+    assert combine_flows(flows, "median")[1, 1, 1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="weighted, median"):
+        combine_flows(flows, "mean")
+
+
+def test_lucas_kanade_pools_pairs():
+    frames = translated(1.0, 0.5, n_frames=4)
+    flow = get_method("lk")(frames, n_flows=3)
+    np.testing.assert_allclose(np.median(flow[INNER], axis=(1, 2)), [1.0, 0.5], atol=0.1)
+    flow = get_method("lk")(frames, n_flows=3, combine="median")
+    np.testing.assert_allclose(np.median(flow[INNER], axis=(1, 2)), [1.0, 0.5], atol=0.1)
+
+
+def test_pair_missing_data_is_masked_in_both_frames():
+    frames = np.ones((2, 2, 3), np.float32) * 0.5
+    frames[1, 0, 0] = np.nan
+    a, b = frame_pairs(frames, 1)[0]
+    assert a[0, 0] == b[0, 0] == 0 and a[1, 1] == b[1, 1] == 128
+
+
+@pytest.mark.parametrize("method", ["dis", "farneback", "lucas-kanade"])
+def test_nan_gaps_do_not_create_motion(method):
+    rain = 20 * textured(3)[PAD:-PAD, PAD:-PAD]  # a static field in mm/h
+    frames = np.stack([rain] * 4)
+    frames[1, 30:60, 30:60] = np.nan  # a data gap that opens and closes again
+    frames[3, :, :20] = np.nan  # and one at the edge in the last frame
+    flow = estimate_motion(frames, method=method, n_flows=3)
+    assert np.abs(flow).max() < 0.1
+
+
+def test_nan_region_does_not_poison_motion_elsewhere():
+    frames = translated(1.0, 0.0) * 20
+    frames[:, 10:40, 10:40] = np.nan
+    flow = estimate_motion(frames, method="dis", n_flows=2, preset="medium")
+    assert np.isfinite(flow).all()
+    np.testing.assert_allclose(np.median(flow[:, 60:-16, 16:-16], axis=(1, 2)), [1.0, 0.0],
+                               atol=0.1)
+
+
+@pytest.mark.parametrize("value", [0.0, np.nan])
+@pytest.mark.parametrize("method", ["dis", "farneback", "lucas-kanade"])
+def test_blank_frames_give_zero_motion(method, value):
+    frames = np.full((4, 32, 32), value, np.float32)
+    flow = estimate_motion(frames, method=method, n_flows=3)
+    assert flow.shape == (2, 32, 32) and not flow.any()
+    # also at the array level
+    if not np.isnan(value):
+        assert not get_method(method)(frames, n_flows=2).any()
+
+
+def test_fixed_scaling_ignores_overall_intensity_change():
+    """Uniform brightening is not motion (no per-frame min/max normalisation)."""
+    big = textured(4)[PAD:-PAD, PAD:-PAD] * 10
+    frames = np.stack([big, big * 1.5])
+    flow = estimate_motion(frames, method="dis", n_flows=1, preset="medium")
+    assert np.abs(np.median(flow, axis=(1, 2))).max() < 0.1
+
+
+def test_errors_list_valid_values():
+    with pytest.raises(ValueError, match="valid names are: dis, farneback, lucas-kanade, tvl1"):
+        get_method("horn-schunck")
+    with pytest.raises(TypeError, match="valid options are: .*preset"):
+        estimate_motion(np.zeros((3, 8, 8)), method="dis", presett="fast")
+    with pytest.raises(ValueError, match="valid presets are: ultrafast, fast, medium"):
+        get_method("dis")(translated(1, 1), preset="slow")
+    with pytest.raises(ValueError, match="valid presets are: seed, smooth"):
+        get_method("farneback")(translated(1, 1), preset="fast")
+    with pytest.raises(ValueError, match="n_flows=3 needs at least 4 frames"):
+        get_method("dis")(translated(1, 1), n_flows=3)
+    with pytest.raises(ValueError, match="shape \\(t, y, x\\)"):
+        get_method("farneback")(np.zeros((8, 8)))
+    with pytest.raises(ValueError, match="value_range"):
+        get_method("dis")(translated(1, 1), value_range=(1, 1))
+
+
+def test_farneback_seed_preset_is_the_seed_call():
+    frames = translated(1.0, 0.5)
+    a = (frames[-2] * 255).round().astype(np.uint8)
+    b = (frames[-1] * 255).round().astype(np.uint8)
+    seed = cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=3, winsize=15,
+                                        iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+    ours = get_method("farneback")(frames, preset="seed", n_flows=1)
+    np.testing.assert_allclose(ours, np.moveaxis(seed, -1, 0), atol=1e-6)
+
+
+def test_tvl1_availability_is_reported():
+    from xnowcast.motion.tvl1 import tvl1_available
+
+    assert "tvl1" in list_methods()
+    if tvl1_available():
+        assert "tvl1" in available_methods()
+        flow = get_method("tvl1")(translated(1.0, 0.0))
+        assert abs(np.median(flow[0]) - 1.0) < 0.2
+    else:
+        assert "tvl1" not in available_methods()
+        with pytest.raises(ImportError, match="opencv-contrib-python-headless"):
+            get_method("tvl1")(translated(1.0, 0.0))
+
+
+def _cube(frames, dy=-1000.0, dx=1000.0):
+    import xarray as xr
+
+    t, ny, nx = frames.shape
+    return xr.DataArray(
+        frames, dims=("time", "y", "x"), name="rain",
+        coords={
+            "time": pd.date_range("2021-06-01", periods=t, freq="5min"),
+            "y": ("y", np.arange(ny) * dy, {"standard_name": "projection_y_coordinate",
+                                            "units": "m"}),
+            "x": ("x", np.arange(nx) * dx, {"standard_name": "projection_x_coordinate",
+                                            "units": "m"}),
+        },
+        attrs={"units": "mm h-1"},
+    )
+
+
+def test_motion_dataset_units_and_signs():
+    # moving +1 column (east) and +1 row (south on a north-up grid) per 5 min
+    cube = _cube(translated(1.0, 1.0, n_frames=4) * 20)
+    uv = motion(cube, "dis", n_flows=2, preset="medium")
+    assert set(uv.data_vars) == {"u", "v", "u_ms", "v_ms", "speed"}
+    assert uv.u.dims == ("y", "x") and uv.u.attrs["units"] == "pixel / time step"
+    assert uv.u_ms.attrs["units"] == "m s-1"
+    inner = dict(y=slice(16, -16), x=slice(16, -16))
+    assert float(uv.u.isel(inner).median()) == pytest.approx(1.0, abs=0.1)
+    assert float(uv.v.isel(inner).median()) == pytest.approx(1.0, abs=0.1)
+    # 1000 m per 300 s along +x; along +row = -y coordinate
+    assert float(uv.u_ms.isel(inner).median()) == pytest.approx(1000 / 300, rel=0.1)
+    assert float(uv.v_ms.isel(inner).median()) == pytest.approx(-1000 / 300, rel=0.1)
+    assert uv.time.values == cube.time.values[-1]
+    assert "sign_convention" in uv.attrs
+
+
+def test_motion_all_times_and_no_metric_grid():
+    cube = _cube(translated(1.0, 0.0, n_frames=4) * 20)
+    uv = motion(cube, "farneback", n_flows=1, time="all")
+    assert uv.sizes["time"] == 3 and list(uv.time.values) == list(cube.time.values[1:])
+    bare = cube.drop_vars(["x", "y"])
+    uv = motion(bare, "dis", n_flows=1, time=cube.time.values[2])
+    assert "u_ms" not in uv and uv.speed.attrs["units"] == "pixel / time step"
+    with pytest.raises(ValueError, match="earlier frame"):
+        motion(cube, n_flows=2, time=cube.time.values[1])
+
+
+def test_motion_accessor():
+    import xnowcast  # noqa: F401  (registers the accessor)
+
+    cube = _cube(translated(1.0, 0.0, n_frames=4) * 20)
+    if not hasattr(cube.nowcast, "motion"):
+        pytest.skip("the .nowcast accessor has no motion() yet")
+    uv = cube.nowcast.motion(method="dis", n_flows=2)
+    assert {"u", "v"} <= set(uv.data_vars)

@@ -1,0 +1,550 @@
+"""Batch jobs: plan the tasks, create or check the store, run on a dask scheduler."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as dsa
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xnowcast.batch.store import DONE, FAILED, MISSING, prepare_store, read_errors, read_status
+from xnowcast.batch.tasks import (
+    ChunkTask,
+    FrameSource,
+    JobContext,
+    ModelSpec,
+    cache_model,
+    run_chunk,
+)
+from xnowcast.conventions import INIT_TIME
+from xnowcast.forecast import forecast
+from xnowcast.models.interface import NowcastModel, get_model
+from xnowcast.windows import select_init_times, windows
+
+__all__ = ["forecast_archive", "BatchJob", "BatchSummary", "BatchStatus"]
+
+#: Scheduler names that run in this process (``client=`` strings other than these
+#: are scheduler addresses).
+LOCAL_SCHEDULERS = ("threads", "threading", "sync", "synchronous", "single-threaded", "processes")
+
+
+@dataclass
+class BatchSummary:
+    """What one :meth:`BatchJob.run` did.
+
+    Attributes
+    ----------
+    store : str
+        Path of the store.
+    total : int
+        Init times of the job.
+    done : int
+        Init times forecast and written by this run.
+    skipped : int
+        Init times already recorded in the store (done or failed) by an
+        earlier run, not recomputed.
+    failed : list of (Timestamp, str)
+        Init times this run could not forecast, with the reason.
+    seconds : float
+        Wall time of the run.
+    """
+
+    store: str
+    total: int
+    done: int
+    skipped: int
+    failed: list[tuple[pd.Timestamp, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def forecasts_per_second(self) -> float:
+        """Forecasts made (done or failed) per second of wall time."""
+        return (self.done + len(self.failed)) / self.seconds if self.seconds > 0 else 0.0
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.done} done, {self.skipped} skipped (already in the store), "
+            f"{len(self.failed)} failed, of {self.total} init times in {self.seconds:.1f} s "
+            f"-> {self.store}"
+        ]
+        for t, why in self.failed[:20]:
+            lines.append(f"  failed {t}: {why}")
+        if len(self.failed) > 20:
+            lines.append(f"  ... and {len(self.failed) - 20} more")
+        return "\n".join(lines)
+
+
+@dataclass
+class BatchStatus:
+    """The completion record of a store (see :meth:`BatchJob.status`).
+
+    Attributes
+    ----------
+    store : str
+    total, done, missing : int
+        Init times in all, forecast, and not yet forecast.
+    failed : pandas.Series
+        Reason of each failed init time, indexed by init time.
+    """
+
+    store: str
+    total: int
+    done: int
+    missing: int
+    failed: pd.Series
+
+    @property
+    def complete(self) -> bool:
+        """Whether every init time is recorded (done or failed)."""
+        return self.missing == 0
+
+    def __str__(self) -> str:
+        return (f"{self.store}: {self.done} done, {len(self.failed)} failed, {self.missing} "
+                f"missing of {self.total} init times")
+
+
+class BatchJob:
+    """A batch forecast over an archive, written to a resumable zarr store.
+
+    Made by :func:`forecast_archive`; :meth:`run` computes what the store is
+    missing, :meth:`status` reads the store's completion record.
+
+    Attributes
+    ----------
+    store : pathlib.Path
+        The zarr store.
+    init_times : pandas.DatetimeIndex
+        Init times of the job.
+    chunk_init_times : int
+        Init times per task and per zarr chunk.
+    model : NowcastModel
+        The model (as built in this process).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Path,
+        cube: xr.DataArray,
+        model: NowcastModel,
+        model_ref: ModelSpec | NowcastModel,
+        init_idx: np.ndarray,
+        chunk_init_times: int,
+        context: JobContext,
+        client: Any,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.chunk_init_times = chunk_init_times
+        self._cube = cube
+        self._model_ref = model_ref
+        self._init_idx = init_idx
+        self._ctx = context
+        self._client = client
+        self._times = cube[cube.dims[0]].values
+        self._lazy = _flat_graph(cube.data) if cube.chunks is not None else None
+        self.init_times = pd.DatetimeIndex(self._times[init_idx], name=INIT_TIME)
+
+    def __repr__(self) -> str:
+        return (f"<BatchJob {self.model.name or type(self.model).__name__}: "
+                f"{len(self.init_times)} init times in {self.n_tasks} tasks of "
+                f"{self.chunk_init_times} -> {str(self.store)!r}>")
+
+    @property
+    def n_tasks(self) -> int:
+        """Number of tasks (chunks of init times)."""
+        return -(-len(self._init_idx) // self.chunk_init_times)
+
+    def status(self) -> BatchStatus:
+        """Read the store's completion record.
+
+        Examples
+        --------
+        >>> import tempfile, os, xnowcast
+        >>> from xnowcast.batch import forecast_archive
+        >>> cube = xnowcast.datasets.synthetic_radar(n_times=16, size=16)
+        >>> out = os.path.join(tempfile.mkdtemp(), "fc.zarr")
+        >>> job = forecast_archive(cube, "persistence", out, n_out=2, chunk_init_times=2)
+        >>> job.status().missing
+        5
+        >>> _ = job.run(progress=False)
+        >>> job.status().complete
+        True
+        """
+        status = read_status(self.store)
+        return BatchStatus(
+            store=str(self.store),
+            total=len(status),
+            done=int((status == DONE).sum()),
+            missing=int((status == MISSING).sum()),
+            failed=read_errors(self.store),
+        )
+
+    def open(self) -> xr.DataArray:
+        """The forecasts in the store, lazily (:func:`xnowcast.io.open_forecast`)."""
+        from xnowcast.io.output import open_forecast
+
+        return open_forecast(self.store)
+
+    def _tasks(self) -> list[ChunkTask]:
+        n_in = self.model.n_in
+        offsets = np.arange(-n_in + 1, 1)
+        tasks = []
+        for index, start in enumerate(range(0, len(self._init_idx), self.chunk_init_times)):
+            ends = self._init_idx[start : start + self.chunk_init_times]
+            needed = np.unique((ends[:, None] + offsets[None, :]).ravel())
+            tasks.append(ChunkTask(
+                index=index,
+                start=start,
+                ends=np.searchsorted(needed, ends),
+                init_times=self._times[ends],
+                frame_index=needed,
+                frame_times=self._times[needed],
+            ))
+        return tasks
+
+    def _source(self, needed: np.ndarray) -> FrameSource:
+        if self._cube.chunks is None:
+            return FrameSource(index=needed)
+        data = self._lazy
+        # Contiguous runs of frames, sliced from the lazy cube, graph culled to them.
+        breaks = np.nonzero(np.diff(needed) != 1)[0] + 1
+        pieces = [data[int(run[0]) : int(run[-1]) + 1] for run in np.split(needed, breaks)]
+        lazy = pieces[0] if len(pieces) == 1 else dsa.concatenate(pieces, axis=0)
+        (lazy,) = dask.optimize(lazy)
+        return FrameSource(lazy)
+
+    def run(self, progress: bool = True, retry_failed: bool = False) -> BatchSummary:
+        """Forecast every init time the store does not hold yet.
+
+        Parameters
+        ----------
+        progress : bool
+            Show a progress bar (stderr).
+        retry_failed : bool
+            Also recompute the chunks holding init times recorded as failed by
+            an earlier run (by default they are skipped like done ones).
+
+        Returns
+        -------
+        BatchSummary
+            Done, skipped (already in the store) and failed init times.
+
+        Examples
+        --------
+        >>> import tempfile, os, xnowcast
+        >>> from xnowcast.batch import forecast_archive
+        >>> cube = xnowcast.datasets.synthetic_radar(n_times=16, size=16)
+        >>> out = os.path.join(tempfile.mkdtemp(), "fc.zarr")
+        >>> print(forecast_archive(cube, "persistence", out, n_out=2).run(progress=False))
+        ... # doctest: +ELLIPSIS
+        5 done, 0 skipped (already in the store), 0 failed, of 5 init times in ...
+        >>> forecast_archive(cube, "persistence", out, n_out=2).run(progress=False).skipped
+        5
+        """
+        t0 = time.perf_counter()
+        status = read_status(self.store)
+        redo = (MISSING, FAILED) if retry_failed else (MISSING,)
+        pending = [t for t in self._tasks()
+                   if np.isin(status[t.start : t.start + len(t)], redo).any()]
+        n_pending = sum(len(t) for t in pending)
+        summary = BatchSummary(store=str(self.store), total=len(status), done=0,
+                               skipped=len(status) - n_pending)
+        if pending:
+            for result in self._execute(pending, progress, n_pending):
+                summary.done += result["done"]
+                summary.failed.extend((pd.Timestamp(t), why) for t, why in result["failed"])
+        summary.failed.sort(key=lambda item: item[0])
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def _delayed(self, tasks: list[ChunkTask], run_id: str) -> list[Any]:
+        model_ref = self._model_ref
+        if isinstance(model_ref, NowcastModel):
+            model_ref = dask.delayed(model_ref, pure=True)
+        shared = None
+        if self._cube.chunks is None:
+            shared = dask.delayed(np.asarray(self._cube.values), pure=True)
+        call = dask.delayed(run_chunk, pure=False)
+        return [
+            call(task, self._source(task.frame_index), model_ref, self._ctx, shared,
+                 dask_key_name=f"xnowcast-batch-{run_id}-{task.index}")
+            for task in tasks
+        ]
+
+    def _execute(self, tasks: list[ChunkTask], progress: bool, total: int) -> list[dict]:
+        from tqdm.auto import tqdm
+
+        run_id = uuid.uuid4().hex[:8]
+        delayed = self._delayed(tasks, run_id)
+        bar = tqdm(total=total, unit="forecast", disable=not progress, file=sys.stderr,
+                   desc="xnowcast batch", smoothing=0.1)
+        kind, scheduler, owned = _resolve_scheduler(self._client)
+        try:
+            if kind == "distributed":
+                return _run_distributed(scheduler, delayed, tasks, bar)
+            return _run_local(scheduler, delayed, run_id, bar)
+        finally:
+            bar.close()
+            if owned:
+                scheduler.close()
+
+
+#: Above this many graph layers (e.g. one per file of a per-scan archive), the cube's graph
+#: is flattened once so that culling each task's slice does not walk every layer.
+_MAX_LAYERS = 32
+
+
+def _flat_graph(data: dsa.Array) -> dsa.Array:
+    """The same array with its task graph materialized as one layer, when it has many."""
+    graph = data.__dask_graph__()
+    if len(getattr(graph, "layers", ())) <= _MAX_LAYERS:
+        return data
+    return dsa.Array(dict(graph), data.name, data.chunks, dtype=data.dtype)
+
+
+def _resolve_scheduler(client: Any) -> tuple[str, Any, bool]:
+    """``(kind, scheduler, owned)``: kind "local" (a dask scheduler name or None for the
+    configured default) or "distributed" (a Client, closed after the run when owned)."""
+    if client is None:
+        if "distributed" in sys.modules:
+            from distributed import default_client
+
+            try:
+                return "distributed", default_client(), False
+            except ValueError:
+                pass
+        return "local", None, False
+    if isinstance(client, str):
+        if client in LOCAL_SCHEDULERS:
+            return "local", client, False
+        from distributed import Client
+
+        return "distributed", Client(client), True
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - distributed is optional
+        Client = None
+    if Client is not None and isinstance(client, Client):
+        return "distributed", client, False
+    if hasattr(client, "scheduler_address"):  # a cluster object (LocalCluster, SLURMCluster ...)
+        return "distributed", Client(client), True
+    raise TypeError(
+        f"client must be None (dask's default scheduler), a dask.distributed Client or "
+        f"cluster, a scheduler address such as 'tcp://10.0.0.1:8786', or one of "
+        f"{', '.join(LOCAL_SCHEDULERS)}; got {type(client).__name__}"
+    )
+
+
+def _run_local(scheduler: str | None, delayed: list[Any], run_id: str, bar: Any) -> list[dict]:
+    from dask.callbacks import Callback
+
+    prefix = f"xnowcast-batch-{run_id}-"
+
+    def posttask(key, result, dsk, state, worker_id):
+        if isinstance(key, str) and key.startswith(prefix):
+            bar.update(result["done"] + len(result["failed"]))
+
+    with Callback(posttask=posttask):
+        return list(dask.compute(*delayed, scheduler=scheduler))
+
+
+def _run_distributed(client: Any, delayed: list[Any], tasks: list[ChunkTask], bar: Any
+                     ) -> list[dict]:
+    from distributed import as_completed
+
+    futures = client.compute(delayed)
+    by_future = dict(zip(futures, tasks))
+    results = []
+    for future in as_completed(futures, loop=client.loop):
+        task = by_future[future]
+        try:
+            result = future.result()
+        except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: the chunk stays missing
+            result = {
+                "index": task.index,
+                "done": 0,
+                "failed": [(t, f"task lost, nothing written ({type(err).__name__}: {err})")
+                           for t in task.init_times],
+                "written": False,
+            }
+        bar.update(result["done"] + len(result["failed"]))
+        results.append(result)
+        future.release()
+    return results
+
+
+def _as_cube(cube: Any, var: str | None) -> Any:
+    if isinstance(cube, (str, os.PathLike)) or (
+        isinstance(cube, Sequence) and not isinstance(cube, (xr.DataArray, xr.Dataset))
+    ):
+        from xnowcast.io.archive import open_archive
+
+        return open_archive(cube, var=var)
+    return cube
+
+
+def forecast_archive(
+    cube: xr.DataArray | xr.Dataset | str | os.PathLike,
+    model: str | os.PathLike | NowcastModel | Any = "optical-flow",
+    out: str | os.PathLike = "forecasts.zarr",
+    *,
+    init_times: Any = "all",
+    var: str | None = None,
+    every: str | pd.Timedelta | None = None,
+    chunk_init_times: int = 8,
+    overwrite: bool = False,
+    retries: int = 2,
+    retry_delay: float = 1.0,
+    client: Any = None,
+    task_threads: int | None = None,
+    **model_params: Any,
+) -> BatchJob:
+    """Prepare a batch forecast of an archive into a resumable zarr store.
+
+    The store is created now (coordinates and attributes only, no forecast
+    computed) or, when it exists, checked to belong to this job. Nothing is
+    forecast until :meth:`BatchJob.run`. Values are exactly those of
+    :func:`xnowcast.forecast` with ``init_times="all"`` (or the same
+    selection) and the same ``chunk_init_times``.
+
+    Parameters
+    ----------
+    cube : DataArray, Dataset, path or glob
+        The archive ``(time, y, x)``, ideally lazy (dask-backed, as from
+        :func:`xnowcast.open_archive`) so that each task reads only its own
+        frames; a path, glob or list of paths is opened with
+        :func:`~xnowcast.open_archive`.
+    model : str, path, NowcastModel or torch.nn.Module
+        Registry name, checkpoint path or instance. Names and paths are
+        loaded once per worker process; instances are sent once per worker.
+    out : str or path
+        The zarr store, on a filesystem every worker can write to.
+    init_times : "all", slice, list of times
+        Init times to forecast (see :func:`xnowcast.forecast`).
+    var : str, optional
+        Variable of a Dataset.
+    every : str or Timedelta, optional
+        Keep only init times on multiples of this interval, e.g. ``"30min"``.
+    chunk_init_times : int
+        Init times per task, and per zarr chunk along ``init_time``. Memory
+        per task is about ``chunk_init_times * n_out`` output frames plus the
+        input frames of its windows.
+    overwrite : bool
+        Start over: replace the store at ``out``, whatever job made it, with
+        a new, empty one. By default a store made by this same job is resumed
+        (only what it is missing is computed) and a store made by another job
+        (other model, parameters, input, init times or chunking) is refused.
+    retries : int
+        Retries of a transient error (``OSError``) when reading frames or
+        writing a chunk.
+    retry_delay : float
+        Seconds before the first retry; doubles at each further one.
+    client : None, str, Client or cluster
+        Where to run: ``None`` uses the active ``dask.distributed`` client if
+        there is one, else dask's default (threaded) scheduler; a scheduler
+        address (``"tcp://host:8786"``); a ``Client``; a cluster object
+        (``LocalCluster``, dask-jobqueue's ``SLURMCluster``, ...); or a
+        local scheduler name (``"threads"``, ``"processes"``, ``"sync"``).
+    task_threads : int, optional
+        Threads a task may use inside libraries (OpenCV, PyTorch, zarr's
+        codec pool), set in each worker process. Use 1 with single-threaded
+        worker processes, so that N workers use N cores. Default: leave the
+        libraries as they are.
+    **model_params
+        Parameters of the model, e.g. ``n_out=12, method="farneback"``.
+
+    Returns
+    -------
+    BatchJob
+        ``job.run()`` runs it, ``job.status()`` reads the store's record.
+
+    Raises
+    ------
+    StoreMismatchError
+        ``out`` holds a store made by another job (the message lists each
+        difference) and ``overwrite`` is false.
+    FileExistsError
+        ``out`` exists and is not a batch store, and ``overwrite`` is false.
+    ValueError, TypeError
+        Invalid cube, model, parameters or init time selection.
+
+    Examples
+    --------
+    >>> import tempfile, os, xnowcast
+    >>> from xnowcast.batch import forecast_archive
+    >>> cube = xnowcast.datasets.synthetic_radar(n_times=40, size=32)
+    >>> out = os.path.join(tempfile.mkdtemp(), "fc.zarr")
+    >>> job = forecast_archive(cube, "persistence", out, every="10min", n_out=6)
+    >>> job  # doctest: +ELLIPSIS
+    <BatchJob persistence: 14 init times in 2 tasks of 8 -> '...fc.zarr'>
+    >>> summary = job.run(progress=False)
+    >>> summary.done, summary.skipped, summary.failed
+    (14, 0, [])
+    >>> job.open().dims
+    ('init_time', 'lead_time', 'y', 'x')
+    """
+    for value, name in ((chunk_init_times, "chunk_init_times"),):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
+        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+    if task_threads is not None and (
+        isinstance(task_threads, bool) or not isinstance(task_threads, (int, np.integer))
+        or task_threads < 1
+    ):
+        raise ValueError(f"task_threads must be a positive integer or None, got {task_threads!r}")
+    cube = _as_cube(cube, var)
+    nowcaster = get_model(model, **model_params)
+    wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)
+    positions = select_init_times(wins, init_times, every=every)
+    init_idx = wins.init_indices[positions]
+    source = wins.cube
+    if source.chunks is None and not source.variable._in_memory:
+        # Lazily indexed file (opened without chunks): let tasks read their own frames.
+        source = source.chunk({wins.info.time_dim: 1})
+    # The labels (coordinates, attributes) of exactly what forecast() returns, from a stand-in
+    # cube with the same coordinates whose one-chunk data is never computed (building the lazy
+    # forecast over the real graph would cost time for nothing).
+    stand_in = wins.cube.copy(data=dsa.zeros(wins.cube.shape, dtype=wins.cube.dtype, chunks=-1))
+    template = forecast(stand_in, nowcaster, init_times=wins.init_times[positions],
+                        chunk_init_times=int(chunk_init_times))
+    if template.name is None:
+        template.name = "forecast"
+    store, _ = prepare_store(out, template, int(chunk_init_times), overwrite=overwrite)
+    if isinstance(model, (str, os.PathLike)):
+        ref = os.fspath(model)
+        model_ref: ModelSpec | NowcastModel = ModelSpec(
+            os.path.abspath(ref) if os.path.exists(ref) else ref, dict(model_params))
+        cache_model(model_ref, nowcaster)  # tasks in this process reuse it
+    else:
+        model_ref = nowcaster
+    context = JobContext(
+        store=str(store),
+        name=str(template.name),
+        dims=tuple(map(str, template.dims)),
+        n_in=nowcaster.n_in,
+        retries=int(retries),
+        retry_delay=float(retry_delay),
+        task_threads=None if task_threads is None else int(task_threads),
+    )
+    return BatchJob(
+        store=store,
+        cube=source,
+        model=nowcaster,
+        model_ref=model_ref,
+        init_idx=np.asarray(init_idx, dtype=np.int64),
+        chunk_init_times=int(chunk_init_times),
+        context=context,
+        client=client,
+    )

@@ -1,0 +1,340 @@
+"""The output store of a batch job: layout, job signature and completion record.
+
+A batch store is a zarr group holding
+
+* the forecast variable (named as the input), dims ``(init_time, lead_time,
+  y, x)``, float32, chunked with ``chunk_init_times`` init times per chunk, so
+  that every task of the job writes chunks no other task touches;
+* ``forecast_status`` ``(init_time)`` int8: 0 missing, 1 done, 2 failed
+  (CF ``flag_values``/``flag_meanings``), written by a task only after its
+  forecast data are written: a status of 1 or 2 guarantees the data are
+  complete, whatever happened to the process afterwards;
+* ``forecast_error`` ``(init_time)`` string: why an init time failed (empty
+  otherwise);
+* the coordinates and attributes of :func:`xnowcast.forecast`, and the job
+  signature in the group attribute ``xnowcast_batch`` (JSON): model, model
+  parameters, variable, grid, init times and chunking. A job refuses a store
+  whose signature differs from its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xnowcast.conventions import INIT_TIME, LEAD_TIME
+
+__all__ = [
+    "STATUS",
+    "ERROR",
+    "MISSING",
+    "DONE",
+    "FAILED",
+    "SIGNATURE_ATTR",
+    "StoreMismatchError",
+    "job_signature",
+    "prepare_store",
+    "read_status",
+    "read_errors",
+    "write_chunk",
+]
+
+#: Per-init-time completion record.
+STATUS = "forecast_status"
+#: Per-init-time failure reason (empty string when none).
+ERROR = "forecast_error"
+MISSING, DONE, FAILED = 0, 1, 2
+#: Group attribute holding the job signature (JSON).
+SIGNATURE_ATTR = "xnowcast_batch"
+#: Largest zarr chunk of the forecast variable; lead times are split to stay below.
+_MAX_CHUNK_BYTES = 4 * 2**20
+_FORMAT = 1
+
+
+class StoreMismatchError(ValueError):
+    """An existing store was made by another job (other model, settings or input)."""
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(str(a.dtype).encode() + str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def job_signature(template: xr.DataArray, chunk_init_times: int) -> dict[str, Any]:
+    """What identifies a batch job: compared with the store's before writing to it.
+
+    Parameters
+    ----------
+    template : DataArray
+        The (lazy) forecast of the job, labelled by :func:`xnowcast.forecast`.
+    chunk_init_times : int
+        Init times per task and per zarr chunk.
+    """
+    y_dim, x_dim = template.dims[2], template.dims[3]
+    init = pd.DatetimeIndex(template[INIT_TIME].values)
+    grid_coords = [
+        np.asarray(template[d].values) for d in (y_dim, x_dim) if d in template.coords
+    ]
+    return {
+        "format": _FORMAT,
+        "model": template.attrs.get("xnowcast_model", ""),
+        "model_params": json.loads(template.attrs.get("xnowcast_model_params", "{}")),
+        "variable": str(template.name),
+        "n_out": int(template.sizes[LEAD_TIME]),
+        "lead_times": [str(pd.Timedelta(t)) for t in template[LEAD_TIME].values[:1]],
+        "grid": {
+            "dims": [str(y_dim), str(x_dim)],
+            "shape": [int(template.sizes[y_dim]), int(template.sizes[x_dim])],
+            "digest": _digest(*grid_coords) if grid_coords else "",
+        },
+        "init_times": {
+            "count": len(init),
+            "first": str(init[0]),
+            "last": str(init[-1]),
+            "digest": _digest(init.values.astype("datetime64[ns]").astype(np.int64)),
+        },
+        "chunk_init_times": int(chunk_init_times),
+    }
+
+
+def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Human-readable differences between two job signatures."""
+    out = []
+    if stored.get("format") != wanted["format"]:
+        return [f"store format {stored.get('format')!r}, this xnowcast writes {wanted['format']!r}"]
+    if stored["model"] != wanted["model"]:
+        out.append(f"model {stored['model']!r} in the store, {wanted['model']!r} now")
+    sp, wp = stored["model_params"], wanted["model_params"]
+    for key in sorted(set(sp) | set(wp)):
+        # Compared as JSON text: NaN parameters (e.g. fill=nan) equal themselves.
+        if _canonical(sp.get(key, "<unset>")) != _canonical(wp.get(key, "<unset>")):
+            out.append(f"model parameter {key}={sp.get(key, '<unset>')!r} in the store, "
+                       f"{wp.get(key, '<unset>')!r} now")
+    if stored["variable"] != wanted["variable"]:
+        out.append(f"variable {stored['variable']!r} in the store, {wanted['variable']!r} now")
+    if "n_out" not in sp and stored["n_out"] != wanted["n_out"]:
+        out.append(f"n_out {stored['n_out']} in the store, {wanted['n_out']} now")
+    if stored["lead_times"] != wanted["lead_times"]:
+        out.append(f"time step {stored['lead_times']} in the store, {wanted['lead_times']} now")
+    sg, wg = stored["grid"], wanted["grid"]
+    if sg != wg:
+        what = (f"{sg['dims']} {sg['shape']} in the store, {wg['dims']} {wg['shape']} now"
+                if sg["shape"] != wg["shape"] or sg["dims"] != wg["dims"]
+                else "same shape, other coordinate values")
+        out.append(f"grid: {what}")
+    si, wi = stored["init_times"], wanted["init_times"]
+    if si != wi:
+        out.append(f"init times: {si['count']} from {si['first']} to {si['last']} in the store, "
+                   f"{wi['count']} from {wi['first']} to {wi['last']} now"
+                   + (" (same range, other times)" if (si["count"], si["first"], si["last"])
+                      == (wi["count"], wi["first"], wi["last"]) else ""))
+    if stored["chunk_init_times"] != wanted["chunk_init_times"]:
+        out.append(f"chunk_init_times {stored['chunk_init_times']} in the store, "
+                   f"{wanted['chunk_init_times']} now")
+    return out
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _lead_chunk(chunk_init_times: int, n_out: int, ny: int, nx: int) -> int:
+    per_lead = chunk_init_times * ny * nx * 4
+    return int(max(1, min(n_out, _MAX_CHUNK_BYTES // max(per_lead, 1))))
+
+
+def _template_dataset(template: xr.DataArray, chunk_init_times: int) -> tuple[xr.Dataset, dict]:
+    import dask.array as dsa
+
+    name = str(template.name)
+    n_init, n_out, ny, nx = template.shape
+    chunks = (chunk_init_times, _lead_chunk(chunk_init_times, n_out, ny, nx), ny, nx)
+    data = template.copy(data=dsa.empty(template.shape, dtype=np.float32, chunks=chunks))
+    data.encoding = {}
+    # Coordinates are small and written now; only the forecasts stay lazy (unwritten).
+    data = data.assign_coords({k: v.variable.load() for k, v in data.coords.items()})
+    ds = data.to_dataset(name=name)
+    ds[STATUS] = xr.Variable(
+        (INIT_TIME,), np.zeros(n_init, dtype=np.int8),
+        {"long_name": "batch status of the forecast", "flag_values": np.array([0, 1, 2], "int8"),
+         "flag_meanings": "missing done failed"},
+    )
+    ds[ERROR] = xr.Variable(
+        (INIT_TIME,), np.full(n_init, "", dtype=object),
+        {"long_name": "why the forecast failed (empty when it did not)"},
+    )
+    encoding = {
+        name: {"chunks": chunks, "dtype": "float32", "_FillValue": np.float32(np.nan)},
+        STATUS: {"chunks": (chunk_init_times,), "_FillValue": None},
+        ERROR: {"chunks": (chunk_init_times,)},
+    }
+    return ds, encoding
+
+
+def _is_store(path: Path) -> bool:
+    return path.exists()
+
+
+def _read_signature(path: Path) -> dict[str, Any] | None:
+    from xnowcast.io.archive import open_zarr_store
+
+    try:
+        ds = open_zarr_store(path)
+    except Exception:  # noqa: BLE001 - anything unreadable is "not a batch store"
+        return None
+    text = ds.attrs.get(SIGNATURE_ATTR)
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def prepare_store(
+    path: str | os.PathLike,
+    template: xr.DataArray,
+    chunk_init_times: int,
+    *,
+    overwrite: bool = False,
+) -> tuple[Path, bool]:
+    """Create the store of a job, or check that an existing one belongs to it.
+
+    The store is written to a temporary sibling and renamed into place, so a
+    store at ``path`` is always complete (a crash while creating it leaves
+    only a ``<name>.partial-*`` folder, removed by the next creation).
+
+    Parameters
+    ----------
+    path : str or path
+        Local (or shared-filesystem) path of the zarr store.
+    template : DataArray
+        The labelled lazy forecast of the job (only its coordinates and
+        attributes are written; no forecast is computed).
+    chunk_init_times : int
+        Init times per chunk.
+    overwrite : bool
+        Replace the store at ``path`` with a new, empty one (whatever job made
+        it). By default a store of this same job is kept (and resumed) and one
+        of another job is refused.
+
+    Returns
+    -------
+    path : Path
+    created : bool
+        Whether a new store was written.
+
+    Raises
+    ------
+    StoreMismatchError
+        The store at ``path`` was made by another job; the message lists
+        every difference.
+    FileExistsError
+        ``path`` exists and is not an xnowcast batch store.
+    """
+    text = os.fspath(path)
+    if "://" in text:
+        raise ValueError(
+            f"batch output must be a path on a local or shared filesystem, got {text!r}; "
+            "write to a shared filesystem visible to every worker and copy the store afterwards"
+        )
+    path = Path(text).expanduser().absolute()
+    wanted = job_signature(template, chunk_init_times)
+    if _is_store(path):
+        stored = _read_signature(path)
+        if stored is None:
+            if not overwrite:
+                raise FileExistsError(
+                    f"{str(path)!r} exists and is not an xnowcast batch store; pass "
+                    "overwrite=True (--overwrite) to replace it, or choose another out="
+                )
+        else:
+            diffs = _differences(stored, wanted)
+            if not overwrite and not diffs:
+                return path, False
+            if not overwrite:
+                raise StoreMismatchError(
+                    f"the store {str(path)!r} was made by another job: " + "; ".join(diffs)
+                    + ". Pass overwrite=True (--overwrite) to replace it, or choose another out="
+                )
+        _remove(path)
+    for stale in path.parent.glob(f"{path.name}.partial-*"):
+        _remove(stale)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.partial-{uuid.uuid4().hex[:8]}")
+    ds, encoding = _template_dataset(template, chunk_init_times)
+    ds.attrs[SIGNATURE_ATTR] = json.dumps(wanted, sort_keys=True)
+    ds.to_zarr(tmp, mode="w-", compute=False, encoding=encoding, consolidated=False)
+    os.rename(tmp, path)
+    return path, True
+
+
+def read_status(path: str | os.PathLike) -> np.ndarray:
+    """The ``forecast_status`` of every init time (0 missing, 1 done, 2 failed)."""
+    from xnowcast.io.archive import open_zarr_store
+
+    return np.asarray(open_zarr_store(path)[STATUS].values, dtype=np.int8)
+
+
+def read_errors(path: str | os.PathLike) -> pd.Series:
+    """Failure reasons of the failed init times, indexed by init time."""
+    from xnowcast.io.archive import open_zarr_store
+
+    ds = open_zarr_store(path)
+    status = np.asarray(ds[STATUS].values)
+    failed = status == FAILED
+    return pd.Series(
+        [str(v) for v in np.asarray(ds[ERROR].values)[failed]],
+        index=pd.DatetimeIndex(ds[INIT_TIME].values[failed], name=INIT_TIME),
+        dtype=object,
+    )
+
+
+def write_chunk(
+    path: str | os.PathLike,
+    name: str,
+    dims: tuple[str, ...],
+    start: int,
+    data: np.ndarray,
+    status: np.ndarray,
+    errors: list[str],
+) -> None:
+    """Write one task's forecasts, then (and only then) its completion record.
+
+    The forecasts go straight to zarr (the store's encoding of them is plain
+    float32 with NaN fill, so there is nothing to encode and no copy to make);
+    the record goes through xarray.
+    """
+    import zarr
+
+    region = {INIT_TIME: slice(start, start + len(status))}
+    target = zarr.open_array(store=os.fspath(path), path=name, mode="r+")
+    if target.shape[1:] != data.shape[1:] or target.dtype != data.dtype:
+        raise ValueError(f"chunk of shape {data.shape} {data.dtype} does not fit the store's "
+                         f"{name!r} of shape {target.shape} {target.dtype}")
+    target[start : start + len(status)] = data
+    record = xr.Dataset({
+        STATUS: ((INIT_TIME,), np.asarray(status, dtype=np.int8)),
+        ERROR: ((INIT_TIME,), np.asarray(errors, dtype=object)),
+    })
+    record.to_zarr(path, region=region, mode="r+", consolidated=False)

@@ -1,0 +1,197 @@
+"""Optical-flow nowcasting: motion from the last frames, semi-Lagrangian extrapolation.
+
+The model estimates one motion field from the last ``n_flows`` frame pairs
+(:func:`xnowcast.motion.estimate_motion`, on a fixed intensity transform of
+the frames) and advects the last observed frame along it for every lead time
+(:func:`xnowcast.extrapolation.extrapolate`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xnowcast.models.interface import NowcastModel
+from xnowcast.motion.api import (
+    DEFAULT_COMBINE,
+    DEFAULT_METHOD,
+    DEFAULT_N_FLOWS,
+    DEFAULT_TRANSFORM,
+    estimate_motion,
+)
+from xnowcast.motion.interface import canonical_name, check_combine, get_method, list_methods
+
+__all__ = ["OpticalFlow", "TRENDS"]
+
+if TYPE_CHECKING:
+    from xnowcast.transforms import Transform
+
+#: Valid values of ``trend``.
+TRENDS = ("none", "global")
+
+#: Largest growth or decay factor per step of ``trend="global"``.
+MAX_TREND = 1.25
+
+
+class OpticalFlow(NowcastModel):
+    """Optical-flow extrapolation nowcast (name ``"optical-flow"``).
+
+    Parameters
+    ----------
+    method : str
+        Motion method: ``"lucas-kanade"`` (``"lk"``, default), ``"dis"``,
+        ``"farneback"`` or ``"tvl1"`` (needs ``opencv-contrib-python-headless``);
+        see :mod:`xnowcast.motion`.
+    n_flows : int
+        Number of most recent frame pairs whose flows are combined
+        (``n_flows <= n_in - 1``; default 2).
+    combine : {"weighted", "median"}
+        Weighted mean (recent pairs weigh more) or pixel-wise median.
+    transform : str or dict
+        Intensity transform for motion estimation
+        (:func:`xnowcast.transforms.get_transform`); default dBR with a
+        0.1 mm/h threshold. Use ``{"name": "scale", "vmin": ..., "vmax": ...}``
+        for satellite data. Extrapolation always works on the input values.
+    trend : {"none", "global"}
+        Growth/decay of intensities along the flow. ``"none"`` keeps the
+        advected values. ``"global"`` measures one growth factor per step
+        ``g``: the total of the last frame over the total of the previous frame
+        advected one step (pixels valid in both, rain at or above the
+        transform's threshold), limited to ``[1/1.25, 1.25]``, and multiplies
+        lead time ``k`` by ``g**k``.
+    fill : float
+        Value of pixels advected in from outside the domain (default ``NaN``).
+    interpolation : {"linear", "nearest", "cubic"}
+        Interpolation of the advected frame.
+    n_in, n_out : int
+        Input frames per window and lead times (see :class:`NowcastModel`).
+    **options
+        Method-specific options, e.g. ``preset="medium"`` for DIS,
+        ``sigma=10`` for Lucas-Kanade, ``smooth=2`` (all methods).
+
+    Notes
+    -----
+    The defaults (Lucas-Kanade with a local interpolation, two frame pairs,
+    dBR, no trend) scored best on the shared MeteoSwiss, KNMI and BOM radar
+    data; see ``docs/optical-flow.md`` and ``benchmarks/bench_optical_flow.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xnowcast import get_model
+    >>> model = get_model("optical-flow", n_flows=2, n_in=3, n_out=4)
+    >>> frames = np.zeros((1, 3, 32, 32), "float32"); frames[0, :, 10:20, 10:20] = 5.0
+    >>> model.predict(frames).shape
+    (1, 4, 32, 32)
+    """
+
+    name = "optical-flow"
+    min_n_in = 2
+
+    def __init__(
+        self,
+        method: str = DEFAULT_METHOD,
+        n_flows: int = DEFAULT_N_FLOWS,
+        combine: str = DEFAULT_COMBINE,
+        transform: str | dict[str, Any] | Transform | None = None,
+        trend: str = "none",
+        fill: float = float("nan"),
+        interpolation: str = "linear",
+        *,
+        n_in: int = 12,
+        n_out: int = 24,
+        **options: Any,
+    ) -> None:
+        super().__init__(n_in=n_in, n_out=n_out)
+        from xnowcast.extrapolation.semilagrangian import INTERPOLATIONS
+        from xnowcast.motion.api import check_options
+        from xnowcast.transforms import get_transform
+
+        if not isinstance(method, str):
+            raise TypeError(f"method must be a name, one of {', '.join(list_methods())}")
+        estimator = get_method(method)  # raises listing the valid names
+        self.method = canonical_name(method)
+        if isinstance(n_flows, bool) or not isinstance(n_flows, (int, np.integer)) or n_flows < 1:
+            raise ValueError(f"n_flows must be a positive integer, got {n_flows!r}")
+        if n_flows > self.n_in - 1:
+            raise ValueError(
+                f"n_flows={n_flows} frame pairs need n_in >= {n_flows + 1} input frames, got "
+                f"n_in={self.n_in}; lower n_flows or raise n_in"
+            )
+        self.n_flows = int(n_flows)
+        self.combine = check_combine(combine)
+        tf = get_transform(DEFAULT_TRANSFORM if transform is None else transform)
+        self.transform = tf.to_dict()
+        if trend not in TRENDS:
+            raise ValueError(f"trend must be one of {', '.join(TRENDS)}; got {trend!r}")
+        self.trend = trend
+        try:
+            self.fill = float(fill)
+        except (TypeError, ValueError):
+            raise TypeError(f"fill must be a number (or nan), got {fill!r}") from None
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {', '.join(INTERPOLATIONS)}; got {interpolation!r}"
+            )
+        self.interpolation = interpolation
+        check_options(estimator, options)
+        self.options = dict(options)
+        self._transform = tf
+
+    def get_params(self) -> dict[str, Any]:
+        """Parameters that rebuild this model with ``get_model("optical-flow", **params)``."""
+        return {
+            **super().get_params(),
+            "method": self.method,
+            "n_flows": self.n_flows,
+            "combine": self.combine,
+            "transform": copy.deepcopy(self.transform),
+            "trend": self.trend,
+            "fill": self.fill,
+            "interpolation": self.interpolation,
+            **copy.deepcopy(self.options),
+        }
+
+    def motion(self, frames: np.ndarray) -> np.ndarray:
+        """The ``(2, y, x)`` motion field (pixels per step) of one ``(t, y, x)`` window."""
+        return estimate_motion(
+            frames[-(self.n_flows + 1):], method=self.method, n_flows=self.n_flows,
+            combine=self.combine, transform=self._transform, **self.options,
+        )
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        """Forecast ``(batch, n_out, y, x)`` from ``(batch, n_in, y, x)``."""
+        from xnowcast.extrapolation import extrapolate
+
+        inputs = np.asarray(inputs, dtype=np.float32)
+        if inputs.ndim != 4 or inputs.shape[1] != self.n_in:
+            raise ValueError(
+                f"inputs must have shape (batch, n_in={self.n_in}, y, x), got {inputs.shape}"
+            )
+        batch, _, ny, nx = inputs.shape
+        out = np.empty((batch, self.n_out, ny, nx), np.float32)
+        for b in range(batch):
+            flow = self.motion(inputs[b])
+            extrapolate(inputs[b, -1], flow, self.n_out, fill=self.fill,
+                        interpolation=self.interpolation, out=out[b])
+            if self.trend == "global":
+                growth = self.growth(inputs[b, -2], inputs[b, -1], flow)
+                if growth != 1.0:
+                    factors = growth ** np.arange(1, self.n_out + 1, dtype=np.float32)
+                    out[b] *= factors[:, None, None]
+        return out
+
+    def growth(self, previous: np.ndarray, last: np.ndarray, flow: np.ndarray) -> np.float32:
+        """Growth factor per step of ``trend="global"`` (1 without rain)."""
+        from xnowcast.extrapolation import extrapolate
+
+        moved = extrapolate(previous, flow, 1)[0]
+        both = np.isfinite(moved) & np.isfinite(last)
+        threshold = float(self._transform.get_params().get("threshold", 0.0))
+        before = np.where(both & (moved >= threshold), moved, 0).sum(dtype=np.float64)
+        after = np.where(both & (last >= threshold), last, 0).sum(dtype=np.float64)
+        if before <= 0 or after <= 0:
+            return np.float32(1.0)
+        return np.float32(np.clip(after / before, 1 / MAX_TREND, MAX_TREND))

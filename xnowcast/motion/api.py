@@ -1,0 +1,233 @@
+"""Motion estimation on physical frames and on xarray cubes.
+
+:func:`estimate_motion` (numpy) transforms physical frames (e.g. rain rate in
+mm/h) with a fixed intensity transform, maps them onto 8-bit images with the
+transform's fixed range and runs a motion method. :func:`motion` does the
+same for a cube and returns a labelled :class:`xarray.Dataset`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from xnowcast.motion.interface import check_combine, check_frames, get_method
+from xnowcast.transforms import Transform, get_transform
+
+__all__ = [
+    "estimate_motion",
+    "motion",
+    "DEFAULT_METHOD",
+    "DEFAULT_N_FLOWS",
+    "DEFAULT_COMBINE",
+    "DEFAULT_TRANSFORM",
+]
+
+#: Defaults shared by :func:`motion` and the ``"optical-flow"`` model, chosen on
+#: the shared radar data (``benchmarks/tune_optical_flow.py``).
+DEFAULT_METHOD = "lucas-kanade"
+DEFAULT_N_FLOWS = 2
+DEFAULT_COMBINE = "weighted"
+DEFAULT_TRANSFORM: dict[str, Any] = {"name": "dbr", "threshold": 0.1, "zerovalue": -15.0,
+                                     "vmax": 100.0}
+
+
+def _method_name(method: Any) -> str:
+    return getattr(method, "__name__", str(method))
+
+
+def estimate_motion(
+    frames: np.ndarray,
+    *,
+    method: str = DEFAULT_METHOD,
+    n_flows: int = DEFAULT_N_FLOWS,
+    combine: str = DEFAULT_COMBINE,
+    transform: str | dict[str, Any] | Transform | None = None,
+    **options: Any,
+) -> np.ndarray:
+    """Motion of the last frames of a ``(t, y, x)`` sequence in physical units.
+
+    Parameters
+    ----------
+    frames : (t, y, x) array
+        Frames in time order, physical units, ``NaN`` = missing.
+    method : str
+        A name from :func:`xnowcast.motion.list_methods`.
+    n_flows : int
+        Number of most recent frame pairs combined.
+    combine : {"weighted", "median"}
+        How the flows of the pairs are combined.
+    transform : str, dict or Transform, optional
+        Intensity transform applied before estimating motion (default: dBR
+        with a 0.1 mm/h threshold, :data:`DEFAULT_TRANSFORM`). Its fixed
+        ``output_range`` is mapped onto the 8-bit images OpenCV works on,
+        unless ``value_range`` is given.
+    **options
+        Method-specific options (see each method's documentation).
+
+    Returns
+    -------
+    (2, y, x) float32
+        ``u`` (+x) and ``v`` (+y) in pixels per step. Frames without any
+        structure (all missing, all equal) give zero motion.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xnowcast.motion import estimate_motion
+    >>> estimate_motion(np.zeros((4, 16, 16))).any()
+    np.False_
+    """
+    tf = get_transform(DEFAULT_TRANSFORM if transform is None else transform)
+    estimator = get_method(method)
+    frames = check_frames(frames, n_flows)
+    check_combine(combine)
+    options.setdefault("value_range", tf.output_range)
+    check_options(estimator, options)
+    z = tf.forward(frames[-(n_flows + 1):])
+    finite = z[np.isfinite(z)]
+    if finite.size == 0 or finite.min() == finite.max():  # nothing to track
+        return np.zeros((2, *frames.shape[1:]), np.float32)
+    return estimator(z, n_flows=n_flows, combine=combine, **options)
+
+
+def method_options(estimator: Any) -> list[str]:
+    """Names of the options a motion method takes (besides ``n_flows`` and ``combine``)."""
+    params = inspect.signature(estimator).parameters.values()
+    return [p.name for p in params
+            if p.kind is p.KEYWORD_ONLY and p.name not in ("n_flows", "combine")]
+
+
+def check_options(estimator: Any, options: dict[str, Any]) -> None:
+    """Raise a TypeError naming the valid options when ``options`` has unknown ones."""
+    valid = method_options(estimator)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {unknown} for motion method {_method_name(estimator)!r}; "
+            f"valid options are: {', '.join(valid)}"
+        )
+
+
+def motion(
+    cube: xr.DataArray | xr.Dataset,
+    method: str = DEFAULT_METHOD,
+    *,
+    n_flows: int = DEFAULT_N_FLOWS,
+    combine: str = DEFAULT_COMBINE,
+    transform: str | dict[str, Any] | Transform | None = None,
+    time: Any = None,
+    var: str | None = None,
+    **options: Any,
+) -> xr.Dataset:
+    """The motion field of a cube, labelled.
+
+    Parameters
+    ----------
+    cube : DataArray or Dataset
+        Frames ``(time, y, x)`` (see :func:`xnowcast.conventions.normalize_cube`).
+    method : str
+        Motion method (:func:`xnowcast.motion.list_methods`).
+    n_flows, combine, transform, **options
+        See :func:`estimate_motion`.
+    time : optional
+        Time(s) of the motion: the flow uses the ``n_flows + 1`` frames
+        ending at that time. ``None`` (default): the last frame; a timestamp
+        or a list of timestamps; ``"all"``: every time with enough frames
+        before it (adds a ``time`` dimension for lists and ``"all"``).
+    var : str, optional
+        Variable of a Dataset holding several.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``u``, ``v``: motion in pixels per time step along the ``x`` and
+        ``y`` *array* axes (``u > 0``: towards increasing column index;
+        ``v > 0``: towards increasing row index). When the grid is projected
+        with spacing in metres, also ``u_ms``, ``v_ms`` in m/s along
+        increasing ``x`` and ``y`` *coordinate* values (for the usual
+        north-up grid with ``y`` decreasing down the rows, ``v_ms > 0`` is
+        northward while ``v > 0`` is southward), and ``speed`` in m/s.
+
+    Examples
+    --------
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> from xnowcast.motion import motion
+    >>> uv = motion(synthetic_radar(n_times=4, size=48), "dis", n_flows=2)
+    >>> sorted(uv.data_vars)[:2], uv.u.attrs["units"]
+    (['speed', 'u'], 'pixel / time step')
+    """
+    from xnowcast.conventions import grid_spacing, normalize_cube
+
+    if isinstance(n_flows, bool) or not isinstance(n_flows, (int, np.integer)) or n_flows < 1:
+        raise ValueError(f"n_flows must be a positive integer, got {n_flows!r}")
+    cube, info = normalize_cube(cube, var, min_frames=n_flows + 1)
+    times = pd.DatetimeIndex(cube[info.time_dim].values)
+    if time is None:
+        scalar, wanted = True, times[-1:]
+    elif isinstance(time, str) and time == "all":
+        scalar, wanted = False, times[n_flows:]
+    else:
+        scalar = np.ndim(time) == 0
+        wanted = pd.DatetimeIndex(np.atleast_1d(pd.to_datetime(time)))
+    positions = times.get_indexer(wanted)
+    for t, i in zip(wanted, positions):
+        if i < 0:
+            raise ValueError(f"time {t} is not a frame of the cube; choose one of its times")
+        if i < n_flows:
+            raise ValueError(
+                f"time {t} has only {i} earlier frame(s), n_flows={n_flows} needs {n_flows}; "
+                "choose a later time or a smaller n_flows"
+            )
+    tf = get_transform(DEFAULT_TRANSFORM if transform is None else transform)
+    flows = np.stack([
+        estimate_motion(cube.isel({info.time_dim: slice(i - n_flows, i + 1)}).values,
+                        method=method, n_flows=n_flows, combine=combine, transform=tf,
+                        **options)
+        for i in positions
+    ])
+    step_s = pd.Timedelta(info.step).total_seconds()
+    spatial = {name: c for name, c in cube.coords.items()
+               if set(c.dims) <= {info.y_dim, info.x_dim}}
+    dims = (info.time_dim, info.y_dim, info.x_dim)
+    common = {"method": _method_name(get_method(method)), "n_flows": int(n_flows),
+              "combine": combine, "time_step": str(pd.Timedelta(info.step))}
+    ds = xr.Dataset(
+        {
+            "u": (dims, flows[:, 0], {
+                "long_name": "motion along the x array axis (increasing column index)",
+                "units": "pixel / time step", **common}),
+            "v": (dims, flows[:, 1], {
+                "long_name": "motion along the y array axis (increasing row index)",
+                "units": "pixel / time step", **common}),
+        },
+        coords={info.time_dim: wanted.values, **spatial},
+    )
+    spacing = grid_spacing(cube, info)
+    if spacing is not None and step_s > 0:
+        dy, dx = spacing
+        ds["u_ms"] = ds.u * np.float32(dx / step_s)
+        ds["u_ms"].attrs = {"long_name": "motion along increasing x coordinate",
+                            "units": "m s-1", **common}
+        ds["v_ms"] = ds.v * np.float32(dy / step_s)
+        ds["v_ms"].attrs = {"long_name": "motion along increasing y coordinate",
+                            "units": "m s-1", **common}
+        ds["speed"] = np.hypot(ds.u_ms, ds.v_ms)
+        ds["speed"].attrs = {"long_name": "motion speed", "units": "m s-1", **common}
+    else:
+        ds["speed"] = np.hypot(ds.u, ds.v)
+        ds["speed"].attrs = {"long_name": "motion speed", "units": "pixel / time step", **common}
+    ds.attrs = {
+        "sign_convention": "u > 0 towards increasing column index, v > 0 towards increasing "
+                           "row index (pixels per step); u_ms/v_ms > 0 towards increasing x/y "
+                           "coordinate values",
+        "transform": str(tf.to_dict()),
+        **({"options": str(options)} if options else {}),
+    }
+    if scalar:
+        ds = ds.isel({info.time_dim: 0})
+    return ds

@@ -1,0 +1,315 @@
+"""Safe, self-describing checkpoints of trained networks.
+
+A checkpoint is a file written by :func:`torch.save` holding *only* tensors and
+plain data::
+
+    {
+        "format": "xnowcast-checkpoint",
+        "format_version": 1,
+        "metadata": "<JSON text>",        # what the network is and how it was trained
+        "state_dict": {name: tensor},     # the weights
+        "training_state": {...},          # optional: optimizer, scheduler, epoch (resume)
+    }
+
+The metadata names the architecture (a registry name) and its parameters, the
+intensity transform and its parameters, ``n_in``/``n_out``, the time step of
+the training data, the training configuration and data summary, the final
+metrics and the xnowcast and PyTorch versions. No code is stored: loading
+rebuilds the network from the registry and fills in the weights.
+
+Files are read with ``torch.load(..., weights_only=True)``: a file that holds
+any other Python object (a tampered or foreign file) is refused before
+anything in it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "save_checkpoint",
+    "read_checkpoint",
+    "read_metadata",
+    "load_model",
+]
+
+FORMAT = "xnowcast-checkpoint"
+FORMAT_VERSION = 1
+
+
+def _check_plain(obj: Any, where: str = "training_state") -> None:
+    """Raise unless ``obj`` is tensors and plain containers/scalars (what weights_only reads)."""
+    if obj is None or isinstance(obj, (bool, int, float, str, torch.Tensor, torch.Size)):
+        return
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where} has a key of type {type(k).__name__}; use str or int")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    raise TypeError(
+        f"{where} holds a {type(obj).__name__}; checkpoints take only tensors, numbers, "
+        "strings, lists and dicts"
+    )
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    state_dict: dict[str, torch.Tensor],
+    metadata: dict[str, Any],
+    training_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint (atomically: a crash never leaves a half-written file).
+
+    Parameters
+    ----------
+    path : str or path
+        Target file (``.pt``); parent folders are created.
+    state_dict : dict
+        The network's weights (moved to the CPU).
+    metadata : dict
+        JSON-serialisable description (see the module docstring).
+    training_state : dict, optional
+        Optimizer/scheduler state and counters, for resuming.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    path = Path(path)
+    try:
+        meta_json = json.dumps(metadata, sort_keys=True)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {err}") from None
+    weights = {}
+    for name, tensor in state_dict.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError(f"state_dict entry {name!r} is a {type(tensor).__name__}, not a tensor")
+        weights[name] = tensor.detach().to("cpu").clone()
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "metadata": meta_json,
+        "state_dict": weights,
+    }
+    if training_state is not None:
+        _check_plain(training_state)
+        payload["training_state"] = training_state
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a checkpoint without running any code in it.
+
+    Returns
+    -------
+    dict
+        ``metadata`` (dict), ``state_dict`` and, when present,
+        ``training_state``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        The file holds Python objects other than tensors and plain data
+        (tampered or foreign; refused before they run), is not a PyTorch
+        file, is truncated, or is not an xnowcast checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        detail = str(err).strip().splitlines()
+        reason = next((line for line in detail if "GLOBAL" in line or "Unsupported" in line), "")
+        raise ValueError(
+            f"refusing to load {path}: it holds Python objects other than tensors and plain "
+            f"data{f' ({reason.strip()})' if reason else ''}, so it was not written by xnowcast "
+            "or has been altered. Nothing in it was run. Only load checkpoints you trust, "
+            "written by xnowcast.Trainer.save"
+        ) from None
+    except Exception as err:  # noqa: BLE001 - zip/EOF/format errors from torch
+        raise ValueError(
+            f"cannot read {path} as a PyTorch checkpoint ({type(err).__name__}: {err}); the "
+            "file is truncated or not a checkpoint"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        if isinstance(payload, dict):
+            keys = sorted(map(str, payload))[:8]
+        else:
+            keys = type(payload).__name__
+        raise ValueError(
+            f"{path} is not an xnowcast checkpoint (found {keys}). For plain PyTorch weights, "
+            "build the network yourself, call net.load_state_dict(torch.load(path, "
+            "weights_only=True)) and forecast with model=net (see docs/neural.md)"
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has checkpoint format version {version!r}; this xnowcast reads up to "
+            f"{FORMAT_VERSION}: upgrade xnowcast"
+        )
+    try:
+        metadata = json.loads(payload["metadata"])
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} has no readable metadata ({err}); the file is damaged") from None
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} has no valid state_dict of tensors; the file is damaged")
+    out = {"metadata": metadata, "state_dict": state}
+    if "training_state" in payload:
+        out["training_state"] = payload["training_state"]
+    return out
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata record of a checkpoint (architecture, transform, training, metrics).
+
+    Examples
+    --------
+    >>> read_metadata("convlstm.pt")["architecture"]  # doctest: +SKIP
+    'convlstm'
+    """
+    return read_checkpoint(path)["metadata"]
+
+
+def build_network(metadata: dict[str, Any], module: nn.Module | None = None) -> nn.Module:
+    """The untrained network a checkpoint's weights belong to.
+
+    Rebuilt from the registry by architecture name and parameters, or
+    ``module`` (a user network, which checkpoints cannot rebuild).
+    """
+    if module is not None:
+        if not isinstance(module, nn.Module):
+            raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        return module
+    arch = metadata.get("architecture")
+    if not arch:
+        cls = metadata.get("module_class", "a user network")
+        raise ValueError(
+            f"the checkpoint holds the weights of {cls}, which is not a registered "
+            "architecture, and checkpoints store no code: pass module=<a new instance built "
+            "with the same parameters> to load_model"
+        )
+    from xnowcast.models import get_model
+    from xnowcast.models.neural.adapter import TorchModel
+
+    try:
+        model = get_model(
+            arch, n_in=metadata["n_in"], n_out=metadata["n_out"], **metadata.get("model_params", {})
+        )
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"cannot rebuild architecture {arch!r} recorded in the checkpoint: {err}"
+        ) from None
+    if not isinstance(model, TorchModel):
+        raise ValueError(f"architecture {arch!r} is not a neural network model")
+    return model.module
+
+
+def load_model(
+    path: str | os.PathLike,
+    *,
+    device: str = "auto",
+    batch_size: int = 8,
+    precision: str = "auto",
+    tile: int | None = None,
+    tile_overlap: int = 32,
+    clip: bool = True,
+    module: nn.Module | None = None,
+    n_in: int | None = None,
+    n_out: int | None = None,
+):
+    """Load a trained network from a checkpoint as a ready-to-forecast model.
+
+    Parameters
+    ----------
+    path : str or path
+        Checkpoint written by :meth:`xnowcast.Trainer.save`.
+    device, batch_size, precision, tile, tile_overlap, clip
+        Inference settings, see :class:`~xnowcast.models.neural.TorchModel`.
+    module : torch.nn.Module, optional
+        A fresh instance of the network, for checkpoints of user networks
+        (registered architectures are rebuilt automatically).
+    n_in, n_out : int, optional
+        Only as a check: they must equal the checkpoint's.
+
+    Returns
+    -------
+    TorchModel
+        With the checkpoint's transform, and its metadata in
+        :meth:`~TorchModel.get_params` (hence in forecast attributes).
+
+    Examples
+    --------
+    >>> model = load_model("convlstm.pt", device="auto", batch_size=32)  # doctest: +SKIP
+    >>> fc = cube.nowcast.forecast(model=model)  # doctest: +SKIP
+    """
+    from xnowcast.models.neural.adapter import TorchModel
+
+    ck = read_checkpoint(path)
+    meta = ck["metadata"]
+    for value, key in ((n_in, "n_in"), (n_out, "n_out")):
+        if value is not None and value != meta.get(key):
+            raise ValueError(
+                f"{key}={value} was asked for, but the checkpoint {path} was trained with "
+                f"{key}={meta.get(key)}; leave {key} out or train another network"
+            )
+    net = build_network(meta, module)
+    try:
+        net.load_state_dict(ck["state_dict"])
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise ValueError(
+            f"the weights in {path} do not fit the network {type(net).__name__} ({first}); "
+            "the network must be built with the parameters it was trained with"
+        ) from None
+    net.eval()
+    info = {
+        "checkpoint": str(path),
+        **{k: meta[k] for k in ("time_step", "xnowcast_version", "created") if k in meta},
+    }
+    if "training" in meta:
+        info["training"] = meta["training"]
+    if "metrics" in meta:
+        info["metrics"] = meta["metrics"]
+    return TorchModel(
+        net,
+        n_in=meta["n_in"],
+        n_out=meta["n_out"],
+        transform=meta.get("transform"),
+        device=device,
+        batch_size=batch_size,
+        precision=precision,
+        tile=tile,
+        tile_overlap=tile_overlap,
+        clip=clip,
+        trained=True,
+        metadata=info,
+    )

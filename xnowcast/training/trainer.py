@@ -1,0 +1,890 @@
+"""Train nowcasting networks on xarray cubes.
+
+:class:`Trainer` turns cubes into windows (:class:`~xnowcast.training.dataset.WindowDataset`),
+trains a registered architecture or any ``torch.nn.Module`` with the neural
+array contract, and writes safe checkpoints
+(:mod:`xnowcast.training.checkpoint`) that forecast straight away::
+
+    trainer = xnowcast.Trainer(model="convlstm", epochs=5, crop=128)
+    trainer.fit(train_cube, val_cube)
+    trainer.save("convlstm.pt")
+    fc = cube.nowcast.forecast(model="convlstm.pt")
+
+The same script runs on several GPUs or machines when launched with
+``torchrun`` (DistributedDataParallel; see docs/neural.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from xnowcast._version import __version__
+from xnowcast.models.interface import get_model
+from xnowcast.models.neural.adapter import (
+    ADAPTER_PARAMS,
+    TorchModel,
+    resolve_device,
+    resolve_precision,
+)
+from xnowcast.training.checkpoint import read_checkpoint, save_checkpoint
+from xnowcast.training.dataset import WindowDataset, centre_crop, make_loader
+from xnowcast.training.losses import get_loss
+from xnowcast.transforms import get_transform
+
+__all__ = ["Trainer"]
+
+_OPTIMIZERS = ("adam", "adamw", "sgd")
+_HISTORY_COLUMNS = (
+    "epoch", "train_loss", "val_loss", "lr", "n_out_trained", "teacher_forcing", "seconds"
+)
+_SCHEDULES = ("constant", "step", "cosine", "onecycle")
+
+
+def _pos_int(value: Any, name: str, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        alt = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be a positive integer{alt}, got {value!r}")
+    return int(value)
+
+
+def _pos_float(value: Any, name: str, allow_zero: bool = False) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(out) or out < 0 or (out == 0 and not allow_zero):
+        what = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return out
+
+
+def _curriculum(spec: Any, n_out: int, epochs: int):
+    """``epoch -> number of lead times trained`` (grows to ``n_out``)."""
+    if spec is None or spec is False:
+        return lambda e: n_out
+    if spec is True:
+        start, span = 1, max(1, epochs // 2)
+    elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        start, span = 1, _pos_int(spec, "curriculum")
+    elif isinstance(spec, dict):
+        unknown = set(spec) - {"start", "epochs"}
+        if unknown:
+            raise ValueError(f"curriculum takes keys 'start' and 'epochs', got {sorted(unknown)}")
+        start = _pos_int(spec.get("start", 1), "curriculum start")
+        span = _pos_int(spec.get("epochs", max(1, epochs // 2)), "curriculum epochs")
+        if start > n_out:
+            raise ValueError(f"curriculum start ({start}) must not exceed n_out ({n_out})")
+    elif isinstance(spec, (list, tuple)):
+        lengths = [_pos_int(v, "curriculum lengths") for v in spec]
+        if not lengths or max(lengths) > n_out:
+            raise ValueError(
+                f"curriculum lengths must be between 1 and n_out={n_out}, got {spec!r}"
+            )
+        return lambda e: lengths[min(e, len(lengths) - 1)]
+    else:
+        raise TypeError(
+            "curriculum must be None, True, an int (epochs to reach n_out), a dict "
+            f"{{'start': int, 'epochs': int}} or a list of lengths per epoch, got {spec!r}"
+        )
+    return lambda e: int(round(start + (n_out - start) * min(1.0, e / span)))
+
+
+def _sampling(spec: Any, epochs: int):
+    """``epoch -> teacher-forcing probability`` (scheduled sampling, decays linearly)."""
+    if spec is None or spec is False:
+        return None
+    if spec is True:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise TypeError(
+            "scheduled_sampling must be None, True or a dict {'start': 1.0, 'end': 0.0, "
+            f"'epochs': N}}, got {spec!r}"
+        )
+    unknown = set(spec) - {"start", "end", "epochs"}
+    if unknown:
+        raise ValueError(f"scheduled_sampling takes keys start, end, epochs; got {sorted(unknown)}")
+    start = float(spec.get("start", 1.0))
+    end = float(spec.get("end", 0.0))
+    if not (0 <= start <= 1 and 0 <= end <= 1):
+        raise ValueError(f"scheduled_sampling probabilities must be in [0, 1], got {spec!r}")
+    span = _pos_int(spec.get("epochs", epochs), "scheduled_sampling epochs")
+    return lambda e: start + (end - start) * min(1.0, e / max(span - 1, 1))
+
+
+class _Distributed:
+    """Process group of a ``torchrun`` launch (or a single process)."""
+
+    def __init__(self) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.created = False
+        if self.world_size > 1:
+            import torch.distributed as dist
+
+            if not dist.is_initialized():
+                backend = "nccl" if torch.cuda.is_available() else "gloo"
+                dist.init_process_group(backend)
+                self.created = True
+            self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
+
+    @classmethod
+    def single(cls) -> _Distributed:
+        """A one-process group, whatever the environment says."""
+        self = cls.__new__(cls)
+        self.world_size, self.rank, self.local_rank, self.created = 1, 0, 0, False
+        return self
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def all_sum(self, values: list[float], device: torch.device) -> list[float]:
+        if not self.active:
+            return values
+        import torch.distributed as dist
+
+        t = torch.tensor(values, dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def close(self) -> None:
+        if self.created:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.created = False
+
+
+class Trainer:
+    """Train a nowcasting network on cubes.
+
+    Parameters
+    ----------
+    model : str or torch.nn.Module
+        A registered architecture (``"conv3d"``, ``"convlstm"``,
+        ``"conv-ed-lstm"``, ``"unet"``, or one added with
+        :func:`xnowcast.register_model`) or your own network with
+        ``forward(x: (B, n_in, H, W)) -> (B, n_out, H, W)``.
+    model_params : dict, optional
+        Parameters of the architecture, e.g. ``{"hidden": [64, 64]}``.
+    n_in, n_out : int
+        Input frames and lead times.
+    transform : str or dict
+        Intensity transform the network works in (:mod:`xnowcast.transforms`),
+        e.g. ``"log"``, ``"dbr"`` or ``{"name": "scale", "vmax": 50}``;
+        stored in the checkpoint and inverted at forecast time.
+    loss : str or dict
+        ``"mse"``, ``"mae"``, ``"bce"``, ``"ssim"``, ``"ms-ssim"`` or a mix
+        like ``"mse+0.5*ssim"`` / ``{"mse": 1, "ssim": 0.5}``
+        (:mod:`xnowcast.training.losses`); missing target pixels are masked.
+    optimizer : {"adam", "adamw", "sgd"}
+    lr : float
+        (Peak) learning rate.
+    weight_decay : float
+    lr_schedule : {"constant", "step", "cosine", "onecycle"}
+        ``step``: multiply by ``gamma`` every ``step_size`` epochs; ``cosine``:
+        cosine decay over ``epochs``; ``onecycle``: warm-up then anneal, per
+        batch.
+    step_size : int
+    gamma : float
+    epochs : int
+        Epochs to train (a resumed run continues up to this number).
+    batch_size : int
+        Samples per step (per process under ``torchrun``).
+    crop : int or None
+        Square training crops (pixels); ``None`` trains on whole frames.
+    target_crop : int, optional
+        Compare only the central ``target_crop`` pixels (e.g. 128 -> 64).
+    stride : int
+        Frames between consecutive training windows.
+    flips : bool
+        Random flips as augmentation.
+    min_wet_fraction, wet_threshold : float
+        Redraw crops with too little rain (see :class:`WindowDataset`).
+    curriculum : None, True, int, dict or list
+        Curriculum over output length: the number of lead times trained grows
+        from ``start`` (default 1) to ``n_out`` over ``epochs`` epochs
+        (``True``: half the run; an int: that many epochs; a list: the length
+        per epoch). Recurrent networks then also run fewer steps.
+    scheduled_sampling : None, True or dict
+        Feed the true previous frame instead of the forecast with a
+        probability decaying linearly from ``start`` (1.0) to ``end`` (0.0)
+        over ``epochs`` epochs. Needs a network that supports it
+        (``convlstm`` with ``autoregressive=True`` or ``variant="stacked"``,
+        ``conv-ed-lstm`` with ``decoder_input="output"``).
+    grad_clip : float, optional
+        Clip the gradient norm.
+    precision : {"auto", "fp32", "bf16"}
+        ``auto``: bfloat16 autocast on CUDA GPUs, float32 elsewhere.
+    early_stopping : int, optional
+        Stop after this many epochs without a better validation loss (needs
+        validation data); the best weights are kept.
+    min_delta : float
+        Improvement that counts as better for early stopping.
+    seed : int
+        Seeds initial weights, shuffling, crops and flips: the same seed and
+        settings give the same network.
+    device : str
+        ``"auto"`` (CUDA, else MPS, else CPU), ``"cpu"``, ``"cuda:0"`` ...
+    num_workers : int
+        DataLoader worker processes reading and cropping windows.
+    steps_per_epoch, val_steps : int, optional
+        Cap on the batches per epoch (training / validation).
+    time_limit : float, optional
+        Training budget in seconds: no new epoch starts once it is spent
+        (the epoch under way finishes).
+    log_dir : str, optional
+        Folder for ``metrics.csv`` (one row per epoch) and TensorBoard logs
+        (when ``tensorboard`` is installed).
+    checkpoint : str, optional
+        Write a resumable checkpoint here after every epoch.
+    resume : str, optional
+        Continue training from a checkpoint written by ``checkpoint=`` or
+        :meth:`save` (weights, optimizer, schedule, epoch, history).
+    progress : bool
+        Show a progress bar with the running loss.
+    var : str, optional
+        Variable of Dataset cubes.
+    batch_size_eval : int
+        Batch size of the :attr:`model` returned for forecasting.
+
+    Attributes
+    ----------
+    history : pandas.DataFrame
+        One row per epoch: ``epoch, train_loss, val_loss, lr, n_out_trained,
+        teacher_forcing, seconds``.
+
+    Examples
+    --------
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> cube = synthetic_radar(n_times=16, size=32, seed=1)
+    >>> trainer = Trainer("unet", {"depth": 1, "filters": 4}, n_in=3, n_out=2, epochs=1,
+    ...                   batch_size=4, crop=16, progress=False)
+    >>> trainer.fit(cube).history.columns.tolist()[:3]
+    ['epoch', 'train_loss', 'val_loss']
+    >>> trainer.model.predict(cube.values[None, :3]).shape
+    (1, 2, 32, 32)
+    """
+
+    def __init__(
+        self,
+        model: str | nn.Module = "convlstm",
+        model_params: dict[str, Any] | None = None,
+        *,
+        n_in: int = 12,
+        n_out: int = 24,
+        transform: str | dict | None = "log",
+        loss: str | dict = "mse",
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        lr_schedule: str | None = "constant",
+        step_size: int = 10,
+        gamma: float = 0.5,
+        epochs: int = 10,
+        batch_size: int = 8,
+        crop: int | None = 128,
+        target_crop: int | None = None,
+        stride: int = 1,
+        flips: bool = True,
+        min_wet_fraction: float = 0.0,
+        wet_threshold: float = 0.1,
+        curriculum: Any = None,
+        scheduled_sampling: Any = None,
+        grad_clip: float | None = None,
+        precision: str = "auto",
+        early_stopping: int | None = None,
+        min_delta: float = 0.0,
+        seed: int = 0,
+        device: str = "auto",
+        num_workers: int = 0,
+        steps_per_epoch: int | None = None,
+        val_steps: int | None = None,
+        time_limit: float | None = None,
+        log_dir: str | os.PathLike | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        resume: str | os.PathLike | None = None,
+        progress: bool = True,
+        var: str | None = None,
+        batch_size_eval: int = 8,
+    ) -> None:
+        self.n_in = _pos_int(n_in, "n_in")
+        self.n_out = _pos_int(n_out, "n_out")
+        self.epochs = _pos_int(epochs, "epochs")
+        self.batch_size = _pos_int(batch_size, "batch_size")
+        self.batch_size_eval = _pos_int(batch_size_eval, "batch_size_eval")
+        self.stride = _pos_int(stride, "stride")
+        self.step_size = _pos_int(step_size, "step_size")
+        self.steps_per_epoch = _pos_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
+        self.val_steps = _pos_int(val_steps, "val_steps", allow_none=True)
+        self.early_stopping = _pos_int(early_stopping, "early_stopping", allow_none=True)
+        self.time_limit = None if time_limit is None else _pos_float(time_limit, "time_limit")
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
+        self.num_workers = num_workers
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        self.seed = int(seed)
+        self.lr = _pos_float(lr, "lr")
+        self.weight_decay = _pos_float(weight_decay, "weight_decay", allow_zero=True)
+        self.gamma = _pos_float(gamma, "gamma")
+        self.min_delta = _pos_float(min_delta, "min_delta", allow_zero=True)
+        self.grad_clip = None if grad_clip is None else _pos_float(grad_clip, "grad_clip")
+        if optimizer not in _OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {optimizer!r}"
+            )
+        self.optimizer_name = optimizer
+        lr_schedule = "constant" if lr_schedule is None else lr_schedule
+        if lr_schedule not in _SCHEDULES:
+            raise ValueError(
+                f"lr_schedule must be one of {', '.join(_SCHEDULES)}, got {lr_schedule!r}"
+            )
+        self.lr_schedule = lr_schedule
+        self.crop = crop
+        self.target_crop = target_crop
+        self.flips = bool(flips)
+        self.min_wet_fraction = float(min_wet_fraction)
+        self.wet_threshold = float(wet_threshold)
+        self.var = var
+        self.progress = bool(progress)
+        self.log_dir = None if log_dir is None else Path(log_dir)
+        self.checkpoint_path = None if checkpoint is None else Path(checkpoint)
+        self.resume = None if resume is None else Path(resume)
+        self.device = resolve_device(device)
+        self.device_request = str(device)
+        self.precision = precision
+        self._autocast = resolve_precision(precision, self.device)
+        self.transform = get_transform(transform)
+        lo, hi = self.transform.output_range
+        self.loss = get_loss(loss, data_range=hi - lo)
+        self.curriculum_spec = curriculum
+        self._curriculum = _curriculum(curriculum, self.n_out, self.epochs)
+        self.scheduled_sampling_spec = scheduled_sampling
+        self._sampling = _sampling(scheduled_sampling, self.epochs)
+
+        torch.manual_seed(self.seed)
+        self.net, self.architecture, self.model_params = self._build(model, model_params)
+        if self._sampling is not None and not getattr(self.net, "supports_teacher_forcing", False):
+            raise ValueError(
+                "scheduled_sampling needs a network that feeds its forecasts back: "
+                "model='convlstm' with model_params={'autoregressive': True} or "
+                "{'variant': 'stacked'}, or model='conv-ed-lstm' with decoder_input='output'"
+            )
+        if "bce" in self.loss.terms and self.architecture and (
+            (self.model_params or {}).get("output_activation") != "sigmoid"
+        ):
+            raise ValueError(
+                "loss 'bce' compares probabilities: set model_params={'output_activation': "
+                "'sigmoid'} and a transform to [0, 1], e.g. transform={'name': 'scale', "
+                "'vmax': 50, 'clip': True}"
+            )
+        self._history: list[dict[str, Any]] = []
+        self._epoch = 0
+        self._best: tuple[float, dict[str, torch.Tensor]] | None = None
+        self._bad_epochs = 0
+        self._data_summary: dict[str, Any] = {}
+        self._time_step: str | None = None
+        self._config = self._describe()
+        #: Path of the last checkpoint written by :meth:`save`.
+        self.saved_path: Path | None = None
+
+    # ------------------------------------------------------------------ building
+    def _build(self, model: Any, params: dict[str, Any] | None):
+        params = dict(params or {})
+        if isinstance(model, nn.Module):
+            if params:
+                raise TypeError(
+                    "model_params apply to registered architectures; build your module with its "
+                    "parameters and pass the instance"
+                )
+            for attr, want in (("n_in", self.n_in), ("n_out", self.n_out)):
+                have = getattr(model, attr, None)
+                if isinstance(have, int) and have != want:
+                    raise ValueError(f"the module has {attr}={have} but the Trainer {attr}={want}")
+            return model, None, None
+        if not isinstance(model, str):
+            raise TypeError(
+                "model must be an architecture name or a torch.nn.Module, got "
+                f"{type(model).__name__}"
+            )
+        clash = sorted(set(params) & set(ADAPTER_PARAMS))
+        if clash:
+            raise ValueError(
+                f"set {', '.join(clash)} on the Trainer itself, not in model_params"
+            )
+        built = get_model(model, n_in=self.n_in, n_out=self.n_out, **params)
+        if not isinstance(built, TorchModel):
+            raise ValueError(
+                f"model {model!r} is not a neural network; trainable architectures are "
+                "conv3d, convlstm, conv-ed-lstm and unet (or pass a torch.nn.Module)"
+            )
+        net = built.module
+        config = net.get_config() if callable(getattr(net, "get_config", None)) else params
+        return net, built.name, config
+
+    def _describe(self) -> dict[str, Any]:
+        return {
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "loss": self.loss.spec,
+            "optimizer": self.optimizer_name,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "lr_schedule": self.lr_schedule,
+            "step_size": self.step_size,
+            "gamma": self.gamma,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "crop": self.crop,
+            "target_crop": self.target_crop,
+            "stride": self.stride,
+            "flips": self.flips,
+            "min_wet_fraction": self.min_wet_fraction,
+            "wet_threshold": self.wet_threshold,
+            "curriculum": self.curriculum_spec,
+            "scheduled_sampling": self.scheduled_sampling_spec,
+            "grad_clip": self.grad_clip,
+            "precision": self.precision,
+            "early_stopping": self.early_stopping,
+            "min_delta": self.min_delta,
+            "seed": self.seed,
+            "steps_per_epoch": self.steps_per_epoch,
+            "val_steps": self.val_steps,
+            "time_limit": self.time_limit,
+        }
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def history(self) -> pd.DataFrame:
+        """Per-epoch metrics (one row per epoch)."""
+        return pd.DataFrame(self._history, columns=_HISTORY_COLUMNS)
+
+    @property
+    def model(self) -> TorchModel:
+        """The trained network as a forecasting model (a snapshot on the CPU)."""
+        net = copy.deepcopy(self._bare(self.net)).cpu().eval()
+        return TorchModel(
+            net,
+            n_in=self.n_in,
+            n_out=self.n_out,
+            transform=self.transform,
+            device=self.device_request,
+            batch_size=self.batch_size_eval,
+            clip=True,
+            trained=bool(self._history),
+            metadata={"training": self._training_record(), "time_step": self._time_step},
+        )
+
+    def fit(self, train: Any, val: Any = None) -> Trainer:
+        """Train on ``train`` (a cube or a list of cubes), validating on ``val``.
+
+        Training runs until :attr:`epochs` epochs have been run in all; calling
+        ``fit`` again continues the same run (same optimizer and schedule)
+        after raising ``trainer.epochs``.
+
+        Returns
+        -------
+        Trainer
+            ``self``, with :attr:`history` and :attr:`model` filled in.
+        """
+        dist = _Distributed()
+        try:
+            return self._fit(train, val, dist)
+        finally:
+            dist.close()
+
+    def evaluate(self, cubes: Any, *, max_batches: int | None = None) -> float:
+        """The loss of the current network on ``cubes`` (all ``n_out`` lead times).
+
+        Windows are cut as in validation: centre crops, no flips, no teacher
+        forcing.
+
+        Examples
+        --------
+        >>> trainer.evaluate(val_cube)  # doctest: +SKIP
+        0.0421
+        """
+        ds = self._dataset(cubes, training=False)
+        loader = make_loader(
+            ds, batch_size=self.batch_size, shuffle=False, seed=self.seed,
+            limit=None if max_batches is None else max_batches * self.batch_size,
+        )
+        net = self._bare(self.net).to(self.device)
+        was_training = net.training
+        try:
+            return self._validate(net, loader, _Distributed.single(), self.device)
+        finally:
+            net.train(was_training)
+
+    def save(self, path: str | os.PathLike, *, training_state: bool = True) -> Path | None:
+        """Write a checkpoint (see :mod:`xnowcast.training.checkpoint`).
+
+        ``training_state=True`` also stores the optimizer and schedule so that
+        ``Trainer(..., resume=path)`` can continue. Under ``torchrun`` only the
+        first process writes (the others return ``None``).
+        """
+        if int(os.environ.get("RANK", "0")) != 0:
+            return None
+        state = self._training_state() if training_state and hasattr(self, "_optimizer") else None
+        self.saved_path = save_checkpoint(
+            path, self._bare(self.net).state_dict(), self._metadata(), state
+        )
+        return self.saved_path
+
+    # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _bare(net: nn.Module) -> nn.Module:
+        return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
+
+    def _training_record(self) -> dict[str, Any]:
+        return {
+            "config": self._config,
+            "data": self._data_summary,
+            "epochs_run": len(self._history),
+            "best_epoch": self._best_epoch(),
+        }
+
+    def _best_epoch(self) -> int | None:
+        vals = [(r["val_loss"], r["epoch"]) for r in self._history if r["val_loss"] is not None]
+        return min(vals)[1] if vals else None
+
+    def _metadata(self) -> dict[str, Any]:
+        net = self._bare(self.net)
+        last = self._history[-1] if self._history else {}
+        best = self._best_epoch()
+        best_row = next((r for r in self._history if r["epoch"] == best), {})
+        return {
+            "architecture": self.architecture,
+            "module_class": f"{type(net).__module__}.{type(net).__qualname__}",
+            "model_params": self.model_params or {},
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "transform": self.transform.to_dict(),
+            "time_step": self._time_step,
+            "training": self._training_record(),
+            "metrics": {
+                "train_loss": last.get("train_loss"),
+                "val_loss": last.get("val_loss"),
+                "best_val_loss": best_row.get("val_loss"),
+            },
+            "xnowcast_version": __version__,
+            "torch_version": torch.__version__,
+            "created": pd.Timestamp.now("UTC").isoformat(),
+        }
+
+    def _training_state(self) -> dict[str, Any]:
+        return {
+            "epoch": self._epoch,
+            "optimizer": self._optimizer.state_dict(),
+            "scheduler": self._scheduler.state_dict() if self._scheduler is not None else None,
+            "history": [dict(r) for r in self._history],
+            "best_val": None if self._best is None else self._best[0],
+            "best_state": None if self._best is None else self._best[1],
+            "bad_epochs": self._bad_epochs,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _make_optimizer(self, params) -> torch.optim.Optimizer:
+        if self.optimizer_name == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        if self.optimizer_name == "adamw":
+            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.SGD(params, lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+
+    def _make_scheduler(self, steps_per_epoch: int):
+        opt = self._optimizer
+        if self.lr_schedule == "step":
+            return torch.optim.lr_scheduler.StepLR(opt, self.step_size, self.gamma)
+        if self.lr_schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.epochs)
+        if self.lr_schedule == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=self.lr, total_steps=self.epochs * max(steps_per_epoch, 1)
+            )
+        return None
+
+    def _dataset(self, cubes: Any, training: bool) -> WindowDataset:
+        """Training samples (random crops, flips) or validation samples (centre crops)."""
+        return WindowDataset(
+            cubes,
+            n_in=self.n_in,
+            n_out=self.n_out,
+            transform=self.transform,
+            crop=self.crop,
+            target_crop=self.target_crop,
+            stride=self.stride,
+            seed=self.seed,
+            var=self.var,
+            random_crop=training,
+            flips=self.flips and training,
+            min_wet_fraction=self.min_wet_fraction if training else 0.0,
+            wet_threshold=self.wet_threshold,
+        )
+
+    def _resume_from(self, path: Path) -> None:
+        ck = read_checkpoint(path)
+        meta = ck["metadata"]
+        mine = {
+            "architecture": self.architecture,
+            "model_params": self.model_params or {},
+            "n_in": self.n_in,
+            "n_out": self.n_out,
+            "transform": self.transform.to_dict(),
+        }
+        diff = [k for k, v in mine.items() if meta.get(k) != v]
+        if diff:
+            detail = "; ".join(
+                f"{k}: checkpoint {meta.get(k)!r}, trainer {mine[k]!r}" for k in diff
+            )
+            raise ValueError(f"cannot resume from {path}: the network differs ({detail})")
+        if "training_state" not in ck:
+            raise ValueError(
+                f"{path} has no training state to resume from (saved with training_state=False); "
+                "start a new run"
+            )
+        self._bare(self.net).load_state_dict(ck["state_dict"])
+        st = ck["training_state"]
+        self._optimizer.load_state_dict(st["optimizer"])
+        if self._scheduler is not None and st.get("scheduler") is not None:
+            self._scheduler.load_state_dict(st["scheduler"])
+        self._history = [dict(r) for r in st["history"]]
+        self._epoch = int(st["epoch"])
+        if st.get("best_state") is not None:
+            self._best = (float(st["best_val"]), st["best_state"])
+        self._bad_epochs = int(st.get("bad_epochs", 0))
+        if isinstance(st.get("torch_rng"), torch.Tensor):
+            torch.set_rng_state(st["torch_rng"])
+
+    def _forward(self, net: nn.Module, x: torch.Tensor, k: int, y: torch.Tensor | None, tf: float):
+        base = self._bare(net)
+        kwargs: dict[str, Any] = {}
+        if getattr(base, "variable_n_out", False):
+            kwargs["n_out"] = k
+        if tf > 0 and y is not None:
+            kwargs.update(targets=y, teacher_forcing=tf)
+        out = net(x, **kwargs)
+        good = (
+            isinstance(out, torch.Tensor)
+            and out.ndim == 4
+            and out.shape[1] >= k
+            and out.shape[-2:] == x.shape[-2:]
+        )
+        if not good:
+            raise RuntimeError(
+                f"{type(base).__name__}.forward must return (batch, n_out={self.n_out}, H, W) for "
+                f"input {tuple(x.shape)}, got {getattr(out, 'shape', type(out).__name__)}"
+            )
+        return out[:, :k]
+
+    def _compare(self, pred: torch.Tensor, y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        if self.target_crop is not None:
+            pred = centre_crop(pred, self.target_crop)
+        return self.loss(pred, y, m)
+
+    def _autocast_ctx(self):
+        if self._autocast is None:
+            return torch.autocast(device_type=self.device.type, enabled=False)
+        return torch.autocast(device_type=self.device.type, dtype=self._autocast)
+
+    def _fit(self, train: Any, val: Any, dist: _Distributed) -> Trainer:
+        if self.early_stopping and val is None:
+            raise ValueError("early_stopping needs validation data: call fit(train, val)")
+        device = self.device
+        if dist.active and device.type == "cuda":
+            device = torch.device("cuda", dist.local_rank)
+            torch.cuda.set_device(device)
+            self.device = device
+        train_ds = self._dataset(train, training=True)
+        val_ds = None if val is None else self._dataset(val, training=False)
+        self._data_summary = {
+            "train": train_ds.summary(),
+            "val": None if val_ds is None else val_ds.summary(),
+        }
+        self._time_step = train_ds.time_step
+        common = dict(
+            seed=self.seed, num_workers=self.num_workers, pin_memory=device.type == "cuda",
+            rank=dist.rank, world_size=dist.world_size,
+        )
+        loader = make_loader(
+            train_ds, batch_size=self.batch_size, shuffle=True, **common,
+            limit=None if self.steps_per_epoch is None else self.steps_per_epoch * self.batch_size,
+        )
+        val_loader = None
+        if val_ds is not None:
+            val_loader = make_loader(
+                val_ds, batch_size=self.batch_size, shuffle=False, **common,
+                limit=None if self.val_steps is None else self.val_steps * self.batch_size,
+            )
+        net = self._bare(self.net).to(device)
+        if not hasattr(self, "_optimizer"):  # a second fit() continues the same run
+            self._optimizer = self._make_optimizer(net.parameters())
+            self._scheduler = self._make_scheduler(len(loader))
+        if self.resume is not None:
+            self._resume_from(self.resume)
+            self.resume = None
+        if dist.active:
+            net = nn.parallel.DistributedDataParallel(
+                net, device_ids=[device.index] if device.type == "cuda" else None
+            )
+        self.net = net
+        tb = self._tensorboard(dist)
+        started = time.perf_counter()
+        try:
+            while self._epoch < self.epochs:
+                row = self._run_epoch(net, loader, val_loader, dist, device)
+                self._history.append(row)
+                self._epoch += 1
+                if dist.main:
+                    self._log(row, tb)
+                    if self.checkpoint_path is not None:
+                        self.save(self.checkpoint_path)
+                if self._should_stop(row) or self._out_of_time(started, dist, device):
+                    break
+        finally:
+            if tb is not None:
+                tb.close()
+        if self._best is not None:
+            self._bare(net).load_state_dict(self._best[1])
+        self.net = self._bare(net)
+        return self
+
+    def _out_of_time(self, started: float, dist: _Distributed, device) -> bool:
+        if self.time_limit is None:
+            return False
+        spent = time.perf_counter() - started
+        if dist.active:  # every process takes the same decision, on the mean time
+            spent = dist.all_sum([spent], device)[0] / dist.world_size
+        return spent >= self.time_limit
+
+    def _should_stop(self, row: dict[str, Any]) -> bool:
+        val_loss = row["val_loss"]
+        if val_loss is None:
+            return False
+        if self._best is None or val_loss < self._best[0] - self.min_delta:
+            weights = self._bare(self.net).state_dict()
+            state = {k: v.detach().cpu().clone() for k, v in weights.items()}
+            self._best = (val_loss, state)
+            self._bad_epochs = 0
+            return False
+        self._bad_epochs += 1
+        return bool(self.early_stopping) and self._bad_epochs >= self.early_stopping
+
+    def _run_epoch(self, net, loader, val_loader, dist: _Distributed, device) -> dict[str, Any]:
+        epoch = self._epoch
+        k = self._curriculum(epoch)
+        tf = self._sampling(epoch) if self._sampling is not None else 0.0
+        loader.sampler.set_epoch(epoch)
+        torch.manual_seed(self.seed * 7919 + epoch)  # teacher-forcing draws, dropout
+        lr = self._optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
+        net.train()
+        total, count = 0.0, 0
+        bar = self._bar(loader, f"epoch {epoch + 1}/{self.epochs}", dist)
+        for x, y, m in bar:
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)[:, :k]
+            m = m.to(device, non_blocking=True)[:, :k]
+            self._optimizer.zero_grad(set_to_none=True)
+            with self._autocast_ctx():
+                pred = self._forward(net, x, k, y, tf)
+            loss = self._compare(pred.float(), y, m)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the training loss became {float(loss)} in epoch {epoch + 1}; lower lr, set "
+                    "grad_clip, or check the transform (values should be of order 1)"
+                )
+            loss.backward()
+            if self.grad_clip is not None:
+                nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
+            self._optimizer.step()
+            if self.lr_schedule == "onecycle":
+                self._scheduler.step()
+            total += float(loss.detach()) * x.shape[0]
+            count += x.shape[0]
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{total / max(count, 1):.4g}", refresh=False)
+        if self._scheduler is not None and self.lr_schedule != "onecycle":
+            self._scheduler.step()
+        total, count = dist.all_sum([total, count], device)
+        val_loss = self._validate(net, val_loader, dist, device) if val_loader is not None else None
+        return {
+            "epoch": epoch + 1,
+            "train_loss": total / max(count, 1),
+            "val_loss": val_loss,
+            "lr": lr,
+            "n_out_trained": k,
+            "teacher_forcing": tf,
+            "seconds": time.perf_counter() - start,
+        }
+
+    def _validate(self, net, loader, dist: _Distributed, device) -> float:
+        net.eval()
+        total, count = 0.0, 0
+        with torch.inference_mode():
+            for x, y, m in loader:
+                x, y, m = (t.to(device, non_blocking=True) for t in (x, y, m))
+                with self._autocast_ctx():
+                    pred = self._forward(net, x, self.n_out, None, 0.0)
+                total += float(self._compare(pred.float(), y, m)) * x.shape[0]
+                count += x.shape[0]
+        total, count = dist.all_sum([total, count], device)
+        return total / max(count, 1)
+
+    def _bar(self, loader, desc: str, dist: _Distributed):
+        if not self.progress or not dist.main:
+            return loader
+        from tqdm.auto import tqdm
+
+        return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True)
+
+    def _tensorboard(self, dist: _Distributed):
+        if self.log_dir is None or not dist.main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard not installed: the CSV is enough
+            return None
+        return SummaryWriter(str(self.log_dir))
+
+    def _log(self, row: dict[str, Any], tb) -> None:
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            val = "" if row["val_loss"] is None else f", val_loss {row['val_loss']:.4g}"
+            tqdm.write(
+                f"epoch {row['epoch']}/{self.epochs}: train_loss {row['train_loss']:.4g}{val} "
+                f"({row['seconds']:.1f} s)"
+            )
+        if self.log_dir is None:
+            return
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        path = self.log_dir / "metrics.csv"
+        new = not path.exists() or row["epoch"] == 1
+        with open(path, "w" if new else "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if tb is not None:
+            for key, value in row.items():
+                if key != "epoch" and value is not None:
+                    tb.add_scalar(key, value, row["epoch"])

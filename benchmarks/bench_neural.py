@@ -66,7 +66,8 @@ def device_info() -> tuple[torch.device, str]:
         name = torch.cuda.get_device_name(0)
     else:
         cpu = platform.processor() or platform.machine()
-        name = f"CPU ({cpu}, {torch.get_num_threads()} threads, {os.cpu_count()} cores)"
+        n = torch.get_num_threads()
+        name = f"CPU ({cpu}, {n} thread{'s' if n != 1 else ''}, {os.cpu_count()} cores)"
     return dev, name
 
 

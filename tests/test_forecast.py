@@ -166,3 +166,13 @@ def test_bom_archive_forecast_for_real(bom_cube):
     fcs = bom_cube.nowcast.forecast(model="persistence", init_times="all", n_out=2)
     assert fcs.sizes["init_time"] == 61 - 11
     assert float(fcs.isel(init_time=-1, lead_time=0).max()) > 0
+
+
+def test_model_trained_on_another_step_warns(cube):
+    from xnowcast.models.persistence import Persistence
+
+    class SixMinute(Persistence):
+        time_step = np.timedelta64(6, "m")
+
+    with pytest.warns(UserWarning, match="trained on a 0 days 00:06:00 time step.*00:05:00"):
+        cube.nowcast.forecast(model=SixMinute(n_out=2))

@@ -117,19 +117,38 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from xnowcast.datasets import synthetic_radar
     from xnowcast.forecast import forecast
     from xnowcast.io import save_forecast
+    from xnowcast.models import get_model
+    from xnowcast.verification import verify
 
     t0 = time.perf_counter()
+    model = get_model(args.model)
     cube = synthetic_radar(n_times=args.frames, size=args.size, seed=args.seed)
     print(f"synthetic radar cube: {dict(cube.sizes)}, step 5 min, "
           f"{float(cube.isnull().mean()) * 100:.0f}% outside radar range (NaN)")
-    fc = forecast(cube, args.model, init_times="latest")
+    # Forecast from the frame after which the cube still holds the whole truth.
+    init = max(model.n_in - 1, cube.sizes["time"] - 1 - model.n_out)
+    fc = forecast(cube, model, init_times=cube.time.values[init])
     save_forecast(fc, args.out, overwrite=True)
-    print(f"{args.model} forecast from {str(fc.init_time.values)[:16]}: "
+    print(f"{model.name} forecast from {str(fc.init_time.values)[:16]}: "
           f"{fc.sizes['lead_time']} lead times of {fc.sizes['y']}x{fc.sizes['x']} "
           f"-> {args.out} ({time.perf_counter() - t0:.1f} s)")
+    observed = fc.valid_time.isin(cube.time.values)
+    if bool(observed.any()):
+        scores = verify(fc.isel(lead_time=observed.values), cube, ["mae", "csi"], thresholds=[1.0],
+                        reference="persistence").compute()
+        print("lead     MAE (persistence)   CSI>=1mm/h (persistence)")
+        for lead in scores.lead_time.values[[0, 5, 11, -1] if scores.sizes["lead_time"] > 11 else
+                                            slice(None)]:
+            s = scores.sel(lead_time=lead).squeeze()
+            minutes = int(pd.Timedelta(lead).total_seconds() // 60)
+            print(f"{minutes:>3} min  {float(s.mae):.3f} "
+                  f"({float(s.mae_persistence):.3f})       {float(s.csi):.3f} "
+                  f"({float(s.csi_persistence):.3f})")
     return 0
 
 
@@ -382,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "forecast it and write the forecast file.")
     p.add_argument("--out", default="xnowcast-demo.nc", help="output .nc or .zarr "
                                                             "(default: xnowcast-demo.nc)")
-    p.add_argument("--model", default="persistence", help="model name (default: persistence)")
+    p.add_argument("--model", default="optical-flow",
+                   help="model name or checkpoint (default: optical-flow)")
     p.add_argument("--size", type=int, default=256, help="grid size in pixels (default 256)")
     p.add_argument("--frames", type=int, default=36, help="frames to generate (default 36)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

@@ -9,6 +9,7 @@ conventions of :mod:`xnowcast.conventions`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import dask
@@ -106,6 +107,7 @@ def forecast(
     nowcaster = get_model(model, **model_params)
     wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)
     cube, info = wins.cube, wins.info
+    _check_time_step(nowcaster, info)
     positions = select_init_times(wins, init_times, every=every)
     init_idx = wins.init_indices[positions]
     single = _is_single(init_times)
@@ -115,6 +117,19 @@ def forecast(
     else:
         data = _forecast_lazy(cube, nowcaster, init_idx, chunk_init_times)
     return _label(cube, info, nowcaster, init_idx, data, single)
+
+
+def _check_time_step(model: NowcastModel, info: CubeInfo) -> None:
+    """Warn when a trained model learned another time step than the cube's."""
+    trained = getattr(model, "time_step", None)
+    if trained is not None and np.timedelta64(trained, "ns") != info.step:
+        warnings.warn(
+            f"model {model.name!r} was trained on a {pd.Timedelta(trained)} time step but the "
+            f"cube's step is {pd.Timedelta(info.step)}: its lead times are labelled with the "
+            "cube's step. Resample the cube, or train on data with this step",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _is_single(init_times: Any) -> bool:

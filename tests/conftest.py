@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask
 import matplotlib
 import pytest
 
@@ -37,3 +38,20 @@ def bom_cube(bom_glob: str):
 def cube():
     """A small synthetic radar cube (30 frames of 40x40, NaN outside range)."""
     return synthetic_radar(n_times=30, size=40, seed=3)
+
+
+class CountingScheduler:
+    """A dask scheduler that counts how often it is asked to compute."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, dsk, keys, **kwargs):
+        self.calls += 1
+        return dask.get(dsk, keys, **kwargs)
+
+
+@pytest.fixture
+def counting_scheduler() -> CountingScheduler:
+    """A fresh :class:`CountingScheduler`; use it with ``dask.config.set(scheduler=...)``."""
+    return CountingScheduler()

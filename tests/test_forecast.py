@@ -16,15 +16,6 @@ from xnowcast.io import open_forecast, save_forecast
 from xnowcast.models import NowcastModel
 
 
-class CountingScheduler:
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.calls += 1
-        return dask.get(dsk, keys, **kwargs)
-
-
 def test_single_forecast_contract(cube):
     fc = cube.nowcast.forecast(model="persistence")
     assert fc.dims == ("lead_time", "y", "x")
@@ -55,9 +46,9 @@ def test_persistence_values_and_nan_flow_through(cube):
     assert np.array_equal(np.isnan(fc.isel(lead_time=0).values), np.isnan(last))
 
 
-def test_all_init_times_are_lazy_until_asked():
+def test_all_init_times_are_lazy_until_asked(counting_scheduler):
     lazy = synthetic_radar(n_times=30, size=32, chunks={"time": 6})
-    counter = CountingScheduler()
+    counter = counting_scheduler
     with dask.config.set(scheduler=counter):
         fcs = lazy.nowcast.forecast(model="persistence", init_times="all", n_out=4,
                                     chunk_init_times=5)

@@ -10,17 +10,6 @@ from xnowcast.datasets import synthetic_radar
 from xnowcast.windows import SEQUENCE_ID, select_init_times, windows
 
 
-class CountingScheduler:
-    """A dask scheduler that counts how often it is asked to compute."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, dsk, keys, **kwargs):
-        self.calls += 1
-        return dask.get(dsk, keys, **kwargs)
-
-
 def test_gap_free_windows(cube):
     w = cube.nowcast.windows(n_in=12, n_out=6, stride=1)
     assert len(w) == 30 - 18 + 1 and w.n_skipped == 0 and w.n_gaps == 0
@@ -55,9 +44,9 @@ def test_sequence_id_coordinate_breaks_windows(cube):
     assert w.n_gaps == 1 and len(w) == 2 * (15 - 6 + 1)
 
 
-def test_windows_do_not_load_the_cube():
+def test_windows_do_not_load_the_cube(counting_scheduler):
     lazy = synthetic_radar(n_times=30, size=32, chunks={"time": 5})
-    counter = CountingScheduler()
+    counter = counting_scheduler
     with dask.config.set(scheduler=counter):
         w = lazy.nowcast.windows(n_in=12, n_out=12)
         pair = w[2]

@@ -155,6 +155,45 @@ def _ssim_maps(
     return np.where(full, luminance * cs, np.nan), np.where(full, cs, np.nan)
 
 
+def _prepare(
+    fc: np.ndarray,
+    obs: np.ndarray,
+    data_range: float | None,
+    win_size: int,
+    gaussian: bool,
+    sigma: float,
+    sample_covariance: bool | None,
+    n_scales: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """``(f, o, data range, window, sample_covariance)`` for the SSIM kernels.
+
+    ``f`` and ``o`` are float64 with NaN where either input is missing. The
+    fields must fit the window, or with ``n_scales`` (MS-SSIM) be at least
+    :func:`ms_ssim_min_size` cells.
+    """
+    f, o = as_pair(fc, obs)
+    if n_scales is None:
+        _check_window_fits(f.shape, win_size)
+    elif min(f.shape[-2:]) < (need := ms_ssim_min_size(win_size, n_scales)):
+        raise ValueError(
+            f"MS-SSIM with win_size={win_size} and {n_scales} scales needs fields of at "
+            f"least {need} x {need} cells, got {f.shape[-2]} x {f.shape[-1]}; use a smaller "
+            "win_size (3 needs 33 cells), fewer weights, or SSIM"
+        )
+    w = window_weights(win_size, gaussian, sigma)
+    if sample_covariance is None:
+        sample_covariance = not gaussian
+    valid = np.isfinite(f) & np.isfinite(o)
+    r = frame_data_range(np.where(valid, f, 0.0), np.where(valid, o, 0.0), valid, data_range)
+    return np.where(valid, f, np.nan), np.where(valid, o, np.nan), r, w, sample_covariance
+
+
+def _window_sum_count(smap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and number of the finite values of each map (over the last two axes)."""
+    ok = np.isfinite(smap)
+    return np.where(ok, smap, 0.0).sum(axis=(-2, -1)), ok.sum(axis=(-2, -1))
+
+
 def _check_window_fits(shape: tuple[int, ...], win_size: int) -> None:
     if min(shape[-2:]) < win_size:
         raise ValueError(
@@ -181,21 +220,12 @@ def ssim_stats(
     pool by addition (a window-weighted mean). See :func:`ssim` for the
     parameters.
     """
-    f, o = as_pair(fc, obs)
-    _check_window_fits(f.shape, win_size)
-    w = window_weights(win_size, gaussian, sigma)
-    if sample_covariance is None:
-        sample_covariance = not gaussian
-    valid = np.isfinite(f) & np.isfinite(o)
-    r = frame_data_range(np.where(valid, f, 0.0), np.where(valid, o, 0.0), valid, data_range)
-    f = np.where(valid, f, np.nan)
-    o = np.where(valid, o, np.nan)
-    smap, _ = _ssim_maps(f, o, r, w, sample_covariance, k1, k2)
-    ok = np.isfinite(smap)
-    return np.stack(
-        [np.where(ok, smap, 0.0).sum(axis=(-2, -1)), ok.sum(axis=(-2, -1)).astype(np.float64)],
-        axis=-1,
+    f, o, r, w, sample_covariance = _prepare(
+        fc, obs, data_range, win_size, gaussian, sigma, sample_covariance
     )
+    smap, _ = _ssim_maps(f, o, r, w, sample_covariance, k1, k2)
+    total, count = _window_sum_count(smap)
+    return np.stack([total, count.astype(np.float64)], axis=-1)
 
 
 def ssim(
@@ -292,31 +322,17 @@ def ms_ssim_stats(
 
     See :func:`ms_ssim` for the parameters.
     """
-    f, o = as_pair(fc, obs)
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 1 or weights.size < 1:
         raise ValueError(f"weights must be a non-empty list of numbers, got {weights!r}")
-    need = ms_ssim_min_size(win_size, weights.size)
-    if min(f.shape[-2:]) < need:
-        raise ValueError(
-            f"MS-SSIM with win_size={win_size} and {weights.size} scales needs fields of at "
-            f"least {need} x {need} cells, got {f.shape[-2]} x {f.shape[-1]}; use a smaller "
-            "win_size (3 needs 33 cells), fewer weights, or SSIM"
-        )
-    w = window_weights(win_size, gaussian, sigma)
-    if sample_covariance is None:
-        sample_covariance = not gaussian
-    valid = np.isfinite(f) & np.isfinite(o)
-    r = frame_data_range(np.where(valid, f, 0.0), np.where(valid, o, 0.0), valid, data_range)
-    f = np.where(valid, f, np.nan)
-    o = np.where(valid, o, np.nan)
+    f, o, r, w, sample_covariance = _prepare(
+        fc, obs, data_range, win_size, gaussian, sigma, sample_covariance, n_scales=weights.size
+    )
     value = np.ones(f.shape[:-2])
     for level, weight in enumerate(weights):
         smap, csmap = _ssim_maps(f, o, r, w, sample_covariance, k1, k2)
         last = level == weights.size - 1
-        term_map = smap if last else csmap
-        ok = np.isfinite(term_map)
-        term = safe_divide(np.where(ok, term_map, 0.0).sum(axis=(-2, -1)), ok.sum(axis=(-2, -1)))
+        term = safe_divide(*_window_sum_count(smap if last else csmap))
         # NaN (no window free of gaps at this scale) propagates into the value.
         value = value * np.maximum(term, 0.0) ** weight
         if not last:

@@ -187,12 +187,8 @@ def get_method(name: str) -> Callable:
 
     Kernels take ``(fc, obs, ...)`` arrays of shape ``(..., y, x)`` and return
     one score per field pair (categorical scores take ``thresholds``, FSS
-    ``thresholds, scales``, image scores keyword options).
-
-    Raises
-    ------
-    ValueError
-        Unknown name; the message lists the valid ones.
+    ``thresholds, scales``, image scores keyword options). An unknown name
+    raises the ``ValueError`` of :func:`get_metric`.
 
     Examples
     --------

@@ -14,9 +14,11 @@ optional.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["NowcastNet", "output_activation", "check_hidden"]
@@ -44,6 +46,9 @@ def output_activation(name: str | None) -> nn.Module:
     }[key]()
 
 
+_activation = output_activation  # the name ``output_activation`` is also a constructor argument
+
+
 def check_hidden(hidden: Any, name: str = "hidden") -> list[int]:
     """A non-empty list of positive ints (one per layer); a single int is one layer."""
     if isinstance(hidden, int) and not isinstance(hidden, bool):
@@ -55,6 +60,20 @@ def check_hidden(hidden: Any, name: str = "hidden") -> list[int]:
     if not out or any(h < 1 for h in out) or any(h != v for h, v in zip(out, hidden)):
         raise ValueError(f"{name} must be a non-empty list of positive integers, got {hidden!r}")
     return out
+
+
+def check_positive_int(value: Any, name: str) -> int:
+    """``value`` if it is a positive int (not a bool), else a ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_kernel_size(kernel_size: Any) -> int:
+    """``kernel_size`` as an int if it is a positive odd integer, else a ``ValueError``."""
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
+    return int(kernel_size)
 
 
 def per_layer(value: Any, n: int, name: str) -> list[int]:
@@ -96,11 +115,8 @@ class NowcastNet(nn.Module):
 
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
-        for value, label in ((n_in, "n_in"), (n_out, "n_out")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{label} must be a positive integer, got {value!r}")
-        self.n_in = int(n_in)
-        self.n_out = int(n_out)
+        self.n_in = int(check_positive_int(n_in, "n_in"))
+        self.n_out = int(check_positive_int(n_out, "n_out"))
         self.size_multiple = 1
 
     @property
@@ -110,6 +126,29 @@ class NowcastNet(nn.Module):
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments other than ``n_in``/``n_out`` (JSON-able)."""
         raise NotImplementedError
+
+    def _output_layer(
+        self, head: nn.Module, output_activation: str | None, residual: bool
+    ) -> None:
+        """Set the output convolution ``head`` and what follows it (see :meth:`_finish`).
+
+        Stores ``residual`` and the activation's name (for :meth:`get_config`);
+        with ``residual`` the head starts at zero, so that an untrained
+        network is persistence.
+        """
+        self.output_activation_name = output_activation or "none"
+        self.residual = bool(residual)
+        self.head = head
+        if self.residual:  # start as persistence: the network learns the change
+            nn.init.zeros_(head.weight)
+            nn.init.zeros_(head.bias)
+        self.activation = _activation(output_activation)
+
+    def _finish(self, out: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        """The output frames from the head's ``out``: plus ``previous`` if residual, activated."""
+        if self.residual:
+            out = out + previous
+        return self.activation(out)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.n_in:
@@ -131,9 +170,7 @@ class NowcastNet(nn.Module):
             if n_out != self.n_out:
                 raise ValueError(f"{type(self).__name__} always produces n_out={self.n_out} frames")
             return n_out
-        if isinstance(n_out, bool) or not isinstance(n_out, int) or n_out < 1:
-            raise ValueError(f"n_out must be a positive integer, got {n_out!r}")
-        return n_out
+        return check_positive_int(n_out, "n_out")
 
     def extra_repr(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -158,3 +195,66 @@ def next_input(
         return truth
     keep = torch.rand(prediction.shape[0], 1, 1, 1, device=prediction.device) < teacher_forcing
     return torch.where(keep, truth.to(prediction.dtype), prediction)
+
+
+class RecurrentNet(NowcastNet):
+    """Base class of the recurrent networks (ConvLSTM, ConvEDLSTM).
+
+    Adds pixel-patch folding (``patch_size``) and the decoding loop with
+    scheduled sampling; produces any number of frames (``variable_n_out``).
+    """
+
+    variable_n_out: ClassVar[bool] = True
+
+    def __init__(self, n_in: int, n_out: int, patch_size: int = 1) -> None:
+        super().__init__(n_in, n_out)
+        self.patch_size = check_positive_int(patch_size, "patch_size")
+
+    def _fold(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` -> ``(B, C * p**2, H / p, W / p)`` (``p = patch_size``)."""
+        return F.pixel_unshuffle(x, self.patch_size) if self.patch_size > 1 else x
+
+    def _unfold(self, x: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`_fold`."""
+        return F.pixel_shuffle(x, self.patch_size) if self.patch_size > 1 else x
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        n_out: int | None = None,
+        targets: torch.Tensor | None = None,
+        teacher_forcing: float = 0.0,
+    ) -> torch.Tensor:
+        """Forecast ``n_out`` (default ``self.n_out``) frames from ``x``.
+
+        ``targets`` ``(B, >=n_out - 1, H, W)`` and ``teacher_forcing`` (a
+        probability) switch on scheduled sampling during training.
+        """
+        self._check_input(x)
+        return self._forecast(x, self._steps(n_out), targets, teacher_forcing)
+
+    def _forecast(
+        self, x: torch.Tensor, steps: int, targets: torch.Tensor | None, teacher_forcing: float
+    ) -> torch.Tensor:
+        """``steps`` frames from the checked input ``x`` (see :meth:`forward`)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _rollout(
+        step: Callable[[torch.Tensor], torch.Tensor],
+        previous: torch.Tensor,
+        steps: int,
+        targets: torch.Tensor | None,
+        teacher_forcing: float,
+    ) -> torch.Tensor:
+        """``steps`` frames ``(B, steps, H, W)``, each ``step(previous)``.
+
+        ``previous`` starts as the given frame, then is each forecast frame
+        in turn, or the truth under scheduled sampling (:func:`next_input`).
+        """
+        frames = []
+        for k in range(steps):
+            frame = step(previous)
+            frames.append(frame)
+            previous = next_input(frame, targets, k, teacher_forcing)
+        return torch.cat(frames, dim=1)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xnowcast.models.neural.base import check_kernel_size
+
 __all__ = ["ConvLSTMCell"]
 
 
@@ -62,8 +64,7 @@ class ConvLSTMCell(nn.Module):
         forget_bias: float = 1.0,
     ) -> None:
         super().__init__()
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
+        check_kernel_size(kernel_size)
         if in_channels < 0 or hidden_channels < 1:
             raise ValueError(
                 f"need in_channels >= 0 and hidden_channels >= 1, got {in_channels}, "

@@ -13,8 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from xnowcast.models.neural.base import NowcastNet, check_hidden
-from xnowcast.models.neural.base import output_activation as make_activation
+from xnowcast.models.neural.base import NowcastNet, check_hidden, check_kernel_size
 
 __all__ = ["Conv3D", "build"]
 
@@ -65,13 +64,9 @@ class Conv3D(NowcastNet):
     ) -> None:
         super().__init__(n_in, n_out)
         self.filters = check_hidden(filters, "filters")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
-        self.kernel_size = int(kernel_size)
+        self.kernel_size = check_kernel_size(kernel_size)
         self.batch_norm = bool(batch_norm)
         self.leaky_slope = float(leaky_slope)
-        self.output_activation_name = output_activation or "none"
-        self.residual = bool(residual)
         layers: list[nn.Module] = []
         channels = 1
         for f in self.filters:
@@ -83,11 +78,8 @@ class Conv3D(NowcastNet):
             layers.append(nn.LeakyReLU(self.leaky_slope))
             channels = f
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv3d(channels, n_out, kernel_size=(n_in, 1, 1))
-        if self.residual:  # start as persistence: the network learns the change
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
-        self.activation = make_activation(output_activation)
+        head = nn.Conv3d(channels, n_out, kernel_size=(n_in, 1, 1))
+        self._output_layer(head, output_activation, residual)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -103,10 +95,7 @@ class Conv3D(NowcastNet):
         self._check_input(x)
         steps = self._steps(n_out)
         out = self.head(self.body(x[:, None]))[:, :, 0]  # (B, n_out, H, W)
-        if self.residual:
-            out = out + x[:, -1:]
-        return self.activation(out)[:, :steps]
-
+        return self._finish(out, x[:, -1:])[:, :steps]
 
 
 def build(**params: Any):

@@ -25,17 +25,15 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from xnowcast.models.neural.base import NowcastNet, check_hidden, next_input
-from xnowcast.models.neural.base import output_activation as make_activation
+from xnowcast.models.neural.base import RecurrentNet, check_hidden, check_kernel_size
 from xnowcast.models.neural.cells import ConvLSTMCell
 
 __all__ = ["ConvEDLSTM", "build"]
 
 
-class ConvEDLSTM(NowcastNet):
+class ConvEDLSTM(RecurrentNet):
     """Convolutional encoder-decoder LSTM (multi-resolution ConvLSTM).
 
     Parameters
@@ -78,7 +76,6 @@ class ConvEDLSTM(NowcastNet):
     """
 
     architecture = "conv-ed-lstm"
-    variable_n_out = True
 
     def __init__(
         self,
@@ -95,14 +92,9 @@ class ConvEDLSTM(NowcastNet):
         output_activation: str | None = "none",
         residual: bool = False,
     ) -> None:
-        super().__init__(n_in, n_out)
+        super().__init__(n_in, n_out, patch_size)
         self.hidden = check_hidden(hidden)
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
-        self.kernel_size = int(kernel_size)
-        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
-            raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}")
-        self.patch_size = patch_size
+        self.kernel_size = check_kernel_size(kernel_size)
         if downsample not in ("stride", "maxpool"):
             raise ValueError(f"downsample must be 'stride' or 'maxpool', got {downsample!r}")
         self.downsample = downsample
@@ -111,8 +103,6 @@ class ConvEDLSTM(NowcastNet):
         self.decoder_input = decoder_input
         self.layer_norm = bool(layer_norm)
         self.leaky_slope = float(leaky_slope)
-        self.output_activation_name = output_activation or "none"
-        self.residual = bool(residual)
         levels = len(self.hidden)
         self.size_multiple = patch_size * 2 ** (levels - 1)
         frame_ch = patch_size**2
@@ -141,11 +131,7 @@ class ConvEDLSTM(NowcastNet):
         dec_in = [h[i] if i < levels - 1 else 0 for i in range(levels)]
         dec_in[0] += frame_in
         self.decoder = nn.ModuleList([cell(dec_in[i], h[i]) for i in range(levels)])
-        self.head = nn.Conv2d(h[0], frame_ch, kernel_size=1)
-        if self.residual:  # start as persistence: the network learns the change
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
-        self.activation = make_activation(output_activation)
+        self._output_layer(nn.Conv2d(h[0], frame_ch, kernel_size=1), output_activation, residual)
 
     @property
     def supports_teacher_forcing(self) -> bool:
@@ -163,12 +149,6 @@ class ConvEDLSTM(NowcastNet):
             "output_activation": self.output_activation_name,
             "residual": self.residual,
         }
-
-    def _fold(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_unshuffle(x, self.patch_size) if self.patch_size > 1 else x
-
-    def _unfold(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(x, self.patch_size) if self.patch_size > 1 else x
 
     def _encode(self, frame: torch.Tensor, states: list) -> None:
         inp = self.stem(self._fold(frame))
@@ -189,21 +169,11 @@ class ConvEDLSTM(NowcastNet):
             inp = torch.cat(parts, dim=1) if parts else None
             states[i] = self.decoder[i](inp, states[i])
             above = states[i][0]
-        out = self._unfold(self.head(above))
-        if self.residual:
-            out = out + previous
-        return self.activation(out)
+        return self._finish(self._unfold(self.head(above)), previous)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        n_out: int | None = None,
-        targets: torch.Tensor | None = None,
-        teacher_forcing: float = 0.0,
+    def _forecast(
+        self, x: torch.Tensor, steps: int, targets: torch.Tensor | None, teacher_forcing: float
     ) -> torch.Tensor:
-        """Forecast ``n_out`` (default ``self.n_out``) frames; see :class:`ConvLSTM`."""
-        self._check_input(x)
-        steps = self._steps(n_out)
         b, _, hgt, wid = x.shape
         states = []
         for i, cell in enumerate(self.encoder):
@@ -212,12 +182,13 @@ class ConvEDLSTM(NowcastNet):
             states.append(cell.init_state(like))
         for t in range(self.n_in):
             self._encode(x[:, t : t + 1], states)
-        frames, previous = [], x[:, -1:]
-        for k in range(steps):
-            frame = self._decode(previous, states)
-            frames.append(frame)
-            previous = next_input(frame, targets, k, teacher_forcing)
-        return torch.cat(frames, dim=1)
+        return self._rollout(
+            lambda previous: self._decode(previous, states),
+            x[:, -1:],
+            steps,
+            targets,
+            teacher_forcing,
+        )
 
 
 def build(**params: Any):

@@ -24,11 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from xnowcast.models.neural.base import NowcastNet, check_hidden, next_input, per_layer
-from xnowcast.models.neural.base import output_activation as make_activation
+from xnowcast.models.neural.base import RecurrentNet, check_hidden, next_input, per_layer
 from xnowcast.models.neural.cells import ConvLSTMCell
 
 __all__ = ["ConvLSTM", "build"]
@@ -36,7 +34,7 @@ __all__ = ["ConvLSTM", "build"]
 _VARIANTS = ("encoder-forecaster", "stacked")
 
 
-class ConvLSTM(NowcastNet):
+class ConvLSTM(RecurrentNet):
     """ConvLSTM nowcasting network (encoder-forecaster or stacked).
 
     Parameters
@@ -75,7 +73,6 @@ class ConvLSTM(NowcastNet):
     """
 
     architecture = "convlstm"
-    variable_n_out = True
 
     def __init__(
         self,
@@ -91,20 +88,15 @@ class ConvLSTM(NowcastNet):
         output_activation: str | None = "none",
         residual: bool = False,
     ) -> None:
-        super().__init__(n_in, n_out)
+        super().__init__(n_in, n_out, patch_size)
         self.hidden = check_hidden(hidden)
         self.kernel_size = per_layer(kernel_size, len(self.hidden), "kernel_size")
         if variant not in _VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(_VARIANTS)}")
         self.variant = variant
-        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
-            raise ValueError(f"patch_size must be a positive integer, got {patch_size!r}")
-        self.patch_size = patch_size
         self.size_multiple = patch_size
         self.layer_norm = bool(layer_norm)
         self.autoregressive = bool(autoregressive) or variant == "stacked"
-        self.output_activation_name = output_activation or "none"
-        self.residual = bool(residual)
         frame_ch = patch_size**2
 
         def stack(first_in: int) -> nn.ModuleList:
@@ -117,14 +109,11 @@ class ConvLSTM(NowcastNet):
         self.encoder = stack(frame_ch)
         if variant == "encoder-forecaster":
             self.forecaster = stack(frame_ch if self.autoregressive else 0)
-            self.head = nn.Conv2d(sum(self.hidden), frame_ch, kernel_size=1)
+            head = nn.Conv2d(sum(self.hidden), frame_ch, kernel_size=1)
         else:
             self.forecaster = None
-            self.head = nn.Conv2d(self.hidden[-1], frame_ch, kernel_size=3, padding=1)
-        if self.residual:  # start as persistence: the network learns the change
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
-        self.activation = make_activation(output_activation)
+            head = nn.Conv2d(self.hidden[-1], frame_ch, kernel_size=3, padding=1)
+        self._output_layer(head, output_activation, residual)
 
     @property
     def supports_teacher_forcing(self) -> bool:
@@ -142,12 +131,6 @@ class ConvLSTM(NowcastNet):
             "residual": self.residual,
         }
 
-    def _fold(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_unshuffle(x, self.patch_size) if self.patch_size > 1 else x
-
-    def _unfold(self, x: torch.Tensor) -> torch.Tensor:
-        return F.pixel_shuffle(x, self.patch_size) if self.patch_size > 1 else x
-
     @staticmethod
     def _run(cells: nn.ModuleList, x: torch.Tensor | None, states: list) -> torch.Tensor | None:
         inp = x
@@ -161,46 +144,32 @@ class ConvLSTM(NowcastNet):
             feat = torch.cat([h for h, _ in states], dim=1)
         else:
             feat = states[-1][0]
-        out = self._unfold(self.head(feat))
-        if self.residual:
-            out = out + previous
-        return self.activation(out)
+        return self._finish(self._unfold(self.head(feat)), previous)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        n_out: int | None = None,
-        targets: torch.Tensor | None = None,
-        teacher_forcing: float = 0.0,
+    def _forecast(
+        self, x: torch.Tensor, steps: int, targets: torch.Tensor | None, teacher_forcing: float
     ) -> torch.Tensor:
-        """Forecast ``n_out`` (default ``self.n_out``) frames from ``x``.
-
-        ``targets`` ``(B, >=n_out - 1, H, W)`` and ``teacher_forcing`` (a
-        probability) switch on scheduled sampling during training.
-        """
-        self._check_input(x)
-        steps = self._steps(n_out)
         folded = self._fold(x[:, :1])
         states = [cell.init_state(folded) for cell in self.encoder]
         for t in range(self.n_in):
             self._run(self.encoder, self._fold(x[:, t : t + 1]), states)
-        frames = []
         previous = x[:, -1:]
-        if self.variant == "stacked":
-            frame = self._frame(states, previous)
-            frames.append(frame)
-            for k in range(1, steps):
-                previous = next_input(frame, targets, k - 1, teacher_forcing)
-                self._run(self.encoder, self._fold(previous), states)
-                frame = self._frame(states, previous)
-                frames.append(frame)
-        else:
-            for k in range(steps):
+        if self.variant == "encoder-forecaster":
+
+            def step(previous: torch.Tensor) -> torch.Tensor:
                 inp = self._fold(previous) if self.autoregressive else None
                 self._run(self.forecaster, inp, states)
-                frame = self._frame(states, previous)
-                frames.append(frame)
-                previous = next_input(frame, targets, k, teacher_forcing)
+                return self._frame(states, previous)
+
+            return self._rollout(step, previous, steps, targets, teacher_forcing)
+        # stacked: the encoder keeps going, fed its own forecasts
+        frame = self._frame(states, previous)
+        frames = [frame]
+        for k in range(1, steps):
+            previous = next_input(frame, targets, k - 1, teacher_forcing)
+            self._run(self.encoder, self._fold(previous), states)
+            frame = self._frame(states, previous)
+            frames.append(frame)
         return torch.cat(frames, dim=1)
 
 

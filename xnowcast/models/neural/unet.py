@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xnowcast.models.neural.base import NowcastNet
-from xnowcast.models.neural.base import output_activation as make_activation
+from xnowcast.models.neural.base import NowcastNet, check_kernel_size, check_positive_int
 
 __all__ = ["UNet", "build"]
 
@@ -103,11 +102,9 @@ class UNet(NowcastNet):
         super().__init__(n_in, n_out)
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
             raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-        for value, label in ((filters, "filters"), (max_filters, "max_filters")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{label} must be a positive integer, got {value!r}")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {kernel_size!r}")
+        check_positive_int(filters, "filters")
+        check_positive_int(max_filters, "max_filters")
+        check_kernel_size(kernel_size)
         if norm not in _NORMS:
             raise ValueError(f"norm must be one of {', '.join(_NORMS)}, got {norm!r}")
         if upsample not in ("transpose", "bilinear"):
@@ -117,8 +114,6 @@ class UNet(NowcastNet):
         self.depth, self.filters, self.max_filters = depth, filters, max_filters
         self.kernel_size, self.norm, self.upsample = int(kernel_size), norm, upsample
         self.leaky_slope, self.dropout = float(leaky_slope), float(dropout)
-        self.output_activation_name = output_activation or "none"
-        self.residual = bool(residual)
         self.size_multiple = 2**depth
         chans = [min(filters * 2**i, max_filters) for i in range(depth + 1)]
         block = lambda cin, cout, drop=0.0: _DoubleConv(  # noqa: E731
@@ -144,11 +139,7 @@ class UNet(NowcastNet):
                     )
                 )
             self.dec.append(block(2 * chans[i - 1], chans[i - 1]))
-        self.head = nn.Conv2d(chans[0], n_out, 1)
-        if self.residual:  # start as persistence: the network learns the change
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
-        self.activation = make_activation(output_activation)
+        self._output_layer(nn.Conv2d(chans[0], n_out, 1), output_activation, residual)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -173,10 +164,7 @@ class UNet(NowcastNet):
         y = skips.pop()
         for up, dec in zip(self.ups, self.dec):
             y = dec(torch.cat([up(y), skips.pop()], dim=1))
-        out = self.head(y)
-        if self.residual:
-            out = out + x[:, -1:]
-        return self.activation(out)[:, :steps]
+        return self._finish(self.head(y), x[:, -1:])[:, :steps]
 
 
 def build(**params: Any):

@@ -156,6 +156,16 @@ def test_bad_parameters(params, error, match):
         get_model("optical-flow", **params)
 
 
+def test_tvl1_fails_early_without_contrib():
+    from xnowcast.motion.tvl1 import tvl1_available
+
+    if tvl1_available():
+        assert get_model("optical-flow", method="tvl1").method == "tvl1"
+    else:
+        with pytest.raises(ImportError, match="opencv-contrib-python-headless"):
+            get_model("optical-flow", method="tvl1")
+
+
 def _cube(frames):
     t = frames.shape[0]
     return xr.DataArray(

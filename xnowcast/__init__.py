@@ -8,7 +8,7 @@
 """
 
 from xnowcast import accessor as _accessor  # noqa: F401  (registers .nowcast)
-from xnowcast import datasets, sequences
+from xnowcast import batch, datasets, sequences
 from xnowcast._version import __version__
 from xnowcast.conventions import normalize_cube
 from xnowcast.forecast import forecast
@@ -19,6 +19,7 @@ from xnowcast.windows import windows
 
 __all__ = [
     "__version__",
+    "batch",
     "datasets",
     "forecast",
     "get_model",

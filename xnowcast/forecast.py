@@ -179,8 +179,10 @@ def forecast_block(frames: np.ndarray, ends: np.ndarray, model: NowcastModel) ->
     frames = np.asarray(frames, dtype=np.float32)
     idx = np.asarray(ends)[:, None] + np.arange(-model.n_in + 1, 1)[None, :]
     inputs = frames[idx]
-    out = np.full((len(ends), model.n_out, *frames.shape[1:]), np.nan, dtype=np.float32)
     valid = np.isfinite(inputs).reshape(len(ends), -1).any(axis=1)
+    if valid.all():
+        return run_model(model, inputs)
+    out = np.full((len(ends), model.n_out, *frames.shape[1:]), np.nan, dtype=np.float32)
     if valid.any():
         out[valid] = run_model(model, inputs[valid])
     return out
@@ -199,6 +201,10 @@ def _forecast_lazy(
     source = cube.data
     if not isinstance(source, dsa.Array):
         source = dsa.from_array(source, chunks=(min(64, cube.shape[0]), -1, -1))
+    elif len(source.__dask_graph__().layers) > 1:
+        # A per-scan archive has one graph layer per file; merging all of them into
+        # every block's graph would make planning quadratic in the number of files.
+        (source,) = dask.optimize(source)
     model_ref = dask.delayed(model, pure=True)
     kernel = dask.delayed(forecast_block, pure=True)
     blocks = []

@@ -113,6 +113,10 @@ class OpticalFlow(NowcastModel):
             raise TypeError(f"method must be a name, one of {', '.join(list_methods())}")
         estimator = get_method(method)  # raises listing the valid names
         self.method = canonical_name(method)
+        if self.method == "tvl1":
+            from xnowcast.motion.tvl1 import require_tvl1
+
+            require_tvl1()  # fail now, not at the first forecast
         if isinstance(n_flows, bool) or not isinstance(n_flows, (int, np.integer)) or n_flows < 1:
             raise ValueError(f"n_flows must be a positive integer, got {n_flows!r}")
         if n_flows > self.n_in - 1:

@@ -21,7 +21,7 @@ import numpy as np
 
 from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
 
-__all__ = ["tvl1", "tvl1_available"]
+__all__ = ["tvl1", "tvl1_available", "require_tvl1"]
 
 _MISSING = (
     "motion method 'tvl1' needs OpenCV's contrib module cv2.optflow, which this OpenCV build "
@@ -38,6 +38,14 @@ def tvl1_available() -> bool:
     except ImportError:
         return False
     return hasattr(getattr(cv2, "optflow", None), "DualTVL1OpticalFlow_create")
+
+
+def require_tvl1() -> None:
+    """Raise the ImportError that says what to install when TV-L1 is unavailable."""
+    if not tvl1_available():
+        import cv2
+
+        raise ImportError(_MISSING.format(version=cv2.__version__))
 
 
 def tvl1(
@@ -71,8 +79,7 @@ def tvl1(
     """
     import cv2
 
-    if not tvl1_available():
-        raise ImportError(_MISSING.format(version=cv2.__version__))
+    require_tvl1()
     frames = check_frames(frames, n_flows)
     flows = []
     for prev, nxt in frame_pairs(frames, n_flows, value_range):

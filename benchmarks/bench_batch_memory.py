@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 
 import psutil
+from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "batch.md"
-START, END = "<!-- bench_batch_memory:start -->", "<!-- bench_batch_memory:end -->"
 WORK = Path(os.environ.get("XNOWCAST_BENCH_DIR", "/tmp/xnowcast-bench"))
 LIMIT = 1.5e9
 
@@ -174,11 +174,7 @@ def main() -> int:
                      f"{r['sum_of_peaks'] / 1e9:.2f} | {'yes' if under else 'NO'} |")
     text = "\n".join(table)
     print(text)
-    doc = DOC.read_text()
-    if START in doc:
-        head, rest = doc.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    write_section(DOC, "bench_batch_memory", text)
     return 0 if ok else 1
 
 

@@ -26,10 +26,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "batch.md"
-START, END = "<!-- bench_batch_scaling:start -->", "<!-- bench_batch_scaling:end -->"
 WORK = Path(os.environ.get("XNOWCAST_BENCH_DIR", "/tmp/xnowcast-bench"))
 TARGET = 1.7
 
@@ -144,11 +144,7 @@ def main() -> int:
               + ", ".join(f"{r:.2f}x" for r in rounds) + "."]
     text = "\n".join(table)
     print(text)
-    doc = DOC.read_text()
-    if START in doc:
-        head, rest = doc.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    write_section(DOC, "bench_batch_scaling", text)
     print(f"speed-up {ratio:.2f}x (target {TARGET}x)")
     return 0 if ratio >= TARGET else 1
 

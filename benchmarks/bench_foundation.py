@@ -14,11 +14,11 @@ import numpy as np
 
 import xnowcast
 from xnowcast.io import save_forecast
+from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 BOM = ROOT.parent / "shared" / "data" / "radar" / "bom-2-20180616" / "*.nc"
 DOC = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench_foundation:start -->", "<!-- bench_foundation:end -->"
 
 
 def timed(func, repeat=3):
@@ -51,11 +51,7 @@ def main() -> None:
     table += [f"| {name} | {sec:.2f} |" for name, sec in rows]
     text = "\n".join(table)
     print(text)
-    doc = DOC.read_text()
-    if START in doc:
-        head, rest = doc.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    write_section(DOC, "bench_foundation", text)
 
 
 if __name__ == "__main__":

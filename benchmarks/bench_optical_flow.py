@@ -47,12 +47,12 @@ from xnowcast.forecast import forecast
 from xnowcast.verification.categorical import contingency_table, csi_from_table
 from xnowcast.verification.continuous import continuous_stats, mae_from_stats
 from xnowcast.verification.spatial import fss_from_stats, fss_stats
+from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RADAR = ROOT.parent / "shared" / "data" / "radar"
 DOC = ROOT / "docs" / "optical-flow.md"
 PLOT = ROOT / "docs" / "img" / "optical-flow-skill.png"
-START, END = "<!-- bench_optical_flow:start -->", "<!-- bench_optical_flow:end -->"
 
 N_IN, N_OUT, CROP = 12, 24, 700
 THRESHOLD, SCALE = 1.0, 16
@@ -223,11 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_write:
         return
     plot(results, PLOT)
-    doc = DOC.read_text()
-    if START in doc:
-        head, rest = doc.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    write_section(DOC, "bench_optical_flow", text)
     print(f"wrote {DOC.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
 
 

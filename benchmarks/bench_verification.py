@@ -22,11 +22,11 @@ import numpy as np
 
 import xnowcast
 from xnowcast.verification import categorical, continuous, image, spatial
+from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 MCH = ROOT.parent / "shared" / "data" / "radar" / "mch-20150515.nc"
 DOC = ROOT / "docs" / "verification.md"
-START, END = "<!-- bench_verification:start -->", "<!-- bench_verification:end -->"
 THRESHOLDS = [0.1, 1.0, 5.0]
 SCALES = [1, 4, 16]
 CATEGORICAL = (categorical.csi_from_table, categorical.pod_from_table,
@@ -130,11 +130,7 @@ def main() -> None:
     ]
     text = "\n".join(table)
     print(text)
-    doc = DOC.read_text()
-    if START in doc:
-        head, rest = doc.split(START, 1)
-        tail = rest.split(END, 1)[1]
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+    write_section(DOC, "bench_verification", text)
 
 
 if __name__ == "__main__":

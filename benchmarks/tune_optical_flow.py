@@ -24,8 +24,8 @@ from bench_optical_flow import DOC, N_IN, N_OUT, SCALE, THRESHOLD, load, pysteps
 from xnowcast.models import get_model
 from xnowcast.verification.categorical import contingency_table, csi_from_table
 from xnowcast.verification.spatial import fss_from_stats, fss_stats
+from _docs import write_section
 
-START, END = "<!-- tune_optical_flow:start -->", "<!-- tune_optical_flow:end -->"
 DATASETS = ("mch", "knmi", "bom")
 
 GRID = [
@@ -86,10 +86,7 @@ def main(argv: list[str]) -> None:
     print(text)
     if argv:
         return
-    doc = DOC.read_text()
-    if START in doc:
-        head, rest = doc.split(START, 1)
-        DOC.write_text(f"{head}{START}\n{text}\n{END}{rest.split(END, 1)[1]}")
+    if write_section(DOC, "tune_optical_flow", text):
         print(f"wrote {DOC}")
 
 

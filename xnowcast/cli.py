@@ -56,16 +56,32 @@ def _add_input_args(parser: argparse.ArgumentParser) -> None:
                              "such as '%%Y%%m%%d_%%H%%M%%S'")
 
 
-def _cmd_forecast(args: argparse.Namespace) -> int:
-    from xnowcast.forecast import forecast
-    from xnowcast.io import open_archive, save_forecast
+def _add_window_args(parser: argparse.ArgumentParser) -> None:
+    """``--every``, ``--n-in``, ``--n-out`` and ``--param``, shared by forecast and batch."""
+    parser.add_argument("--every",
+                        help="only init times on multiples of this interval, e.g. 30min")
+    parser.add_argument("--n-in", type=int, help="input frames per forecast (default 12)")
+    parser.add_argument("--n-out", type=int, help="lead times per forecast (default 24)")
+    parser.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
+                        help="model parameter (repeatable), e.g. --param method=dis")
 
-    cube = open_archive(args.input, var=args.var, time=args.time_source)
+
+def _model_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Model parameters from ``--param``, ``--n-in`` and ``--n-out``."""
     params = dict(args.param or [])
     if args.n_in is not None:
         params["n_in"] = args.n_in
     if args.n_out is not None:
         params["n_out"] = args.n_out
+    return params
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from xnowcast.forecast import forecast
+    from xnowcast.io import open_archive, save_forecast
+
+    cube = open_archive(args.input, var=args.var, time=args.time_source)
+    params = _model_params(args)
     fc = forecast(cube, args.model, init_times=args.init_times, every=args.every, **params)
     with _progress(fc):
         save_forecast(fc, args.out, overwrite=args.overwrite)
@@ -82,11 +98,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         raise ValueError("give --scheduler ADDRESS (an existing cluster) or --workers N "
                          "(a local cluster), not both")
     cube = open_archive(args.input, var=args.var, time=args.time_source)
-    params = dict(args.param or [])
-    if args.n_in is not None:
-        params["n_in"] = args.n_in
-    if args.n_out is not None:
-        params["n_out"] = args.n_out
+    params = _model_params(args)
     client, cluster, threads = args.scheduler, None, None
     if args.workers:
         from distributed import Client, LocalCluster
@@ -282,11 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output path ending in .zarr or .nc")
     p.add_argument("--init-times", type=_init_times, default="latest",
                    help="'latest' (default), 'all', START..STOP, or comma-separated times")
-    p.add_argument("--every", help="only init times on multiples of this interval, e.g. 30min")
-    p.add_argument("--n-in", type=int, help="input frames per forecast (default 12)")
-    p.add_argument("--n-out", type=int, help="lead times per forecast (default 24)")
-    p.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
-                   help="model parameter (repeatable), e.g. --param method=dis")
+    _add_window_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_cmd_forecast)
 
@@ -328,13 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output zarr store (default: forecasts.zarr)")
     p.add_argument("--init-times", type=_init_times, default="all",
                    help="'all' (default), START..STOP, or comma-separated times")
-    p.add_argument("--every", help="only init times on multiples of this interval, e.g. 30min")
+    _add_window_args(p)
     p.add_argument("--chunk-init-times", type=int, default=8,
                    help="init times per task and per zarr chunk (default 8)")
-    p.add_argument("--n-in", type=int, help="input frames per forecast (default 12)")
-    p.add_argument("--n-out", type=int, help="lead times per forecast (default 24)")
-    p.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
-                   help="model parameter (repeatable), e.g. --param method=farneback")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="dask scheduler address of an existing cluster, e.g. tcp://host:8786")
     p.add_argument("--workers", type=int, metavar="N",

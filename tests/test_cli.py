@@ -22,7 +22,14 @@ def test_demo_writes_a_forecast(tmp_path, capsys):
     assert main(["demo", "--out", str(out), "--size", "48", "--frames", "14"]) == 0
     fc = open_forecast(out)
     assert fc.dims == ("lead_time", "y", "x") and fc.sizes["lead_time"] == 24
-    assert "wrote" not in capsys.readouterr().err
+    assert fc.attrs["xnowcast_model"] == "optical-flow"
+    captured = capsys.readouterr()
+    assert "wrote" not in captured.err
+    # The demo scores its forecast against the generated truth and persistence.
+    lines = captured.out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("lead"))
+    assert "MAE (persistence)" in lines[header] and "CSI" in lines[header]
+    assert lines[header + 1].split()[:2] == ["5", "min"]
 
 
 def test_forecast_glob_to_zarr_and_nc(tmp_path, cube):

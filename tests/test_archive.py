@@ -134,3 +134,14 @@ def test_shared_cubes_open(radar_dir):
         cube = open_archive(radar_dir / name)
         assert cube.shape == shape and cube.attrs["grid_mapping"] == "crs"
         assert cube.nowcast.validate().step == np.timedelta64(5, "m")
+
+
+def test_unreadable_file_and_plain_folder_are_one_line_each(tmp_path, small):
+    """Backend errors can span lines (xarray's lists URLs); the report keeps one per file."""
+    (tmp_path / "notes.txt").write_text("not radar data\n")
+    with pytest.raises(ValueError, match="1 of 1 file.*notes.txt") as info:
+        open_archive(tmp_path / "notes.txt")
+    assert "\n" not in str(info.value)
+    (tmp_path / "scans").mkdir()
+    with pytest.raises(ValueError, match="a folder, not a zarr store.*'folder/\\*.nc'"):
+        open_archive(tmp_path / "scans")

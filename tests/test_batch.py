@@ -445,3 +445,74 @@ def test_bad_arguments_are_clear(tmp_path):
     assert isinstance(job, BatchJob)
     with pytest.raises(TypeError, match="scheduler address"):
         job.run(progress=False)
+
+
+def test_task_with_no_readable_frame_is_recorded_in_the_store(tmp_path):
+    """Every frame of the first task corrupt: its init times fail in the store too."""
+    cube = synthetic_radar(n_times=12, size=16, seed=4)
+    src = tmp_path / "radar.zarr"
+    cube.to_dataset().to_zarr(src, encoding={cube.name: {"chunks": (1, 16, 16)}},
+                              consolidated=False)
+    for i in range(4):  # frames 0-3: all the frames of the task of init times 2 and 3
+        (chunk_file,) = glob.glob(str(src / cube.name / "c" / str(i) / "*" / "*"))
+        Path(chunk_file).write_bytes(b"not zstd at all" * 8)
+    archive = xnowcast.open_archive(src)
+    job = forecast_archive(archive, "persistence", tmp_path / "fc.zarr", n_in=3, n_out=2,
+                           chunk_init_times=2, retries=0, client="sync")
+    summary = job.run(progress=False)
+    times = archive.time.values
+    failed = dict(summary.failed)
+    assert set(failed) == {pd.Timestamp(times[i]) for i in (2, 3, 4, 5)}
+    assert all("could not be read" in why and "nothing written" not in why
+               for why in failed.values())
+    status = job.status()
+    assert status.complete and dict(status.failed.items()) == failed
+    assert summary.done == status.done == len(job.init_times) - 4
+
+
+def test_completion_record_is_written_after_the_data_and_reasons(tmp_path, monkeypatch):
+    """A kill between writes leaves a chunk missing, never recorded with partial content."""
+    import zarr.storage
+
+    cube = synthetic_radar(n_times=16, size=16, seed=5)
+    cube[:12] = np.nan  # the first init time fails, so its reason is written too
+    job = forecast_archive(cube, "persistence", tmp_path / "fc.zarr", n_out=2,
+                           chunk_init_times=5, client="sync")
+    written = []
+    original = zarr.storage.LocalStore.set
+
+    async def spy(self, key, value):
+        if "/c" in key:
+            written.append(key.split("/")[0])
+        return await original(self, key, value)
+
+    monkeypatch.setattr(zarr.storage.LocalStore, "set", spy)
+    summary = job.run(progress=False)
+    assert summary.done == 4 and len(summary.failed) == 1
+    assert written[-1] == STATUS and written.count(STATUS) == 1
+    assert {cube.name, ERROR} <= set(written[:-1])
+
+
+def test_cli_batch_refuses_a_non_positive_worker_count(tmp_path, capsys):
+    src = tmp_path / "radar.nc"
+    _lazy_cube(n_times=16, size=16, gap=False).to_dataset().to_netcdf(src)
+    for n in ("0", "-1"):
+        assert main(["batch", str(src), "--model", "persistence", "--workers", n,
+                     "--out", str(tmp_path / "fc.zarr"), "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "--workers must be a positive number" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "fc.zarr").exists()
+
+
+def test_cli_batch_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    import dask
+
+    src = tmp_path / "radar.nc"
+    _lazy_cube(n_times=16, size=16, gap=False).to_dataset().to_netcdf(src)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        code = main(["batch", str(src), "--model", "persistence", "--scheduler",
+                     "tcp://127.0.0.1:1", "--out", str(tmp_path / "fc.zarr"), "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("xnowcast batch: error:") and "127.0.0.1:1" in err

@@ -68,3 +68,28 @@ def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "xnowcast.cli", "forecast", "--help"],
                             capture_output=True, text=True, check=True)
     assert "--model" in result.stdout and "glob" in result.stdout
+
+
+def test_forecast_takes_several_files_as_from_an_unquoted_glob(tmp_path):
+    """`xnowcast forecast radar/*.nc` (unquoted): the shell passes every file."""
+    from xnowcast.datasets import synthetic_radar
+
+    small = synthetic_radar(n_times=14, size=16, seed=1)
+    paths = []
+    for i in range(small.sizes["time"]):  # one file per scan, time in a scalar variable
+        scan = small.isel(time=i).drop_vars(["time", "lat", "lon"]).to_dataset()
+        scan["valid_time"] = ((), small.time.values[i], {"standard_name": "time"})
+        paths.append(tmp_path / f"scan_{i:02d}.nc")
+        scan.to_netcdf(paths[-1])
+    out = tmp_path / "fc.nc"
+    assert main(["forecast", *map(str, paths), "--out", str(out), "--n-out", "2"]) == 0
+    fc = open_forecast(out)
+    assert fc.init_time.values == small.time.values[-1]
+    np.testing.assert_array_equal(fc.isel(lead_time=0).values, small.isel(time=-1).values)
+
+
+def test_non_netcdf_input_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not radar\n")
+    assert main(["forecast", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "x.nc")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "could not be read" in err and "notes.txt" in err and len(err.splitlines()) == 1

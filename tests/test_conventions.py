@@ -177,3 +177,18 @@ def test_grid_mapping_data_variable_is_kept_as_coordinate():
     da, info = normalize_cube(ds)
     assert info.grid_mapping == "crs" and da.attrs["grid_mapping"] == "crs"
     assert grid_crs(da) is not None
+
+
+def test_latitude_longitude_dims_are_found_as_lat_lon_without_attributes():
+    _, info = normalize_cube(make(dims=("time", "latitude", "longitude"),
+                                  latitude=np.arange(4.0), longitude=np.arange(6.0)))
+    assert (info.lat, info.lon) == ("latitude", "longitude")
+
+
+def test_unreadable_grid_mapping_warns_and_keeps_the_cube():
+    cube = synthetic_radar(n_times=3, size=16).drop_vars(["lat", "lon"])
+    cube = cube.assign_coords(crs=((), 0, {"grid_mapping_name": "no_such_projection"}))
+    with pytest.warns(UserWarning, match="cannot read the grid mapping 'crs'.*no lat/lon"):
+        out, info = normalize_cube(cube)
+    assert info.lat is None and info.grid_mapping == "crs"
+    xr.testing.assert_identical(out, cube)

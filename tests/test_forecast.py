@@ -167,3 +167,34 @@ def test_model_trained_on_another_step_warns(cube):
 
     with pytest.warns(UserWarning, match="trained on a 0 days 00:06:00 time step.*00:05:00"):
         cube.nowcast.forecast(model=SixMinute(n_out=2))
+
+
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_written_files_are_cf_coordinates_without_fill_value(cube, tmp_path, suffix):
+    """CF allows no missing values in coordinate variables: no _FillValue on x/y/lat/lon."""
+    path = tmp_path / f"fc{suffix}"
+    save_forecast(cube.nowcast.forecast(n_out=2), path)
+    if suffix == ".nc":
+        import netCDF4
+
+        with netCDF4.Dataset(path) as nc:
+            fills = {n: "_FillValue" in v.ncattrs() for n, v in nc.variables.items()}
+            conventions = nc.getncattr("Conventions")
+    else:
+        import zarr
+
+        group = zarr.open_group(str(path), mode="r")
+        fills = {n: a.fill_value is not None and "_FillValue" in a.attrs
+                 for n, a in group.arrays()}
+        conventions = group.attrs["Conventions"]
+    assert conventions.startswith("CF-")
+    assert not any(fills[name] for name in ("x", "y", "lat", "lon")), fills
+    assert fills[cube.name]  # the forecast keeps its NaN fill value
+    back = open_forecast(path)
+    assert np.isnan(back.values).any() and not np.isnan(back.x.values).any()
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True])
+def test_bad_chunk_init_times_is_refused_not_replaced(cube, bad):
+    with pytest.raises(ValueError, match=f"chunk_init_times must be a positive integer, got {bad}"):
+        cube.nowcast.forecast(init_times="all", n_out=2, chunk_init_times=bad)

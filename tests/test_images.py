@@ -297,3 +297,62 @@ def test_image_archive_to_training_windows(tmp_path):
         assert len(set(train.sequence_id.values[start:start + 6])) == 1
     inputs, targets = wins[0]
     assert inputs.values.shape == (4, 22, 24) and targets.values.shape == (2, 22, 24)
+
+
+def test_legend_file(tmp_path):
+    path = tmp_path / "legend.csv"
+    path.write_text("colour,value\n# the legend of the SRI product\n\n#0050ff,1.0\n"
+                    "230, 0, 0, 10\n#808080,nan\n")
+    legend = ColorLegend.read(path, units="mm/h")
+    assert legend.colors.tolist() == [[0, 80, 255], [230, 0, 0], [128, 128, 128]]
+    np.testing.assert_array_equal(legend.values, [1.0, 10.0, np.nan])
+    assert legend.units == "mm/h"
+    path.write_text("#0050ff,1.0\n#0050ff\n")
+    with pytest.raises(ValueError, match=r"legend.csv, line 2 \('#0050ff'\)"):
+        ColorLegend.read(path)
+    path.write_text("300,0,0,1.0\n")
+    with pytest.raises(ValueError, match="line 1.*0..255"):
+        ColorLegend.read(path)
+    path.write_text("# nothing\n")
+    with pytest.raises(ValueError, match="no 'colour,value' line"):
+        ColorLegend.read(path)
+
+
+def test_cli_sequences_on_a_folder_of_images(tmp_path, capsys):
+    """`xnowcast sequences 'sri/*.png'` reads the images as open_image_sequence does."""
+    from xnowcast import sequences
+    from xnowcast.cli import main
+
+    times = pd.date_range("2021-06-01 06:00", periods=40, freq="10min").delete([12, 25])
+    rng = np.random.default_rng(3)
+    write(tmp_path / "sri", times,
+          make=lambda: radar_image(blue=(slice(2, 2 + rng.integers(1, 14)), slice(6, 16))))
+    (tmp_path / "legend.csv").write_text("colour,value\n0,80,255,1.0\n#e60000,10.0\n")
+    out = tmp_path / "table.csv"
+    args = ["sequences", str(tmp_path / "sri" / "*.png"), "--max-gap", "10min",
+            "--min-length", "5", "--min-mean-category", "0", "--crop", "0,28,0,40",
+            "--size", "14,20", "--colormap", str(tmp_path / "legend.csv"), "--units", "mm/h",
+            "--out", str(out)]
+    assert main(args) == 0
+    written = pd.read_csv(out, parse_dates=["time"])
+    cube = open_image_sequence(str(tmp_path / "sri" / "*.png"), crop=(0, 28, 0, 40),
+                               size=(14, 20), colormap=LEGEND)
+    expected = sequences.sequence_table(cube, max_gap="10min", min_length=5,
+                                        min_mean_category=0)
+    assert written["sequence_id"].nunique() == 3  # broken by the two missing scans
+    np.testing.assert_array_equal(written["time"].values.astype("datetime64[ns]"),
+                                  expected["time"].values)
+    np.testing.assert_allclose(written["rain_amount"], expected["rain_amount"])
+    np.testing.assert_array_equal(written["category"], expected["category"])
+    # an unquoted glob, expanded by the shell into the file names, gives the same table
+    files = sorted(str(f) for f in (tmp_path / "sri").glob("*.png"))
+    assert main(["sequences", *files, *args[2:-1], str(tmp_path / "unquoted.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "unquoted.csv"), pd.read_csv(out))
+    capsys.readouterr()
+    assert main(["sequences", str(tmp_path / "sri" / "*.png"), "--time", "%Y-%m-%d",
+                 "--out", str(out)]) == 2
+    assert "sri_202106010600.png" in capsys.readouterr().err  # the files are named
+    nc = tmp_path / "radar.nc"
+    cube.isel(time=slice(0, 3)).compute().to_dataset(name="rain").to_netcdf(nc)
+    assert main(["sequences", str(nc), "--crop", "0,2,0,2", "--out", str(out)]) == 2
+    assert "only for image inputs" in capsys.readouterr().err

@@ -154,6 +154,30 @@ def test_fixed_scaling_ignores_overall_intensity_change():
     assert np.abs(np.median(flow, axis=(1, 2))).max() < 0.1
 
 
+def test_motion_images_use_the_fixed_range_of_the_transform():
+    """The 8-bit images come from the transform's fixed range, never from the data."""
+    from xnowcast.transforms import get_transform, to_uint8
+
+    seen = []
+
+    def spy(frames, *, n_flows=1, combine="weighted", value_range=(0.0, 1.0)):
+        seen.append((tuple(value_range), frame_pairs(frames, n_flows, value_range)))
+        return np.zeros((2, *frames.shape[1:]), np.float32)
+
+    rain = 20 * textured(5)[PAD:-PAD, PAD:-PAD]  # 0 .. 20 mm/h
+    stronger = rain.copy()
+    stronger[:10, :10] = 90.0  # a new intense cell in one corner
+    estimate_motion(np.stack([rain, stronger]), method=spy, n_flows=1)
+    estimate_motion(np.stack([rain * 0.1, rain * 0.1]), method=spy, n_flows=1)
+    assert [value_range for value_range, _ in seen] == [(-15.0, 20.0)] * 2  # dBR, fixed
+    (before, after), = seen[0][1]
+    expected = to_uint8(get_transform("dbr", threshold=0.1, zerovalue=-15.0).forward(rain),
+                        (-15.0, 20.0))
+    np.testing.assert_array_equal(before, expected)
+    # away from the new cell nothing changed, so the 8-bit values did not change either
+    np.testing.assert_array_equal(after[10:, 10:], before[10:, 10:])
+
+
 def test_errors_list_valid_values():
     with pytest.raises(ValueError, match="valid names are: dis, farneback, lucas-kanade, tvl1"):
         get_method("horn-schunck")

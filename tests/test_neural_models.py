@@ -233,6 +233,17 @@ def test_tiles_blend_without_seams():
     assert max(s[0] for s in CALLS) <= 5  # batched by batch_size
     with pytest.raises(ValueError, match="tile_overlap"):
         TorchModel(net, n_in=3, n_out=2, tile=16, tile_overlap=16)
+    # a whole cube through forecast(): tiles of 20 (not a multiple of 8: each is padded),
+    # log transform and NaN outside radar range, still the last frame everywhere
+    cube = synthetic_radar(n_times=5, size=(61, 83), seed=6)
+    tiled = TorchModel(net, n_in=3, n_out=2, tile=20, tile_overlap=6, transform="log",
+                       device="cpu")
+    CALLS.clear()
+    fc = xnowcast.forecast(cube, model=tiled)
+    assert len(CALLS) > 1 and {s[-2:] for s in CALLS} == {(24, 24)}  # 20 padded to 24
+    last = cube.isel(time=-1).values
+    for k in range(2):
+        np.testing.assert_allclose(fc.values[k], last, rtol=1e-5, atol=1e-6, equal_nan=True)
 
 
 def test_padding_to_the_network_multiple_is_cropped_back():

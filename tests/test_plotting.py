@@ -146,6 +146,52 @@ def test_plain_axes_without_grid_mapping_and_latlon_fallback(fc, tmp_path):
     assert_image(path)
 
 
+def _kilometre_grid_mapping(fc):
+    """``fc`` on a KNMI-style grid: x/y in km and a grid mapping with its ellipsoid in km."""
+    from pyproj import CRS, Transformer
+
+    params = "+proj=stere +lat_0=90 +lon_0=0 +lat_ts=60 +x_0=0 +y_0=0"
+    km = CRS.from_proj4(f"{params} +a=6378.137 +b=6356.752")
+    metres = CRS.from_proj4(f"{params} +a=6378137 +b=6356752 +units=m")
+    x = 300.5 + np.arange(fc.sizes["x"])
+    y = -3900.5 - np.arange(fc.sizes["y"])
+    xx, yy = np.meshgrid(x * 1000, y * 1000)
+    lon, lat = Transformer.from_crs(metres, "EPSG:4326", always_xy=True).transform(xx, yy)
+    return fc.assign_coords(
+        x=("x", x, {"standard_name": "projection_x_coordinate", "units": "km"}),
+        y=("y", y, {"standard_name": "projection_y_coordinate", "units": "km"}),
+        lat=(("y", "x"), lat, fc.lat.attrs), lon=(("y", "x"), lon, fc.lon.attrs),
+        crs=xr.DataArray(0, attrs={"grid_mapping_name": "polar_stereographic",
+                                   "crs_wkt": km.to_wkt()}),
+    ), metres
+
+
+def test_grid_mapping_in_kilometres_is_drawn_in_its_own_projection(fc, tmp_path):
+    from pyproj import Transformer
+
+    knmi_like, metres = _kilometre_grid_mapping(fc)
+    grid = map_grid(knmi_like)
+    assert grid.kind == "projected"  # not the lat/lon fallback
+    # the map's coordinates are the grid's, in metres of the real Earth
+    np.testing.assert_allclose(grid.x, knmi_like.x.values * 1000)
+    to_geo = Transformer.from_crs(grid.projection, "EPSG:4326", always_xy=True)
+    lon, lat = to_geo.transform(grid.x[5], grid.y[7])
+    assert lon == pytest.approx(float(knmi_like.lon[7, 5]), abs=1e-6)
+    assert lat == pytest.approx(float(knmi_like.lat[7, 5]), abs=1e-6)
+    assert grid.projection.ellipsoid.semi_major_metre == pytest.approx(6378137.0)
+    path = tmp_path / "km.png"
+    quiet(plot_forecast, knmi_like, leads=[1], path=path)
+    assert_image(path)
+
+
+def test_shared_knmi_cube_is_mapped_in_its_polar_stereographic_grid(radar_dir):
+    knmi = xnowcast.open_archive(radar_dir / "knmi-201008.nc").isel(time=0)
+    grid = map_grid(knmi)
+    assert grid.kind == "projected"
+    assert "Polar Stereographic" in grid.projection.coordinate_operation.method_name
+    assert grid.extent == pytest.approx((0.0, 700e3, -4415e3, -3650e3))
+
+
 def test_irregular_grid_is_drawn_as_a_mesh(fc):
     irregular = fc.assign_coords(x=fc.x + np.linspace(0, 50, fc.sizes["x"]) ** 1.5)
     grid = map_grid(irregular)
@@ -285,3 +331,15 @@ def test_accessor_and_cli_render(fc, obs, tmp_path):
     gif = tmp_path / "cli.gif"
     assert quiet(main, ["plot", str(fc_path), "--out", str(gif), "--leads", "1,2,3"]) == 0
     assert_image(gif, frames=3)
+
+
+def test_cli_plot_of_many_init_times_names_the_option(obs, tmp_path, capsys):
+    from xnowcast.cli import main
+
+    fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=3)
+    fc_path, png = tmp_path / "fcs.nc", tmp_path / "maps.png"
+    xnowcast.io.save_forecast(fcs, fc_path)
+    assert quiet(main, ["plot", str(fc_path), "--out", str(png)]) == 2
+    assert "--init-time" in capsys.readouterr().err and not png.exists()
+    assert quiet(main, ["plot", str(fc_path), "--out", str(png), "--init-time", "-1"]) == 0
+    assert_image(png)

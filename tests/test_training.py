@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -149,6 +150,10 @@ def test_dataset_masks_missing_targets_and_is_deterministic(small):
     assert not torch.equal(crops[(0, 3)][0], crops[(1, 3)][0])  # new crops every epoch
     centre = WindowDataset(cube, n_in=3, n_out=2, crop=16, target_crop=8)
     assert centre[0][1].shape == (2, 8, 8) and centre[0][0].shape == (3, 16, 16)
+    full = WindowDataset(cube, n_in=3, n_out=2, crop=16)  # the same crops, whole targets
+    torch.testing.assert_close(centre[0][0], full[0][0])
+    for a, b in zip(centre[0][1:], full[0][1:]):  # targets and mask: the central 8 x 8
+        torch.testing.assert_close(a, b[:, 4:12, 4:12])
 
 
 def test_dataset_errors(small):
@@ -284,10 +289,40 @@ def test_resume_continues_exactly(small, tmp_path):
     resumed = Trainer("convlstm", {"hidden": [4]}, resume=ck, **kw).fit(train, val)
     assert _same(_params(resumed.net), _params(straight.net))
     assert list(resumed.history.lr) == [1e-3, 5e-4, 2.5e-4]
+    # epoch 1 was read back from the checkpoint, not trained again (a restart from
+    # scratch would give the same weights but its own timing of epoch 1)
+    pd.testing.assert_series_equal(resumed.history.iloc[0], first.history.iloc[0])
+    assert resumed.history.seconds.iloc[0] != straight.history.seconds.iloc[0]
+    # the checkpoint of an epoch knows that epoch's validation result (best weights,
+    # patience), so a resumed run picks and stops as the uninterrupted one
+    state = read_checkpoint(ck)["training_state"]
+    assert state["best_val"] == first.history.val_loss.iloc[0] and state["bad_epochs"] == 0
+    assert _same(state["best_state"], _params(first.net))
     resumed.epochs = 4  # fit again: the same run goes on
     assert list(resumed.fit(train, val).history.epoch) == [1, 2, 3, 4]
     with pytest.raises(ValueError, match="network differs"):
         Trainer("convlstm", {"hidden": [8]}, resume=ck, **kw).fit(train, val)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
+def test_planned_schedules_refuse_to_be_stretched(small, tmp_path, schedule):
+    train = small[0]
+    kw = dict(lr_schedule=schedule, steps_per_epoch=2, **TINY)
+    ck = tmp_path / "run.pt"
+    trainer = Trainer("conv3d", {"filters": [2]}, epochs=1, checkpoint=ck, **kw).fit(train)
+    before = _params(trainer.net)
+    trainer.epochs = 2  # a second fit() past the end the schedule was planned for
+    with pytest.raises(ValueError, match=f"lr_schedule='{schedule}' was planned for"):
+        trainer.fit(train)
+    assert _same(_params(trainer.net), before) and len(trainer.history) == 1
+    with pytest.raises(ValueError, match="Start a new run"):
+        Trainer("conv3d", {"filters": [2]}, epochs=2, resume=ck, **kw).fit(train)
+    # resuming an interrupted run within its plan still works
+    ck2 = tmp_path / "cut.pt"
+    Trainer("conv3d", {"filters": [2]}, epochs=2, checkpoint=ck2, time_limit=1e-3,
+            **kw).fit(train)  # the time budget stops it after epoch 1 of 2
+    done = Trainer("conv3d", {"filters": [2]}, epochs=2, resume=ck2, **kw).fit(train)
+    assert list(done.history.epoch) == [1, 2]
 
 
 def test_early_stopping_and_time_limit(small):
@@ -322,6 +357,24 @@ def test_curriculum_scheduled_sampling_and_csv(small, tmp_path):
         Trainer("unet", scheduled_sampling=True, **TINY)
     with pytest.raises(ValueError, match="output_activation"):
         Trainer("unet", loss="bce", **TINY)
+
+
+def test_trainer_takes_a_set_from_split_dataset():
+    from xnowcast import sequences
+
+    cube = synthetic_radar(n_times=44, size=24, seed=5).drop_isel(time=[13, 27])
+    table = sequences.sequence_table(cube, max_gap="5min", min_length=5, min_mean_category=0)
+    train, test = cube.nowcast.split_dataset(table, fractions=(0.67, 0.33), seed=0)
+    lengths = pd.Series(train.sequence_id.values).value_counts()
+    assert len(lengths) == 2
+    ds = WindowDataset(train, n_in=3, n_out=2, crop=16)
+    # every window inside one sequence: n - 4 windows of 5 frames per sequence
+    assert len(ds) == sum(n - 4 for n in lengths)
+    ids = train.sequence_id.values
+    assert all(len(set(ids[s:s + 5])) == 1 for _, s in ds.index)
+    trainer = Trainer("conv3d", {"filters": [2]}, epochs=1, **TINY).fit(train, test)
+    assert trainer.history.val_loss.notna().all()
+    assert trainer.model.metadata["training"]["data"]["train"]["n_windows"] == len(ds)
 
 
 def test_target_crop_and_trainer_errors(small):
@@ -392,11 +445,33 @@ def test_cli_trains_from_a_config(tmp_path):
 # ---------------------------------------------------------------- distributed
 DDP_SCRIPT = textwrap.dedent(
     """
-    import os, sys, torch
+    import gc, json, os, sys, torch
+    import torch.distributed as dist
     from xnowcast.datasets import synthetic_radar
-    from xnowcast.training import Trainer
+    from xnowcast.training import Trainer, WindowDataset
 
     out = sys.argv[1]
+    seen = {"keys": [], "world_sizes": set()}
+    read = WindowDataset.__getitem__
+
+    def recording(self, key):  # which training samples this process reads
+        if self.random_crop:
+            seen["keys"].append(list(key))
+            seen["world_sizes"].add(dist.get_world_size() if dist.is_initialized() else 1)
+        return read(self, key)
+
+    WindowDataset.__getitem__ = recording
+    destroy = dist.destroy_process_group
+
+    def counting_destroy(*args, **kwargs):  # DDP wrappers still alive when the group goes
+        seen["ddp_at_destroy"] = sum(
+            type(o) is torch.nn.parallel.DistributedDataParallel for o in gc.get_objects())
+        return destroy(*args, **kwargs)
+
+    dist.destroy_process_group = counting_destroy
+    # no automatic collection, as when one simply has not come yet: a DDP wrapper left in
+    # its reference cycles past the group's end aborts the process at exit, at random
+    gc.disable()
     cube = synthetic_radar(n_times=14, size=24, seed=1)
     trainer = Trainer("conv3d", {"filters": [4], "batch_norm": False}, n_in=3, n_out=2,
                       epochs=2, batch_size=2, crop=16, progress=False, device="cpu",
@@ -404,6 +479,9 @@ DDP_SCRIPT = textwrap.dedent(
     trainer.fit(cube, cube)
     rank = int(os.environ["RANK"])
     torch.save(dict(trainer.net.named_parameters()), f"{out}/rank{rank}.pt")
+    with open(f"{out}/rank{rank}.json", "w") as fh:
+        json.dump({"keys": seen["keys"], "world_sizes": sorted(seen["world_sizes"]),
+                   "ddp_at_destroy": seen["ddp_at_destroy"]}, fh)
     trainer.save(out + "/model.pt")
     """
 )
@@ -418,6 +496,14 @@ def test_distributed_data_parallel_with_two_gloo_processes(tmp_path):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
-    assert _same(*ranks)  # gradients were averaged: both processes hold one network
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [s["world_sizes"] for s in seen] == [[2], [2]]  # one process group of two
+    assert [s["ddp_at_destroy"] for s in seen] == [0, 0]  # freed while the group lived
+    for epoch in (0, 1):  # each process trained on its own half of the 10 windows
+        mine = [{i for e, i in s["keys"] if e == epoch} for s in seen]
+        assert len(mine[0]) == len(mine[1]) == 5 and not mine[0] & mine[1]
+        assert mine[0] | mine[1] == set(range(10))
+    # different data, one network: the gradients were averaged across the processes
+    assert _same(*ranks)
     assert len(pd.read_csv(tmp_path / "logs" / "metrics.csv")) == 2  # only rank 0 logs
     assert read_metadata(tmp_path / "model.pt")["training"]["epochs_run"] == 2

@@ -523,3 +523,45 @@ def test_verify_reference_forecast_and_window_option(small_cube):
         verify(fc, obs, ["mae"], reference=other.isel(init_time=0))
     with pytest.raises(ValueError, match="window"):
         verify(fc, obs, ["ssim"], window="box")
+
+
+def test_verify_as_written_on_shared_radar(radar_dir):
+    """The issue's call on the MeteoSwiss cube (lazy, NaN outside radar range), checked against
+    pysteps on one forecast/observation pair with missing data in both."""
+    cube = xnowcast.open_archive(radar_dir / "mch-20150515.nc")
+    obs = cube.isel(y=slice(320, 640), x=slice(390, 710))  # 320 x 320, ~28 % outside range
+    fcs = obs.nowcast.forecast(model="optical-flow", init_times=obs.time.values[[14, 20]],
+                               n_out=6)
+    scores = xnowcast.verify(fcs, obs, metrics=["mse", "mae", "csi", "pod", "far", "fss",
+                                                "ssim", "ms-ssim"],
+                             thresholds=[0.1, 1, 5], scales=[1, 4, 16])
+    assert isinstance(scores["ms_ssim"].data, dsa.Array)  # lazy: nothing computed yet
+    scores = scores.compute()
+    assert dict(scores["fss"].sizes) == {"init_time": 2, "lead_time": 6, "threshold": 3,
+                                         "scale": 3}
+    assert np.isfinite(scores["ms_ssim"]).all() and np.isfinite(scores["csi"]).all()
+    f = fcs.isel(init_time=1, lead_time=3).values
+    o = obs.sel(time=fcs.valid_time.values[1, 3]).values
+    assert np.isnan(f).any() and np.isnan(o).any() and (np.isnan(f) != np.isnan(o)).any()
+    valid = np.isfinite(f) & np.isfinite(o)
+    at = scores.isel(init_time=1, lead_time=3)
+    ref = pysteps_verification.det_cont_fct(f[valid], o[valid], scores=["MSE", "MAE"])
+    assert float(at["mse"]) == pytest.approx(ref["MSE"], abs=1e-6)
+    assert float(at["mae"]) == pytest.approx(ref["MAE"], abs=1e-6)
+    f_ref, o_ref = np.where(valid, f, np.nan), np.where(valid, o, np.nan)
+    for thr in (0.1, 1.0, 5.0):
+        assert not np.isin([thr], np.concatenate([f[valid], o[valid]])).any()  # > and >= agree
+        ref = pysteps_verification.det_cat_fct(f[valid], o[valid], thr,
+                                               scores=["CSI", "POD", "FAR"])
+        for name in ("csi", "pod", "far"):
+            assert float(at[name].sel(threshold=thr)) == pytest.approx(ref[name.upper()],
+                                                                      abs=1e-6)
+        for scale in (1, 4, 16):
+            assert float(at["fss"].sel(threshold=thr, scale=scale)) == pytest.approx(
+                pysteps_verification.fss(f_ref, o_ref, thr, scale), abs=1e-6)
+    assert float(at["ssim"]) == pytest.approx(float(image.ssim(f, o)), abs=1e-12)
+    assert float(at["ms_ssim"]) == pytest.approx(float(image.ms_ssim(f, o)), abs=1e-12)
+    defaults = fcs.isel(init_time=[0]).nowcast.verify(obs)  # same, defaults: every metric
+    assert set(defaults.data_vars) == set(list_metrics())
+    xr.testing.assert_allclose(defaults["csi"].isel(init_time=0),
+                               scores["csi"].isel(init_time=0))

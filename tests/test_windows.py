@@ -91,3 +91,13 @@ def test_select_init_times_errors(cube):
     w2 = gappy.nowcast.windows(n_in=12, n_out=0)
     with pytest.raises(ValueError, match="latest frame.*span a time gap"):
         select_init_times(w2, "latest")
+
+
+def test_bad_every_names_the_argument(cube):
+    w = cube.nowcast.windows(n_in=12, n_out=0)
+    with pytest.raises(ValueError, match="every must be a time interval such as '30min'"):
+        select_init_times(w, "all", every="bogus")
+    with pytest.raises(ValueError, match="every must be a positive interval, got 'nan'"):
+        select_init_times(w, "all", every="nan")
+    with pytest.raises(ValueError, match="every must be a positive interval"):
+        select_init_times(w, "all", every="-5min")

@@ -47,9 +47,12 @@ def _init_times(text: str) -> Any:
     return parts[0] if len(parts) == 1 else parts
 
 
-def _add_input_args(parser: argparse.ArgumentParser) -> None:
+def _add_input_args(parser: argparse.ArgumentParser, several: bool = False) -> None:
     parser.add_argument("input", help="a netCDF file, a zarr store, or a quoted glob of "
-                                      "per-scan files such as 'radar/*.nc'")
+                                      "per-scan files such as 'radar/*.nc'"
+                                      + (" (or several files)" if several else ""))
+    if several:  # an unquoted glob, expanded by the shell into many paths
+        parser.add_argument("more_inputs", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--var", help="variable to read when the files hold several")
     parser.add_argument("--time", dest="time_source",
                         help="time variable of per-scan files, or a file-name pattern "
@@ -66,6 +69,12 @@ def _add_window_args(parser: argparse.ArgumentParser) -> None:
                         help="model parameter (repeatable), e.g. --param method=dis")
 
 
+def _inputs(args: argparse.Namespace) -> str | list[str]:
+    """INPUT, or the list of paths when several were given."""
+    more = getattr(args, "more_inputs", None) or []
+    return [args.input, *more] if more else args.input
+
+
 def _model_params(args: argparse.Namespace) -> dict[str, Any]:
     """Model parameters from ``--param``, ``--n-in`` and ``--n-out``."""
     params = dict(args.param or [])
@@ -80,7 +89,7 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     from xnowcast.forecast import forecast
     from xnowcast.io import open_archive, save_forecast
 
-    cube = open_archive(args.input, var=args.var, time=args.time_source)
+    cube = open_archive(_inputs(args), var=args.var, time=args.time_source)
     params = _model_params(args)
     fc = forecast(cube, args.model, init_times=args.init_times, every=args.every, **params)
     with _progress(fc):
@@ -97,7 +106,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     if args.scheduler and args.workers:
         raise ValueError("give --scheduler ADDRESS (an existing cluster) or --workers N "
                          "(a local cluster), not both")
-    cube = open_archive(args.input, var=args.var, time=args.time_source)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be a positive number of worker processes, got "
+                         f"{args.workers}; leave it out to run on threads in this process")
+    cube = open_archive(_inputs(args), var=args.var, time=args.time_source)
     params = _model_params(args)
     client, cluster, threads = args.scheduler, None, None
     if args.workers:
@@ -173,13 +185,42 @@ def _floats(text: str) -> list[float]:
             f"expected comma-separated numbers, got {text!r}") from None
 
 
+def _ints(text: str) -> list[int]:
+    """Comma-separated integers, e.g. ``0,480,0,480``."""
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}") from None
+
+
+def _open_sequences_input(args: argparse.Namespace):
+    """The cube of ``xnowcast sequences``: image files or anything ``open_archive`` reads."""
+    from xnowcast.io import open_archive
+    from xnowcast.io.images import ColorLegend, is_image_path, open_image_sequence
+
+    image_opts = {"--crop": args.crop, "--size": args.size, "--colormap": args.colormap,
+                  "--units": args.units}
+    inputs = _inputs(args)
+    if is_image_path(inputs):
+        legend = None if args.colormap is None else ColorLegend.read(args.colormap,
+                                                                     units=args.units)
+        return open_image_sequence(inputs, time_format=args.time_source or "%Y%m%d%H%M",
+                                   crop=args.crop, size=args.size, colormap=legend,
+                                   units=args.units)
+    given = [k for k, v in image_opts.items() if v is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)}: only for image inputs (e.g. 'sri/*.png'), and "
+                         f"{args.input} is not one")
+    return open_archive(inputs, var=args.var, time=args.time_source)
+
+
 def _cmd_sequences(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from xnowcast.io import open_archive
     from xnowcast.sequences import assign_sequences, sequence_table, set_names
 
-    cube = open_archive(args.input, var=args.var, time=args.time_source)
+    cube = _open_sequences_input(args)
     with _progress(cube):
         table = sequence_table(
             cube, max_gap=args.max_gap, rain_threshold=args.rain_threshold, amount=args.amount,
@@ -287,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forecast", help="forecast a cube or archive and write .zarr or .nc",
                        description="Forecast INPUT with a model and write the forecast to "
                                    "OUT (.zarr or .nc).")
-    _add_input_args(p)
+    _add_input_args(p, several=True)
     p.add_argument("--model", default="persistence",
                    help="model name (see `xnowcast models`) or checkpoint path (default: "
                         "persistence)")
@@ -303,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a rain category, keep the long and rainy sequences and "
                                    "write one row per kept frame (time, rain_amount, category, "
                                    "sequence_id[, set]) to a CSV file.")
-    _add_input_args(p)
+    _add_input_args(p, several=True)
     p.add_argument("--out", required=True, help="output CSV file")
     p.add_argument("--max-gap", default="10min",
                    help="largest spacing inside a sequence (default 10min; equal = contiguous)")
@@ -321,6 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also deal the sequences into balanced sets, e.g. 0.7,0.15,0.15 "
                         "(adds a 'set' column)")
     p.add_argument("--seed", type=int, default=0, help="seed of --split (default 0)")
+    g = p.add_argument_group(
+        "image inputs", "INPUT may be a quoted glob of radar images ('sri/*.png', JPEG, GIF, ...; "
+                        "xnowcast.open_image_sequence): --time is then the strptime format of "
+                        "the time in the file names (default %%Y%%m%%d%%H%%M)")
+    g.add_argument("--crop", type=_ints, metavar="Y0,Y1,X0,X1",
+                   help="pixel rows y0:y1 and columns x0:x1 to keep (drop legend and borders)")
+    g.add_argument("--size", type=_ints, metavar="NY,NX", help="resize the frames to NY x NX")
+    g.add_argument("--colormap", metavar="LEGEND.csv",
+                   help="colour legend file, one '#rrggbb,value' or 'r,g,b,value' per line: "
+                        "rain rates instead of grey levels (0-255)")
+    g.add_argument("--units", help="units of the legend values, e.g. mm/h")
     p.set_defaults(func=_cmd_sequences)
 
     p = sub.add_parser("batch", help="forecast every init time of an archive into a "
@@ -329,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "one dask task per chunk of init times; rerunning resumes "
                                    "an interrupted job (docs/batch.md). Exit status 1 when "
                                    "some forecasts failed (listed), 2 on bad input.")
-    _add_input_args(p)
+    _add_input_args(p, several=True)
     p.add_argument("--model", default="optical-flow",
                    help="model name or checkpoint path (default: optical-flow)")
     p.add_argument("--out", default="forecasts.zarr",
@@ -451,9 +503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError,
-            ImportError) as err:
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        message = " ".join(str(message).split())  # one line, whatever the library wrote
         print(f"xnowcast {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ time); ``lead_time`` is ``timedelta64`` with ``standard_name=forecast_period``;
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,10 +258,10 @@ def find_latlon(da: xr.DataArray) -> tuple[str | None, str | None]:
             lat = str(name)
         elif lon is None and (std == "longitude" or units in _LON_UNITS):
             lon = str(name)
-    if lat is None and "lat" in da.coords:
-        lat = "lat"
-    if lon is None and "lon" in da.coords:
-        lon = "lon"
+    if lat is None:
+        lat = next((n for n in ("lat", "latitude") if n in da.coords), None)
+    if lon is None:
+        lon = next((n for n in ("lon", "longitude") if n in da.coords), None)
     return lat, lon
 
 
@@ -494,7 +495,17 @@ def add_latlon(da: xr.DataArray, *, y_dim: str = "y", x_dim: str = "x") -> xr.Da
     lat, lon = find_latlon(da)
     if lat is not None and lon is not None:
         return da
-    crs = grid_crs(da)
+    try:
+        crs = grid_crs(da)
+    except Exception as err:  # noqa: BLE001 - pyproj.exceptions.CRSError and malformed attrs
+        warnings.warn(
+            f"cannot read the grid mapping {_find_grid_mapping(da)!r} ({err}); the cube gets no "
+            "lat/lon coordinates. Fix its CF attributes (grid_mapping_name and parameters, or "
+            "crs_wkt), or add lat/lon yourself with .assign_coords(lat=..., lon=...)",
+            UserWarning,
+            stacklevel=2,
+        )
+        return da
     if crs is None or y_dim not in da.coords or x_dim not in da.coords:
         return da
     scales = [metres_per_unit(da[d]) for d in (y_dim, x_dim)]

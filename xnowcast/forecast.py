@@ -195,7 +195,7 @@ def _forecast_lazy(
     chunk_init_times: int | None,
 ) -> dsa.Array:
     _, ny, nx = cube.shape
-    size = chunk_init_times or default_chunk_init_times(model, ny, nx)
+    size = default_chunk_init_times(model, ny, nx) if chunk_init_times is None else chunk_init_times
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"chunk_init_times must be a positive integer, got {chunk_init_times!r}")
     source = cube.data

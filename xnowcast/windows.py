@@ -236,8 +236,13 @@ def select_init_times(
         requested = _as_times(init_times)
         positions = _positions_of(wins, requested, times, usable)
     if every is not None:
-        every_td = pd.Timedelta(every)
-        if every_td <= pd.Timedelta(0):
+        try:
+            every_td = pd.Timedelta(every)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"every must be a time interval such as '30min' or '1h', got {every!r} ({err})"
+            ) from None
+        if pd.isna(every_td) or every_td <= pd.Timedelta(0):
             raise ValueError(f"every must be a positive interval, got {every!r}")
         chosen = available[positions]
         positions = positions[chosen == chosen.floor(every_td)]

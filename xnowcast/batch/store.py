@@ -7,8 +7,8 @@ A batch store is a zarr group holding
   that every task of the job writes chunks no other task touches;
 * ``forecast_status`` ``(init_time)`` int8: 0 missing, 1 done, 2 failed
   (CF ``flag_values``/``flag_meanings``), written by a task only after its
-  forecast data are written: a status of 1 or 2 guarantees the data are
-  complete, whatever happened to the process afterwards;
+  forecast data and failure reasons are written: a status of 1 or 2
+  guarantees both are complete, whatever happened to the process afterwards;
 * ``forecast_error`` ``(init_time)`` string: why an init time failed (empty
   otherwise);
 * the coordinates and attributes of :func:`xnowcast.forecast`, and the job
@@ -176,7 +176,11 @@ def _template_dataset(template: xr.DataArray, chunk_init_times: int) -> tuple[xr
         (INIT_TIME,), np.full(n_init, "", dtype=object),
         {"long_name": "why the forecast failed (empty when it did not)"},
     )
+    from xnowcast.io.output import CF_CONVENTIONS, coordinate_encoding
+
+    ds.attrs.setdefault("Conventions", CF_CONVENTIONS)
     encoding = {
+        **coordinate_encoding(ds),
         name: {"chunks": chunks, "dtype": "float32", "_FillValue": np.float32(np.nan)},
         STATUS: {"chunks": (chunk_init_times,), "_FillValue": None},
         ERROR: {"chunks": (chunk_init_times,)},
@@ -322,8 +326,10 @@ def write_chunk(
     """Write one task's forecasts, then (and only then) its completion record.
 
     The forecasts go straight to zarr (the store's encoding of them is plain
-    float32 with NaN fill, so there is nothing to encode and no copy to make);
-    the record goes through xarray.
+    float32 with NaN fill, so there is nothing to encode and no copy to make),
+    then the failure reasons (through xarray), then the status (plain int8),
+    each chunk file written atomically: a process killed at any point leaves
+    either a complete record or none.
     """
     import zarr
 
@@ -333,8 +339,9 @@ def write_chunk(
         raise ValueError(f"chunk of shape {data.shape} {data.dtype} does not fit the store's "
                          f"{name!r} of shape {target.shape} {target.dtype}")
     target[start : start + len(status)] = data
-    record = xr.Dataset({
-        STATUS: ((INIT_TIME,), np.asarray(status, dtype=np.int8)),
-        ERROR: ((INIT_TIME,), np.asarray(errors, dtype=object)),
-    })
-    record.to_zarr(path, region=region, mode="r+", consolidated=False)
+    # The reasons next, the status last (two separate writes: one to_zarr call does not
+    # order its variables), so that a status of done/failed always comes with its reasons.
+    reasons = xr.Dataset({ERROR: ((INIT_TIME,), np.asarray(errors, dtype=object))})
+    reasons.to_zarr(path, region=region, mode="r+", consolidated=False)
+    record = zarr.open_array(store=os.fspath(path), path=STATUS, mode="r+")
+    record[start : start + len(status)] = np.asarray(status, dtype=np.int8)

@@ -31,6 +31,7 @@ import numpy as np
 
 from xnowcast.batch.store import DONE, FAILED, write_chunk
 from xnowcast.forecast import forecast_block
+from xnowcast.io.archive import _first_line
 from xnowcast.models.interface import NowcastModel, get_model
 
 __all__ = [
@@ -232,9 +233,8 @@ def _with_retries(fn: Callable[[], T], retries: int, delay: float) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _reason(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+#: ``Type: first line of the message`` of an error (one line per failure in reports).
+_reason = _first_line
 
 
 def _read_frames(source: FrameSource, task: ChunkTask, ctx: JobContext
@@ -253,10 +253,9 @@ def _read_frames(source: FrameSource, task: ChunkTask, ctx: JobContext
             frames.append(None)
             bad[i] = (f"input frame {np.datetime_as_string(task.frame_times[i], unit='s')} "
                       f"could not be read ({_reason(err)})")
-    shape = next((f.shape for f in frames if f is not None), None)
-    if shape is None:
-        raise RuntimeError(f"none of the {len(source)} input frames could be read: "
-                           f"{next(iter(bad.values()))}")
+    # The frame shape from a readable frame, else from the (lazy) source itself, so that a
+    # task none of whose frames can be read still records why in the store.
+    shape = next((f.shape for f in frames if f is not None), tuple(source.frames.shape[1:]))
     stack = np.stack([f if f is not None else np.full(shape, np.nan, np.float32) for f in frames])
     return stack, bad
 

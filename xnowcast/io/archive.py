@@ -221,10 +221,14 @@ def open_archive(
     sources: list[str] = []
     failures: list[str] = []
     for path in files:
+        if os.path.isdir(path) and not _is_zarr(path):
+            failures.append(f"{path} (a folder, not a zarr store; give a glob of the files in "
+                            "it, e.g. 'folder/*.nc')")
+            continue
         try:
             ds = _open_one(path, chunks)
         except Exception as err:  # noqa: BLE001 - report every unreadable file at once
-            failures.append(f"{path} ({type(err).__name__}: {err})")
+            failures.append(f"{path} ({_first_line(err)})")
             continue
         frames.append(_as_frames(ds, path, var, time))
         sources.append(path)
@@ -246,6 +250,12 @@ def open_archive(
         cube.attrs.setdefault("source_files", f"{len(files)} files, e.g. {os.path.basename(files[0])}")
     y_dim, x_dim = find_spatial_dims(cube, "time")
     return add_latlon(cube, y_dim=y_dim, x_dim=x_dim)
+
+
+def _first_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (backend errors can span many lines)."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _grid_key(da: xr.DataArray) -> tuple:

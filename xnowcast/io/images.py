@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,9 +25,26 @@ import xarray as xr
 
 from xnowcast.io.archive import check_unique_times, expand_paths, parse_time_from_name
 
-__all__ = ["ColorLegend", "open_image_sequence"]
+__all__ = ["ColorLegend", "open_image_sequence", "is_image_path", "IMAGE_SUFFIXES"]
 
 _RESAMPLE = ("nearest", "bilinear", "area")
+
+#: File name endings read as images (by :func:`is_image_path`, hence the CLI).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_image_path(pattern: str | os.PathLike | Sequence[str | os.PathLike]) -> bool:
+    """Whether ``pattern`` (a path, a glob or a list of them) names image files.
+
+    Examples
+    --------
+    >>> is_image_path("sri/*.png"), is_image_path("radar/*.nc"), is_image_path(["a.JPG"])
+    (True, False, True)
+    """
+    items = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
+    return bool(items) and all(
+        os.fspath(p).lower().endswith(IMAGE_SUFFIXES) for p in items
+    )
 
 
 def _parse_colour(colour: Any) -> tuple[int, int, int]:
@@ -133,6 +151,54 @@ class ColorLegend:
                 "[((0, 0, 255), 1.0), ('#ff0000', 10.0)], or a {colour: value} mapping"
             ) from None
         return cls(colors, values, units=units, **kwargs)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, units: str | None = None, **kwargs: Any) -> ColorLegend:
+        """A legend from a text file: one ``colour,value`` pair per line.
+
+        A colour is ``#rrggbb`` or three integers ``r,g,b`` (so a line is
+        ``#0050ff,2.0`` or ``0,80,255,2.0``); a value may be ``nan`` (a
+        colour meaning "no data"). Blank lines, lines starting with ``#``
+        followed by a space, and a header line (``colour,value``) are skipped. This
+        is the ``--colormap`` file of ``xnowcast sequences``.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "legend.csv"
+        >>> _ = path.write_text("colour,value\\n# light rain\\n#0050ff,2.0\\n230,0,0,20\\n")
+        >>> legend = ColorLegend.read(path, units="mm/h")
+        >>> legend.colors.tolist(), legend.values.tolist()
+        ([[0, 80, 255], [230, 0, 0]], [2.0, 20.0])
+        """
+        pairs: list[tuple[Any, float]] = []
+        text = Path(path).read_text()
+        header_allowed = True
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("# ") or line == "#":
+                continue
+            fields = [f.strip() for f in line.replace(";", ",").split(",")]
+            if header_allowed and fields[0].isalpha():
+                header_allowed = False
+                continue  # a header such as "colour,value"
+            header_allowed = False
+            try:
+                if len(fields) == 2:
+                    colour: Any = fields[0]
+                elif len(fields) == 4:
+                    colour = tuple(int(f) for f in fields[:3])
+                else:
+                    raise ValueError("expected 2 or 4 comma-separated fields")
+                pairs.append((_parse_colour(colour), float(fields[-1])))
+            except ValueError as err:
+                raise ValueError(
+                    f"{path}, line {number} ({raw.strip()!r}): {err}. Each line is "
+                    "'#rrggbb,value' or 'r,g,b,value'"
+                ) from None
+        if not pairs:
+            raise ValueError(f"{path} holds no 'colour,value' line")
+        return cls.from_pairs(pairs, units=units, **kwargs)
 
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         """Values of an ``(..., 3)`` (or ``(..., 4)``, alpha ignored) RGB array.

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["save_forecast", "open_forecast"]
+__all__ = ["save_forecast", "open_forecast", "coordinate_encoding", "CF_CONVENTIONS"]
+
+#: The ``Conventions`` attribute of the files xnowcast writes.
+CF_CONVENTIONS = "CF-1.8"
 
 
 def _format(path: Path) -> str:
@@ -56,10 +59,27 @@ def save_forecast(
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     name = fc.name if fc.name is not None else "forecast"
     ds = fc.to_dataset(name=name)
+    ds.attrs.setdefault("Conventions", CF_CONVENTIONS)
+    encoding = coordinate_encoding(ds)
     if fmt == "zarr":
-        return ds.to_zarr(path, mode="w", compute=compute, consolidated=False)
-    encoding = {name: {"zlib": True, "complevel": 4}}
+        return ds.to_zarr(path, mode="w", compute=compute, consolidated=False, encoding=encoding)
+    encoding[name] = {"zlib": True, "complevel": 4}
     return ds.to_netcdf(path, encoding=encoding, compute=compute)
+
+
+def coordinate_encoding(ds: xr.Dataset) -> dict[str, dict]:
+    """Encoding that writes the coordinates of ``ds`` without a ``_FillValue``.
+
+    xarray gives every float variable a NaN ``_FillValue`` by default; CF does not allow
+    missing values in coordinate variables (``x``, ``y``), and lat/lon have none.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> coordinate_encoding(xr.Dataset(coords={"x": [0.0, 1.0]}))
+    {'x': {'_FillValue': None}}
+    """
+    return {str(k): {"_FillValue": None} for k, v in ds.coords.items() if v.dtype.kind == "f"}
 
 
 def open_forecast(path: str | os.PathLike, var: str | None = None) -> xr.DataArray:

@@ -203,7 +203,10 @@ def _projected_grid(da: xr.DataArray, y_dim: str, x_dim: str, ccrs) -> MapGrid |
     if None not in factors:
         x, y = x * factors[0] / axis_factor, y * factors[1] / axis_factor
     if not _consistent_with_latlon(da, crs, x, y):
-        return None
+        # a grid mapping written in kilometres (KNMI's composites): rescale it to metres
+        crs = _kilometre_crs_in_metres(crs)
+        if crs is None or not _consistent_with_latlon(da, crs, x, y):
+            return None
     dx, dy = abs(x[1] - x[0]), abs(y[1] - y[0])
     extent = (x.min() - dx / 2, x.max() + dx / 2, y.min() - dy / 2, y.max() + dy / 2)
     try:
@@ -211,6 +214,30 @@ def _projected_grid(da: xr.DataArray, y_dim: str, x_dim: str, ccrs) -> MapGrid |
     except Exception:  # cartopy cannot handle this CRS: use lat/lon instead
         return None
     return MapGrid("projected", x, y, proj, proj, extent)
+
+
+def _kilometre_crs_in_metres(crs):
+    """``crs`` with its Earth ellipsoid (given in km, labelled metres) and offsets in metres.
+
+    Some radar files (the shared KNMI composite) write the ellipsoid's semi-axes
+    in kilometres (``a=6378.137``) for a grid in km. PROJ takes that for a body
+    1000 times smaller than the Earth and refuses to transform it to WGS84.
+    Returns ``None`` for any other CRS.
+    """
+    from pyproj import CRS
+
+    ellipsoid = crs.ellipsoid
+    if ellipsoid is None or not 6.3e3 < ellipsoid.semi_major_metre < 6.4e3:
+        return None
+    cf = {k: v for k, v in crs.to_cf().items() if k not in ("crs_wkt", "spatial_ref")}
+    for key in ("semi_major_axis", "semi_minor_axis", "earth_radius", "false_easting",
+                "false_northing"):
+        if isinstance(cf.get(key), (int, float)):
+            cf[key] = float(cf[key]) * 1000.0
+    try:
+        return CRS.from_cf(cf)
+    except Exception:
+        return None
 
 
 def _consistent_with_latlon(da: xr.DataArray, crs, x: np.ndarray, y: np.ndarray) -> bool:
@@ -511,7 +538,8 @@ def select_init(fc: xr.DataArray, init_time: Any = None) -> xr.DataArray:
         first, last = (pd.Timestamp(t) for t in fc[INIT_TIME].values[[0, -1]])
         raise ValueError(
             f"the forecast has {n} init times ({first} to {last}); choose one with "
-            "init_time=<time or position>, e.g. init_time=-1 for the latest"
+            "init_time=<time or position> (--init-time on the command line), e.g. "
+            "init_time=-1 for the latest"
         )
     if isinstance(init_time, (int, np.integer)):
         return fc.isel({INIT_TIME: int(init_time)})

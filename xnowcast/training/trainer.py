@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import gc
 import math
 import os
 import time
@@ -202,7 +203,8 @@ class Trainer:
     lr_schedule : {"constant", "step", "cosine", "onecycle"}
         ``step``: multiply by ``gamma`` every ``step_size`` epochs; ``cosine``:
         cosine decay over ``epochs``; ``onecycle``: warm-up then anneal, per
-        batch.
+        batch. ``cosine`` and ``onecycle`` are planned over the run's
+        ``epochs`` when it starts (see :meth:`fit`).
     step_size : int
     gamma : float
     epochs : int
@@ -236,7 +238,10 @@ class Trainer:
         ``auto``: bfloat16 autocast on CUDA GPUs, float32 elsewhere.
     early_stopping : int, optional
         Stop after this many epochs without a better validation loss (needs
-        validation data); the best weights are kept.
+        validation data). Whenever ``fit`` has validation data, with early
+        stopping or not, the network ends with the weights of the epoch with
+        the lowest validation loss (``trainer.history`` still lists every
+        epoch).
     min_delta : float
         Improvement that counts as better for early stopping.
     seed : int
@@ -499,7 +504,10 @@ class Trainer:
 
         Training runs until :attr:`epochs` epochs have been run in all; calling
         ``fit`` again continues the same run (same optimizer and schedule)
-        after raising ``trainer.epochs``.
+        after raising ``trainer.epochs``. The ``"cosine"`` and ``"onecycle"``
+        schedules are planned over the run's length when it starts and cannot
+        be stretched: running past their end is a ``ValueError`` (before any
+        training), for a second ``fit`` as for ``resume=``.
 
         Returns
         -------
@@ -510,6 +518,13 @@ class Trainer:
         try:
             return self._fit(train, val, dist)
         finally:
+            if dist.active:
+                # DistributedDataParallel's reducer sits in reference cycles: left to a
+                # later collection (or to interpreter exit, after the process group is
+                # gone) it aborts the process ("terminate called without an active
+                # exception") in about one run in five. Free it while the group lives.
+                self.net = self._bare(self.net)
+                gc.collect()
             dist.close()
 
     def evaluate(self, cubes: Any, *, max_batches: int | None = None) -> float:
@@ -621,6 +636,35 @@ class Trainer:
                 opt, max_lr=self.lr, total_steps=self.epochs * max(steps_per_epoch, 1)
             )
         return None
+
+    def _check_schedule(self, steps_per_epoch: int) -> None:
+        """Refuse to run a cosine or one-cycle schedule past the end it was planned for.
+
+        Both are laid out over the run's length when it starts (``epochs``,
+        and for one-cycle the batches per epoch): raising ``epochs`` on a
+        second :meth:`fit` or on ``resume=`` would train at the final, near-zero
+        learning rate (cosine) or fail in the middle of an epoch (one-cycle).
+        """
+        sch = self._scheduler
+        if self.lr_schedule == "cosine" and self.epochs > sch.T_max:
+            planned, needed = f"{sch.T_max} epochs", f"epochs={self.epochs}"
+        elif self.lr_schedule == "onecycle":
+            left = sch.total_steps - sch.last_epoch
+            needed_steps = (self.epochs - self._epoch) * steps_per_epoch
+            if needed_steps <= left:
+                return
+            planned = f"{sch.total_steps} batches"
+            needed = (
+                f"epochs={self.epochs} with {steps_per_epoch} batches per epoch "
+                f"({needed_steps} more batches, {left} left in the schedule)"
+            )
+        else:
+            return
+        raise ValueError(
+            f"lr_schedule={self.lr_schedule!r} was planned for {planned} when this run started "
+            f"and cannot be stretched to {needed}. Start a new run (without resume=) to train "
+            "longer with it, or use lr_schedule='step' or 'constant', which have no fixed end"
+        )
 
     def _dataset(self, cubes: Any, training: bool) -> WindowDataset:
         """Training samples (random crops, flips) or validation samples (centre crops)."""
@@ -741,6 +785,7 @@ class Trainer:
         if self.resume is not None:
             self._resume_from(self.resume)
             self.resume = None
+        self._check_schedule(len(loader))
         if dist.active:
             net = nn.parallel.DistributedDataParallel(
                 net, device_ids=[device.index] if device.type == "cuda" else None
@@ -753,11 +798,14 @@ class Trainer:
                 row = self._run_epoch(net, loader, val_loader, dist, device)
                 self._history.append(row)
                 self._epoch += 1
+                # best weights and patience first, so that the checkpoint of this epoch
+                # holds them and a resumed run keeps or stops as the uninterrupted one
+                stop = self._should_stop(row)
                 if dist.main:
                     self._log(row, tb)
                     if self.checkpoint_path is not None:
                         self.save(self.checkpoint_path)
-                if self._should_stop(row) or self._out_of_time(started, dist, device):
+                if stop or self._out_of_time(started, dist, device):
                     break
         finally:
             if tb is not None:

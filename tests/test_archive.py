@@ -109,6 +109,25 @@ def test_zarr_store_and_multi_time_file(tmp_path, small):
         assert cube.chunks is not None
 
 
+@pytest.mark.parametrize("source", ["scans", "cube.nc", "cube.zarr"])
+def test_opened_archive_can_be_written_with_xarray(tmp_path, small, source):
+    """grid_mapping in both attrs and encoding makes xarray refuse to_netcdf/to_zarr."""
+    if source == "scans":
+        write_scans(tmp_path, small)
+        path = str(tmp_path / "*.nc")
+    else:
+        path = tmp_path / source
+        getattr(small.to_dataset(), "to_zarr" if source.endswith("zarr") else "to_netcdf")(path)
+    cube = open_archive(path)
+    assert cube.attrs["grid_mapping"] == "crs"
+    cube.to_dataset().to_netcdf(tmp_path / "copy.nc")
+    cube.to_dataset().to_zarr(tmp_path / "copy.zarr")
+    for copy in ("copy.nc", "copy.zarr"):
+        back = open_archive(tmp_path / copy)
+        assert back.attrs["grid_mapping"] == "crs" and "grid_mapping_name" in back.crs.attrs
+        np.testing.assert_allclose(back.values, small.values)
+
+
 @pytest.mark.slow
 def test_bom_archive(bom_glob):
     start = time.perf_counter()
@@ -145,3 +164,20 @@ def test_unreadable_file_and_plain_folder_are_one_line_each(tmp_path, small):
     (tmp_path / "scans").mkdir()
     with pytest.raises(ValueError, match="a folder, not a zarr store.*'folder/\\*.nc'"):
         open_archive(tmp_path / "scans")
+
+
+def test_paths_of_the_wrong_type_are_clear(cube):
+    with pytest.raises(TypeError, match="paths must be a file, a zarr store, a glob"):
+        open_archive(5)
+    with pytest.raises(TypeError, match="pass the cube itself"):
+        open_archive(cube)
+
+
+def test_save_forecast_takes_a_dataset_of_one_forecast_and_refuses_arrays(cube, tmp_path):
+    from xnowcast.io import open_forecast, save_forecast
+
+    fc = cube.nowcast.forecast(n_in=2, n_out=2)
+    save_forecast(fc.to_dataset(), tmp_path / "fc.nc")
+    assert open_forecast(tmp_path / "fc.nc").sizes["lead_time"] == 2
+    with pytest.raises(TypeError, match="expected an xarray DataArray or Dataset"):
+        save_forecast(fc.values, tmp_path / "fc2.nc")

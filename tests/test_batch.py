@@ -504,7 +504,9 @@ def test_cli_batch_refuses_a_non_positive_worker_count(tmp_path, capsys):
     assert not (tmp_path / "fc.zarr").exists()
 
 
-def test_cli_batch_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
+@pytest.mark.parametrize("progress", [["--no-progress"], []])
+def test_cli_batch_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys, progress):
+    """One line, also with the progress bar on: no bar is drawn before the cluster answers."""
     pytest.importorskip("distributed")
     import dask
 
@@ -512,7 +514,19 @@ def test_cli_batch_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
     _lazy_cube(n_times=16, size=16, gap=False).to_dataset().to_netcdf(src)
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         code = main(["batch", str(src), "--model", "persistence", "--scheduler",
-                     "tcp://127.0.0.1:1", "--out", str(tmp_path / "fc.zarr"), "--no-progress"])
+                     "tcp://127.0.0.1:1", "--out", str(tmp_path / "fc.zarr"), *progress])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("xnowcast batch: error:") and "127.0.0.1:1" in err
+
+
+def test_bad_retry_delay_overwrite_and_scheduler_name_are_clear(tmp_path):
+    cube = _lazy_cube(gap=False)
+    for delay in ("x", -1, float("nan")):
+        with pytest.raises(ValueError, match="retry_delay must be a non-negative number"):
+            forecast_archive(cube, "persistence", tmp_path / "a.zarr", retry_delay=delay)
+    with pytest.raises(TypeError, match="overwrite must be True or False, got 'no'"):
+        forecast_archive(cube, "persistence", tmp_path / "b.zarr", overwrite="no")
+    job = forecast_archive(cube, "persistence", tmp_path / "c.zarr", client="thread")
+    with pytest.raises(ValueError, match="neither a local scheduler .*threads.* nor a scheduler"):
+        job.run(progress=False)

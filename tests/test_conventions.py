@@ -192,3 +192,51 @@ def test_unreadable_grid_mapping_warns_and_keeps_the_cube():
         out, info = normalize_cube(cube)
     assert info.lat is None and info.grid_mapping == "crs"
     xr.testing.assert_identical(out, cube)
+
+
+# ------------------------------------------------------------- bad input (audit)
+def test_timezone_aware_times_are_a_clear_type_error():
+    cube = make(times=pd.date_range("2021-01-01", periods=5, freq="5min", tz="UTC"))
+    with pytest.raises(TypeError, match=r"timezone-aware.*tz_convert\(None\)"):
+        normalize_cube(cube)
+
+
+def test_normalize_cube_leaves_the_users_dataset_as_it_is():
+    """A file opened with decode_coords='all' keeps grid_mapping in the encoding only."""
+    ds = synthetic_radar(n_times=3, size=16).to_dataset()
+    del ds["precip_intensity"].attrs["grid_mapping"]
+    ds["precip_intensity"].encoding["grid_mapping"] = "crs"
+    before = dict(ds["precip_intensity"].attrs)
+    cube, info = normalize_cube(ds)
+    assert info.grid_mapping == "crs" and cube.attrs["grid_mapping"] == "crs"
+    assert dict(ds["precip_intensity"].attrs) == before
+
+
+def test_too_few_frames_names_what_the_caller_needs():
+    with pytest.raises(ValueError, match=r"5 frame\(s\).*6 are needed \(n_flows=5 pairs\)"):
+        normalize_cube(make(), min_frames=6, need="n_flows=5 pairs")
+
+
+def test_as_times_refuses_numbers_timezones_and_non_dates():
+    from xnowcast.conventions import as_times
+
+    assert list(as_times(["2021-01-01 00:05", np.datetime64("2021-01-01T00:10")])) == [
+        pd.Timestamp("2021-01-01 00:05"), pd.Timestamp("2021-01-01 00:10")]
+    with pytest.raises(TypeError, match="expected times.*by position"):
+        as_times(5, "init_times")
+    with pytest.raises(TypeError, match="expected times"):
+        as_times(None, "init_times")
+    with pytest.raises(TypeError, match="timezone-aware"):
+        as_times(pd.Timestamp("2021-01-01", tz="UTC"), "init_times")
+    with pytest.raises(ValueError, match="expected times.*'soon'"):
+        as_times("soon", "init_times")
+
+
+@pytest.mark.parametrize("bad", [30, 30.0, "30", " 10 "])
+def test_as_interval_refuses_bare_numbers(bad):
+    """pandas reads a bare number as nanoseconds; a user means minutes or seconds."""
+    from xnowcast.conventions import as_interval
+
+    with pytest.raises(ValueError, match="with a unit.*bare number"):
+        as_interval(bad, "every")
+    assert as_interval("30min", "every") == pd.Timedelta(minutes=30)

@@ -47,3 +47,21 @@ def test_moving_squares_keras_layout():
     assert np.abs(noise).max() <= 0.1 + 1e-6
     assert ds.clean_movies.values.max() == 1 and ds.clean_movies.values.min() == 0
     normalize_cube(ds.movies.isel(sample=0))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n_times": "3"}, TypeError, "n_times must be an integer"),
+        ({"step": 5}, ValueError, "step must be a time interval with a unit"),  # was 5 ns
+        ({"step": "often"}, ValueError, "step must be a time interval such as '5min'"),
+        ({"start": "yesterday"}, ValueError, "start: expected times"),
+        ({"resolution_m": 0}, ValueError, "resolution_m must be a positive number"),
+        ({"n_cells": -1}, ValueError, "n_cells must be a non-negative integer"),
+        ({"seed": "a"}, ValueError, "seed must be a non-negative integer"),
+        ({"size": (8, 8, 8)}, ValueError, r"size must be an int or \(ny, nx\)"),
+    ],
+)
+def test_synthetic_radar_bad_arguments_are_clear(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        synthetic_radar(**{"n_times": 3, "size": 16, **kwargs})

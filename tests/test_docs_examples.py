@@ -29,3 +29,12 @@ def test_quickstart_example_runs():
     result = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")],
                             capture_output=True, text=True, check=True, cwd=ROOT)
     assert "lazy forecasts" in result.stdout and "wrote and reopened" in result.stdout
+
+
+def test_neural_page_shows_the_example_config():
+    """docs/neural.md says `xnowcast train --example` prints its YAML block: keep them equal."""
+    from xnowcast.training.config import example_config
+
+    page = (ROOT / "docs" / "neural.md").read_text()
+    blocks = [b.split("```")[0] for b in page.split("```yaml\n")[1:]]
+    assert example_config().rstrip("\n") + "\n" in blocks

@@ -145,6 +145,28 @@ def test_round_trip_keeps_coords_and_attrs(cube, tmp_path, suffix):
         save_forecast(fcs, tmp_path / "fc.txt")
 
 
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_opened_forecast_can_be_written_again(cube, tmp_path, suffix):
+    save_forecast(cube.nowcast.forecast(n_out=2), tmp_path / f"fc{suffix}")
+    back = open_forecast(tmp_path / f"fc{suffix}")
+    save_forecast(back, tmp_path / f"again{suffix}")
+    again = open_forecast(tmp_path / f"again{suffix}")
+    assert again.attrs["grid_mapping"] == "crs" and "grid_mapping_name" in again.crs.attrs
+    xr.testing.assert_identical(again.load(), back.load())
+
+
+def test_opened_zarr_forecast_of_a_large_grid_has_consistent_chunks(tmp_path):
+    """zarr chunks 2-D lat/lon 256 x 256 on its own; the opened forecast must still verify."""
+    cube = synthetic_radar(n_times=13, size=300, seed=1)
+    save_forecast(cube.nowcast.forecast(init_times="all", n_out=1), tmp_path / "fc.zarr")
+    back = open_forecast(tmp_path / "fc.zarr")
+    assert back.chunksizes["y"] == back.lat.chunksizes["y"]
+    scores = xnowcast.verify(back, cube, metrics=["mae"])
+    assert scores.mae.sizes == {"init_time": 2, "lead_time": 1}
+    np.testing.assert_allclose(scores.mae.values[:, 0], [float(
+        abs(cube.isel(time=-1) - cube.isel(time=-2)).mean()), np.nan], rtol=1e-5)
+
+
 @pytest.mark.slow
 def test_bom_archive_forecast_for_real(bom_cube):
     fc = bom_cube.nowcast.forecast(model="persistence")

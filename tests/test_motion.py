@@ -272,3 +272,60 @@ def test_motion_accessor():
         pytest.skip("the .nowcast accessor has no motion() yet")
     uv = cube.nowcast.motion(method="dis", n_flows=2)
     assert {"u", "v"} <= set(uv.data_vars)
+
+
+# ------------------------------------------------------------- bad input (audit)
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        # OpenCV's DIS divides by zero (SIGFPE) or corrupts the heap on these.
+        ({"method": "dis", "patch_size": 0}, "DIS option patch_size must be a whole number >= 1"),
+        ({"method": "dis", "patch_stride": 0}, "DIS option patch_stride must be a whole number"),
+        ({"method": "dis", "patch_size": 4, "patch_stride": 8}, "must not exceed patch_size"),
+        ({"method": "dis", "patch_size": 2}, r"patch_stride \(4\) must not exceed"),
+        # OpenCV assertion errors (or silent nonsense) at the first forecast before.
+        ({"win_size": 1}, "Lucas-Kanade option win_size must be a whole number >= 3"),
+        ({"max_corners": -5}, "max_corners must be a whole number >= 0"),
+        ({"quality_level": 0}, "quality_level must be a number > 0 and <= 1"),
+        ({"min_distance": -1}, "min_distance must be a number >= 0"),
+        ({"block_size": 0}, "block_size must be a whole number >= 1"),
+        ({"max_level": -1}, "max_level must be a whole number >= 0"),
+        ({"fb_threshold": -1}, "fb_threshold must be a number > 0"),
+        ({"grid_step": 0}, "grid_step must be a whole number >= 1"),
+        ({"sigma": "3"}, "sigma must be a number > 0"),
+        ({"smooth": "lots"}, r"smooth \(sigma in pixels\) must be a number >= 0"),
+        ({"method": "farneback", "pyr_scale": "0.5"}, "pyr_scale must be a number > 0"),
+        ({"method": "farneback", "poly_sigma": -1}, "poly_sigma must be a number > 0"),
+    ],
+)
+def test_bad_method_options_fail_when_the_model_is_made(options, match):
+    from xnowcast import get_model
+
+    with pytest.raises(ValueError, match=match):
+        get_model("optical-flow", n_in=3, n_out=2, **options)
+    method = options.pop("method", "lucas-kanade")
+    with pytest.raises(ValueError, match=match):  # and when the method is called directly
+        get_method(method)(np.zeros((2, 32, 32), np.float32), **options)
+
+
+def test_opencv_errors_become_value_errors_naming_the_options():
+    frames = np.random.default_rng(0).random((2, 24, 24)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"OpenCV rejected motion method 'dis' on frames of 24 x "
+                                         r"24 pixels with options \{'patch_size': 100\}"):
+        estimate_motion(frames, method="dis", n_flows=1, transform="identity", patch_size=100)
+
+
+def test_bad_motion_times_are_clear():
+    from xnowcast.datasets import synthetic_radar
+
+    cube = synthetic_radar(n_times=5, size=32)
+    with pytest.raises(ValueError, match="time: expected times.*'yesterday'"):
+        motion(cube, time="yesterday")
+    with pytest.raises(TypeError, match="by position use cube.time.values"):
+        motion(cube, time=3)
+    with pytest.raises(ValueError, match="time is an empty list"):
+        motion(cube, time=[])
+    with pytest.raises(TypeError, match="not a slice"):
+        motion(cube, time=slice(None, None))
+    with pytest.raises(ValueError, match=r"n_flows=9 frame pairs; .*smaller n_flows"):
+        motion(cube, n_flows=9)

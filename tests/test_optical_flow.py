@@ -149,6 +149,8 @@ def test_batch_equals_single_and_inputs_untouched():
         ({"interpolation": "spline"}, ValueError, "linear"),
         ({"transform": "sqrt"}, ValueError, "dbr, identity, log, scale, uint8"),
         ({"method": "dis", "sigma": 3}, TypeError, "valid options are: .*preset"),
+        ({"method": "dis", "preset": "slow"}, ValueError, "ultrafast, fast, medium"),
+        ({"method": "farneback", "preset": "fast"}, ValueError, "seed, smooth"),
     ],
 )
 def test_bad_parameters(params, error, match):

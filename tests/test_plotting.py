@@ -239,6 +239,20 @@ def test_plot_skill_panels_and_reference(obs, tmp_path):
         plot_skill(scores, ["rmse"])
 
 
+def test_plot_skill_computes_lazy_scores_once(obs, counting_scheduler):
+    import dask
+
+    fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=3)
+    with dask.config.set(scheduler=counting_scheduler):
+        scores = verify(fcs, obs, ["mae", "csi", "fss"], thresholds=[0.5, 2], scales=[1, 5],
+                        reference="persistence")
+        assert counting_scheduler.calls == 0
+        fig = plot_skill(scores)
+    assert counting_scheduler.calls == 1  # not once per line drawn
+    assert len(fig.axes) == 4
+    plt.close(fig)
+
+
 # -------------------------------------------------------------------- animation
 
 
@@ -343,3 +357,75 @@ def test_cli_plot_of_many_init_times_names_the_option(obs, tmp_path, capsys):
     assert "--init-time" in capsys.readouterr().err and not png.exists()
     assert quiet(main, ["plot", str(fc_path), "--out", str(png), "--init-time", "-1"]) == 0
     assert_image(png)
+
+
+# ------------------------------------------------------------- bad input (audit)
+def test_observations_on_another_grid_are_refused(fc, obs, tmp_path):
+    """Before, frames of another grid were drawn beside the forecast as if they matched."""
+    shifted = obs.assign_coords(x=obs.x + 3 * float(obs.x[1] - obs.x[0]))
+    with pytest.raises(ValueError, match="not on the observations' grid"):
+        plot_forecast(fc, [1], obs=shifted)
+    with pytest.raises(ValueError, match="not on the observations' grid"):
+        animate(fc, tmp_path / "a.gif", obs.isel(x=slice(0, 10)))
+    quiet(plot_forecast, fc, [1], obs=obs.isel(x=slice(None, None)))  # the same grid is fine
+
+
+def test_bad_lead_and_init_time_choices_are_clear(fc, obs):
+    with pytest.raises(ValueError, match="leads is empty"):
+        lead_positions(fc, [])
+    with pytest.raises(ValueError, match="lead 'soon' must be a time interval.*steps counted"):
+        lead_positions(fc, ["soon"])
+    assert lead_positions(fc, 2) == [1]
+    quiet(plot_forecast, fc, 2)  # one lead, not "'int' object is not iterable"
+    fcs = xnowcast.forecast(obs, "persistence", init_times="all", n_in=2, n_out=2)
+    with pytest.raises(ValueError, match="init_time position 99 is out of range"):
+        plot_forecast(fcs, [1], init_time=99)
+    with pytest.raises(ValueError, match="init_time: expected times.*'yesterday'"):
+        plot_forecast(fcs, [1], init_time="yesterday")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"ncols": 0}, "ncols must be a positive integer"),
+     ({"ncols": -1}, "ncols must be a positive integer"),
+     ({"panel_size": "big"}, "panel_size must be a positive number"),
+     ({"dpi": 0}, "dpi must be a positive integer")],
+)
+def test_bad_layout_arguments_are_clear(fc, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot_forecast(fc, [1], **kwargs)
+
+
+@pytest.mark.parametrize("fps", [0, -1, "3"])
+def test_bad_fps_is_clear(fc, tmp_path, fps):
+    with pytest.raises(ValueError, match="fps must be a positive number"):
+        animate(fc, tmp_path / "a.gif", fps=fps)
+
+
+def test_one_feature_name_is_one_feature(fc):
+    """features="coastline" used to be read letter by letter ("unknown map feature 'c'")."""
+    quiet(plot_forecast, fc, [1], features="coastline")
+
+
+def test_bad_plot_skill_arguments_are_clear(obs):
+    fcs = xnowcast.forecast(obs, "persistence", init_times="all", n_in=2, n_out=2)
+    scores = verify(fcs, obs, ["csi"], mean=True)
+    with pytest.raises(ValueError, match="threshold='x' is not in the scores"):
+        plot_skill(scores, threshold="x")
+    with pytest.raises(ValueError, match="ncols must be a positive integer"):
+        plot_skill(scores, ncols=0)
+    with pytest.raises(TypeError, match="metrics must be a score name"):
+        plot_skill(scores, 3)
+    with pytest.raises(ValueError, match=r"panel_size must be \(width, height\)"):
+        plot_skill(scores, panel_size=4)
+
+
+def test_plotting_is_an_attribute_of_the_package_without_importing_it_eagerly():
+    """`import xnowcast; xnowcast.plotting.plot_skill(...)` as the docs write it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, xnowcast; assert 'matplotlib' not in sys.modules; "
+            "xnowcast.plotting.plot_skill; xnowcast.training.read_metadata; "
+            "xnowcast.motion.motion; xnowcast.transforms.get_transform")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -75,3 +75,20 @@ def test_n_in_below_model_minimum():
 
     with pytest.raises(ValueError, match="needs n_in >= 2"):
         NeedsTwo(n_in=1)
+
+
+def test_bad_registrations_are_clear(monkeypatch):
+    monkeypatch.setattr(interface, "_REGISTRY", dict(interface._REGISTRY))
+    with pytest.raises(TypeError, match="model names are strings, got int"):
+        register_model(3, lambda **kw: None)
+    with pytest.raises(TypeError, match="the factory must be a NowcastModel subclass"):
+        register_model("test-not-callable", 5)
+    with pytest.raises(TypeError, match="the factory must be"):
+        register_model("test-no-colon", "just_a_module")
+    register_model("test-returns-int", lambda **kw: 42)
+    with pytest.raises(TypeError, match="its factory returned int, not a NowcastModel"):
+        get_model("test-returns-int")
+    register_model("test-broken-ref", "no_such_module_xyz:Model")
+    with pytest.raises(ImportError, match="registered as 'no_such_module_xyz:Model', which "
+                                          "cannot be loaded"):
+        get_model("test-broken-ref")

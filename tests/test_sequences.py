@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import dask.array as da
 import numpy as np
@@ -473,3 +472,56 @@ def test_cli_sequences_on_real_scans(bom_glob, tmp_path):
     assert table.groupby("sequence_id").size().tolist() == [10, 10]
     assert table["time"].iloc[10] == pd.Timestamp("2018-06-16 12:00")
     assert table["rain_amount"].between(0, 1).all() and table["rain_amount"].max() > 0
+
+
+# ------------------------------------------------------------- bad input (audit)
+def _rainy_cube():
+    t = pd.date_range("2021-06-01", periods=40, freq="10min").delete([20])
+    data = np.zeros((39, 4, 4), "float32")
+    data[:, :2] = 1.0
+    return xr.DataArray(data, dims=("time", "y", "x"), coords={"time": t})
+
+
+@pytest.mark.parametrize("gap", [10, "10"])
+def test_max_gap_without_a_unit_is_refused(gap):
+    """Before, 10 was 10 ns: every frame became its own sequence and nothing was kept."""
+    with pytest.raises(ValueError, match="max_gap must be a time interval with a unit"):
+        split(_t(0, 10, 20), gap)
+    with pytest.raises(ValueError, match="max_gap must be a time interval with a unit"):
+        sequence_table(_rainy_cube(), max_gap=gap, bins=[0.1], min_length=5)
+
+
+def test_bad_numbers_name_the_argument():
+    cube = _rainy_cube()
+    with pytest.raises(ValueError, match="threshold must be a number, got 'x'"):
+        rain_amount(cube, "x")
+    with pytest.raises(ValueError, match="min_mean_category must be a finite number"):
+        sequence_table(cube, bins=[0.1], min_mean_category=float("nan"))
+    with pytest.raises(ValueError, match="bins must be numbers, got"):
+        categorize([1.0, 2.0], bins=["a"])
+    with pytest.raises(ValueError, match="fractions must be numbers"):
+        split_dataset(cube, sequence_table(cube, bins=[0.1], min_length=5), "0.5,0.5")
+
+
+@pytest.mark.parametrize("seed", ["a", 1.5, -1])
+def test_bad_seed_is_a_clear_error(seed):
+    table = sequence_table(_rainy_cube(), bins=[0.1], min_length=5)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        assign_sequences(table, (0.5, 0.5), seed=seed)
+
+
+def test_table_with_nan_sequence_ids_or_timezone_is_refused():
+    cube = _rainy_cube()
+    table = sequence_table(cube, bins=[0.1], min_length=5)
+    nan_ids = table.astype({"sequence_id": "float64"})
+    nan_ids.loc[0, "sequence_id"] = np.nan
+    with pytest.raises(ValueError, match="'sequence_id' column must hold whole numbers"):
+        split_dataset(cube, nan_ids, (0.5, 0.5))
+    aware = table.copy()
+    aware["time"] = aware["time"].dt.tz_localize("UTC")
+    with pytest.raises(ValueError, match="timezone-aware.*tz_convert"):
+        split_dataset(cube, aware, (0.5, 0.5))
+
+
+def test_split_of_no_times_is_empty():
+    assert split([]).tolist() == []

@@ -206,6 +206,20 @@ def test_checkpoint_round_trip_gives_identical_forecasts(small, tmp_path):
         load_model(path, n_in=4)
 
 
+def test_checkpoint_file_is_readable_like_any_file_the_user_writes(tmp_path):
+    """Not private (mode 0600, as a mkstemp file would be): workers and colleagues read it."""
+    from xnowcast.training.checkpoint import save_checkpoint
+
+    mask = os.umask(0o022)
+    try:
+        path = save_checkpoint(tmp_path / "w.pt", {"w": torch.zeros(2)}, {"n_in": 1})
+    finally:
+        os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]  # no temporary file left
+    assert read_checkpoint(path)["metadata"]["n_in"] == 1
+
+
 def eval_json(text):
     import json
 
@@ -507,3 +521,49 @@ def test_distributed_data_parallel_with_two_gloo_processes(tmp_path):
     assert _same(*ranks)
     assert len(pd.read_csv(tmp_path / "logs" / "metrics.csv")) == 2  # only rank 0 logs
     assert read_metadata(tmp_path / "model.pt")["training"]["epochs_run"] == 2
+
+
+# ------------------------------------------------------------- bad input (audit)
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"model_params": [1, 2]}, TypeError, "model_params must be a dict"),
+        ({"flips": "no"}, TypeError, "flips must be True or False"),  # "no" is truthy
+        ({"progress": "no"}, TypeError, "progress must be True or False"),
+        ({"min_wet_fraction": 2}, ValueError, r"min_wet_fraction must be in \[0, 1\]"),
+        ({"min_wet_fraction": "x"}, TypeError, "min_wet_fraction must be a number"),
+        ({"wet_threshold": float("nan")}, ValueError, "wet_threshold must be finite"),
+        ({"crop": 0}, ValueError, "crop must be a positive integer or None"),
+        ({"crop": "16"}, ValueError, "crop must be a positive integer or None"),
+        ({"target_crop": 32}, ValueError, r"target_crop \(32\) must not exceed crop \(16\)"),
+    ],
+)
+def test_bad_trainer_options_fail_at_once(kwargs, error, match):
+    options = {**TINY, **kwargs}
+    params = options.pop("model_params", {"depth": 1, "filters": 4})
+    with pytest.raises(error, match=match):
+        Trainer("unet", params, epochs=1, **options)
+
+
+def test_validation_on_another_time_step_warns(small):
+    train, val = small
+    coarse = val.assign_coords(time=pd.date_range("2024-01-01", periods=val.sizes["time"],
+                                                  freq="10min"))
+    trainer = Trainer("unet", {"depth": 1, "filters": 4}, epochs=1, steps_per_epoch=1,
+                      val_steps=1, **TINY)
+    with pytest.warns(UserWarning, match="validation cubes have time step P0DT0H10M0S"):
+        trainer.fit(train, coarse)
+    with pytest.raises(ValueError, match="max_batches must be a positive integer"):
+        trainer.evaluate(val, max_batches=0)
+
+
+def test_load_model_names_a_bad_path_type():
+    with pytest.raises(TypeError, match="checkpoint path must be a str or pathlib.Path"):
+        load_model(3)
+
+
+def test_training_on_missing_data_only_is_an_error(small):
+    """All-NaN targets gave a loss of 0 and an untrained network, silently."""
+    trainer = Trainer("unet", {"depth": 1, "filters": 4}, epochs=1, steps_per_epoch=1, **TINY)
+    with pytest.raises(ValueError, match="no training window of epoch 1 has a valid"):
+        trainer.fit(small[0] * np.nan)

@@ -565,3 +565,53 @@ def test_verify_as_written_on_shared_radar(radar_dir):
     assert set(defaults.data_vars) == set(list_metrics())
     xr.testing.assert_allclose(defaults["csi"].isel(init_time=0),
                                scores["csi"].isel(init_time=0))
+
+
+# ------------------------------------------------------------- bad input (audit)
+@pytest.fixture
+def fc_and_obs():
+    from xnowcast.datasets import synthetic_radar
+
+    cube = synthetic_radar(n_times=10, size=32, seed=2)
+    return xnowcast.forecast(cube, "persistence", init_times="all", n_in=2, n_out=3), cube
+
+
+def test_bad_verify_arguments_are_clear(fc_and_obs):
+    fc, obs = fc_and_obs
+    with pytest.raises(TypeError, match="metrics must be a metric name or a list"):
+        verify(fc, obs, 3)
+    with pytest.raises(TypeError, match="mean must be True or False, got 'no'"):
+        verify(fc, obs, "mse", mean="no")  # "no" is truthy: it used to pool silently
+    with pytest.raises(ValueError, match="thresholds must be a number or a non-empty list"):
+        verify(fc, obs, "csi", thresholds="high")
+    with pytest.raises(ValueError, match="thresholds must not repeat a value"):
+        verify(fc, obs, "csi", thresholds=[1, 1])
+    with pytest.raises(ValueError, match="data_range must be a positive number, got 'x'"):
+        verify(fc, obs, "psnr", data_range="x")
+    with pytest.raises(ValueError, match="win_size must be a positive odd integer"):
+        verify(fc, obs, "ssim", win_size="x")
+
+
+def test_empty_forecast_and_unlabelled_lead_times_are_clear(fc_and_obs):
+    fc, obs = fc_and_obs
+    with pytest.raises(ValueError, match=r"the forecast is empty along \['init_time'\]"):
+        verify(fc.isel(init_time=[]), obs, "mse")
+    with pytest.raises(ValueError, match=r"the forecast is empty along \['lead_time'\]"):
+        verify(fc.isel(lead_time=[]), obs, "mse")
+    steps = fc.drop_vars("valid_time").assign_coords(lead_time=[1, 2, 3])
+    with pytest.raises(TypeError, match="'lead_time' coordinate is not timedelta64"):
+        verify(steps, obs, "mse")
+
+
+def test_timezone_aware_observations_are_clear(fc_and_obs):
+    fc, obs = fc_and_obs
+    aware = obs.assign_coords(time=obs.indexes["time"].tz_localize("UTC"))
+    with pytest.raises(TypeError, match="timezone-aware"):
+        verify(fc, aware, "mse")
+
+
+def test_scores_to_dataframe_takes_scores_only(fc_and_obs):
+    with pytest.raises(TypeError, match="takes the Dataset of scores"):
+        scores_to_dataframe(fc_and_obs[1])
+    with pytest.raises(ValueError, match="holds no scores"):
+        scores_to_dataframe(xr.Dataset())

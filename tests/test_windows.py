@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dask
 import numpy as np
+import pandas as pd
 import pytest
 
 from xnowcast.datasets import synthetic_radar
-from xnowcast.windows import SEQUENCE_ID, select_init_times, windows
+from xnowcast.windows import SEQUENCE_ID, select_init_times
 
 
 def test_gap_free_windows(cube):
@@ -101,3 +102,34 @@ def test_bad_every_names_the_argument(cube):
         select_init_times(w, "all", every="nan")
     with pytest.raises(ValueError, match="every must be a positive interval"):
         select_init_times(w, "all", every="-5min")
+
+
+def test_bad_init_time_selections_are_clear(cube):
+    w = cube.nowcast.windows(n_in=12, n_out=0)
+    t = cube.time.values
+    with pytest.raises(ValueError, match="slice bound: expected times.*'abc'"):
+        select_init_times(w, slice("abc", None))
+    with pytest.raises(TypeError, match="slice bound: expected times.*by position"):
+        select_init_times(w, slice(0, 5))
+    with pytest.raises(TypeError, match="timezone-aware"):
+        select_init_times(w, slice(pd.Timestamp(t[12]).tz_localize("UTC"), None))
+    with pytest.raises(TypeError, match="timezone-aware"):
+        select_init_times(w, pd.Timestamp(t[-1]).tz_localize("UTC"))
+    # A number is not read as nanoseconds after 1970 (nor None as NaT).
+    with pytest.raises(TypeError, match="by position use cube.time.values"):
+        select_init_times(w, 5)
+    with pytest.raises(TypeError, match="expected times"):
+        select_init_times(w, None)
+
+
+@pytest.mark.parametrize("every", [30, "30"])
+def test_every_without_a_unit_is_refused(cube, every):
+    """Before, '30' was 30 ns: no init time was thinned away, silently."""
+    w = cube.nowcast.windows(n_in=12, n_out=0)
+    with pytest.raises(ValueError, match="every must be a time interval with a unit"):
+        select_init_times(w, "all", every=every)
+
+
+def test_too_short_cube_for_windows_names_n_in_and_n_out(cube):
+    with pytest.raises(ValueError, match=r"n_in=20 input \+ n_out=20 target.*smaller n_in/n_out"):
+        cube.nowcast.windows(n_in=20, n_out=20)

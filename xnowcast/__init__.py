@@ -42,13 +42,20 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+#: Subpackages with heavy imports (matplotlib, torch), imported on first attribute access,
+#: so that ``xnowcast.plotting.plot_skill`` works right after ``import xnowcast``.
+_LAZY_SUBPACKAGES = ("plotting", "training", "motion", "transforms")
 
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _LAZY_SUBPACKAGES:
+        return importlib.import_module(f"xnowcast.{name}")
     raise AttributeError(f"module 'xnowcast' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_SUBPACKAGES))

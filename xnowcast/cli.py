@@ -151,6 +151,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     model = get_model(args.model)
+    if args.frames < model.n_in:
+        raise ValueError(f"--frames {args.frames} is fewer than the {model.n_in} input frames "
+                         f"of model {model.name!r}; give --frames {model.n_in + model.n_out} "
+                         "to verify every lead time")
     cube = synthetic_radar(n_times=args.frames, size=args.size, seed=args.seed)
     print(f"synthetic radar cube: {dict(cube.sizes)}, step 5 min, "
           f"{float(cube.isnull().mean()) * 100:.0f}% outside radar range (NaN)")
@@ -365,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group(
         "image inputs", "INPUT may be a quoted glob of radar images ('sri/*.png', JPEG, GIF, ...; "
                         "xnowcast.open_image_sequence): --time is then the strptime format of "
-                        "the time in the file names (default %%Y%%m%%d%%H%%M)")
+                        "the time in the file names (default %Y%m%d%H%M)")
     g.add_argument("--crop", type=_ints, metavar="Y0,Y1,X0,X1",
                    help="pixel rows y0:y1 and columns x0:x1 to keep (drop legend and borders)")
     g.add_argument("--size", type=_ints, metavar="NY,NX", help="resize the frames to NY x NX")

@@ -43,6 +43,8 @@ __all__ = [
     "normalize_cube",
     "as_dataarray",
     "find_time_dim",
+    "as_times",
+    "as_interval",
     "find_spatial_dims",
     "find_latlon",
     "infer_time_step",
@@ -52,6 +54,7 @@ __all__ = [
     "metres_per_unit",
     "forecast_coords",
     "forecast_attrs",
+    "match_grid",
     "INIT_TIME",
     "LEAD_TIME",
     "VALID_TIME",
@@ -161,9 +164,23 @@ def _with_grid_mapping(ds: xr.Dataset, name: Any) -> xr.DataArray:
     gm = da.attrs.get("grid_mapping") or da.encoding.get("grid_mapping")
     if isinstance(gm, str) and gm in ds.variables and gm not in da.coords:
         da = da.assign_coords({gm: ds[gm]})
-    if isinstance(gm, str) and gm in da.coords:
-        da.attrs.setdefault("grid_mapping", gm)
+    if isinstance(gm, str) and gm in da.coords and "grid_mapping" not in da.attrs:
+        da = da.assign_attrs(grid_mapping=gm)  # a new object: the user's Dataset stays as it is
     return da
+
+
+def _is_datetime(dtype: Any) -> bool:
+    """datetime64, timezone-naive or timezone-aware (pandas' ``DatetimeTZDtype``)."""
+    return isinstance(dtype, pd.DatetimeTZDtype) or (
+        isinstance(dtype, np.dtype) and np.issubdtype(dtype, np.datetime64)
+    )
+
+
+def _tz_hint(name: str) -> str:
+    return (
+        "xnowcast works with timezone-naive times (UTC, as in CF files): convert with "
+        f".assign_coords({name}=cube.indexes[{name!r}].tz_convert(None))"
+    )
 
 
 def _attr(obj: xr.DataArray, key: str) -> str:
@@ -183,7 +200,7 @@ def find_time_dim(da: xr.DataArray) -> str:
     for dim in da.dims:
         coord = da.coords.get(dim)
         if coord is not None and (
-            np.issubdtype(coord.dtype, np.datetime64)
+            _is_datetime(coord.dtype)
             or _attr(coord, "standard_name") == "time"
             or _attr(coord, "axis") == "t"
         ):
@@ -313,6 +330,101 @@ def infer_time_step(times: pd.DatetimeIndex | np.ndarray) -> np.timedelta64:
     return step.astype("timedelta64[ns]")
 
 
+def as_times(value: Any, name: str = "time") -> pd.DatetimeIndex:
+    """Times a user named (one or several), as a timezone-naive ``DatetimeIndex``.
+
+    Accepts datetimes, ``numpy.datetime64``, date strings and lists or arrays
+    of them (a time coordinate too). Numbers are refused (they would be read
+    as nanoseconds since 1970), as are timezone-aware times (cube times are
+    timezone-naive UTC).
+
+    Raises
+    ------
+    TypeError
+        Numbers, booleans, ``None`` or timezone-aware times.
+    ValueError
+        Text that is not a date.
+
+    Examples
+    --------
+    >>> as_times(["2024-06-01 12:05", "2024-06-01T12:10"])[1]
+    Timestamp('2024-06-01 12:10:00')
+    """
+    if isinstance(value, (xr.DataArray, xr.Variable, pd.Series)):
+        value = value.values
+    if np.ndim(value) == 0:
+        items = [value]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    elif np.asarray(value).dtype.kind == "M":  # datetime64 array, or a DatetimeIndex
+        items = list(pd.DatetimeIndex(np.ravel(value)) if not isinstance(value, pd.Index)
+                     else value)
+    else:
+        items = list(np.ravel(value))
+    for item in items:
+        if item is None or isinstance(item, (bool, np.bool_, int, float, np.number)):
+            raise TypeError(
+                f"{name}: expected times (datetimes or date strings such as "
+                f"'2024-06-01T12:00'), got {value!r}; to pick frames by position use "
+                "cube.time.values[i]"
+            )
+    try:
+        times = pd.DatetimeIndex([pd.Timestamp(item) for item in items])
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{name}: expected times (datetimes or date strings such as '2024-06-01T12:00'), "
+            f"got {value!r} ({err})"
+        ) from None
+    if times.tz is not None:
+        raise TypeError(
+            f"{name} {value!r} is timezone-aware; xnowcast works with timezone-naive times "
+            "(UTC, as in CF files): pass pd.Timestamp(t).tz_convert(None)"
+        )
+    if times.hasnans:
+        raise ValueError(f"{name} holds NaT: {value!r}")
+    return times
+
+
+def as_interval(value: Any, name: str, example: str = "30min") -> pd.Timedelta:
+    """A positive time interval a user named (``"30min"``, ``pd.Timedelta``, ``timedelta64``).
+
+    Bare numbers (``30``, ``"30"``) are refused: pandas would read them as
+    nanoseconds.
+
+    Raises
+    ------
+    ValueError
+        Not an interval, a bare number, or not positive.
+
+    Examples
+    --------
+    >>> as_interval("10min", "max_gap")
+    Timedelta('0 days 00:10:00')
+    """
+    text = value.strip() if isinstance(value, str) else None
+    bare = isinstance(value, (bool, int, float, np.bool_, np.number)) and not isinstance(
+        value, np.timedelta64)
+    if text is not None:
+        try:
+            bare = bool(np.isfinite(float(text)))
+        except ValueError:
+            pass
+    if bare:
+        raise ValueError(
+            f"{name} must be a time interval with a unit, such as {example!r} or '1h', got "
+            f"{value!r} (a bare number has no unit)"
+        )
+    try:
+        td = pd.Timedelta(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{name} must be a time interval such as {example!r} or '1h', got {value!r} ({err})"
+        ) from None
+    if pd.isna(td) or td <= pd.Timedelta(0):
+        raise ValueError(f"{name} must be a positive interval, got {value!r}")
+    return td
+
+
 def _check_time_index(da: xr.DataArray, time_dim: str) -> pd.DatetimeIndex:
     if time_dim not in da.coords:
         raise ValueError(
@@ -320,6 +432,11 @@ def _check_time_index(da: xr.DataArray, time_dim: str) -> pd.DatetimeIndex:
             f".assign_coords({time_dim}=pd.date_range(...))"
         )
     coord = da[time_dim]
+    if isinstance(coord.dtype, pd.DatetimeTZDtype):
+        raise TypeError(
+            f"the time coordinate {time_dim!r} is timezone-aware ({coord.dtype}); "
+            + _tz_hint(time_dim)
+        )
     if not np.issubdtype(coord.dtype, np.datetime64):
         hint = (
             "convert cftime dates with cube.convert_calendar('standard') or "
@@ -356,6 +473,7 @@ def normalize_cube(
     var: str | None = None,
     *,
     min_frames: int = 2,
+    need: str | None = None,
 ) -> tuple[xr.DataArray, CubeInfo]:
     """Validate a cube and return it ordered ``(time, y, x)`` with what was found.
 
@@ -372,6 +490,9 @@ def normalize_cube(
         Variable to use when ``obj`` is a Dataset with several.
     min_frames : int
         Fewest frames the caller needs (for example ``n_in`` of a model).
+    need : str, optional
+        Why the caller needs them and how to need fewer, for the error message
+        (default: ``"n_in of the model; give a longer cube or a smaller n_in"``).
 
     Returns
     -------
@@ -405,7 +526,7 @@ def normalize_cube(
     if len(times) < min_frames:
         raise ValueError(
             f"the cube has {len(times)} frame(s) along {time_dim!r} but {min_frames} are needed "
-            "(n_in of the model); give a longer cube or a smaller n_in"
+            f"({need or 'n_in of the model; give a longer cube or a smaller n_in'})"
         )
     step = infer_time_step(times) if len(times) >= 2 else np.timedelta64(0, "ns")
     if da.dims != (time_dim, y_dim, x_dim):
@@ -577,3 +698,38 @@ def forecast_attrs(source: xr.DataArray, model_name: str, model_params: dict[str
     note = f"{pd.Timestamp.now('UTC'):%Y-%m-%dT%H:%M:%SZ} xnowcast {__version__}: {model_name} forecast"
     attrs["history"] = f"{history}\n{note}" if history else note
     return attrs
+
+
+def match_grid(fc: xr.DataArray, obs: xr.DataArray, y: str, x: str) -> xr.DataArray:
+    """The observations ``obs`` on the grid of the forecast ``fc`` (a crop of a larger grid).
+
+    Grids are matched by their ``y``/``x`` coordinate values (or, without
+    coordinates, by size); shared by verification and plotting.
+
+    Raises
+    ------
+    ValueError
+        When a forecast coordinate value is not on the observations' grid.
+    """
+    for dim in (y, x):
+        if dim not in fc.coords or dim not in obs.coords:
+            if fc.sizes[dim] != obs.sizes[dim]:
+                raise ValueError(
+                    f"forecast and observations differ in size along {dim!r} "
+                    f"({fc.sizes[dim]} vs {obs.sizes[dim]}) and have no {dim!r} coordinate to "
+                    "match them by; give both the same grid"
+                )
+            continue
+        f_vals, o_vals = fc[dim].values, obs[dim].values
+        if f_vals.shape == o_vals.shape and np.array_equal(f_vals, o_vals):
+            continue
+        index = pd.Index(o_vals)
+        pos = index.get_indexer(f_vals) if index.is_unique else np.full(f_vals.shape, -1)
+        if (pos < 0).any():
+            raise ValueError(
+                f"the forecast's {dim!r} coordinate is not on the observations' grid "
+                f"(forecast {f_vals[0]}..{f_vals[-1]}, observations {o_vals[0]}..{o_vals[-1]}); "
+                "regrid one of them, or crop the observations to the forecast"
+            )
+        obs = obs.isel({dim: pos})
+    return obs

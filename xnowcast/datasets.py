@@ -77,13 +77,35 @@ def synthetic_radar(
     >>> bool(cube.isnull().any()), float(cube.max()) > 1
     (True, True)
     """
-    ny, nx = (size, size) if np.ndim(size) == 0 else tuple(size)
+    from xnowcast.conventions import as_interval, as_times
+
+    shape = (size, size) if np.ndim(size) == 0 else tuple(np.ravel(size))
+    for value, name in ((n_times, "n_times"), *zip(shape, ("size", "size"))):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
+    if len(shape) != 2:
+        raise ValueError(f"size must be an int or (ny, nx), got {size!r}")
+    ny, nx = shape
     if n_times < 1 or ny < 8 or nx < 8:
         raise ValueError("synthetic_radar needs n_times >= 1 and a grid of at least 8x8 pixels")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if n_cells is not None and (isinstance(n_cells, bool) or not isinstance(
+            n_cells, (int, np.integer)) or n_cells < 0):
+        raise ValueError(f"n_cells must be a non-negative integer or None, got {n_cells!r}")
+    try:
+        resolution_m = float(resolution_m)
+        wind_ms = tuple(float(w) for w in wind_ms)
+    except (TypeError, ValueError):
+        raise TypeError(f"resolution_m must be a number and wind_ms two numbers (u, v), got "
+                        f"{resolution_m!r} and {wind_ms!r}") from None
+    if not (np.isfinite(resolution_m) and resolution_m > 0) or len(wind_ms) != 2:
+        raise ValueError(f"resolution_m must be a positive number of metres and wind_ms two "
+                         f"numbers (u, v), got {resolution_m!r} and {wind_ms!r}")
     rng = np.random.default_rng(seed)
-    step_td = pd.Timedelta(step)
+    step_td = as_interval(step, "step", example="5min")
     dt_s = step_td.total_seconds()
-    times = pd.date_range(start, periods=n_times, freq=step_td)
+    times = pd.date_range(as_times(start, "start")[0], periods=n_times, freq=step_td)
     n_cells = n_cells if n_cells is not None else max(4, int(ny * nx / 2500))
 
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float32)

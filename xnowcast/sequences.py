@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast.conventions import normalize_cube
+from xnowcast.conventions import as_interval, normalize_cube
 from xnowcast.windows import SEQUENCE_ID
 
 __all__ = [
@@ -67,6 +67,8 @@ def _as_ns(times: Any, what: str = "times") -> np.ndarray:
     arr = np.asarray(times)
     if arr.ndim != 1:
         raise ValueError(f"{what} must be one-dimensional, got shape {arr.shape}")
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
     if arr.dtype.kind in "iufcb":
         raise TypeError(
             f"{what} must be datetimes, got numbers (dtype {arr.dtype}); convert them with "
@@ -83,16 +85,26 @@ def _as_ns(times: Any, what: str = "times") -> np.ndarray:
 
 
 def _as_timedelta(value: Any, name: str) -> pd.Timedelta:
+    return as_interval(value, name, example="10min")
+
+
+def _number(value: Any, name: str) -> float:
+    """A finite number (numbers and numeric text), or a ValueError naming ``name``."""
     try:
-        td = pd.Timedelta(value)
+        out = float(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a time interval such as '10min' or pd.Timedelta(minutes=10), "
-            f"got {value!r}"
-        ) from None
-    if td is pd.NaT or td <= pd.Timedelta(0):
-        raise ValueError(f"{name} must be a positive interval, got {value!r}")
-    return td
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return out
+
+
+def _numbers(values: Any, name: str) -> np.ndarray:
+    """A flat float64 array of ``values``, or a ValueError naming ``name``."""
+    try:
+        return np.asarray(values, dtype="float64").ravel()
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numbers, got {values!r}") from None
 
 
 def split(times: Any, max_gap: str | pd.Timedelta | np.timedelta64 = "10min") -> np.ndarray:
@@ -224,9 +236,7 @@ def rain_amount(
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    threshold = float(threshold)
-    if not np.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    threshold = _number(threshold, "threshold")
     cube, info = normalize_cube(cube, var, min_frames=1)
     space = list(info.spatial_dims)
     units = cube.attrs.get("units")
@@ -254,7 +264,10 @@ def rain_amount(
 def _values_1d(amount: Any) -> np.ndarray:
     if isinstance(amount, (xr.DataArray, pd.Series)):
         amount = amount.to_numpy()
-    values = np.asarray(amount, dtype="float64")
+    try:
+        values = np.asarray(amount, dtype="float64")
+    except (TypeError, ValueError):
+        raise ValueError(f"amount must be numbers (one per frame), got {amount!r}") from None
     if values.ndim != 1:
         raise ValueError(f"amount must be one-dimensional, got shape {values.shape}")
     return values
@@ -297,13 +310,13 @@ def category_edges(
     if quantiles is not None and bins is not None:
         raise ValueError("give either quantiles= or bins=, not both")
     if bins is not None:
-        edges = np.asarray(bins, dtype="float64").ravel()
+        edges = _numbers(bins, "bins")
         if edges.size == 0 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
             raise ValueError(
                 f"bins must be finite and strictly increasing, got {list(np.ravel(bins))}"
             )
         return edges
-    q = np.asarray(DEFAULT_QUANTILES if quantiles is None else quantiles, dtype="float64").ravel()
+    q = _numbers(DEFAULT_QUANTILES if quantiles is None else quantiles, "quantiles")
     if q.size == 0 or np.any((q <= 0) | (q >= 1)) or np.any(np.diff(q) <= 0):
         raise ValueError(
             f"quantiles must be strictly increasing levels between 0 and 1 (exclusive), "
@@ -489,7 +502,7 @@ def sequence_table(
         min_length < 1
     ):
         raise ValueError(f"min_length must be a positive integer, got {min_length!r}")
-    min_mean_category = float(min_mean_category)
+    min_mean_category = _number(min_mean_category, "min_mean_category")
     if amount not in _METHODS:
         raise ValueError(f"amount must be one of {_METHODS}, got {amount!r}")
     gap = _as_timedelta(max_gap, "max_gap")
@@ -543,10 +556,20 @@ def _check_table(table: pd.DataFrame) -> None:
             "the table holds no frame: no sequence passed the selection; lower min_length or "
             "min_mean_category in sequence_table()"
         )
+    for column in ("sequence_id", "category"):
+        values = table[column].to_numpy()
+        if values.dtype.kind not in "iu":
+            whole = values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(
+                np.all(values == np.round(values)))
+            if not whole:
+                raise ValueError(
+                    f"the table's {column!r} column must hold whole numbers without gaps (NaN), "
+                    f"got dtype {values.dtype}; make it with sequence_table()"
+                )
 
 
 def _check_fractions(fractions: Sequence[float]) -> np.ndarray:
-    f = np.asarray(fractions, dtype="float64").ravel()
+    f = _numbers(fractions, "fractions")
     if f.size == 0 or np.any(~np.isfinite(f)) or np.any(f < 0) or abs(f.sum() - 1) > 1e-6:
         raise ValueError(
             f"fractions must be non-negative and sum to 1, got {tuple(np.ravel(fractions))}; "
@@ -674,6 +697,8 @@ def assign_sequences(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if isinstance(n_swaps, bool) or not isinstance(n_swaps, (int, np.integer)) or n_swaps < 0:
         raise ValueError(f"n_swaps must be a non-negative integer, got {n_swaps!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seq = table["sequence_id"].to_numpy()
     cats = table["category"].to_numpy().astype(np.int64)
     uniq, inverse, length, mean_cat = _per_sequence(seq, cats)
@@ -808,6 +833,11 @@ def split_dataset(
     t = info.time_dim
     index = cube.get_index(t)
     table_times = pd.DatetimeIndex(table["time"])
+    if table_times.tz is not None:
+        raise ValueError(
+            f"the table's times are timezone-aware ({table_times.dtype}) but the cube's are not; "
+            "convert them with table['time'] = table['time'].dt.tz_convert(None)"
+        )
     if table_times.has_duplicates:
         dup = table_times[table_times.duplicated()].unique()[:5]
         raise ValueError(
@@ -902,7 +932,7 @@ def split_summary(
     rows = {}
     groups = []
     for part in splits:
-        if SEQUENCE_ID not in part.coords:
+        if not isinstance(part, (xr.DataArray, xr.Dataset)) or SEQUENCE_ID not in part.coords:
             raise ValueError(
                 f"a set has no {SEQUENCE_ID!r} coordinate; pass the cubes returned by "
                 "split_dataset()"

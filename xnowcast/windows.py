@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast.conventions import CubeInfo, normalize_cube
+from xnowcast.conventions import CubeInfo, as_interval, as_times, normalize_cube
 
 __all__ = ["Window", "Windows", "windows", "select_init_times", "SEQUENCE_ID"]
 
@@ -162,7 +162,9 @@ def windows(
     if isinstance(n_out, bool) or not isinstance(n_out, (int, np.integer)) or n_out < 0:
         raise ValueError(f"n_out must be a non-negative integer, got {n_out!r}")
     length = n_in + n_out
-    cube, info = normalize_cube(cube, var, min_frames=length)
+    need = (f"n_in={n_in} input + n_out={n_out} target frames per window; give a longer cube "
+            "or smaller n_in/n_out") if n_out else None
+    cube, info = normalize_cube(cube, var, min_frames=length, need=need)
     runs = _run_ids(cube, info)
     # Start of the run each frame belongs to, and the run's length.
     run_start = np.r_[0, np.nonzero(np.diff(runs))[0] + 1]
@@ -228,24 +230,20 @@ def select_init_times(
     elif isinstance(init_times, slice):
         if init_times.step is not None:
             raise ValueError("init_times slices take no step; use every= to thin init times")
-        sel = pd.Series(np.arange(len(available)), index=available).loc[
-            init_times.start : init_times.stop
-        ]
+        start, stop = (None if b is None else as_times(b, "init_times slice bound")[0]
+                       for b in (init_times.start, init_times.stop))
+        sel = pd.Series(np.arange(len(available)), index=available).loc[start:stop]
         positions = sel.to_numpy()
     else:
         requested = _as_times(init_times)
         positions = _positions_of(wins, requested, times, usable)
     if every is not None:
-        try:
-            every_td = pd.Timedelta(every)
-        except (TypeError, ValueError) as err:
-            raise ValueError(
-                f"every must be a time interval such as '30min' or '1h', got {every!r} ({err})"
-            ) from None
-        if pd.isna(every_td) or every_td <= pd.Timedelta(0):
-            raise ValueError(f"every must be a positive interval, got {every!r}")
+        every_td = as_interval(every, "every")
         chosen = available[positions]
-        positions = positions[chosen == chosen.floor(every_td)]
+        try:
+            positions = positions[chosen == chosen.floor(every_td)]
+        except ValueError as err:  # an interval finer than the times' resolution
+            raise ValueError(f"every={every!r} cannot thin these init times ({err})") from None
     if len(positions) == 0:
         raise ValueError(
             f"no init time selected by init_times={init_times!r}"
@@ -256,13 +254,10 @@ def select_init_times(
 
 def _as_times(value: Any) -> pd.DatetimeIndex:
     try:
-        if isinstance(value, (str, pd.Timestamp, np.datetime64)) or np.ndim(value) == 0:
-            return pd.DatetimeIndex([pd.Timestamp(value)])
-        return pd.DatetimeIndex(pd.to_datetime(list(np.asarray(value).ravel())))
+        return as_times(value, "init_times")
     except (TypeError, ValueError) as err:
-        raise ValueError(
-            f"init_times must be 'latest', 'all', a slice of times or time(s), got {value!r} "
-            f"({err})"
+        raise type(err)(
+            f"{err}. init_times takes 'latest', 'all', a slice of times or time(s)"
         ) from None
 
 

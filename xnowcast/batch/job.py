@@ -287,9 +287,9 @@ class BatchJob:
 
         run_id = uuid.uuid4().hex[:8]
         delayed = self._delayed(tasks, run_id)
+        kind, scheduler, owned = _resolve_scheduler(self._client)  # connect before the bar
         bar = tqdm(total=total, unit="forecast", disable=not progress, file=sys.stderr,
                    desc="xnowcast batch", smoothing=0.1)
-        kind, scheduler, owned = _resolve_scheduler(self._client)
         try:
             if kind == "distributed":
                 return _run_distributed(scheduler, delayed, tasks, bar)
@@ -328,6 +328,11 @@ def _resolve_scheduler(client: Any) -> tuple[str, Any, bool]:
     if isinstance(client, str):
         if client in LOCAL_SCHEDULERS:
             return "local", client, False
+        if ":" not in client:
+            raise ValueError(
+                f"client={client!r} is neither a local scheduler ({', '.join(LOCAL_SCHEDULERS)}) "
+                "nor a scheduler address such as 'tcp://10.0.0.1:8786'"
+            )
         from distributed import Client
 
         return "distributed", Client(client), True
@@ -499,6 +504,15 @@ def forecast_archive(
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+    try:
+        delay_ok = not isinstance(retry_delay, (bool, str)) and 0 <= float(retry_delay) < np.inf
+    except (TypeError, ValueError):
+        delay_ok = False
+    if not delay_ok:
+        raise ValueError(f"retry_delay must be a non-negative number of seconds, got "
+                         f"{retry_delay!r}")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
     if task_threads is not None and (
         isinstance(task_threads, bool) or not isinstance(task_threads, (int, np.integer))
         or task_threads < 1

@@ -59,7 +59,19 @@ def expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list
             return found
         items = [text]
     else:
-        items = [os.fspath(p) for p in paths]
+        if isinstance(paths, (bytes, xr.DataArray, xr.Dataset)) or not isinstance(
+                paths, Sequence):
+            raise TypeError(
+                f"paths must be a file, a zarr store, a glob pattern or a list of them, got "
+                f"{type(paths).__name__}"
+                + ("; pass the cube itself to functions that take cubes"
+                   if isinstance(paths, (xr.DataArray, xr.Dataset)) else "")
+            )
+        try:
+            items = [os.fspath(p) for p in paths]
+        except TypeError:
+            raise TypeError(f"paths must be file paths (str or pathlib.Path), got {paths!r}") \
+                from None
         if not items:
             raise ValueError("got an empty list of paths")
     missing = [p for p in items if not os.path.exists(os.path.expanduser(p))]
@@ -166,6 +178,9 @@ def _as_frames(ds: xr.Dataset, path: str, var: str | None, time: str | None) -> 
     gm = ds[da.name].encoding.get("grid_mapping") if da.name in ds else None
     if isinstance(gm, str) and gm in da.coords:
         da.attrs["grid_mapping"] = gm
+    if "grid_mapping" in da.attrs:
+        # in both attrs and encoding, xarray refuses to write the cube (to_netcdf, to_zarr)
+        da.encoding.pop("grid_mapping", None)
     return da
 
 

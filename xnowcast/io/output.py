@@ -50,6 +50,9 @@ def save_forecast(
     >>> open_forecast(path).attrs["xnowcast_model"]
     'persistence'
     """
+    from xnowcast.conventions import as_dataarray
+
+    fc = as_dataarray(fc)
     path = Path(path)
     fmt = _format(path)
     if path.exists():
@@ -102,8 +105,29 @@ def open_forecast(path: str | os.PathLike, var: str | None = None) -> xr.DataArr
         ds = open_zarr_store(path, decode_coords="all")
     else:
         ds = xr.open_dataset(path, decode_coords="all", chunks={})
-    da = as_dataarray(ds, var)
+    da = _coords_chunked_like_data(as_dataarray(ds, var))
     gm = da.encoding.get("grid_mapping")
     if isinstance(gm, str) and gm in da.coords:
         da.attrs["grid_mapping"] = gm
+        da.encoding.pop("grid_mapping")  # in both, xarray refuses to write the forecast again
     return da
+
+
+def _coords_chunked_like_data(da: xr.DataArray) -> xr.DataArray:
+    """Chunk the lazy coordinates like the data along the dims they share.
+
+    zarr stores chunk 2-D ``lat``/``lon`` on their own (e.g. 256 x 256 under a 512 x 512
+    data chunk); a DataArray whose coordinates and data disagree has no ``chunksizes``
+    and cannot be aligned chunk-wise with observations.
+    """
+    if da.chunks is None:
+        return da
+    data_chunks = dict(zip(da.dims, da.chunks))
+    fixed = {}
+    for name, coord in da.coords.items():
+        if name in da.dims or coord.chunks is None:
+            continue
+        want = {d: data_chunks[d] for d in coord.dims if d in data_chunks}
+        if any(coord.chunks[coord.dims.index(d)] != c for d, c in want.items()):
+            fixed[name] = coord.variable.chunk(want)
+    return da.assign_coords(fixed) if fixed else da

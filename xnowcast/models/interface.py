@@ -193,6 +193,12 @@ def register_model(
     key = _normalise(name)
 
     def _register(obj):
+        if (isinstance(obj, str) and ":" not in obj) or (
+                not isinstance(obj, str) and not callable(obj)):
+            raise TypeError(
+                f"model {key!r}: the factory must be a NowcastModel subclass, a callable "
+                f"returning one, or a 'module:attribute' reference, got {obj!r}"
+            )
         if key in _registry() and not overwrite and _REGISTRY[key] is not obj:
             raise ValueError(
                 f"a model named {key!r} is already registered; pass overwrite=True to replace it"
@@ -267,14 +273,28 @@ def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> Nowc
     factory = registry[key]
     if isinstance(factory, str):
         module_name, _, attr = factory.partition(":")
-        factory = getattr(importlib.import_module(module_name), attr)
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ImportError(
+                f"model {key!r} is registered as {registry[key]!r}, which cannot be loaded "
+                f"({type(err).__name__}: {err}); install or fix the package that provides it"
+            ) from None
     try:
-        return factory(**params)
+        built = factory(**params)
     except TypeError as err:
         raise TypeError(f"bad parameters for model {key!r}: {err}") from None
+    if not isinstance(built, NowcastModel):
+        raise TypeError(
+            f"model {key!r}: its factory returned {type(built).__name__}, not a NowcastModel; "
+            "register a NowcastModel subclass or a function returning an instance of one"
+        )
+    return built
 
 
 def _normalise(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"model names are strings, got {type(name).__name__} {name!r}")
     return name.strip().lower().replace("_", "-")
 
 

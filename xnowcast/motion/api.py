@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast.motion.interface import check_combine, check_frames, get_method
+from xnowcast.motion.interface import (
+    check_combine,
+    check_frames,
+    check_number,
+    check_range,
+    get_method,
+)
 from xnowcast.transforms import Transform, get_transform
 
 __all__ = [
@@ -92,7 +98,18 @@ def estimate_motion(
     finite = z[np.isfinite(z)]
     if finite.size == 0 or finite.min() == finite.max():  # nothing to track
         return np.zeros((2, *frames.shape[1:]), np.float32)
-    return estimator(z, n_flows=n_flows, combine=combine, **options)
+    try:
+        return estimator(z, n_flows=n_flows, combine=combine, **options)
+    except Exception as err:
+        if type(err).__module__.partition(".")[0] != "cv2":
+            raise
+        lines = str(err).strip().splitlines()
+        raise ValueError(
+            f"OpenCV rejected motion method {_method_name(estimator)!r} on frames of "
+            f"{frames.shape[1]} x {frames.shape[2]} pixels with options "
+            f"{ {k: v for k, v in options.items() if k != 'value_range'} }: "
+            f"{lines[-1] if lines else err}; change the options or use larger frames"
+        ) from None
 
 
 def method_options(estimator: Any) -> list[str]:
@@ -103,7 +120,13 @@ def method_options(estimator: Any) -> list[str]:
 
 
 def check_options(estimator: Any, options: dict[str, Any]) -> None:
-    """Raise a TypeError naming the valid options when ``options`` has unknown ones."""
+    """Raise a TypeError naming the valid options when ``options`` has unknown ones.
+
+    A ``preset`` the method does not have is a ``ValueError`` listing its presets, and so
+    is a bad option value (``smooth``, ``value_range``, and the checks of the method
+    module's ``validate_options``), so that a model with bad options fails when it is
+    made, not inside OpenCV at its first forecast.
+    """
     valid = method_options(estimator)
     unknown = sorted(set(options) - set(valid))
     if unknown:
@@ -111,6 +134,21 @@ def check_options(estimator: Any, options: dict[str, Any]) -> None:
             f"unknown option(s) {unknown} for motion method {_method_name(estimator)!r}; "
             f"valid options are: {', '.join(valid)}"
         )
+    presets = getattr(inspect.getmodule(estimator), "PRESETS", None)
+    preset = options.get("preset")
+    if presets is not None and preset is not None and (
+            not isinstance(preset, str) or preset.strip().lower() not in presets):
+        raise ValueError(
+            f"unknown preset {preset!r} for motion method {_method_name(estimator)!r}; "
+            f"valid presets are: {', '.join(presets)}"
+        )
+    if "smooth" in options:
+        check_number(options["smooth"], "smooth (sigma in pixels)", low_inclusive=True)
+    if "value_range" in options:
+        check_range(options["value_range"])
+    validate = getattr(inspect.getmodule(estimator), "validate_options", None)
+    if callable(validate):  # the method's own checks of its option values
+        validate(**options)
 
 
 def motion(
@@ -161,11 +199,13 @@ def motion(
     >>> sorted(uv.data_vars)[:2], uv.u.attrs["units"]
     (['speed', 'u'], 'pixel / time step')
     """
-    from xnowcast.conventions import grid_spacing, normalize_cube
+    from xnowcast.conventions import as_times, grid_spacing, normalize_cube
 
     if isinstance(n_flows, bool) or not isinstance(n_flows, (int, np.integer)) or n_flows < 1:
         raise ValueError(f"n_flows must be a positive integer, got {n_flows!r}")
-    cube, info = normalize_cube(cube, var, min_frames=n_flows + 1)
+    cube, info = normalize_cube(
+        cube, var, min_frames=n_flows + 1,
+        need=f"n_flows={n_flows} frame pairs; give a longer cube or a smaller n_flows")
     times = pd.DatetimeIndex(cube[info.time_dim].values)
     if time is None:
         scalar, wanted = True, times[-1:]
@@ -173,7 +213,12 @@ def motion(
         scalar, wanted = False, times[n_flows:]
     else:
         scalar = np.ndim(time) == 0
-        wanted = pd.DatetimeIndex(np.atleast_1d(pd.to_datetime(time)))
+        if isinstance(time, slice):
+            raise TypeError("time takes a time, a list of times or 'all', not a slice; select "
+                            "the frames with cube.sel(time=slice(...)) and pass time='all'")
+        wanted = as_times(time, "time")
+        if len(wanted) == 0:
+            raise ValueError("time is an empty list; give at least one time (or 'all')")
     positions = times.get_indexer(wanted)
     for t, i in zip(wanted, positions):
         if i < 0:

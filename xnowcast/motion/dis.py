@@ -30,12 +30,13 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
+from xnowcast.motion.interface import check_frames, check_integer, finish_flow, frame_pairs
 
-__all__ = ["dis", "PRESETS"]
+__all__ = ["dis", "PRESETS", "validate_options"]
 
 #: Preset names and their OpenCV constants' names.
 PRESETS = {
@@ -43,6 +44,8 @@ PRESETS = {
     "fast": "DISOPTICAL_FLOW_PRESET_FAST",
     "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM",
 }
+#: ``(patch_size, patch_stride)`` of each preset (OpenCV 4 and 5).
+_PRESET_PATCH = {"ultrafast": (8, 4), "fast": (8, 4), "medium": (8, 3)}
 
 
 def dis(
@@ -86,28 +89,55 @@ def dis(
     import cv2
 
     frames = check_frames(frames, n_flows)
-    key = preset.strip().lower() if isinstance(preset, str) else preset
-    if key not in PRESETS:
-        raise ValueError(f"unknown DIS preset {preset!r}; valid presets are: {', '.join(PRESETS)}")
+    key, chosen = _settings(preset, {
+        "finest_scale": finest_scale, "patch_size": patch_size, "patch_stride": patch_stride,
+        "gradient_descent_iterations": gradient_descent_iterations,
+        "variational_refinement_iterations": variational_refinement_iterations})
+    setters = {"finest_scale": "setFinestScale", "patch_size": "setPatchSize",
+               "patch_stride": "setPatchStride",
+               "gradient_descent_iterations": "setGradientDescentIterations",
+               "variational_refinement_iterations": "setVariationalRefinementIterations"}
     flows = []
     for prev, nxt in frame_pairs(frames, n_flows, value_range):
         est = cv2.DISOpticalFlow_create(getattr(cv2, PRESETS[key]))
-        for setter, value in (
-            (est.setFinestScale, finest_scale),
-            (est.setPatchSize, patch_size),
-            (est.setPatchStride, patch_stride),
-            (est.setGradientDescentIterations, gradient_descent_iterations),
-            (est.setVariationalRefinementIterations, variational_refinement_iterations),
-        ):
-            if value is not None:
-                setter(_nonneg_int(value, setter.__name__))
+        for name, value in chosen.items():
+            getattr(est, setters[name])(value)
         flow = est.calc(prev, nxt, None)
         flows.append(np.moveaxis(flow, -1, 0))
     return finish_flow(flows, combine, smooth)
 
 
-def _nonneg_int(value, setter: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        option = setter.removeprefix("set")
-        raise ValueError(f"DIS option {option} must be a non-negative integer, got {value!r}")
-    return int(value)
+def _settings(preset: Any, options: dict[str, Any]) -> tuple[str, dict[str, int]]:
+    """The preset key and the validated option overrides (OpenCV setter name -> value)."""
+    key = preset.strip().lower() if isinstance(preset, str) else preset
+    if key not in PRESETS:
+        raise ValueError(f"unknown DIS preset {preset!r}; valid presets are: {', '.join(PRESETS)}")
+    minimum = {"finest_scale": 0, "patch_size": 1, "patch_stride": 1,
+               "gradient_descent_iterations": 0, "variational_refinement_iterations": 0}
+    chosen = {name: check_integer(options[name], f"DIS option {name}", low)
+              for name, low in minimum.items() if options.get(name) is not None}
+    # OpenCV corrupts memory (or divides by zero) when the stride exceeds the patch size.
+    size = chosen.get("patch_size", _PRESET_PATCH[key][0])
+    stride = chosen.get("patch_stride", _PRESET_PATCH[key][1])
+    if stride > size:
+        raise ValueError(
+            f"DIS option patch_stride ({stride}) must not exceed patch_size ({size}; preset "
+            f"{key!r} uses patch_size={_PRESET_PATCH[key][0]}, patch_stride="
+            f"{_PRESET_PATCH[key][1]}); lower patch_stride or raise patch_size"
+        )
+    return key, chosen
+
+
+def validate_options(*, preset: str = "fast", **options: Any) -> None:
+    """Raise a ValueError naming the first bad DIS option (see :func:`dis`).
+
+    Called when an optical-flow model is made; options of other kinds are ignored.
+
+    Examples
+    --------
+    >>> validate_options(patch_size=4, patch_stride=8)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: DIS option patch_stride (8) must not exceed patch_size (4; ...
+    """
+    _settings(preset, options)

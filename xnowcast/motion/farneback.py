@@ -27,12 +27,19 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
+from xnowcast.motion.interface import (
+    check_frames,
+    check_integer,
+    check_number,
+    finish_flow,
+    frame_pairs,
+)
 
-__all__ = ["farneback", "PRESETS"]
+__all__ = ["farneback", "PRESETS", "validate_options"]
 
 #: Named parameter sets of ``cv2.calcOpticalFlowFarneback``.
 PRESETS: dict[str, dict[str, float]] = {
@@ -82,21 +89,8 @@ def farneback(
     import cv2
 
     frames = check_frames(frames, n_flows)
-    key = preset.strip().lower() if isinstance(preset, str) else preset
-    if key not in PRESETS:
-        raise ValueError(
-            f"unknown Farneback preset {preset!r}; valid presets are: {', '.join(PRESETS)}"
-        )
-    params = dict(PRESETS[key])
-    overrides = dict(pyr_scale=pyr_scale, levels=levels, winsize=winsize,
-                     iterations=iterations, poly_n=poly_n, poly_sigma=poly_sigma)
-    params.update({k: v for k, v in overrides.items() if v is not None})
-    if not 0 < params["pyr_scale"] < 1:
-        raise ValueError(f"pyr_scale must be in (0, 1), got {params['pyr_scale']!r}")
-    for name in ("levels", "winsize", "iterations", "poly_n"):
-        if int(params[name]) != params[name] or params[name] < 1:
-            raise ValueError(f"Farneback option {name} must be a positive integer, got "
-                             f"{params[name]!r}")
+    params = _params(preset, dict(pyr_scale=pyr_scale, levels=levels, winsize=winsize,
+                                  iterations=iterations, poly_n=poly_n, poly_sigma=poly_sigma))
     flags = cv2.OPTFLOW_FARNEBACK_GAUSSIAN if gaussian_window else 0
     flows = []
     for prev, nxt in frame_pairs(frames, n_flows, value_range):
@@ -107,3 +101,30 @@ def farneback(
         )
         flows.append(np.moveaxis(flow, -1, 0))
     return finish_flow(flows, combine, smooth)
+
+
+def _params(preset: Any, overrides: dict[str, Any]) -> dict[str, float]:
+    """The preset's parameters with the given overrides, validated."""
+    key = preset.strip().lower() if isinstance(preset, str) else preset
+    if key not in PRESETS:
+        raise ValueError(
+            f"unknown Farneback preset {preset!r}; valid presets are: {', '.join(PRESETS)}"
+        )
+    params = dict(PRESETS[key])
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    pyr_scale = check_number(params["pyr_scale"], "Farneback option pyr_scale")
+    if pyr_scale >= 1:
+        raise ValueError(f"Farneback option pyr_scale must be in (0, 1), got {pyr_scale!r}")
+    for name in ("levels", "winsize", "iterations", "poly_n"):
+        params[name] = check_integer(params[name], f"Farneback option {name}", 1)
+    params["poly_sigma"] = check_number(params["poly_sigma"], "Farneback option poly_sigma")
+    return params
+
+
+def validate_options(*, preset: str = "seed", **options: Any) -> None:
+    """Raise a ValueError naming the first bad Farneback option (see :func:`farneback`).
+
+    Called when an optical-flow model is made; options of other kinds are ignored.
+    """
+    names = ("pyr_scale", "levels", "winsize", "iterations", "poly_n", "poly_sigma")
+    _params(preset, {k: options.get(k) for k in names})

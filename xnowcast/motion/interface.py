@@ -62,6 +62,9 @@ __all__ = [
     "finish_flow",
     "smooth_flow",
     "check_combine",
+    "check_integer",
+    "check_number",
+    "check_range",
     "COMBINE",
 ]
 
@@ -187,7 +190,7 @@ def frame_pairs(
     """
     from xnowcast.transforms import to_uint8
 
-    lo, hi = _check_range(value_range)
+    lo, hi = check_range(value_range)
     frames = np.asarray(frames, dtype=np.float32)
     t = frames.shape[0]
     missing = np.isnan(frames)
@@ -204,7 +207,7 @@ def frame_pairs(
     return pairs
 
 
-def _check_range(value_range: Sequence[float]) -> tuple[float, float]:
+def check_range(value_range: Sequence[float]) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value_range)
     except (TypeError, ValueError):
@@ -249,9 +252,7 @@ def combine_flows(flows: Sequence[np.ndarray], combine: str = "weighted") -> np.
 
 def smooth_flow(flow: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-smooth both components of a ``(2, y, x)`` flow (``sigma`` in pixels)."""
-    sigma = float(sigma)
-    if not np.isfinite(sigma) or sigma < 0:
-        raise ValueError(f"smooth must be a non-negative number of pixels, got {sigma!r}")
+    sigma = check_number(sigma, "smooth (sigma in pixels)", low_inclusive=True)
     if sigma == 0:
         return flow
     import cv2
@@ -275,3 +276,43 @@ def check_combine(combine: str) -> str:
     if not isinstance(combine, str) or combine.strip().lower() not in COMBINE:
         raise ValueError(f"combine must be one of {', '.join(COMBINE)}; got {combine!r}")
     return combine.strip().lower()
+
+
+def check_integer(value: Any, name: str, minimum: int) -> int:
+    """A whole-number option ``>= minimum`` (``5`` or ``5.0``), else a ValueError naming it.
+
+    Examples
+    --------
+    >>> check_integer(5.0, "win_size", 3)
+    5
+    """
+    try:
+        whole = not isinstance(value, (bool, np.bool_, str)) and float(value) == int(value)
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_number(
+    value: Any, name: str, *, low: float = 0.0, high: float | None = None,
+    low_inclusive: bool = False,
+) -> float:
+    """A finite number option above ``low`` (and at most ``high``), else a ValueError naming it.
+
+    Examples
+    --------
+    >>> check_number(0.5, "pyr_scale", high=1.0)
+    0.5
+    """
+    try:
+        out = float(value) if not isinstance(value, (bool, np.bool_, str)) else None
+    except (TypeError, ValueError):
+        out = None
+    above = out is not None and np.isfinite(out) and (out >= low if low_inclusive else out > low)
+    if not above or (high is not None and out > high):
+        bound = f"{'>=' if low_inclusive else '>'} {low:g}" + (
+            f" and <= {high:g}" if high is not None else "")
+        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
+    return out

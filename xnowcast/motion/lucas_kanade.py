@@ -39,17 +39,60 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from xnowcast.motion.interface import (
     check_combine,
     check_frames,
+    check_integer,
+    check_number,
     finish_flow,
     frame_pairs,
 )
 
-__all__ = ["lucas_kanade", "sparse_vectors", "interpolate_vectors"]
+__all__ = ["lucas_kanade", "sparse_vectors", "interpolate_vectors", "validate_options"]
+
+
+def validate_options(
+    *,
+    max_corners: int = 1000,
+    quality_level: float = 0.01,
+    min_distance: float = 10.0,
+    block_size: int = 5,
+    win_size: int = 50,
+    max_level: int = 3,
+    fb_threshold: float | None = None,
+    decluster: int = 16,
+    sigma: float = 6.0,
+    grid_step: int = 8,
+    **_: Any,
+) -> None:
+    """Raise a ValueError naming the first bad Lucas-Kanade option (see :func:`lucas_kanade`).
+
+    Called when an optical-flow model is made, so that bad options fail at once and
+    not inside OpenCV at the first forecast. Other options are ignored.
+
+    Examples
+    --------
+    >>> validate_options(win_size=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Lucas-Kanade option win_size must be a whole number >= 3, got 2
+    """
+    opt = "Lucas-Kanade option "
+    check_integer(max_corners, opt + "max_corners", 0)
+    check_number(quality_level, opt + "quality_level", high=1.0)
+    check_number(min_distance, opt + "min_distance", low_inclusive=True)
+    check_integer(block_size, opt + "block_size", 1)
+    check_integer(win_size, opt + "win_size", 3)
+    check_integer(max_level, opt + "max_level", 0)
+    if fb_threshold is not None:
+        check_number(fb_threshold, opt + "fb_threshold")
+    check_integer(decluster, opt + "decluster", 0)
+    check_number(sigma, opt + "sigma")
+    check_integer(grid_step, opt + "grid_step", 1)
 
 
 def sparse_vectors(
@@ -221,7 +264,8 @@ def lucas_kanade(
         data it discards many good vectors of fast, changing cells and
         lowers the skill (measured on the shared data).
     decluster : int
-        Cell size (pixels) in which vectors are averaged before interpolation.
+        Cell size (pixels) in which vectors are averaged before interpolation
+        (0 or 1: no averaging).
     sigma, grid_step
         See :func:`interpolate_vectors`.
 
@@ -232,8 +276,10 @@ def lucas_kanade(
     """
     frames = check_frames(frames, n_flows)
     combine = check_combine(combine)
-    if not sigma > 0:
-        raise ValueError(f"sigma must be a positive number of pixels, got {sigma!r}")
+    validate_options(max_corners=max_corners, quality_level=quality_level,
+                     min_distance=min_distance, block_size=block_size, win_size=win_size,
+                     max_level=max_level, fb_threshold=fb_threshold, decluster=decluster,
+                     sigma=sigma, grid_step=grid_step)
     track = dict(max_corners=max_corners, quality_level=quality_level,
                  min_distance=min_distance, block_size=block_size, win_size=win_size,
                  max_level=max_level, fb_threshold=fb_threshold)

@@ -113,8 +113,10 @@ def animate(
         _init_label,
         _lead_label,
         _obs_frame,
+        _observations,
         _pyplot,
         _spatial_last,
+        check_positive,
         lead_positions,
         map_grid,
         plot_field,
@@ -125,14 +127,20 @@ def animate(
     )
 
     plt = _pyplot()
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path ending in .gif or {', '.join(_VIDEO)}, got "
+                        f"{type(path).__name__}")
     path = Path(path)
+    fps = check_positive(fps, "fps")
+    dpi = check_positive(dpi, "dpi", integer=True)
+    panel_size = check_positive(panel_size, "panel_size")
     writer = _writer(path, fps)
     da = _spatial_last(select_init(_field(fc, var), init_time))
     positions = lead_positions(da, leads)
     frames = np.asarray(da.isel({LEAD_TIME: positions}).values, dtype=float)
     observed = None
     if obs is not None:
-        obs_da = _field(obs, var)
+        obs_da = _observations(_field(obs, var), da)
         valid = (da[VALID_TIME].values[positions] if VALID_TIME in da.coords
                  else [None] * len(positions))
         observed = [_obs_frame(obs_da, t) for t in valid]

@@ -29,9 +29,13 @@ from xnowcast.conventions import (
     LEAD_TIME,
     VALID_TIME,
     as_dataarray,
+    as_interval,
+    as_times,
     find_latlon,
     find_spatial_dims,
     grid_crs,
+    match_grid,
+    normalize_cube,
 )
 
 __all__ = [
@@ -93,7 +97,10 @@ def rain_colormap(levels: Sequence[float] | None = None, colors: Sequence[str] |
     """
     from matplotlib.colors import BoundaryNorm, ListedColormap, LinearSegmentedColormap
 
-    levels = np.asarray(RAIN_LEVELS if levels is None else levels, dtype=float)
+    try:
+        levels = np.asarray(RAIN_LEVELS if levels is None else levels, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"levels must be at least two increasing numbers, got {levels!r}") from None
     if levels.ndim != 1 or levels.size < 2 or (np.diff(levels) <= 0).any():
         raise ValueError(f"levels must be at least two increasing numbers, got {levels.tolist()}")
     n = levels.size - 1
@@ -524,12 +531,17 @@ def select_init(fc: xr.DataArray, init_time: Any = None) -> xr.DataArray:
             f"expected a forecast with a {LEAD_TIME!r} dimension (as made by xnowcast.forecast), "
             f"got dims {tuple(map(str, fc.dims))}; plot a single frame with .plot()"
         )
+    position = isinstance(init_time, (int, np.integer)) and not isinstance(init_time, bool)
+    if init_time is not None and not position:
+        wanted = as_times(init_time, "init_time")
+        if len(wanted) != 1:
+            raise ValueError(f"init_time takes one time or position, got {init_time!r}")
+        wanted = wanted[0]
     if INIT_TIME not in fc.dims:
-        if init_time is not None and INIT_TIME in fc.coords:
-            wanted = pd.Timestamp(init_time) if not isinstance(init_time, int) else None
-            if wanted is not None and wanted != pd.Timestamp(fc[INIT_TIME].values):
-                raise ValueError(f"this forecast starts at {pd.Timestamp(fc[INIT_TIME].values)}, "
-                                 f"not {wanted}")
+        if (init_time is not None and not position and INIT_TIME in fc.coords
+                and wanted != pd.Timestamp(fc[INIT_TIME].values)):
+            raise ValueError(f"this forecast starts at {pd.Timestamp(fc[INIT_TIME].values)}, "
+                             f"not {wanted}")
         return fc
     n = fc.sizes[INIT_TIME]
     if init_time is None:
@@ -541,10 +553,13 @@ def select_init(fc: xr.DataArray, init_time: Any = None) -> xr.DataArray:
             "init_time=<time or position> (--init-time on the command line), e.g. "
             "init_time=-1 for the latest"
         )
-    if isinstance(init_time, (int, np.integer)):
+    if position:
+        if not -n <= init_time < n:
+            raise ValueError(f"init_time position {init_time} is out of range: the forecast has "
+                             f"{n} init times (positions 0 to {n - 1}, or -1 for the latest)")
         return fc.isel({INIT_TIME: int(init_time)})
     try:
-        return fc.sel({INIT_TIME: pd.Timestamp(init_time)})
+        return fc.sel({INIT_TIME: wanted})
     except KeyError:
         raise ValueError(f"init_time {init_time} is not an init time of the forecast") from None
 
@@ -569,7 +584,11 @@ def lead_positions(fc: xr.DataArray, leads: Sequence[Any] | None) -> list[int]:
         return list(range(n))
     lead_values = pd.TimedeltaIndex(fc[LEAD_TIME].values) if LEAD_TIME in fc.coords else None
     out = []
-    for lead in ([leads] if np.ndim(leads) == 0 else leads):
+    leads = [leads] if np.ndim(leads) == 0 or isinstance(leads, str) else list(leads)
+    if not leads:
+        raise ValueError(f"leads is empty; give lead steps (1 to {n}) or lead times such as "
+                         "'30min', or None for all")
+    for lead in leads:
         if isinstance(lead, (int, np.integer)) and not isinstance(lead, (bool, np.timedelta64)):
             if not 1 <= lead <= n:
                 raise ValueError(f"lead {lead} is out of range: the forecast has lead times "
@@ -579,7 +598,11 @@ def lead_positions(fc: xr.DataArray, leads: Sequence[Any] | None) -> list[int]:
         if lead_values is None:
             raise ValueError(f"lead {lead!r}: the forecast has no lead_time coordinate; "
                              "give steps counted from 1")
-        pos = lead_values.get_indexer([pd.Timedelta(lead)])[0]
+        try:
+            wanted = as_interval(lead, f"lead {lead!r}")
+        except ValueError as err:
+            raise ValueError(f"{err}; or give lead steps counted from 1 (1 to {n})") from None
+        pos = lead_values.get_indexer([wanted])[0]
         if pos < 0:
             raise ValueError(f"lead time {lead!r} is not in the forecast (lead times "
                              f"{lead_values[0]} to {lead_values[-1]})")
@@ -616,16 +639,43 @@ def _spatial_last(fc: xr.DataArray) -> xr.DataArray:
     return fc.transpose(LEAD_TIME, y_dim, x_dim)
 
 
-def _obs_frame(obs: xr.DataArray | None, time: Any) -> np.ndarray | None:
+def _observations(obs: xr.DataArray | None, fc: xr.DataArray) -> tuple | None:
+    """``(cube, time_dim)``: the observations on the grid of ``fc`` (``(lead_time, y, x)``)."""
     if obs is None:
         return None
-    from xnowcast.conventions import normalize_cube
-
     cube, info = normalize_cube(obs, min_frames=1)
+    y_dim, x_dim = (str(d) for d in fc.dims[-2:])
+    if info.spatial_dims != (y_dim, x_dim):
+        raise ValueError(
+            f"the observations have spatial dims {info.spatial_dims}, the forecast "
+            f"{(y_dim, x_dim)}; rename them to match (.rename)"
+        )
+    return match_grid(fc, cube, y_dim, x_dim), info.time_dim
+
+
+def _obs_frame(obs: tuple | None, time: Any) -> np.ndarray | None:
+    """The observed frame at ``time`` (``obs`` from :func:`_observations`), or None."""
+    if obs is None:
+        return None
+    cube, time_dim = obs
     try:
-        return np.asarray(cube.sel({info.time_dim: time}).values)
+        return np.asarray(cube.sel({time_dim: time}).values)
     except KeyError:
         return None
+
+
+def check_positive(value: Any, name: str, *, integer: bool = False) -> float | int:
+    """A positive number (a positive integer when ``integer``), or a ValueError naming it."""
+    ok = not isinstance(value, (bool, np.bool_, str))
+    try:
+        ok = ok and np.isfinite(float(value)) and value > 0
+        ok = ok and (not integer or int(value) == value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        kind = "a positive integer" if integer else "a positive number"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value) if integer else float(value)
 
 
 def plot_forecast(
@@ -703,12 +753,17 @@ def plot_forecast(
     3
     """
     plt = _pyplot()
+    if ncols is not None:
+        ncols = check_positive(ncols, "ncols", integer=True)
+    panel_size = check_positive(panel_size, "panel_size")
+    dpi = check_positive(dpi, "dpi", integer=True)
     da = _spatial_last(select_init(_field(fc, var), init_time))
-    default_leads = leads is not None and tuple(leads) == (1, 6, 12, 24)
+    default_leads = (np.ndim(leads) == 1 and not isinstance(leads, str)
+                     and tuple(leads) == (1, 6, 12, 24))
     if default_leads:
         leads = [lead for lead in leads if lead <= da.sizes[LEAD_TIME]] or [1]
     positions = lead_positions(da, leads)
-    obs_da = _field(obs, var) if obs is not None else None
+    obs_da = _observations(_field(obs, var), da) if obs is not None else None
     grid = map_grid(da)
     cmap, norm = rain_colormap(levels, colors)
 

@@ -197,8 +197,8 @@ def add_features(
     ----------
     ax : cartopy.mpl.geoaxes.GeoAxes
         The map.
-    features : sequence of str
-        Keys of :data:`FEATURES`.
+    features : str or sequence of str
+        Keys of :data:`FEATURES` (one name is one feature).
     resolution : {"10m", "50m", "110m"}
         Preferred resolution.
 
@@ -215,7 +215,7 @@ def add_features(
     order = sorted(RESOLUTIONS, key=lambda r: abs(RESOLUTIONS.index(r)
                                                   - RESOLUTIONS.index(resolution)))
     drawn, missing = [], []
-    for feature in features:
+    for feature in [features] if isinstance(features, str) else features:
         path = next((p for p in (natural_earth_path(feature, r) for r in order) if p), None)
         if path is None:
             missing.append(f"{feature} ({resolution})")

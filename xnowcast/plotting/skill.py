@@ -34,7 +34,7 @@ def _select(da: xr.DataArray, dim: str, values: Any) -> xr.DataArray:
         return da
     try:
         return da.sel({dim: np.atleast_1d(values)})
-    except KeyError:
+    except (KeyError, TypeError, ValueError):
         raise ValueError(
             f"{dim}={values!r} is not in the scores; available: {da[dim].values.tolist()}"
         ) from None
@@ -112,18 +112,28 @@ def plot_skill(
     >>> len(plot_skill(scores).axes)  # MAE, CSI and one FSS panel per threshold
     5
     """
-    from xnowcast.plotting.maps import _finish, _pyplot
+    from xnowcast.plotting.maps import _finish, _pyplot, check_positive
 
     plt = _pyplot()
     if not isinstance(scores, xr.Dataset):
         raise TypeError(f"plot_skill takes the Dataset returned by xnowcast.verify, got "
                         f"{type(scores).__name__}")
+    if metrics is not None and not isinstance(metrics, (str, Sequence)):
+        raise TypeError(f"metrics must be a score name or a list of names, got {metrics!r}")
+    ncols = check_positive(ncols, "ncols", integer=True)
+    dpi = check_positive(dpi, "dpi", integer=True)
+    if np.ndim(panel_size) != 1 or len(panel_size) != 2:
+        raise ValueError(f"panel_size must be (width, height) in inches, got {panel_size!r}")
+    panel_size = tuple(check_positive(v, "panel_size") for v in panel_size)
     names = _base_metrics(scores) if metrics is None else (
         [metrics] if isinstance(metrics, str) else list(metrics))
     missing = [m for m in names if m not in scores.data_vars]
     if missing:
         raise ValueError(f"no score variable {missing} in the Dataset; it has "
                          f"{', '.join(map(str, scores.data_vars))}")
+    # verify() is lazy: compute the plotted scores in one pass, not once per line drawn
+    scores = scores[names + [n + s for n in names for s in _REFERENCE_SUFFIXES
+                             if n + s in scores.data_vars]].compute()
     panels = []
     for name in names:
         da = scores[name]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +111,9 @@ def save_checkpoint(
         _check_plain(training_state)
         payload["training_state"] = training_state
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    # A fresh name next to the target (not mkstemp, whose files are private, mode 0600):
+    # the checkpoint gets the permissions of any file the user writes (umask).
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
@@ -140,6 +141,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         (tampered or foreign; refused before they run), is not a PyTorch
         file, is truncated, or is not an xnowcast checkpoint.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"a checkpoint path must be a str or pathlib.Path, got "
+                        f"{type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")

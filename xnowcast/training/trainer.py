@@ -22,6 +22,7 @@ import gc
 import math
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,16 @@ def _pos_float(value: Any, name: str, allow_zero: bool = False) -> float:
     return out
 
 
+def _finite_float(value: Any, name: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return out
+
+
 def _curriculum(spec: Any, n_out: int, epochs: int):
     """``epoch -> number of lead times trained`` (grows to ``n_out``)."""
     if spec is None or spec is False:
@@ -117,8 +128,8 @@ def _sampling(spec: Any, epochs: int):
     unknown = set(spec) - {"start", "end", "epochs"}
     if unknown:
         raise ValueError(f"scheduled_sampling takes keys start, end, epochs; got {sorted(unknown)}")
-    start = float(spec.get("start", 1.0))
-    end = float(spec.get("end", 0.0))
+    start = _finite_float(spec.get("start", 1.0), "scheduled_sampling start")
+    end = _finite_float(spec.get("end", 0.0), "scheduled_sampling end")
     if not (0 <= start <= 1 and 0 <= end <= 1):
         raise ValueError(f"scheduled_sampling probabilities must be in [0, 1], got {spec!r}")
     span = _pos_int(spec.get("epochs", epochs), "scheduled_sampling epochs")
@@ -364,11 +375,18 @@ class Trainer:
                 f"lr_schedule must be one of {', '.join(_SCHEDULES)}, got {lr_schedule!r}"
             )
         self.lr_schedule = lr_schedule
-        self.crop = crop
-        self.target_crop = target_crop
+        self.crop = _pos_int(crop, "crop", allow_none=True)
+        self.target_crop = _pos_int(target_crop, "target_crop", allow_none=True)
+        if self.crop is not None and self.target_crop is not None and self.target_crop > crop:
+            raise ValueError(f"target_crop ({target_crop}) must not exceed crop ({crop})")
+        for value, name in ((flips, "flips"), (progress, "progress")):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
         self.flips = bool(flips)
-        self.min_wet_fraction = float(min_wet_fraction)
-        self.wet_threshold = float(wet_threshold)
+        self.min_wet_fraction = _pos_float(min_wet_fraction, "min_wet_fraction", allow_zero=True)
+        if self.min_wet_fraction > 1:
+            raise ValueError(f"min_wet_fraction must be in [0, 1], got {min_wet_fraction!r}")
+        self.wet_threshold = _finite_float(wet_threshold, "wet_threshold")
         self.var = var
         self.progress = bool(progress)
         self.log_dir = None if log_dir is None else Path(log_dir)
@@ -414,6 +432,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ building
     def _build(self, model: Any, params: dict[str, Any] | None):
+        if params is not None and not isinstance(params, dict):
+            raise TypeError(
+                f"model_params must be a dict of architecture parameters, e.g. "
+                f"{{'hidden': [64, 64]}}, got {type(params).__name__} {params!r}"
+            )
         params = dict(params or {})
         if isinstance(model, nn.Module):
             if params:
@@ -538,6 +561,7 @@ class Trainer:
         >>> trainer.evaluate(val_cube)  # doctest: +SKIP
         0.0421
         """
+        max_batches = _pos_int(max_batches, "max_batches", allow_none=True)
         ds = self._dataset(cubes, training=False)
         loader = make_loader(
             ds, batch_size=self.batch_size, shuffle=False, seed=self.seed,
@@ -764,6 +788,14 @@ class Trainer:
             "val": None if val_ds is None else val_ds.summary(),
         }
         self._time_step = train_ds.time_step
+        if val_ds is not None and val_ds.time_step != train_ds.time_step:
+            warnings.warn(
+                f"the validation cubes have time step {val_ds.time_step}, the training cubes "
+                f"{train_ds.time_step}: the validation loss scores another task. Resample one "
+                "of them to the other's step",
+                UserWarning,
+                stacklevel=3,
+            )
         common = dict(
             seed=self.seed, num_workers=self.num_workers, pin_memory=device.type == "cuda",
             rank=dist.rank, world_size=dist.world_size,
@@ -845,7 +877,7 @@ class Trainer:
         lr = self._optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         net.train()
-        total, count = 0.0, 0
+        total, count, valid = 0.0, 0, 0.0
         bar = self._bar(loader, f"epoch {epoch + 1}/{self.epochs}", dist)
         for x, y, m in bar:
             x = x.to(device, non_blocking=True)
@@ -868,11 +900,18 @@ class Trainer:
                 self._scheduler.step()
             total += float(loss.detach()) * x.shape[0]
             count += x.shape[0]
+            valid += float(m.sum())
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{total / max(count, 1):.4g}", refresh=False)
         if self._scheduler is not None and self.lr_schedule != "onecycle":
             self._scheduler.step()
-        total, count = dist.all_sum([total, count], device)
+        total, count, valid = dist.all_sum([total, count, valid], device)
+        if count and not valid:
+            raise ValueError(
+                f"no training window of epoch {epoch + 1} has a valid (non-NaN) target pixel: "
+                "the loss would be 0 and nothing learned. Check that the training cubes hold "
+                "data (not all NaN) where the crops fall"
+            )
         val_loss = self._validate(net, val_loader, dist, device) if val_loader is not None else None
         return {
             "epoch": epoch + 1,

@@ -11,8 +11,11 @@ __all__ = ["as_pair", "masked_pair", "frame_data_range", "as_values", "safe_divi
 
 def as_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both fields as float64 arrays of the same shape with at least two dims."""
-    fc = np.asarray(fc, dtype=np.float64)
-    obs = np.asarray(obs, dtype=np.float64)
+    try:
+        fc = np.asarray(fc, dtype=np.float64)
+        obs = np.asarray(obs, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"forecast and observation must be numeric arrays ({err})") from None
     if fc.shape != obs.shape:
         raise ValueError(
             f"forecast and observation must have the same shape, got {fc.shape} and {obs.shape}; "
@@ -66,7 +69,12 @@ def frame_data_range(
 
 def as_values(values: float | Sequence[float], name: str, *, integer: bool = False) -> np.ndarray:
     """A 1-D array of thresholds or scales, checked."""
-    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a number or a non-empty list of numbers, got {values!r}"
+        ) from None
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a number or a non-empty list of numbers, got {values!r}")
     if not np.isfinite(arr).all():
@@ -76,7 +84,9 @@ def as_values(values: float | Sequence[float], name: str, *, integer: bool = Fal
             raise ValueError(
                 f"{name} must be positive whole numbers of grid cells, got {values!r}"
             )
-        return arr.astype(np.int64)
+        arr = arr.astype(np.int64)
+    if np.unique(arr).size != arr.size:
+        raise ValueError(f"{name} must not repeat a value, got {values!r}")
     return arr
 
 

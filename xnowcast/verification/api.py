@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast.conventions import INIT_TIME, LEAD_TIME, VALID_TIME, as_dataarray, normalize_cube
+from xnowcast.conventions import (
+    INIT_TIME,
+    LEAD_TIME,
+    VALID_TIME,
+    as_dataarray,
+    match_grid,
+    normalize_cube,
+)
 from xnowcast.verification import image
 from xnowcast.verification.interface import FAMILIES, METRICS, Family, Metric, get_metric
 
@@ -123,12 +130,14 @@ def verify(
     ('lead_time', 'threshold')
     """
     chosen = _choose_metrics(metrics)
+    if not isinstance(mean, (bool, np.bool_)):
+        raise TypeError(f"mean must be True or False, got {mean!r}")
     fc_da = as_dataarray(fc, var)
     obs_var = var if var is not None else _same_name(obs, fc_da)
     obs_cube, info = normalize_cube(obs, obs_var, min_frames=1)
     y, x = info.spatial_dims
     fc_da = _check_forecast(fc_da, y, x)
-    obs_cube = _match_grid(fc_da, obs_cube, y, x)
+    obs_cube = match_grid(fc_da, obs_cube, y, x)
 
     params = _family_params(thresholds, scales, data_range, win_size, window)
     chosen = _drop_unfit_ms_ssim(chosen, params, fc_da.sizes[y], fc_da.sizes[x],
@@ -171,6 +180,11 @@ def verify(
 
 
 def _choose_metrics(metrics: str | Sequence[str] | None) -> list[Metric]:
+    if metrics is not None and not isinstance(metrics, (str, Sequence)):
+        raise TypeError(
+            f"metrics must be a metric name or a list of names (see list_metrics()), got "
+            f"{type(metrics).__name__} {metrics!r}"
+        )
     names = DEFAULT_METRICS if metrics is None else (
         [metrics] if isinstance(metrics, str) else list(metrics)
     )
@@ -201,6 +215,12 @@ def _check_forecast(fc: xr.DataArray, y: str, x: str) -> xr.DataArray:
             "verify takes forecasts with dims (init_time, lead_time, y, x) or (lead_time, y, x) "
             "as made by xnowcast.forecast"
         )
+    empty = [str(d) for d in fc.dims if fc.sizes[d] == 0]
+    if empty:
+        raise ValueError(
+            f"the forecast is empty along {empty} (sizes {dict(fc.sizes)}); check the selection "
+            "that made it (.isel/.sel)"
+        )
     missing = [d for d in (y, x) if d not in fc.dims]
     if missing:
         raise ValueError(
@@ -213,6 +233,15 @@ def _check_forecast(fc: xr.DataArray, y: str, x: str) -> xr.DataArray:
                 f"the forecast has neither a {VALID_TIME!r} nor an {INIT_TIME!r} coordinate, so "
                 "its valid times are unknown; assign one, e.g. "
                 "fc.assign_coords(valid_time=fc.init_time + fc.lead_time)"
+            )
+        lead = fc.coords.get(LEAD_TIME)
+        if lead is None or not np.issubdtype(lead.dtype, np.timedelta64):
+            raise TypeError(
+                f"the forecast has no {VALID_TIME!r} coordinate and its {LEAD_TIME!r} "
+                f"coordinate is not timedelta64 (got "
+                f"{'none' if lead is None else lead.dtype}), so its valid times are unknown; "
+                "assign lead times, e.g. fc.assign_coords(lead_time=pd.to_timedelta(minutes, "
+                "unit='min'))"
             )
         fc = fc.assign_coords({VALID_TIME: fc[INIT_TIME] + fc[LEAD_TIME]})
     vt = fc.coords[VALID_TIME]
@@ -234,32 +263,6 @@ def _check_forecast(fc: xr.DataArray, y: str, x: str) -> xr.DataArray:
     if not np.issubdtype(fc.dtype, np.number):
         raise TypeError(f"forecast values must be numbers, got dtype {fc.dtype}")
     return fc
-
-
-def _match_grid(fc: xr.DataArray, obs: xr.DataArray, y: str, x: str) -> xr.DataArray:
-    """The observations on the forecast's grid (a crop of a larger one is taken)."""
-    for dim in (y, x):
-        if dim not in fc.coords or dim not in obs.coords:
-            if fc.sizes[dim] != obs.sizes[dim]:
-                raise ValueError(
-                    f"forecast and observations differ in size along {dim!r} "
-                    f"({fc.sizes[dim]} vs {obs.sizes[dim]}) and have no {dim!r} coordinate to "
-                    "match them by; give both the same grid"
-                )
-            continue
-        f_vals, o_vals = fc[dim].values, obs[dim].values
-        if f_vals.shape == o_vals.shape and np.array_equal(f_vals, o_vals):
-            continue
-        index = pd.Index(o_vals)
-        pos = index.get_indexer(f_vals) if index.is_unique else np.full(f_vals.shape, -1)
-        if (pos < 0).any():
-            raise ValueError(
-                f"the forecast's {dim!r} coordinate is not on the observations' grid "
-                f"(forecast {f_vals[0]}..{f_vals[-1]}, observations {o_vals[0]}..{o_vals[-1]}); "
-                "regrid one of them, or crop the observations to the forecast"
-            )
-        obs = obs.isel({dim: pos})
-    return obs
 
 
 def _at_times(
@@ -339,7 +342,10 @@ def _family_params(
     if window is not None and window not in _WINDOWS:
         raise ValueError(f"window must be one of {_WINDOWS} or None, got {window!r}")
     if data_range is not None:
-        data_range = float(data_range)
+        try:
+            data_range = float(data_range)
+        except (TypeError, ValueError):
+            raise ValueError(f"data_range must be a positive number, got {data_range!r}") from None
         if not np.isfinite(data_range) or data_range <= 0:
             raise ValueError(f"data_range must be a positive number, got {data_range!r}")
     if win_size is not None:
@@ -554,6 +560,11 @@ def scores_to_dataframe(scores: xr.Dataset) -> pd.DataFrame:
     >>> list(table.columns), len(table)
     (['metric', 'init_time', 'lead_time', 'threshold', 'scale', 'value'], 6)
     """
+    if not isinstance(scores, xr.Dataset):
+        raise TypeError("scores_to_dataframe takes the Dataset of scores returned by "
+                        f"xnowcast.verify, got {type(scores).__name__}")
+    if not scores.data_vars:
+        raise ValueError("the Dataset holds no scores (no data variable)")
     frames = []
     for name, da in scores.data_vars.items():
         extra = [c for c in da.coords if c not in da.dims]

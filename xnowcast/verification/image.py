@@ -80,7 +80,12 @@ def window_weights(win_size: int, gaussian: bool, sigma: float = 1.5) -> np.ndar
     >>> window_weights(3, gaussian=False).tolist()
     [0.3333333333333333, 0.3333333333333333, 0.3333333333333333]
     """
-    if isinstance(win_size, bool) or int(win_size) != win_size or win_size < 1 or win_size % 2 == 0:
+    try:
+        odd = not isinstance(win_size, (bool, str)) and int(win_size) == win_size and (
+            win_size >= 1 and win_size % 2 == 1)
+    except (TypeError, ValueError, OverflowError):
+        odd = False
+    if not odd:
         raise ValueError(f"win_size must be a positive odd integer (3, 7, 11), got {win_size!r}")
     win_size = int(win_size)
     if not gaussian:
@@ -104,7 +109,7 @@ def _filter_valid(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     for axis in (-2, -1):
         n = out.shape[axis] - k + 1
 
-        def part(j: int, arr: np.ndarray = out, axis: int = axis) -> np.ndarray:
+        def part(j: int, arr: np.ndarray = out, axis: int = axis, n: int = n) -> np.ndarray:
             index = [slice(None)] * arr.ndim
             index[axis] = slice(j, j + n)
             return arr[tuple(index)]

@@ -386,10 +386,10 @@ def test_bad_lead_and_init_time_choices_are_clear(fc, obs):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"ncols": 0}, "ncols must be a positive integer"),
-     ({"ncols": -1}, "ncols must be a positive integer"),
+    [({"ncols": 0}, "ncols must be a whole number >= 1"),
+     ({"ncols": -1}, "ncols must be a whole number >= 1"),
      ({"panel_size": "big"}, "panel_size must be a positive number"),
-     ({"dpi": 0}, "dpi must be a positive integer")],
+     ({"dpi": 0}, "dpi must be a whole number >= 1")],
 )
 def test_bad_layout_arguments_are_clear(fc, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -412,7 +412,7 @@ def test_bad_plot_skill_arguments_are_clear(obs):
     scores = verify(fcs, obs, ["csi"], mean=True)
     with pytest.raises(ValueError, match="threshold='x' is not in the scores"):
         plot_skill(scores, threshold="x")
-    with pytest.raises(ValueError, match="ncols must be a positive integer"):
+    with pytest.raises(ValueError, match="ncols must be a whole number >= 1"):
         plot_skill(scores, ncols=0)
     with pytest.raises(TypeError, match="metrics must be a score name"):
         plot_skill(scores, 3)

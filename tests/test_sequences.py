@@ -493,7 +493,7 @@ def test_max_gap_without_a_unit_is_refused(gap):
 
 def test_bad_numbers_name_the_argument():
     cube = _rainy_cube()
-    with pytest.raises(ValueError, match="threshold must be a number, got 'x'"):
+    with pytest.raises(ValueError, match="threshold must be a finite number, got 'x'"):
         rain_amount(cube, "x")
     with pytest.raises(ValueError, match="min_mean_category must be a finite number"):
         sequence_table(cube, bins=[0.1], min_mean_category=float("nan"))

@@ -530,9 +530,9 @@ def test_distributed_data_parallel_with_two_gloo_processes(tmp_path):
         ({"model_params": [1, 2]}, TypeError, "model_params must be a dict"),
         ({"flips": "no"}, TypeError, "flips must be True or False"),  # "no" is truthy
         ({"progress": "no"}, TypeError, "progress must be True or False"),
-        ({"min_wet_fraction": 2}, ValueError, r"min_wet_fraction must be in \[0, 1\]"),
+        ({"min_wet_fraction": 2}, ValueError, "min_wet_fraction must be a number >= 0 and <= 1"),
         ({"min_wet_fraction": "x"}, TypeError, "min_wet_fraction must be a number"),
-        ({"wet_threshold": float("nan")}, ValueError, "wet_threshold must be finite"),
+        ({"wet_threshold": float("nan")}, ValueError, "wet_threshold must be a finite number"),
         ({"crop": 0}, ValueError, "crop must be a positive integer or None"),
         ({"crop": "16"}, ValueError, "crop must be a positive integer or None"),
         ({"target_crop": 32}, ValueError, r"target_crop \(32\) must not exceed crop \(16\)"),

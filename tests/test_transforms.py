@@ -108,12 +108,12 @@ def test_unknown_name_lists_valid_names():
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: DBR(threshold=0), "threshold must be positive"),
+        (lambda: DBR(threshold=0), "threshold must be a positive number"),
         (lambda: DBR(threshold=0.1, zerovalue=-5), "zerovalue"),
         (lambda: Scale(1, 1), "vmax"),
         (lambda: ToUint8(0, 1, nan_value=300), "nan_value"),
         (lambda: Log(base=2), "base"),
-        (lambda: Identity(vmax=float("nan")), "finite"),
+        (lambda: Identity(vmax=float("nan")), "vmax must be a positive number, got nan"),
     ],
 )
 def test_invalid_parameters(make, match):

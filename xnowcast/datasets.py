@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast._checks import integer
+
 __all__ = ["synthetic_radar", "moving_squares"]
 
 #: Lambert azimuthal equal-area grid centred on the synthetic radar.
@@ -81,18 +83,14 @@ def synthetic_radar(
 
     shape = (size, size) if np.ndim(size) == 0 else tuple(np.ravel(size))
     for value, name in ((n_times, "n_times"), *zip(shape, ("size", "size"))):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
+        integer(value, name)
     if len(shape) != 2:
         raise ValueError(f"size must be an int or (ny, nx), got {size!r}")
     ny, nx = shape
     if n_times < 1 or ny < 8 or nx < 8:
         raise ValueError("synthetic_radar needs n_times >= 1 and a grid of at least 8x8 pixels")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if n_cells is not None and (isinstance(n_cells, bool) or not isinstance(
-            n_cells, (int, np.integer)) or n_cells < 0):
-        raise ValueError(f"n_cells must be a non-negative integer or None, got {n_cells!r}")
+    integer(seed, "seed", low=0)
+    integer(n_cells, "n_cells", low=0, allow_none=True)
     try:
         resolution_m = float(resolution_m)
         wind_ms = tuple(float(w) for w in wind_ms)

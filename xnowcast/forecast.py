@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast._checks import positive_int
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,
@@ -196,8 +197,7 @@ def _forecast_lazy(
 ) -> dsa.Array:
     _, ny, nx = cube.shape
     size = default_chunk_init_times(model, ny, nx) if chunk_init_times is None else chunk_init_times
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"chunk_init_times must be a positive integer, got {chunk_init_times!r}")
+    size = positive_int(size, "chunk_init_times")
     source = cube.data
     if not isinstance(source, dsa.Array):
         source = dsa.from_array(source, chunks=(min(64, cube.shape[0]), -1, -1))

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast._checks import integer, positive_int, real
 from xnowcast.conventions import as_interval, normalize_cube
 from xnowcast.windows import SEQUENCE_ID
 
@@ -86,17 +87,6 @@ def _as_ns(times: Any, what: str = "times") -> np.ndarray:
 
 def _as_timedelta(value: Any, name: str) -> pd.Timedelta:
     return as_interval(value, name, example="10min")
-
-
-def _number(value: Any, name: str) -> float:
-    """A finite number (numbers and numeric text), or a ValueError naming ``name``."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(out):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return out
 
 
 def _numbers(values: Any, name: str) -> np.ndarray:
@@ -236,7 +226,7 @@ def rain_amount(
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    threshold = _number(threshold, "threshold")
+    threshold = real(threshold, "threshold")
     cube, info = normalize_cube(cube, var, min_frames=1)
     space = list(info.spatial_dims)
     units = cube.attrs.get("units")
@@ -498,11 +488,8 @@ def sequence_table(
     >>> table.groupby("sequence_id").size().to_dict()
     {0: 12}
     """
-    if isinstance(min_length, bool) or not isinstance(min_length, (int, np.integer)) or (
-        min_length < 1
-    ):
-        raise ValueError(f"min_length must be a positive integer, got {min_length!r}")
-    min_mean_category = _number(min_mean_category, "min_mean_category")
+    positive_int(min_length, "min_length")
+    min_mean_category = real(min_mean_category, "min_mean_category")
     if amount not in _METHODS:
         raise ValueError(f"amount must be one of {_METHODS}, got {amount!r}")
     gap = _as_timedelta(max_gap, "max_gap")
@@ -693,12 +680,9 @@ def assign_sequences(
     f = _check_fractions(fractions)
     for value, name in ((n_length_bins, "n_length_bins"), (n_category_bins, "n_category_bins"),
                         (n_trials, "n_trials")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(n_swaps, bool) or not isinstance(n_swaps, (int, np.integer)) or n_swaps < 0:
-        raise ValueError(f"n_swaps must be a non-negative integer, got {n_swaps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        positive_int(value, name)
+    integer(n_swaps, "n_swaps", low=0)
+    integer(seed, "seed", low=0)
     seq = table["sequence_id"].to_numpy()
     cats = table["category"].to_numpy().astype(np.int64)
     uniq, inverse, length, mean_cat = _per_sequence(seq, cats)

@@ -48,6 +48,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from xnowcast._checks import WrongTypeError, integer, real
+
 __all__ = [
     "DBR",
     "Identity",
@@ -59,16 +61,6 @@ __all__ = [
     "list_transforms",
     "to_uint8",
 ]
-
-
-def _finite_float(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return out
 
 
 def _as_float32(x: Any) -> np.ndarray:
@@ -136,9 +128,7 @@ class Identity(Transform):
     name = "identity"
 
     def __init__(self, vmax: float = 100.0) -> None:
-        self.vmax = _finite_float(vmax, "vmax")
-        if self.vmax <= 0:
-            raise ValueError(f"vmax must be positive, got {vmax!r}")
+        self.vmax = real(vmax, "vmax", low=0, low_inclusive=False)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return _as_float32(x).copy()
@@ -196,15 +186,13 @@ class Log(Transform):
         if base not in ("e", 10, "10"):
             raise ValueError(f"base must be 'e' (log1p) or 10 (log10), got {base!r}")
         self.base: str | int = "e" if base == "e" else 10
-        self.threshold = _finite_float(threshold, "threshold")
-        if self.threshold <= 0:
-            raise ValueError(f"threshold must be positive, got {threshold!r}")
-        self.vmax = _finite_float(vmax, "vmax")
+        self.threshold = real(threshold, "threshold", low=0, low_inclusive=False)
+        self.vmax = real(vmax, "vmax")
         if self.vmax <= self.threshold:
             raise ValueError(f"vmax ({vmax!r}) must be larger than threshold ({threshold!r})")
         if zerovalue is None:
             zerovalue = math.log10(self.threshold) - 0.5
-        self.zerovalue = _finite_float(zerovalue, "zerovalue")
+        self.zerovalue = real(zerovalue, "zerovalue")
         if self.base == 10 and self.zerovalue >= math.log10(self.threshold):
             raise ValueError(
                 f"zerovalue ({zerovalue!r}) must be below log10(threshold) = "
@@ -273,16 +261,14 @@ class DBR(Transform):
     def __init__(
         self, threshold: float = 0.1, zerovalue: float = -15.0, vmax: float = 100.0
     ) -> None:
-        self.threshold = _finite_float(threshold, "threshold")
-        if self.threshold <= 0:
-            raise ValueError(f"threshold must be positive, got {threshold!r}")
-        self.zerovalue = _finite_float(zerovalue, "zerovalue")
+        self.threshold = real(threshold, "threshold", low=0, low_inclusive=False)
+        self.zerovalue = real(zerovalue, "zerovalue")
         if self.zerovalue >= 10 * math.log10(self.threshold):
             raise ValueError(
                 f"zerovalue ({zerovalue!r}) must be below 10*log10(threshold) = "
                 f"{10 * math.log10(self.threshold):.3g} dBR"
             )
-        self.vmax = _finite_float(vmax, "vmax")
+        self.vmax = real(vmax, "vmax")
         if self.vmax <= self.threshold:
             raise ValueError(f"vmax ({vmax!r}) must be larger than threshold ({threshold!r})")
 
@@ -330,8 +316,8 @@ class Scale(Transform):
     name = "scale"
 
     def __init__(self, vmin: float = 0.0, vmax: float = 100.0, clip: bool = False) -> None:
-        self.vmin = _finite_float(vmin, "vmin")
-        self.vmax = _finite_float(vmax, "vmax")
+        self.vmin = real(vmin, "vmin")
+        self.vmax = real(vmax, "vmax")
         if self.vmax <= self.vmin:
             raise ValueError(f"vmax ({vmax!r}) must be larger than vmin ({vmin!r})")
         self.clip = bool(clip)
@@ -375,15 +361,11 @@ class ToUint8(Transform):
     name = "uint8"
 
     def __init__(self, vmin: float = 0.0, vmax: float = 1.0, nan_value: int = 0) -> None:
-        self.vmin = _finite_float(vmin, "vmin")
-        self.vmax = _finite_float(vmax, "vmax")
+        self.vmin = real(vmin, "vmin")
+        self.vmax = real(vmax, "vmax")
         if self.vmax <= self.vmin:
             raise ValueError(f"vmax ({vmax!r}) must be larger than vmin ({vmin!r})")
-        if isinstance(nan_value, bool) or not isinstance(nan_value, (int, np.integer)) or not (
-            0 <= nan_value <= 255
-        ):
-            raise ValueError(f"nan_value must be an integer in 0..255, got {nan_value!r}")
-        self.nan_value = int(nan_value)
+        self.nan_value = integer(nan_value, "nan_value", low=0, high=255)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _as_float32(x)
@@ -474,6 +456,8 @@ def get_transform(
         )
     try:
         return _TRANSFORMS[key](**params)
+    except WrongTypeError:
+        raise  # a checked argument of the wrong type: its message names it already
     except TypeError as err:
         raise TypeError(f"bad parameters for transform {key!r}: {err}") from None
 

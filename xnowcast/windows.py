@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast._checks import integer, positive_int
 from xnowcast.conventions import CubeInfo, as_interval, as_times, normalize_cube
 
 __all__ = ["Window", "Windows", "windows", "select_init_times", "SEQUENCE_ID"]
@@ -157,10 +158,8 @@ def windows(
     (12, 6)
     """
     for value, name in ((n_in, "n_in"), (stride, "stride")):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(n_out, bool) or not isinstance(n_out, (int, np.integer)) or n_out < 0:
-        raise ValueError(f"n_out must be a non-negative integer, got {n_out!r}")
+        positive_int(value, name)
+    integer(n_out, "n_out", low=0)
     length = n_in + n_out
     need = (f"n_in={n_in} input + n_out={n_out} target frames per window; give a longer cube "
             "or smaller n_in/n_out") if n_out else None

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast._checks import boolean, integer, positive_int, real
 from xnowcast.batch.store import DONE, FAILED, MISSING, prepare_store, read_errors, read_status
 from xnowcast.batch.tasks import (
     ChunkTask,
@@ -499,25 +500,11 @@ def forecast_archive(
     >>> job.open().dims
     ('init_time', 'lead_time', 'y', 'x')
     """
-    for value, name in ((chunk_init_times, "chunk_init_times"),):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
-        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
-    try:
-        delay_ok = not isinstance(retry_delay, (bool, str)) and 0 <= float(retry_delay) < np.inf
-    except (TypeError, ValueError):
-        delay_ok = False
-    if not delay_ok:
-        raise ValueError(f"retry_delay must be a non-negative number of seconds, got "
-                         f"{retry_delay!r}")
-    if not isinstance(overwrite, (bool, np.bool_)):
-        raise TypeError(f"overwrite must be True or False, got {overwrite!r}")
-    if task_threads is not None and (
-        isinstance(task_threads, bool) or not isinstance(task_threads, (int, np.integer))
-        or task_threads < 1
-    ):
-        raise ValueError(f"task_threads must be a positive integer or None, got {task_threads!r}")
+    positive_int(chunk_init_times, "chunk_init_times")
+    integer(retries, "retries", low=0)
+    real(retry_delay, "retry_delay", low=0)
+    boolean(overwrite, "overwrite")
+    positive_int(task_threads, "task_threads", allow_none=True)
     cube = _as_cube(cube, var)
     nowcaster = get_model(model, **model_params)
     wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)

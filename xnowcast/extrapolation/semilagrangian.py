@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from xnowcast._checks import positive_int
+
 __all__ = ["extrapolate", "backward_displacement", "INTERPOLATIONS"]
 
 #: ``interpolation`` names and their OpenCV flags' names.
@@ -52,8 +54,7 @@ def _check_inputs(frame: np.ndarray, flow: np.ndarray, n_steps: int):
             f"flow must have shape (2, y, x) = {(2, *frame.shape)} to match the frame, got "
             f"{flow.shape}"
         )
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive integer, got {n_steps!r}")
+    positive_int(n_steps, "n_steps")
     if not np.isfinite(flow).all():
         raise ValueError(
             "flow contains NaN or inf; fill it first (e.g. np.nan_to_num(flow)), since a "
@@ -115,8 +116,7 @@ def backward_displacement(
     """
     import cv2
 
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step must be a positive integer, got {step!r}")
+    positive_int(step, "step")
     ny, nx = flow.shape[1:]
     grid_x, grid_y = np.meshgrid(np.arange(nx, dtype=np.float32), np.arange(ny, dtype=np.float32))
     map_x, map_y = grid_x.copy(), grid_y.copy()

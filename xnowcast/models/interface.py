@@ -37,6 +37,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from xnowcast._checks import WrongTypeError, positive_int
+
 __all__ = [
     "NowcastModel",
     "get_model",
@@ -86,8 +88,8 @@ class NowcastModel(abc.ABC):
     min_n_in: ClassVar[int] = 1
 
     def __init__(self, *, n_in: int = 12, n_out: int = 24) -> None:
-        self.n_in = _positive_int(n_in, "n_in")
-        self.n_out = _positive_int(n_out, "n_out")
+        self.n_in = positive_int(n_in, "n_in")
+        self.n_out = positive_int(n_out, "n_out")
         if self.n_in < self.min_n_in:
             raise ValueError(
                 f"model {self.name!r} needs n_in >= {self.min_n_in} input frames, got n_in={n_in}"
@@ -114,12 +116,6 @@ class NowcastModel(abc.ABC):
         cls = type(self)
         return (f"{cls.__module__}.{cls.__qualname__}",
                 json.dumps(self.get_params(), sort_keys=True, default=str))
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def run_model(model: NowcastModel, inputs: np.ndarray) -> np.ndarray:
@@ -282,6 +278,8 @@ def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> Nowc
             ) from None
     try:
         built = factory(**params)
+    except WrongTypeError:
+        raise  # a checked argument of the wrong type: its message names it already
     except TypeError as err:
         raise TypeError(f"bad parameters for model {key!r}: {err}") from None
     if not isinstance(built, NowcastModel):

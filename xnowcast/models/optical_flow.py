@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xnowcast._checks import positive_int
 from xnowcast.models.interface import NowcastModel
 from xnowcast.motion.api import (
     DEFAULT_COMBINE,
@@ -117,8 +118,7 @@ class OpticalFlow(NowcastModel):
             from xnowcast.motion.tvl1 import require_tvl1
 
             require_tvl1()  # fail now, not at the first forecast
-        if isinstance(n_flows, bool) or not isinstance(n_flows, (int, np.integer)) or n_flows < 1:
-            raise ValueError(f"n_flows must be a positive integer, got {n_flows!r}")
+        positive_int(n_flows, "n_flows")
         if n_flows > self.n_in - 1:
             raise ValueError(
                 f"n_flows={n_flows} frame pairs need n_in >= {n_flows + 1} input frames, got "

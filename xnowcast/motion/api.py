@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast._checks import positive_int, real
 from xnowcast.motion.interface import (
     check_combine,
     check_frames,
-    check_number,
     check_range,
     get_method,
 )
@@ -143,7 +143,7 @@ def check_options(estimator: Any, options: dict[str, Any]) -> None:
             f"valid presets are: {', '.join(presets)}"
         )
     if "smooth" in options:
-        check_number(options["smooth"], "smooth (sigma in pixels)", low_inclusive=True)
+        real(options["smooth"], "smooth (sigma in pixels)", low=0)
     if "value_range" in options:
         check_range(options["value_range"])
     validate = getattr(inspect.getmodule(estimator), "validate_options", None)
@@ -201,8 +201,7 @@ def motion(
     """
     from xnowcast.conventions import as_times, grid_spacing, normalize_cube
 
-    if isinstance(n_flows, bool) or not isinstance(n_flows, (int, np.integer)) or n_flows < 1:
-        raise ValueError(f"n_flows must be a positive integer, got {n_flows!r}")
+    positive_int(n_flows, "n_flows")
     cube, info = normalize_cube(
         cube, var, min_frames=n_flows + 1,
         need=f"n_flows={n_flows} frame pairs; give a longer cube or a smaller n_flows")

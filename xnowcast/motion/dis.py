@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from xnowcast.motion.interface import check_frames, check_integer, finish_flow, frame_pairs
+from xnowcast._checks import integer
+from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
 
 __all__ = ["dis", "PRESETS", "validate_options"]
 
@@ -114,7 +115,7 @@ def _settings(preset: Any, options: dict[str, Any]) -> tuple[str, dict[str, int]
         raise ValueError(f"unknown DIS preset {preset!r}; valid presets are: {', '.join(PRESETS)}")
     minimum = {"finest_scale": 0, "patch_size": 1, "patch_stride": 1,
                "gradient_descent_iterations": 0, "variational_refinement_iterations": 0}
-    chosen = {name: check_integer(options[name], f"DIS option {name}", low)
+    chosen = {name: integer(options[name], f"DIS option {name}", low=low, whole=True)
               for name, low in minimum.items() if options.get(name) is not None}
     # OpenCV corrupts memory (or divides by zero) when the stride exceeds the patch size.
     size = chosen.get("patch_size", _PRESET_PATCH[key][0])

@@ -31,10 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from xnowcast._checks import integer, real
 from xnowcast.motion.interface import (
     check_frames,
-    check_integer,
-    check_number,
     finish_flow,
     frame_pairs,
 )
@@ -112,12 +111,12 @@ def _params(preset: Any, overrides: dict[str, Any]) -> dict[str, float]:
         )
     params = dict(PRESETS[key])
     params.update({k: v for k, v in overrides.items() if v is not None})
-    pyr_scale = check_number(params["pyr_scale"], "Farneback option pyr_scale")
-    if pyr_scale >= 1:
-        raise ValueError(f"Farneback option pyr_scale must be in (0, 1), got {pyr_scale!r}")
+    real(params["pyr_scale"], "Farneback option pyr_scale", low=0, high=1,
+         low_inclusive=False, high_inclusive=False)
     for name in ("levels", "winsize", "iterations", "poly_n"):
-        params[name] = check_integer(params[name], f"Farneback option {name}", 1)
-    params["poly_sigma"] = check_number(params["poly_sigma"], "Farneback option poly_sigma")
+        params[name] = integer(params[name], f"Farneback option {name}", low=1, whole=True)
+    params["poly_sigma"] = real(params["poly_sigma"], "Farneback option poly_sigma", low=0,
+                                low_inclusive=False)
     return params
 
 

@@ -51,6 +51,8 @@ from typing import Any
 
 import numpy as np
 
+from xnowcast._checks import positive_int, real
+
 __all__ = [
     "get_method",
     "list_methods",
@@ -62,8 +64,6 @@ __all__ = [
     "finish_flow",
     "smooth_flow",
     "check_combine",
-    "check_integer",
-    "check_number",
     "check_range",
     "COMBINE",
 ]
@@ -158,8 +158,7 @@ def check_frames(frames: Any, n_flows: int = 1) -> np.ndarray:
         )
     if not np.issubdtype(frames.dtype, np.number):
         raise TypeError(f"frames must be numeric, got dtype {frames.dtype}")
-    if isinstance(n_flows, bool) or not isinstance(n_flows, (int, np.integer)) or n_flows < 1:
-        raise ValueError(f"n_flows must be a positive integer, got {n_flows!r}")
+    positive_int(n_flows, "n_flows")
     if frames.shape[0] < n_flows + 1:
         raise ValueError(
             f"n_flows={n_flows} needs at least {n_flows + 1} frames, got {frames.shape[0]}; "
@@ -252,7 +251,7 @@ def combine_flows(flows: Sequence[np.ndarray], combine: str = "weighted") -> np.
 
 def smooth_flow(flow: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian-smooth both components of a ``(2, y, x)`` flow (``sigma`` in pixels)."""
-    sigma = check_number(sigma, "smooth (sigma in pixels)", low_inclusive=True)
+    sigma = real(sigma, "smooth (sigma in pixels)", low=0)
     if sigma == 0:
         return flow
     import cv2
@@ -276,43 +275,3 @@ def check_combine(combine: str) -> str:
     if not isinstance(combine, str) or combine.strip().lower() not in COMBINE:
         raise ValueError(f"combine must be one of {', '.join(COMBINE)}; got {combine!r}")
     return combine.strip().lower()
-
-
-def check_integer(value: Any, name: str, minimum: int) -> int:
-    """A whole-number option ``>= minimum`` (``5`` or ``5.0``), else a ValueError naming it.
-
-    Examples
-    --------
-    >>> check_integer(5.0, "win_size", 3)
-    5
-    """
-    try:
-        whole = not isinstance(value, (bool, np.bool_, str)) and float(value) == int(value)
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_number(
-    value: Any, name: str, *, low: float = 0.0, high: float | None = None,
-    low_inclusive: bool = False,
-) -> float:
-    """A finite number option above ``low`` (and at most ``high``), else a ValueError naming it.
-
-    Examples
-    --------
-    >>> check_number(0.5, "pyr_scale", high=1.0)
-    0.5
-    """
-    try:
-        out = float(value) if not isinstance(value, (bool, np.bool_, str)) else None
-    except (TypeError, ValueError):
-        out = None
-    above = out is not None and np.isfinite(out) and (out >= low if low_inclusive else out > low)
-    if not above or (high is not None and out > high):
-        bound = f"{'>=' if low_inclusive else '>'} {low:g}" + (
-            f" and <= {high:g}" if high is not None else "")
-        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
-    return out

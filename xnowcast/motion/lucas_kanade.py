@@ -43,11 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from xnowcast._checks import integer, real
 from xnowcast.motion.interface import (
     check_combine,
     check_frames,
-    check_integer,
-    check_number,
     finish_flow,
     frame_pairs,
 )
@@ -82,17 +81,17 @@ def validate_options(
     ValueError: Lucas-Kanade option win_size must be a whole number >= 3, got 2
     """
     opt = "Lucas-Kanade option "
-    check_integer(max_corners, opt + "max_corners", 0)
-    check_number(quality_level, opt + "quality_level", high=1.0)
-    check_number(min_distance, opt + "min_distance", low_inclusive=True)
-    check_integer(block_size, opt + "block_size", 1)
-    check_integer(win_size, opt + "win_size", 3)
-    check_integer(max_level, opt + "max_level", 0)
+    integer(max_corners, opt + "max_corners", low=0, whole=True)
+    real(quality_level, opt + "quality_level", low=0, high=1.0, low_inclusive=False)
+    real(min_distance, opt + "min_distance", low=0)
+    integer(block_size, opt + "block_size", low=1, whole=True)
+    integer(win_size, opt + "win_size", low=3, whole=True)
+    integer(max_level, opt + "max_level", low=0, whole=True)
     if fb_threshold is not None:
-        check_number(fb_threshold, opt + "fb_threshold")
-    check_integer(decluster, opt + "decluster", 0)
-    check_number(sigma, opt + "sigma")
-    check_integer(grid_step, opt + "grid_step", 1)
+        real(fb_threshold, opt + "fb_threshold", low=0, low_inclusive=False)
+    integer(decluster, opt + "decluster", low=0, whole=True)
+    real(sigma, opt + "sigma", low=0, low_inclusive=False)
+    integer(grid_step, opt + "grid_step", low=1, whole=True)
 
 
 def sparse_vectors(

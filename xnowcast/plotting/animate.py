@@ -105,6 +105,7 @@ def animate(
     """
     from matplotlib.animation import FuncAnimation
 
+    from xnowcast._checks import integer, real
     from xnowcast.plotting.maps import (
         _add_axes,
         _aspect,
@@ -116,7 +117,6 @@ def animate(
         _observations,
         _pyplot,
         _spatial_last,
-        check_positive,
         lead_positions,
         map_grid,
         plot_field,
@@ -131,9 +131,9 @@ def animate(
         raise TypeError(f"path must be a file path ending in .gif or {', '.join(_VIDEO)}, got "
                         f"{type(path).__name__}")
     path = Path(path)
-    fps = check_positive(fps, "fps")
-    dpi = check_positive(dpi, "dpi", integer=True)
-    panel_size = check_positive(panel_size, "panel_size")
+    fps = real(fps, "fps", low=0, low_inclusive=False)
+    dpi = integer(dpi, "dpi", low=1, whole=True)
+    panel_size = real(panel_size, "panel_size", low=0, low_inclusive=False)
     writer = _writer(path, fps)
     da = _spatial_last(select_init(_field(fc, var), init_time))
     positions = lead_positions(da, leads)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast._checks import integer, real
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,
@@ -664,20 +665,6 @@ def _obs_frame(obs: tuple | None, time: Any) -> np.ndarray | None:
         return None
 
 
-def check_positive(value: Any, name: str, *, integer: bool = False) -> float | int:
-    """A positive number (a positive integer when ``integer``), or a ValueError naming it."""
-    ok = not isinstance(value, (bool, np.bool_, str))
-    try:
-        ok = ok and np.isfinite(float(value)) and value > 0
-        ok = ok and (not integer or int(value) == value)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        kind = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return int(value) if integer else float(value)
-
-
 def plot_forecast(
     fc: xr.DataArray | xr.Dataset,
     leads: Sequence[Any] | None = (1, 6, 12, 24),
@@ -754,9 +741,9 @@ def plot_forecast(
     """
     plt = _pyplot()
     if ncols is not None:
-        ncols = check_positive(ncols, "ncols", integer=True)
-    panel_size = check_positive(panel_size, "panel_size")
-    dpi = check_positive(dpi, "dpi", integer=True)
+        ncols = integer(ncols, "ncols", low=1, whole=True)
+    panel_size = real(panel_size, "panel_size", low=0, low_inclusive=False)
+    dpi = integer(dpi, "dpi", low=1, whole=True)
     da = _spatial_last(select_init(_field(fc, var), init_time))
     default_leads = (np.ndim(leads) == 1 and not isinstance(leads, str)
                      and tuple(leads) == (1, 6, 12, 24))

@@ -112,7 +112,8 @@ def plot_skill(
     >>> len(plot_skill(scores).axes)  # MAE, CSI and one FSS panel per threshold
     5
     """
-    from xnowcast.plotting.maps import _finish, _pyplot, check_positive
+    from xnowcast._checks import integer, real
+    from xnowcast.plotting.maps import _finish, _pyplot
 
     plt = _pyplot()
     if not isinstance(scores, xr.Dataset):
@@ -120,11 +121,11 @@ def plot_skill(
                         f"{type(scores).__name__}")
     if metrics is not None and not isinstance(metrics, (str, Sequence)):
         raise TypeError(f"metrics must be a score name or a list of names, got {metrics!r}")
-    ncols = check_positive(ncols, "ncols", integer=True)
-    dpi = check_positive(dpi, "dpi", integer=True)
+    ncols = integer(ncols, "ncols", low=1, whole=True)
+    dpi = integer(dpi, "dpi", low=1, whole=True)
     if np.ndim(panel_size) != 1 or len(panel_size) != 2:
         raise ValueError(f"panel_size must be (width, height) in inches, got {panel_size!r}")
-    panel_size = tuple(check_positive(v, "panel_size") for v in panel_size)
+    panel_size = tuple(real(v, "panel_size", low=0, low_inclusive=False) for v in panel_size)
     names = _base_metrics(scores) if metrics is None else (
         [metrics] if isinstance(metrics, str) else list(metrics))
     missing = [m for m in names if m not in scores.data_vars]

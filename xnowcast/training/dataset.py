@@ -25,6 +25,7 @@ import torch
 import xarray as xr
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from xnowcast._checks import integer, positive_int
 from xnowcast.transforms import Transform, get_transform
 from xnowcast.windows import Windows, windows
 
@@ -138,9 +139,7 @@ class WindowDataset(Dataset):
                     f"the cubes have different grids {sorted(shapes)}; set crop= (pixels) to "
                     "train on square crops of them"
                 )
-        elif isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or crop < 1:
-            raise ValueError(f"crop must be a positive integer (pixels) or None, got {crop!r}")
-        elif crop > smallest:
+        elif positive_int(crop, "crop (pixels)") > smallest:
             raise ValueError(
                 f"crop={crop} is larger than the smallest grid ({smallest} pixels); use a crop of "
                 f"at most {smallest}"
@@ -148,8 +147,7 @@ class WindowDataset(Dataset):
         self.crop = None if crop is None else int(crop)
         side = self.crop if self.crop is not None else smallest
         if target_crop is not None:
-            if isinstance(target_crop, bool) or not isinstance(target_crop, (int, np.integer)):
-                raise ValueError(f"target_crop must be a positive integer, got {target_crop!r}")
+            integer(target_crop, "target_crop", low=1)
             if not 1 <= target_crop <= side:
                 raise ValueError(
                     f"target_crop must be between 1 and the crop ({side}), got {target_crop}"

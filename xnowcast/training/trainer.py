@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import csv
 import gc
-import math
 import os
 import time
 import warnings
@@ -31,6 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from xnowcast._checks import boolean, integer, positive_int, real
 from xnowcast._version import __version__
 from xnowcast.models.interface import get_model
 from xnowcast.models.neural.adapter import (
@@ -53,36 +53,6 @@ _HISTORY_COLUMNS = (
 _SCHEDULES = ("constant", "step", "cosine", "onecycle")
 
 
-def _pos_int(value: Any, name: str, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        alt = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be a positive integer{alt}, got {value!r}")
-    return int(value)
-
-
-def _pos_float(value: Any, name: str, allow_zero: bool = False) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(out) or out < 0 or (out == 0 and not allow_zero):
-        what = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be {what}, got {value!r}")
-    return out
-
-
-def _finite_float(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return out
-
-
 def _curriculum(spec: Any, n_out: int, epochs: int):
     """``epoch -> number of lead times trained`` (grows to ``n_out``)."""
     if spec is None or spec is False:
@@ -90,17 +60,17 @@ def _curriculum(spec: Any, n_out: int, epochs: int):
     if spec is True:
         start, span = 1, max(1, epochs // 2)
     elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-        start, span = 1, _pos_int(spec, "curriculum")
+        start, span = 1, positive_int(spec, "curriculum")
     elif isinstance(spec, dict):
         unknown = set(spec) - {"start", "epochs"}
         if unknown:
             raise ValueError(f"curriculum takes keys 'start' and 'epochs', got {sorted(unknown)}")
-        start = _pos_int(spec.get("start", 1), "curriculum start")
-        span = _pos_int(spec.get("epochs", max(1, epochs // 2)), "curriculum epochs")
+        start = positive_int(spec.get("start", 1), "curriculum start")
+        span = positive_int(spec.get("epochs", max(1, epochs // 2)), "curriculum epochs")
         if start > n_out:
             raise ValueError(f"curriculum start ({start}) must not exceed n_out ({n_out})")
     elif isinstance(spec, (list, tuple)):
-        lengths = [_pos_int(v, "curriculum lengths") for v in spec]
+        lengths = [positive_int(v, "curriculum lengths") for v in spec]
         if not lengths or max(lengths) > n_out:
             raise ValueError(
                 f"curriculum lengths must be between 1 and n_out={n_out}, got {spec!r}"
@@ -128,11 +98,11 @@ def _sampling(spec: Any, epochs: int):
     unknown = set(spec) - {"start", "end", "epochs"}
     if unknown:
         raise ValueError(f"scheduled_sampling takes keys start, end, epochs; got {sorted(unknown)}")
-    start = _finite_float(spec.get("start", 1.0), "scheduled_sampling start")
-    end = _finite_float(spec.get("end", 0.0), "scheduled_sampling end")
+    start = real(spec.get("start", 1.0), "scheduled_sampling start")
+    end = real(spec.get("end", 0.0), "scheduled_sampling end")
     if not (0 <= start <= 1 and 0 <= end <= 1):
         raise ValueError(f"scheduled_sampling probabilities must be in [0, 1], got {spec!r}")
-    span = _pos_int(spec.get("epochs", epochs), "scheduled_sampling epochs")
+    span = positive_int(spec.get("epochs", epochs), "scheduled_sampling epochs")
     return lambda e: start + (end - start) * min(1.0, e / max(span - 1, 1))
 
 
@@ -342,28 +312,25 @@ class Trainer:
         var: str | None = None,
         batch_size_eval: int = 8,
     ) -> None:
-        self.n_in = _pos_int(n_in, "n_in")
-        self.n_out = _pos_int(n_out, "n_out")
-        self.epochs = _pos_int(epochs, "epochs")
-        self.batch_size = _pos_int(batch_size, "batch_size")
-        self.batch_size_eval = _pos_int(batch_size_eval, "batch_size_eval")
-        self.stride = _pos_int(stride, "stride")
-        self.step_size = _pos_int(step_size, "step_size")
-        self.steps_per_epoch = _pos_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
-        self.val_steps = _pos_int(val_steps, "val_steps", allow_none=True)
-        self.early_stopping = _pos_int(early_stopping, "early_stopping", allow_none=True)
-        self.time_limit = None if time_limit is None else _pos_float(time_limit, "time_limit")
-        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-            raise ValueError(f"num_workers must be a non-negative integer, got {num_workers!r}")
-        self.num_workers = num_workers
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise ValueError(f"seed must be an integer, got {seed!r}")
-        self.seed = int(seed)
-        self.lr = _pos_float(lr, "lr")
-        self.weight_decay = _pos_float(weight_decay, "weight_decay", allow_zero=True)
-        self.gamma = _pos_float(gamma, "gamma")
-        self.min_delta = _pos_float(min_delta, "min_delta", allow_zero=True)
-        self.grad_clip = None if grad_clip is None else _pos_float(grad_clip, "grad_clip")
+        self.n_in = positive_int(n_in, "n_in")
+        self.n_out = positive_int(n_out, "n_out")
+        self.epochs = positive_int(epochs, "epochs")
+        self.batch_size = positive_int(batch_size, "batch_size")
+        self.batch_size_eval = positive_int(batch_size_eval, "batch_size_eval")
+        self.stride = positive_int(stride, "stride")
+        self.step_size = positive_int(step_size, "step_size")
+        self.steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
+        self.val_steps = positive_int(val_steps, "val_steps", allow_none=True)
+        self.early_stopping = positive_int(early_stopping, "early_stopping", allow_none=True)
+        self.time_limit = real(time_limit, "time_limit", low=0, low_inclusive=False,
+                               allow_none=True)
+        self.num_workers = integer(num_workers, "num_workers", low=0)
+        self.seed = integer(seed, "seed")
+        self.lr = real(lr, "lr", low=0, low_inclusive=False)
+        self.weight_decay = real(weight_decay, "weight_decay", low=0)
+        self.gamma = real(gamma, "gamma", low=0, low_inclusive=False)
+        self.min_delta = real(min_delta, "min_delta", low=0)
+        self.grad_clip = real(grad_clip, "grad_clip", low=0, low_inclusive=False, allow_none=True)
         if optimizer not in _OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {optimizer!r}"
@@ -375,20 +342,15 @@ class Trainer:
                 f"lr_schedule must be one of {', '.join(_SCHEDULES)}, got {lr_schedule!r}"
             )
         self.lr_schedule = lr_schedule
-        self.crop = _pos_int(crop, "crop", allow_none=True)
-        self.target_crop = _pos_int(target_crop, "target_crop", allow_none=True)
+        self.crop = positive_int(crop, "crop", allow_none=True)
+        self.target_crop = positive_int(target_crop, "target_crop", allow_none=True)
         if self.crop is not None and self.target_crop is not None and self.target_crop > crop:
             raise ValueError(f"target_crop ({target_crop}) must not exceed crop ({crop})")
-        for value, name in ((flips, "flips"), (progress, "progress")):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {value!r}")
-        self.flips = bool(flips)
-        self.min_wet_fraction = _pos_float(min_wet_fraction, "min_wet_fraction", allow_zero=True)
-        if self.min_wet_fraction > 1:
-            raise ValueError(f"min_wet_fraction must be in [0, 1], got {min_wet_fraction!r}")
-        self.wet_threshold = _finite_float(wet_threshold, "wet_threshold")
+        self.flips = boolean(flips, "flips")
+        self.progress = boolean(progress, "progress")
+        self.min_wet_fraction = real(min_wet_fraction, "min_wet_fraction", low=0, high=1)
+        self.wet_threshold = real(wet_threshold, "wet_threshold")
         self.var = var
-        self.progress = bool(progress)
         self.log_dir = None if log_dir is None else Path(log_dir)
         self.checkpoint_path = None if checkpoint is None else Path(checkpoint)
         self.resume = None if resume is None else Path(resume)
@@ -561,7 +523,7 @@ class Trainer:
         >>> trainer.evaluate(val_cube)  # doctest: +SKIP
         0.0421
         """
-        max_batches = _pos_int(max_batches, "max_batches", allow_none=True)
+        max_batches = positive_int(max_batches, "max_batches", allow_none=True)
         ds = self._dataset(cubes, training=False)
         loader = make_loader(
             ds, batch_size=self.batch_size, shuffle=False, seed=self.seed,

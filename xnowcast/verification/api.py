@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast._checks import boolean, real
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,
@@ -130,8 +131,7 @@ def verify(
     ('lead_time', 'threshold')
     """
     chosen = _choose_metrics(metrics)
-    if not isinstance(mean, (bool, np.bool_)):
-        raise TypeError(f"mean must be True or False, got {mean!r}")
+    boolean(mean, "mean")
     fc_da = as_dataarray(fc, var)
     obs_var = var if var is not None else _same_name(obs, fc_da)
     obs_cube, info = normalize_cube(obs, obs_var, min_frames=1)
@@ -341,13 +341,7 @@ def _family_params(
     sc = as_values(scales, "scales", integer=True)
     if window is not None and window not in _WINDOWS:
         raise ValueError(f"window must be one of {_WINDOWS} or None, got {window!r}")
-    if data_range is not None:
-        try:
-            data_range = float(data_range)
-        except (TypeError, ValueError):
-            raise ValueError(f"data_range must be a positive number, got {data_range!r}") from None
-        if not np.isfinite(data_range) or data_range <= 0:
-            raise ValueError(f"data_range must be a positive number, got {data_range!r}")
+    data_range = real(data_range, "data_range", low=0, low_inclusive=False, allow_none=True)
     if win_size is not None:
         image.window_weights(win_size, gaussian=False)  # validates
         win_size = int(win_size)

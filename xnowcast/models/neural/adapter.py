@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xnowcast._checks import integer, positive_int
 from xnowcast.models.interface import NowcastModel
 from xnowcast.transforms import Transform, get_transform
 
@@ -100,12 +101,6 @@ def _is_int(value: Any) -> bool:
 def _int_attr(module: nn.Module, name: str) -> int | None:
     value = getattr(module, name, None)
     return int(value) if _is_int(value) else None
-
-
-def _check_int(value: Any, name: str, minimum: int, what: str) -> int:
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be a {what} integer, got {value!r}")
-    return int(value)
 
 
 class TorchModel(NowcastModel):
@@ -203,14 +198,14 @@ class TorchModel(NowcastModel):
         self._fill = float(np.asarray(self.transform.forward(np.zeros(1, np.float32)))[0])
         self.device = device
         resolve_device(device)  # validate now, not on the first forecast
-        self.batch_size = _check_int(batch_size, "batch_size", 1, "positive")
+        self.batch_size = positive_int(batch_size, "batch_size")
         if precision not in _PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}"
             )
         self.precision = precision
-        self.tile = None if tile is None else _check_int(tile, "tile", 1, "positive (pixels)")
-        self.tile_overlap = _check_int(tile_overlap, "tile_overlap", 0, "non-negative")
+        self.tile = positive_int(tile, "tile (pixels)", allow_none=True)
+        self.tile_overlap = integer(tile_overlap, "tile_overlap", low=0)
         if self.tile is not None and self.tile_overlap >= self.tile:
             raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile ({tile})")
         self.clip = bool(clip)

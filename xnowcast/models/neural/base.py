@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xnowcast._checks import positive_int
+
 __all__ = ["NowcastNet", "output_activation", "check_hidden"]
 
 _ACTIVATIONS = ("none", "sigmoid", "relu", "softplus")
@@ -60,13 +62,6 @@ def check_hidden(hidden: Any, name: str = "hidden") -> list[int]:
     if not out or any(h < 1 for h in out) or any(h != v for h, v in zip(out, hidden)):
         raise ValueError(f"{name} must be a non-empty list of positive integers, got {hidden!r}")
     return out
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    """``value`` if it is a positive int (not a bool), else a ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def check_kernel_size(kernel_size: Any) -> int:
@@ -115,8 +110,8 @@ class NowcastNet(nn.Module):
 
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
-        self.n_in = int(check_positive_int(n_in, "n_in"))
-        self.n_out = int(check_positive_int(n_out, "n_out"))
+        self.n_in = positive_int(n_in, "n_in")
+        self.n_out = positive_int(n_out, "n_out")
         self.size_multiple = 1
 
     @property
@@ -170,7 +165,7 @@ class NowcastNet(nn.Module):
             if n_out != self.n_out:
                 raise ValueError(f"{type(self).__name__} always produces n_out={self.n_out} frames")
             return n_out
-        return check_positive_int(n_out, "n_out")
+        return positive_int(n_out, "n_out")
 
     def extra_repr(self) -> str:
         cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -208,7 +203,7 @@ class RecurrentNet(NowcastNet):
 
     def __init__(self, n_in: int, n_out: int, patch_size: int = 1) -> None:
         super().__init__(n_in, n_out)
-        self.patch_size = check_positive_int(patch_size, "patch_size")
+        self.patch_size = positive_int(patch_size, "patch_size")
 
     def _fold(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` -> ``(B, C * p**2, H / p, W / p)`` (``p = patch_size``)."""

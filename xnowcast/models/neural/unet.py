@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xnowcast.models.neural.base import NowcastNet, check_kernel_size, check_positive_int
+from xnowcast._checks import positive_int
+from xnowcast.models.neural.base import NowcastNet, check_kernel_size
 
 __all__ = ["UNet", "build"]
 
@@ -102,8 +103,8 @@ class UNet(NowcastNet):
         super().__init__(n_in, n_out)
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
             raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-        check_positive_int(filters, "filters")
-        check_positive_int(max_filters, "max_filters")
+        positive_int(filters, "filters")
+        positive_int(max_filters, "max_filters")
         check_kernel_size(kernel_size)
         if norm not in _NORMS:
             raise ValueError(f"norm must be one of {', '.join(_NORMS)}, got {norm!r}")

@@ -291,14 +291,6 @@ def _leads(text: str) -> list:
     return [int(v) if v.strip().isdigit() else v.strip() for v in text.split(",") if v.strip()]
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated whole numbers, got {text!r}") from None
-
-
 class _progress:
     """A dask progress bar while a lazy result is computed (stderr)."""
 

@@ -38,7 +38,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,24 +54,26 @@ from xnowcast.motion.interface import (
 __all__ = ["lucas_kanade", "sparse_vectors", "interpolate_vectors", "validate_options"]
 
 
-def validate_options(
-    *,
-    max_corners: int = 1000,
-    quality_level: float = 0.01,
-    min_distance: float = 10.0,
-    block_size: int = 5,
-    win_size: int = 50,
-    max_level: int = 3,
-    fb_threshold: float | None = None,
-    decluster: int = 16,
-    sigma: float = 6.0,
-    grid_step: int = 8,
-    **_: Any,
-) -> None:
+#: Lucas-Kanade option -> check of its value (see :func:`lucas_kanade`).
+_OPTION_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "max_corners": lambda v, n: integer(v, n, low=0, whole=True),
+    "quality_level": lambda v, n: real(v, n, low=0, high=1.0, low_inclusive=False),
+    "min_distance": lambda v, n: real(v, n, low=0),
+    "block_size": lambda v, n: integer(v, n, low=1, whole=True),
+    "win_size": lambda v, n: integer(v, n, low=3, whole=True),
+    "max_level": lambda v, n: integer(v, n, low=0, whole=True),
+    "fb_threshold": lambda v, n: real(v, n, low=0, low_inclusive=False, allow_none=True),
+    "decluster": lambda v, n: integer(v, n, low=0, whole=True),
+    "sigma": lambda v, n: real(v, n, low=0, low_inclusive=False),
+    "grid_step": lambda v, n: integer(v, n, low=1, whole=True),
+}
+
+
+def validate_options(**options: Any) -> None:
     """Raise a ValueError naming the first bad Lucas-Kanade option (see :func:`lucas_kanade`).
 
     Called when an optical-flow model is made, so that bad options fail at once and
-    not inside OpenCV at the first forecast. Other options are ignored.
+    not inside OpenCV at the first forecast. Options of other kinds are ignored.
 
     Examples
     --------
@@ -80,18 +82,10 @@ def validate_options(
     ...
     ValueError: Lucas-Kanade option win_size must be a whole number >= 3, got 2
     """
-    opt = "Lucas-Kanade option "
-    integer(max_corners, opt + "max_corners", low=0, whole=True)
-    real(quality_level, opt + "quality_level", low=0, high=1.0, low_inclusive=False)
-    real(min_distance, opt + "min_distance", low=0)
-    integer(block_size, opt + "block_size", low=1, whole=True)
-    integer(win_size, opt + "win_size", low=3, whole=True)
-    integer(max_level, opt + "max_level", low=0, whole=True)
-    if fb_threshold is not None:
-        real(fb_threshold, opt + "fb_threshold", low=0, low_inclusive=False)
-    integer(decluster, opt + "decluster", low=0, whole=True)
-    real(sigma, opt + "sigma", low=0, low_inclusive=False)
-    integer(grid_step, opt + "grid_step", low=1, whole=True)
+    for key, value in options.items():
+        check = _OPTION_CHECKS.get(key)
+        if check is not None:
+            check(value, "Lucas-Kanade option " + key)
 
 
 def sparse_vectors(

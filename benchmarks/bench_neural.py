@@ -245,10 +245,23 @@ def bench_learning(budget: float) -> str:
         "train MSE": hist.train_loss, "val MSE": hist.val_loss,
         "val MSE / persistence": hist.val_loss / persist,
     })
+    shown = _curve_rows(len(df))
+    note = "" if len(shown) == len(df) else (
+        f"\n\n{len(shown)} of the {len(df)} epochs shown (the first ones, then spaced out, and "
+        "the last).")
     return (f"ConvLSTM (2 x 16 hidden, patch 2), next frame from {n_in} frames, 200 training "
             f"movies ({len(trainer._dataset(train, True))} windows; an epoch here is 20 batches "
             "of 16), validated on 128 windows of 40 held-out movies; persistence "
-            f"MSE {persist:.4f}; {elapsed:.0f} s on {device_info()[1]}.\n\n" + markdown(df))
+            f"MSE {persist:.4f}; {elapsed:.0f} s on {device_info()[1]}.\n\n"
+            + markdown(df.iloc[shown]) + note)
+
+
+def _curve_rows(n: int, first: int = 5, most: int = 16) -> list[int]:
+    """Rows of an ``n``-epoch curve to show: the first few, then geometrically spaced, the last."""
+    if n <= most:
+        return list(range(n))
+    rest = np.unique(np.geomspace(first, n - 1, most - first).round().astype(int))
+    return sorted(set(range(first)) | set(rest.tolist()) | {n - 1})
 
 
 def _bom_mmh() -> xr.DataArray:

@@ -164,8 +164,14 @@ def _with_grid_mapping(ds: xr.Dataset, name: Any) -> xr.DataArray:
     gm = da.attrs.get("grid_mapping") or da.encoding.get("grid_mapping")
     if isinstance(gm, str) and gm in ds.variables and gm not in da.coords:
         da = da.assign_coords({gm: ds[gm]})
-    if isinstance(gm, str) and gm in da.coords and "grid_mapping" not in da.attrs:
-        da = da.assign_attrs(grid_mapping=gm)  # a new object: the user's Dataset stays as it is
+    if isinstance(gm, str) and gm in da.coords and (
+            "grid_mapping" not in da.attrs or "grid_mapping" in da.encoding):
+        # An attribute of the cube, not an encoding (in both, xarray refuses to write the
+        # cube back with to_netcdf or to_zarr); on a new object, so that the user's Dataset
+        # stays as it is.
+        da = da.copy(deep=False)
+        da.attrs["grid_mapping"] = gm
+        da.encoding = {k: v for k, v in da.encoding.items() if k != "grid_mapping"}
     return da
 
 

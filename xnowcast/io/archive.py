@@ -175,12 +175,6 @@ def _as_frames(ds: xr.Dataset, path: str, var: str | None, time: str | None) -> 
         da["time"].attrs.update(standard_name="time", long_name="time")
     elif time_dim != "time":
         da = da.rename({time_dim: "time"})
-    gm = ds[da.name].encoding.get("grid_mapping") if da.name in ds else None
-    if isinstance(gm, str) and gm in da.coords:
-        da.attrs["grid_mapping"] = gm
-    if "grid_mapping" in da.attrs:
-        # in both attrs and encoding, xarray refuses to write the cube (to_netcdf, to_zarr)
-        da.encoding.pop("grid_mapping", None)
     return da
 
 

@@ -105,12 +105,7 @@ def open_forecast(path: str | os.PathLike, var: str | None = None) -> xr.DataArr
         ds = open_zarr_store(path, decode_coords="all")
     else:
         ds = xr.open_dataset(path, decode_coords="all", chunks={})
-    da = _coords_chunked_like_data(as_dataarray(ds, var))
-    gm = da.encoding.get("grid_mapping")
-    if isinstance(gm, str) and gm in da.coords:
-        da.attrs["grid_mapping"] = gm
-        da.encoding.pop("grid_mapping")  # in both, xarray refuses to write the forecast again
-    return da
+    return _coords_chunked_like_data(as_dataarray(ds, var))
 
 
 def _coords_chunked_like_data(da: xr.DataArray) -> xr.DataArray:

@@ -180,22 +180,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_list(text: str, convert: Callable[[str], Any], what: str) -> list:
+    """Comma-separated values of ``text`` through ``convert``; argparse's error naming ``what``."""
+    try:
+        return [convert(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") \
+            from None
+
+
 def _floats(text: str) -> list[float]:
     """Comma-separated numbers, e.g. ``0.7,0.15,0.15``."""
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers, got {text!r}") from None
+    return _split_list(text, float, "numbers")
 
 
 def _ints(text: str) -> list[int]:
     """Comma-separated integers, e.g. ``0,480,0,480``."""
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}") from None
+    return _split_list(text, int, "integers")
 
 
 def _open_sequences_input(args: argparse.Namespace):

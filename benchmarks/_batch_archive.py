@@ -34,8 +34,9 @@ def _block(n_times: int, size: int, t0: int, seed: int) -> np.ndarray:
         cols = col + np.arange(n_coarse)[None, :]
         rng_field = np.sin(rows * 12.9898 + cols * 78.233 + seed) * 43758.5453
         coarse = (rng_field - np.floor(rng_field)).astype(np.float32)
-        fine = cv2.resize(coarse, (n_coarse * COARSE, n_coarse * COARSE),
-                          interpolation=cv2.INTER_CUBIC)
+        fine = cv2.resize(
+            coarse, (n_coarse * COARSE, n_coarse * COARSE), interpolation=cv2.INTER_CUBIC
+        )
         frame = fine[COARSE : COARSE + size, sub + COARSE : sub + COARSE + size]
         out[k] = np.maximum(frame - 0.5, 0.0) * 20.0
     return out
@@ -57,21 +58,28 @@ def make_archive(path: str | Path, n_frames: int = 2000, size: int = 512, seed: 
     blocks = [
         dsa.from_delayed(
             __import__("dask").delayed(_block)(min(chunk, n_frames - t0), size, t0, seed),
-            shape=(min(chunk, n_frames - t0), size, size), dtype=np.float32)
+            shape=(min(chunk, n_frames - t0), size, size),
+            dtype=np.float32,
+        )
         for t0 in range(0, n_frames, chunk)
     ]
     data = dsa.concatenate(blocks, axis=0)
     coord = (np.arange(size) - size / 2 + 0.5) * 1000.0
     cube = xr.DataArray(
-        data, dims=("time", "y", "x"), name="precip_intensity",
-        coords={"time": pd.date_range("2024-06-01", periods=n_frames, freq="5min"),
-                "y": ("y", coord[::-1], {"units": "m", "axis": "Y"}),
-                "x": ("x", coord, {"units": "m", "axis": "X"})},
+        data,
+        dims=("time", "y", "x"),
+        name="precip_intensity",
+        coords={
+            "time": pd.date_range("2024-06-01", periods=n_frames, freq="5min"),
+            "y": ("y", coord[::-1], {"units": "m", "axis": "Y"}),
+            "x": ("x", coord, {"units": "m", "axis": "X"}),
+        },
         attrs={"units": "mm h-1", "long_name": "synthetic rain rate"},
     )
     tmp = path.with_name(path.name + ".tmp")
-    cube.to_dataset().to_zarr(tmp, mode="w", consolidated=False,
-                              encoding={cube.name: {"chunks": (chunk, size, size)}})
+    cube.to_dataset().to_zarr(
+        tmp, mode="w", consolidated=False, encoding={cube.name: {"chunks": (chunk, size, size)}}
+    )
     tmp.rename(path)
     return path
 

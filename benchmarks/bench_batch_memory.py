@@ -106,8 +106,13 @@ if __name__ == "__main__":
     summary = job.run(progress=False)
     print(summary.done, len(summary.failed), summary.seconds, flush=True)
 """
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=WORK)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=WORK,
+    )
     with MemorySampler(proc.pid) as sampler:
         stdout, stderr = proc.communicate()
     if proc.returncode != 0:
@@ -141,12 +146,22 @@ def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     archive = WORK / f"archive-{args.frames}x{args.size}.zarr"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_batch_archive.py"), str(archive),
-                    str(args.frames), str(args.size)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "_batch_archive.py"),
+            str(archive),
+            str(args.frames),
+            str(args.size),
+        ],
+        check=True,
+    )
     gen = time.perf_counter() - t0
     archive_bytes = args.frames * args.size * args.size * 4
-    print(f"archive: {args.frames} frames of {args.size}x{args.size} float32 = "
-          f"{archive_bytes / 1e9:.2f} GB in memory ({gen:.0f} s to generate or find)")
+    print(
+        f"archive: {args.frames} frames of {args.size}x{args.size} float32 = "
+        f"{archive_bytes / 1e9:.2f} GB in memory ({gen:.0f} s to generate or find)"
+    )
 
     rows = []
     for setup in args.setups.split(","):
@@ -154,8 +169,10 @@ def main() -> int:
         print(r)
         rows.append(r)
 
-    describe = {"threads": "threaded scheduler, 2 threads, 1 process",
-                "cluster": "LocalCluster, 2 single-threaded worker processes"}
+    describe = {
+        "threads": "threaded scheduler, 2 threads, 1 process",
+        "cluster": "LocalCluster, 2 single-threaded worker processes",
+    }
     table = [
         f"{args.frames} frames of {args.size} x {args.size} float32 "
         f"({archive_bytes / 1e9:.2f} GB in memory, zarr on disk), {model}, every {args.every}, "
@@ -169,9 +186,11 @@ def main() -> int:
     for r in rows:
         under = r["sum_of_peaks"] < LIMIT
         ok &= under
-        table.append(f"| {describe.get(r['setup'], r['setup'])} | {r['done']} | "
-                     f"{r['seconds']:.0f} | {r['processes']} | {r['peak_total'] / 1e9:.2f} | "
-                     f"{r['sum_of_peaks'] / 1e9:.2f} | {'yes' if under else 'NO'} |")
+        table.append(
+            f"| {describe.get(r['setup'], r['setup'])} | {r['done']} | "
+            f"{r['seconds']:.0f} | {r['processes']} | {r['peak_total'] / 1e9:.2f} | "
+            f"{r['sum_of_peaks'] / 1e9:.2f} | {'yes' if under else 'NO'} |"
+        )
     text = "\n".join(table)
     print(text)
     write_section(DOC, "bench_batch_memory", text)

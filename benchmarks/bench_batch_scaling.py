@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
 from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,8 +55,16 @@ def timed_job(client, n_workers: int, cube, model: str, init_times, chunk: int) 
     from xnowcast.batch import forecast_archive
 
     out = WORK / f"scaling-{n_workers}.zarr"
-    job = forecast_archive(cube, model, out, init_times=init_times, chunk_init_times=chunk,
-                           client=client, task_threads=1, overwrite=True)
+    job = forecast_archive(
+        cube,
+        model,
+        out,
+        init_times=init_times,
+        chunk_init_times=chunk,
+        client=client,
+        task_threads=1,
+        overwrite=True,
+    )
     cpu0 = sum(client.run(_cpu_seconds).values())
     busy0, me0 = _busy_seconds(), _cpu_seconds()
     summary = job.run(progress=False)
@@ -64,10 +73,15 @@ def timed_job(client, n_workers: int, cube, model: str, init_times, chunk: int) 
     shutil.rmtree(out, ignore_errors=True)
     if summary.failed:
         raise RuntimeError(f"{len(summary.failed)} forecasts failed: {summary.failed[:3]}")
-    row = {"workers": n_workers, "forecasts": summary.done, "seconds": summary.seconds,
-           "per_second": summary.done / summary.seconds,
-           "cpu_per_forecast": cpu / summary.done, "cores": cpu / summary.seconds,
-           "others": max(0.0, others) / summary.seconds}
+    row = {
+        "workers": n_workers,
+        "forecasts": summary.done,
+        "seconds": summary.seconds,
+        "per_second": summary.done / summary.seconds,
+        "cpu_per_forecast": cpu / summary.done,
+        "cores": cpu / summary.seconds,
+        "others": max(0.0, others) / summary.seconds,
+    }
     print(row, flush=True)
     return row
 
@@ -84,13 +98,23 @@ def compare(cube, model: str, init_times, chunk: int, repeat: int) -> list[dict]
     with ExitStack() as stack:
         clients = {}
         for n in (1, 2):
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"))
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0"
+                )
+            )
             clients[n] = stack.enter_context(Client(cluster, set_as_default=False))
             warm_out = WORK / f"scaling-warm-{n}.zarr"
-            forecast_archive(cube, model, warm_out, init_times=init_times[: chunk * n],
-                             chunk_init_times=chunk, client=clients[n], task_threads=1,
-                             overwrite=True).run(progress=False)
+            forecast_archive(
+                cube,
+                model,
+                warm_out,
+                init_times=init_times[: chunk * n],
+                chunk_init_times=chunk,
+                client=clients[n],
+                task_threads=1,
+                overwrite=True,
+            ).run(progress=False)
             shutil.rmtree(warm_out, ignore_errors=True)
         runs = {1: [], 2: []}
         for _ in range(repeat):
@@ -115,8 +139,16 @@ def main() -> int:
     model = "optical-flow" if "optical-flow" in xnowcast.list_models() else "persistence"
     WORK.mkdir(parents=True, exist_ok=True)
     archive = WORK / f"archive-{args.frames}x{args.size}.zarr"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "_batch_archive.py"), str(archive),
-                    str(args.frames), str(args.size)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "_batch_archive.py"),
+            str(archive),
+            str(args.frames),
+            str(args.size),
+        ],
+        check=True,
+    )
     cube = xnowcast.open_archive(archive)
     wins = xnowcast.windows(cube, n_in=12, n_out=0)
     pick = np.linspace(0, len(wins) - 1, args.init_times).round().astype(int)
@@ -137,11 +169,17 @@ def main() -> int:
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        table.append(f"| {r['workers']} | {r['forecasts']} | {r['seconds']:.1f} | "
-                     f"{r['per_second']:.2f} | {r['per_second'] / rows[0]['per_second']:.2f}x | "
-                     f"{r['cpu_per_forecast']:.2f} | {r['cores']:.2f} | {r['others']:.2f} |")
-    table += ["", "Speed-up of each round (1 then 2 workers, back to back): "
-              + ", ".join(f"{r:.2f}x" for r in rounds) + "."]
+        table.append(
+            f"| {r['workers']} | {r['forecasts']} | {r['seconds']:.1f} | "
+            f"{r['per_second']:.2f} | {r['per_second'] / rows[0]['per_second']:.2f}x | "
+            f"{r['cpu_per_forecast']:.2f} | {r['cores']:.2f} | {r['others']:.2f} |"
+        )
+    table += [
+        "",
+        "Speed-up of each round (1 then 2 workers, back to back): "
+        + ", ".join(f"{r:.2f}x" for r in rounds)
+        + ".",
+    ]
     text = "\n".join(table)
     print(text)
     write_section(DOC, "bench_batch_scaling", text)

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _docs import write_section
 
 import xnowcast
 from xnowcast.io import save_forecast
-from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 BOM = ROOT.parent / "shared" / "data" / "radar" / "bom-2-20180616" / "*.nc"
@@ -38,8 +38,9 @@ def main() -> None:
     rows.append(("persistence, latest init time (reads 12 frames)", t))
     t, fcs = timed(lambda: cube.nowcast.forecast(model="persistence", init_times="all"))
     rows.append((f"persistence, init_times='all' graph ({fcs.sizes['init_time']} inits)", t))
-    t, _ = timed(lambda: cube.nowcast.forecast(model="persistence", init_times="all").compute(),
-                 repeat=1)
+    t, _ = timed(
+        lambda: cube.nowcast.forecast(model="persistence", init_times="all").compute(), repeat=1
+    )
     rows.append(("persistence, init_times='all' computed (50 x 24 x 512 x 512)", t))
     import tempfile
 

@@ -118,14 +118,22 @@ def _rate(func, min_seconds: float, sync, clock) -> float:
     return 1.0 / best
 
 
-def measure(net: torch.nn.Module, dev: torch.device, shape_in, n_out: int, batch: int,
-            dtype: torch.dtype | None, seconds: float) -> dict:
+def measure(
+    net: torch.nn.Module,
+    dev: torch.device,
+    shape_in,
+    n_out: int,
+    batch: int,
+    dtype: torch.dtype | None,
+    seconds: float,
+) -> dict:
     """Inference samples/s and training steps/s of ``net``."""
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     clock = time.perf_counter if dev.type == "cuda" else time.process_time
     net = net.to(dev)
     x = torch.randn(batch, *shape_in, device=dev)
     y = torch.randn(batch, n_out, *shape_in[1:], device=dev)
+
     def ctx():
         if dtype is None:
             return torch.autocast(dev.type, enabled=False)
@@ -152,8 +160,12 @@ def measure(net: torch.nn.Module, dev: torch.device, shape_in, n_out: int, batch
 
     steps = _rate(step, seconds, sync, clock)
     peak = torch.cuda.max_memory_allocated() / 2**30 if dev.type == "cuda" else float("nan")
-    return {"inference samples/s": inf, "train steps/s": steps, "train samples/s": steps * batch,
-            "peak GPU GiB": peak}
+    return {
+        "inference samples/s": inf,
+        "train steps/s": steps,
+        "train samples/s": steps * batch,
+        "peak GPU GiB": peak,
+    }
 
 
 def bench_throughput(seconds: float) -> str:
@@ -168,20 +180,23 @@ def bench_throughput(seconds: float) -> str:
         for label, dtype in dtypes:
             inf = measure(net, dev, (12, 128, 128), 24, 4, dtype, seconds)
             tr = measure(net, dev, (12, 64, 64), 24, 8, dtype, seconds)
-            rows.append({
-                "model": model, "parameters": f"{n_par:,}", "dtype": label,
-                "inference windows/s (128 px)": inf["inference samples/s"],
-                "train steps/s (8 x 64 px)": tr["train steps/s"],
-                "peak GPU GiB": max(inf["peak GPU GiB"], tr["peak GPU GiB"]),
-            })
+            rows.append(
+                {
+                    "model": model,
+                    "parameters": f"{n_par:,}",
+                    "dtype": label,
+                    "inference windows/s (128 px)": inf["inference samples/s"],
+                    "train steps/s (8 x 64 px)": tr["train steps/s"],
+                    "peak GPU GiB": max(inf["peak GPU GiB"], tr["peak GPU GiB"]),
+                }
+            )
     torch.set_num_threads(threads)
     df = pd.DataFrame(rows)
     note = ""
     if dev.type != "cuda":
         df = df.drop(columns="peak GPU GiB")
         note = " Per CPU core: one thread, timed in CPU time of the process (best call)."
-    return (f"Device: {name}, PyTorch {torch.__version__}; 12 -> 24 frames.{note}\n\n"
-            + markdown(df))
+    return f"Device: {name}, PyTorch {torch.__version__}; 12 -> 24 frames.{note}\n\n" + markdown(df)
 
 
 def bench_openstl(seconds: float) -> str:
@@ -197,20 +212,30 @@ def bench_openstl(seconds: float) -> str:
     rows = []
     for label, dtype in dtypes:
         r = measure(net, dev, (10, 64, 64), 10, batch, dtype, seconds)
-        rows.append({"dtype": label, "batch": batch,
-                     "inference sequences/s": r["inference samples/s"],
-                     "training sequences/s": r["train samples/s"],
-                     "peak GPU GiB": r["peak GPU GiB"]})
+        rows.append(
+            {
+                "dtype": label,
+                "batch": batch,
+                "inference sequences/s": r["inference samples/s"],
+                "training sequences/s": r["train samples/s"],
+                "peak GPU GiB": r["peak GPU GiB"],
+            }
+        )
     torch.set_num_threads(threads)
     df = pd.DataFrame(rows)
     if dev.type != "cuda":
         df = df.drop(columns="peak GPU GiB")
     n_par = sum(p.numel() for p in net.parameters())
-    note = ("" if dev.type == "cuda" else
-            "\n\nNo GPU was available for this run: the H200 target (1,500 sequences/s in bf16) is "
-            "not measured here; rerun this section on a CUDA machine.")
-    return (f"Device: {name}; ConvLSTM-S size ({n_par / 1e6:.1f} M parameters), 64x64, 10 -> 10. "
-            "OpenSTL: 113 sequences/s on a V100.\n\n" + markdown(df) + note)
+    note = (
+        ""
+        if dev.type == "cuda"
+        else "\n\nNo GPU was available for this run: the H200 target (1,500 sequences/s in bf16) is "
+        "not measured here; rerun this section on a CUDA machine."
+    )
+    return (
+        f"Device: {name}; ConvLSTM-S size ({n_par / 1e6:.1f} M parameters), 64x64, 10 -> 10. "
+        "OpenSTL: 113 sequences/s on a V100.\n\n" + markdown(df) + note
+    )
 
 
 def _squares_cube(n_samples: int, seed: int) -> xr.DataArray:
@@ -219,9 +244,17 @@ def _squares_cube(n_samples: int, seed: int) -> xr.DataArray:
     cube = movies.stack(frame=("sample", "time")).transpose("frame", "y", "x").values
     times = pd.date_range("2000-01-01", periods=n, freq="5min")
     seq = np.repeat(np.arange(movies.sizes["sample"]), movies.sizes["time"])
-    return xr.DataArray(cube, dims=("time", "y", "x"),
-                        coords={"time": times, "y": np.arange(40), "x": np.arange(40),
-                                "sequence_id": ("time", seq)}, name="squares")
+    return xr.DataArray(
+        cube,
+        dims=("time", "y", "x"),
+        coords={
+            "time": times,
+            "y": np.arange(40),
+            "x": np.arange(40),
+            "sequence_id": ("time", seq),
+        },
+        name="squares",
+    )
 
 
 def bench_learning(budget: float) -> str:
@@ -231,29 +264,55 @@ def bench_learning(budget: float) -> str:
     persist = np.mean(
         [float(((w.targets.values[0] - w.inputs.values[-1]) ** 2).mean()) for w in wins]
     )
-    trainer = Trainer("convlstm", {"hidden": [16, 16], "patch_size": 2}, n_in=n_in, n_out=1,
-                      transform="identity", loss="mse", lr=3e-3, epochs=1000, batch_size=16,
-                      crop=None, flips=False, steps_per_epoch=20, val_steps=8,
-                      time_limit=budget, progress=False, seed=0)
+    trainer = Trainer(
+        "convlstm",
+        {"hidden": [16, 16], "patch_size": 2},
+        n_in=n_in,
+        n_out=1,
+        transform="identity",
+        loss="mse",
+        lr=3e-3,
+        epochs=1000,
+        batch_size=16,
+        crop=None,
+        flips=False,
+        steps_per_epoch=20,
+        val_steps=8,
+        time_limit=budget,
+        progress=False,
+        seed=0,
+    )
     start = time.perf_counter()
     trainer.fit(train, val)
     elapsed = time.perf_counter() - start
     hist = trainer.history
     hist["elapsed s"] = hist.seconds.cumsum()
-    df = pd.DataFrame({
-        "epoch": hist.epoch, "elapsed s": hist["elapsed s"].round(0),
-        "train MSE": hist.train_loss, "val MSE": hist.val_loss,
-        "val MSE / persistence": hist.val_loss / persist,
-    })
+    df = pd.DataFrame(
+        {
+            "epoch": hist.epoch,
+            "elapsed s": hist["elapsed s"].round(0),
+            "train MSE": hist.train_loss,
+            "val MSE": hist.val_loss,
+            "val MSE / persistence": hist.val_loss / persist,
+        }
+    )
     shown = _curve_rows(len(df))
-    note = "" if len(shown) == len(df) else (
-        f"\n\n{len(shown)} of the {len(df)} epochs shown (the first ones, then spaced out, and "
-        "the last).")
-    return (f"ConvLSTM (2 x 16 hidden, patch 2), next frame from {n_in} frames, 200 training "
-            f"movies ({len(trainer._dataset(train, True))} windows; an epoch here is 20 batches "
-            "of 16), validated on 128 windows of 40 held-out movies; persistence "
-            f"MSE {persist:.4f}; {elapsed:.0f} s on {device_info()[1]}.\n\n"
-            + markdown(df.iloc[shown]) + note)
+    note = (
+        ""
+        if len(shown) == len(df)
+        else (
+            f"\n\n{len(shown)} of the {len(df)} epochs shown (the first ones, then spaced out, and "
+            "the last)."
+        )
+    )
+    return (
+        f"ConvLSTM (2 x 16 hidden, patch 2), next frame from {n_in} frames, 200 training "
+        f"movies ({len(trainer._dataset(train, True))} windows; an epoch here is 20 batches "
+        "of 16), validated on 128 windows of 40 held-out movies; persistence "
+        f"MSE {persist:.4f}; {elapsed:.0f} s on {device_info()[1]}.\n\n"
+        + markdown(df.iloc[shown])
+        + note
+    )
 
 
 def _curve_rows(n: int, first: int = 5, most: int = 16) -> list[int]:
@@ -274,23 +333,46 @@ def _bom_mmh() -> xr.DataArray:
 
 
 def _scores(fc: xr.DataArray, obs: xr.DataArray) -> xr.Dataset:
-    return verify(fc, obs, ["mse", "csi", "fss"], thresholds=[1.0], scales=[16], mean=True,
-                  reference="persistence").compute()
+    return verify(
+        fc,
+        obs,
+        ["mse", "csi", "fss"],
+        thresholds=[1.0],
+        scales=[16],
+        mean=True,
+        reference="persistence",
+    ).compute()
 
 
 def bench_radar(budget: float, models: list[str]) -> str:
-    train = [xnowcast.open_archive(str(RADAR / "mch-20150515.nc")),
-             xnowcast.open_archive(str(RADAR / "knmi-201008.nc"))]
+    train = [
+        xnowcast.open_archive(str(RADAR / "mch-20150515.nc")),
+        xnowcast.open_archive(str(RADAR / "knmi-201008.nc")),
+    ]
     obs = _bom_mmh()
     leads = [1, 3, 6, 12, 18, 24]
     results: dict[str, xr.Dataset] = {}
     budget_rows = []
     for name in models:
         params = CONFIGS[name]
-        trainer = Trainer(name, params, n_in=12, n_out=24, transform="log", loss="mse",
-                          lr=1e-3, epochs=1000, batch_size=8, crop=64, min_wet_fraction=0.1,
-                          curriculum={"start": 6, "epochs": 6}, grad_clip=1.0, time_limit=budget,
-                          progress=False, seed=0)
+        trainer = Trainer(
+            name,
+            params,
+            n_in=12,
+            n_out=24,
+            transform="log",
+            loss="mse",
+            lr=1e-3,
+            epochs=1000,
+            batch_size=8,
+            crop=64,
+            min_wet_fraction=0.1,
+            curriculum={"start": 6, "epochs": 6},
+            grad_clip=1.0,
+            time_limit=budget,
+            progress=False,
+            seed=0,
+        )
         start = time.perf_counter()
         trainer.fit(train)
         spent = time.perf_counter() - start
@@ -301,18 +383,32 @@ def bench_radar(budget: float, models: list[str]) -> str:
         infer = time.perf_counter() - start
         results[name] = _scores(fc, obs)
         h = trainer.history
-        budget_rows.append({"model": name, "epochs": len(h),
-                            "windows seen": int(len(h) * len(trainer._dataset(train, True))),
-                            "train s": round(spent),
-                            "final train loss": float(h.train_loss.iloc[-1]),
-                            "BOM forecasts": fc.sizes["init_time"], "inference s": round(infer)})
+        budget_rows.append(
+            {
+                "model": name,
+                "epochs": len(h),
+                "windows seen": int(len(h) * len(trainer._dataset(train, True))),
+                "train s": round(spent),
+                "final train loss": float(h.train_loss.iloc[-1]),
+                "BOM forecasts": fc.sizes["init_time"],
+                "inference s": round(infer),
+            }
+        )
         print(f"{name}: {len(h)} epochs in {spent:.0f} s")
     start = time.perf_counter()
     fc = xnowcast.forecast(obs, model="optical-flow", init_times="all").compute()
     results["optical-flow"] = _scores(fc, obs)
-    budget_rows.append({"model": "optical-flow", "epochs": 0, "windows seen": 0, "train s": 0,
-                        "final train loss": float("nan"), "BOM forecasts": fc.sizes["init_time"],
-                        "inference s": round(time.perf_counter() - start)})
+    budget_rows.append(
+        {
+            "model": "optical-flow",
+            "epochs": 0,
+            "windows seen": 0,
+            "train s": 0,
+            "final train loss": float("nan"),
+            "BOM forecasts": fc.sizes["init_time"],
+            "inference s": round(time.perf_counter() - start),
+        }
+    )
     first = next(iter(results.values()))
 
     def table(metric: str, select) -> pd.DataFrame:
@@ -360,16 +456,29 @@ def bench_radar(budget: float, models: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="throughput,openstl,learning,radar",
-                        help="comma-separated sections")
-    parser.add_argument("--budget", type=float, default=240.0,
-                        help="training seconds per model in the radar section (default 240)")
-    parser.add_argument("--learning-budget", type=float, default=150.0,
-                        help="training seconds of the moving-squares check (default 150)")
-    parser.add_argument("--models", default=",".join(CONFIGS),
-                        help="comma-separated models of the radar section (default: all)")
-    parser.add_argument("--seconds", type=float, default=3.0,
-                        help="seconds per throughput measurement (default 3)")
+    parser.add_argument(
+        "--only", default="throughput,openstl,learning,radar", help="comma-separated sections"
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=240.0,
+        help="training seconds per model in the radar section (default 240)",
+    )
+    parser.add_argument(
+        "--learning-budget",
+        type=float,
+        default=150.0,
+        help="training seconds of the moving-squares check (default 150)",
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(CONFIGS),
+        help="comma-separated models of the radar section (default: all)",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=3.0, help="seconds per throughput measurement (default 3)"
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]

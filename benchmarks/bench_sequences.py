@@ -47,10 +47,20 @@ def bench_split(rows: list) -> None:
     t = pd.date_range("2000-01-01", periods=1_100_000, freq="10min")
     t = t.delete(rng.choice(t.size, 100_000, replace=False))
     shuffled = t.values[rng.permutation(t.size)]
-    rows.append(("split, 1e6 sorted timestamps", f"{best_of(lambda: sequences.split(t)):.3f} s",
-                 f"{int(sequences.split(t)[-1]) + 1} sequences"))
-    rows.append(("split, 1e6 shuffled timestamps",
-                 f"{best_of(lambda: sequences.split(shuffled)):.3f} s", "ids in caller's order"))
+    rows.append(
+        (
+            "split, 1e6 sorted timestamps",
+            f"{best_of(lambda: sequences.split(t)):.3f} s",
+            f"{int(sequences.split(t)[-1]) + 1} sequences",
+        )
+    )
+    rows.append(
+        (
+            "split, 1e6 shuffled timestamps",
+            f"{best_of(lambda: sequences.split(shuffled)):.3f} s",
+            "ids in caller's order",
+        )
+    )
 
 
 def archive(n_frames: int, size: int, chunk: int, seed: int = 0) -> xr.DataArray:
@@ -58,8 +68,11 @@ def archive(n_frames: int, size: int, chunk: int, seed: int = 0) -> xr.DataArray
     data = rng.gamma(0.3, 2.0, (n_frames, size, size)).astype("float32")
     data[:, :5, :5] = np.nan
     times = pd.date_range("2020-01-01", periods=n_frames, freq="10min")
-    return xr.DataArray(da.from_array(data, chunks=(chunk, size, size)),
-                        dims=("time", "y", "x"), coords={"time": times})
+    return xr.DataArray(
+        da.from_array(data, chunks=(chunk, size, size)),
+        dims=("time", "y", "x"),
+        coords={"time": times},
+    )
 
 
 def bench_rain_amount(rows: list) -> None:
@@ -68,9 +81,14 @@ def bench_rain_amount(rows: list) -> None:
     mb = n * size * size * 4 / 1e6
     for method in ("fraction", "mean", "no_rain_count"):
         amount = sequences.rain_amount(cube, method=method)
-        secs = best_of(lambda: amount.compute(), repeat=2)
-        rows.append((f"rain_amount {method}, {n} x {size}x{size} dask",
-                     f"{secs:.2f} s", f"{n / secs:,.0f} frames/s, {mb / secs:,.0f} MB/s"))
+        secs = best_of(amount.compute, repeat=2)
+        rows.append(
+            (
+                f"rain_amount {method}, {n} x {size}x{size} dask",
+                f"{secs:.2f} s",
+                f"{n / secs:,.0f} frames/s, {mb / secs:,.0f} MB/s",
+            )
+        )
 
 
 def bench_year(rows: list) -> None:
@@ -87,19 +105,33 @@ def bench_year(rows: list) -> None:
     parts = sequences.split_dataset(cube, table, seed=0)
     t_split = time.perf_counter() - t0
     summary = sequences.split_summary(table, parts)
-    rows.append((f"sequence_table, a year ({cube.sizes['time']:,} frames of 32x32)",
-                 f"{t_table:.2f} s", f"{table['sequence_id'].nunique():,} sequences kept"))
+    rows.append(
+        (
+            f"sequence_table, a year ({cube.sizes['time']:,} frames of 32x32)",
+            f"{t_table:.2f} s",
+            f"{table['sequence_id'].nunique():,} sequences kept",
+        )
+    )
     worst_tv = max(
-        0.5 * np.abs(summary.loc[k, [c for c in summary.columns if c.startswith("category_")
-                                     and c[-1].isdigit()]]
-                     - summary.loc["all", [c for c in summary.columns
-                                           if c.startswith("category_") and c[-1].isdigit()]]
-                     ).sum()
+        0.5
+        * np.abs(
+            summary.loc[
+                k, [c for c in summary.columns if c.startswith("category_") and c[-1].isdigit()]
+            ]
+            - summary.loc[
+                "all", [c for c in summary.columns if c.startswith("category_") and c[-1].isdigit()]
+            ]
+        ).sum()
         for k in ("train", "val", "test")
     )
     share = np.abs(summary["frame_fraction"].values[:3] - [0.7, 0.15, 0.15]).max()
-    rows.append(("split_dataset, the same year", f"{t_split:.2f} s",
-                 f"frame shares within {share:.3f}, category TV <= {worst_tv:.3f}"))
+    rows.append(
+        (
+            "split_dataset, the same year",
+            f"{t_split:.2f} s",
+            f"frame shares within {share:.3f}, category TV <= {worst_tv:.3f}",
+        )
+    )
 
 
 def bench_images(rows: list) -> None:
@@ -110,31 +142,49 @@ def bench_images(rows: list) -> None:
     n, size = 200, 512
     with tempfile.TemporaryDirectory() as folder:
         rng = np.random.default_rng(0)
-        for i, t in enumerate(pd.date_range("2021-06-01", periods=n, freq="10min")):
+        for _i, t in enumerate(pd.date_range("2021-06-01", periods=n, freq="10min")):
             img = np.full((size, size, 3), 190, np.uint8)
             level = rng.integers(0, 6, (size // 16, size // 16)).repeat(16, 0).repeat(16, 1)
             for k in range(1, 6):
                 img[level == k] = colours[k - 1]
             Image.fromarray(img).save(os.path.join(folder, f"sri_{t:%Y%m%d%H%M}.png"))
             Image.fromarray(img).convert("P", palette=Image.Palette.ADAPTIVE, colors=8).save(
-                os.path.join(folder, f"pal_{t:%Y%m%d%H%M}.png"))
+                os.path.join(folder, f"pal_{t:%Y%m%d%H%M}.png")
+            )
         pattern = os.path.join(folder, "sri_*.png")
         t_open = best_of(lambda: open_image_sequence(pattern), repeat=2)
-        rows.append((f"open_image_sequence, {n} PNGs {size}x{size} (headers checked)",
-                     f"{t_open:.2f} s", f"{n / t_open:,.0f} files/s"))
+        rows.append(
+            (
+                f"open_image_sequence, {n} PNGs {size}x{size} (headers checked)",
+                f"{t_open:.2f} s",
+                f"{n / t_open:,.0f} files/s",
+            )
+        )
         grey = open_image_sequence(pattern, size=(128, 128))
         secs = best_of(lambda: grey.compute(), repeat=2)
-        rows.append(("  decode + grey + resize to 128x128", f"{secs:.2f} s",
-                     f"{n / secs:,.0f} frames/s"))
+        rows.append(
+            ("  decode + grey + resize to 128x128", f"{secs:.2f} s", f"{n / secs:,.0f} frames/s")
+        )
         rain = open_image_sequence(pattern, size=(128, 128), colormap=legend)
         secs = best_of(lambda: rain.compute(), repeat=2)
-        rows.append(("  decode + colour legend + resize to 128x128 (RGB PNGs)", f"{secs:.2f} s",
-                     f"{n / secs:,.0f} frames/s"))
-        rain = open_image_sequence(os.path.join(folder, "pal_*.png"), size=(128, 128),
-                                   colormap=legend)
+        rows.append(
+            (
+                "  decode + colour legend + resize to 128x128 (RGB PNGs)",
+                f"{secs:.2f} s",
+                f"{n / secs:,.0f} frames/s",
+            )
+        )
+        rain = open_image_sequence(
+            os.path.join(folder, "pal_*.png"), size=(128, 128), colormap=legend
+        )
         secs = best_of(lambda: rain.compute(), repeat=2)
-        rows.append(("  decode + colour legend + resize to 128x128 (palette PNGs)",
-                     f"{secs:.2f} s", f"{n / secs:,.0f} frames/s"))
+        rows.append(
+            (
+                "  decode + colour legend + resize to 128x128 (palette PNGs)",
+                f"{secs:.2f} s",
+                f"{n / secs:,.0f} frames/s",
+            )
+        )
 
 
 def table_markdown(rows: list) -> str:
@@ -142,9 +192,11 @@ def table_markdown(rows: list) -> str:
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     cpu = platform.processor() or platform.machine()
     lines.append("")
-    lines.append(f"Measured with `python benchmarks/bench_sequences.py` on {os.cpu_count()} "
-                 f"CPU core(s) ({cpu}), dask threaded scheduler, "
-                 f"{pd.Timestamp.now():%Y-%m-%d}.")
+    lines.append(
+        f"Measured with `python benchmarks/bench_sequences.py` on {os.cpu_count()} "
+        f"CPU core(s) ({cpu}), dask threaded scheduler, "
+        f"{pd.Timestamp.now():%Y-%m-%d}."
+    )
     return "\n".join(lines)
 
 

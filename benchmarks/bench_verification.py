@@ -19,19 +19,24 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _docs import write_section
 
 import xnowcast
 from xnowcast.verification import categorical, continuous, image, spatial
-from _docs import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 MCH = ROOT.parent / "shared" / "data" / "radar" / "mch-20150515.nc"
 DOC = ROOT / "docs" / "verification.md"
 THRESHOLDS = [0.1, 1.0, 5.0]
 SCALES = [1, 4, 16]
-CATEGORICAL = (categorical.csi_from_table, categorical.pod_from_table,
-               categorical.far_from_table, categorical.ets_from_table,
-               categorical.hss_from_table, categorical.fbias_from_table)
+CATEGORICAL = (
+    categorical.csi_from_table,
+    categorical.pod_from_table,
+    categorical.far_from_table,
+    categorical.ets_from_table,
+    categorical.hss_from_table,
+    categorical.fbias_from_table,
+)
 PYSTEPS_CAT = ["CSI", "POD", "FAR", "ETS", "HSS", "BIAS"]
 
 
@@ -51,9 +56,15 @@ def cpu_timed(func, repeat=3):
 
 def continuous_scores(stats):
     """The four scores from one pass of statistics, as ``verify`` computes them."""
-    return np.stack([continuous.mse_from_stats(stats), continuous.mae_from_stats(stats),
-                     continuous.bias_from_stats(stats), continuous.correlation_from_stats(stats)],
-                    axis=-1)
+    return np.stack(
+        [
+            continuous.mse_from_stats(stats),
+            continuous.mae_from_stats(stats),
+            continuous.bias_from_stats(stats),
+            continuous.correlation_from_stats(stats),
+        ],
+        axis=-1,
+    )
 
 
 def categorical_scores(table):
@@ -80,29 +91,61 @@ def main() -> None:
         return torch.tensor(a[:, None])
 
     cases = [
-        ("MSE, MAE, bias, correlation", "pysteps det_cont_fct",
-         lambda: continuous_scores(continuous.continuous_stats(f, o)),
-         lambda: np.array([[r["MSE"], r["MAE"], r["ME"], r["corr_p"]] for r in
-                           (det_cont_fct(f[i], o[i], ["MSE", "MAE", "ME", "corr_p"])
-                            for i in range(n))])),
-        ("CSI, POD, FAR, ETS, HSS, bias at 3 thresholds", "pysteps det_cat_fct",
-         lambda: categorical_scores(categorical.contingency_table(f, o, THRESHOLDS)),
-         # pysteps counts value > threshold, xnowcast value >= threshold: shift by one ulp
-         lambda: np.array([[[r[s] for s in PYSTEPS_CAT] for r in
-                            (det_cat_fct(f[i], o[i], np.nextafter(t, -np.inf), PYSTEPS_CAT)
-                             for t in THRESHOLDS)] for i in range(n)])),
-        ("FSS at 3 thresholds x 3 scales", "pysteps fss",
-         lambda: spatial.fss(f, o, THRESHOLDS, SCALES),
-         lambda: np.array([[[fss(f[i], o[i], t, s) for s in SCALES] for t in THRESHOLDS]
-                           for i in range(n)])),
-        ("SSIM, window 3, data range 1023", "skimage structural_similarity",
-         lambda: image.ssim(f, o, win_size=3, data_range=1023),
-         lambda: np.array([structural_similarity(f[i], o[i], win_size=3, data_range=1023)
-                           for i in range(n)])),
-        ("MS-SSIM, window 3, data range 1023", "pytorch_msssim ms_ssim (CPU, 1 thread)",
-         lambda: image.ms_ssim(f, o, win_size=3, data_range=1023),
-         lambda: ms_ssim(tensor(f), tensor(o), data_range=1023, win_size=3,
-                         size_average=False).numpy()),
+        (
+            "MSE, MAE, bias, correlation",
+            "pysteps det_cont_fct",
+            lambda: continuous_scores(continuous.continuous_stats(f, o)),
+            lambda: np.array(
+                [
+                    [r["MSE"], r["MAE"], r["ME"], r["corr_p"]]
+                    for r in (
+                        det_cont_fct(f[i], o[i], ["MSE", "MAE", "ME", "corr_p"]) for i in range(n)
+                    )
+                ]
+            ),
+        ),
+        (
+            "CSI, POD, FAR, ETS, HSS, bias at 3 thresholds",
+            "pysteps det_cat_fct",
+            lambda: categorical_scores(categorical.contingency_table(f, o, THRESHOLDS)),
+            # pysteps counts value > threshold, xnowcast value >= threshold: shift by one ulp
+            lambda: np.array(
+                [
+                    [
+                        [r[s] for s in PYSTEPS_CAT]
+                        for r in (
+                            det_cat_fct(f[i], o[i], np.nextafter(t, -np.inf), PYSTEPS_CAT)
+                            for t in THRESHOLDS
+                        )
+                    ]
+                    for i in range(n)
+                ]
+            ),
+        ),
+        (
+            "FSS at 3 thresholds x 3 scales",
+            "pysteps fss",
+            lambda: spatial.fss(f, o, THRESHOLDS, SCALES),
+            lambda: np.array(
+                [[[fss(f[i], o[i], t, s) for s in SCALES] for t in THRESHOLDS] for i in range(n)]
+            ),
+        ),
+        (
+            "SSIM, window 3, data range 1023",
+            "skimage structural_similarity",
+            lambda: image.ssim(f, o, win_size=3, data_range=1023),
+            lambda: np.array(
+                [structural_similarity(f[i], o[i], win_size=3, data_range=1023) for i in range(n)]
+            ),
+        ),
+        (
+            "MS-SSIM, window 3, data range 1023",
+            "pytorch_msssim ms_ssim (CPU, 1 thread)",
+            lambda: image.ms_ssim(f, o, win_size=3, data_range=1023),
+            lambda: ms_ssim(
+                tensor(f), tensor(o), data_range=1023, win_size=3, size_average=False
+            ).numpy(),
+        ),
     ]
     rows = []
     for name, ref_name, ours, ref in cases:
@@ -111,14 +154,18 @@ def main() -> None:
         diff = float(np.nanmax(np.abs(np.asarray(a, float) - np.asarray(b, float))))
         rows.append((name, ref_name, 1000 * t_ours / n, 1000 * t_ref / n, diff))
 
-    table = ["| scores (12 pairs of 640 x 710) | reference | xnowcast CPU ms/pair | reference CPU "
-             "ms/pair | max difference |", "| --- | --- | ---: | ---: | ---: |"]
+    table = [
+        "| scores (12 pairs of 640 x 710) | reference | xnowcast CPU ms/pair | reference CPU "
+        "ms/pair | max difference |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
     table += [f"| {a} | {b} | {c:.1f} | {d:.1f} | {e:.1e} |" for a, b, c, d, e in rows]
 
     t_all, _ = timed(lambda: xnowcast.verify(fc, cube, win_size=3).compute(), repeat=1)
     fcs = cube.nowcast.forecast(model="persistence", init_times=slice(cube.time.values[11], init))
-    t_lazy, scores = timed(lambda: xnowcast.verify(fcs, cube, win_size=3, mean=True,
-                                                   reference="persistence"), repeat=1)
+    t_lazy, scores = timed(
+        lambda: xnowcast.verify(fcs, cube, win_size=3, mean=True, reference="persistence"), repeat=1
+    )
     t_comp, _ = timed(lambda: scores.compute(), repeat=1)
     table += [
         "",

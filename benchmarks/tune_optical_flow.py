@@ -19,12 +19,12 @@ import sys
 import warnings
 
 import numpy as np
+from _docs import write_section
 from bench_optical_flow import DOC, N_IN, N_OUT, SCALE, THRESHOLD, load, pysteps_forecast
 
 from xnowcast.models import get_model
 from xnowcast.verification.categorical import contingency_table, csi_from_table
 from xnowcast.verification.spatial import fss_from_stats, fss_stats
-from _docs import write_section
 
 DATASETS = ("mch", "knmi", "bom")
 
@@ -42,8 +42,10 @@ GRID = [
 def score(fc, obs):
     """CSI and FSS sums of one forecast (as in ``bench_optical_flow.score``, without MAE)."""
     fc = np.where(np.isfinite(obs) & ~np.isfinite(fc), 0.0, fc)
-    return {"table": contingency_table(fc, obs, THRESHOLD),
-            "fss": fss_stats(fc, obs, THRESHOLD, SCALE)[..., 0, 0, :]}
+    return {
+        "table": contingency_table(fc, obs, THRESHOLD),
+        "fss": fss_stats(fc, obs, THRESHOLD, SCALE)[..., 0, 0, :],
+    }
 
 
 def summarise(sums):
@@ -60,23 +62,28 @@ def main(argv: list[str]) -> None:
         ends = range(N_IN - 1, values.shape[0] - N_OUT)
         ref, sums = None, [None] * len(grid)
         for end in ends:
-            inputs, obs = values[end - N_IN + 1:end + 1], values[end + 1:end + 1 + N_OUT]
+            inputs, obs = values[end - N_IN + 1 : end + 1], values[end + 1 : end + 1 + N_OUT]
             s = score(pysteps_forecast(inputs), obs)
             ref = s if ref is None else {k: ref[k] + s[k] for k in s}
             for i, params in enumerate(grid):
                 fc = get_model("optical-flow", n_in=N_IN, n_out=N_OUT, **params).predict(
-                    inputs[None])[0]
+                    inputs[None]
+                )[0]
                 s = score(fc, obs)
                 sums[i] = s if sums[i] is None else {k: sums[i][k] + s[k] for k in s}
         ref_csi, ref_fss = summarise(ref)
         for i in range(len(grid)):
             csi, fss = summarise(sums[i])
             deltas[i, j] = csi - ref_csi, fss - ref_fss
-        print(f"{name}: {len(ends)} windows, pysteps CSI {ref_csi:.4f} FSS {ref_fss:.4f}",
-              flush=True)
-    lines = ["| parameters (others: defaults) | " + " | ".join(
-        f"{n.upper()} CSI / FSS" for n in DATASETS) + " | mean CSI / FSS |",
-        "| --- |" + " ---: |" * (len(DATASETS) + 1)]
+        print(
+            f"{name}: {len(ends)} windows, pysteps CSI {ref_csi:.4f} FSS {ref_fss:.4f}", flush=True
+        )
+    lines = [
+        "| parameters (others: defaults) | "
+        + " | ".join(f"{n.upper()} CSI / FSS" for n in DATASETS)
+        + " | mean CSI / FSS |",
+        "| --- |" + " ---: |" * (len(DATASETS) + 1),
+    ]
     for params, d in zip(grid, deltas):
         cells = [f"{c:+.4f} / {f:+.4f}" for c, f in d]
         mean = d.mean(axis=0)

@@ -28,8 +28,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import xnowcast  # noqa: E402
-from xnowcast.plotting import plot_skill  # noqa: E402
+import xnowcast
+from xnowcast.plotting import plot_skill
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CUBE = ROOT.parent / "shared" / "data" / "radar" / "mch-20150515.nc"
@@ -54,14 +54,24 @@ def main(path: Path = DEFAULT_CUBE) -> None:
 
     inits = slice(cube.time.values[11], init)
     flows = cube.nowcast.forecast(model="optical-flow", init_times=inits)
-    scores = flows.nowcast.verify(cube, ["mae", "csi", "fss", "ssim", "ms-ssim"],
-                                  thresholds=[1.0], scales=[1, 16], mean=True,
-                                  reference="persistence", win_size=3)
-    plot_skill(scores.compute(), title="optical flow (solid) and persistence (dashed), "
-               "MeteoSwiss 2015-05-15, 5 init times", path=OUT / "skill.png")
+    scores = flows.nowcast.verify(
+        cube,
+        ["mae", "csi", "fss", "ssim", "ms-ssim"],
+        thresholds=[1.0],
+        scales=[1, 16],
+        mean=True,
+        reference="persistence",
+        win_size=3,
+    )
+    plot_skill(
+        scores.compute(),
+        title="optical flow (solid) and persistence (dashed), MeteoSwiss 2015-05-15, 5 init times",
+        path=OUT / "skill.png",
+    )
 
-    flow.nowcast.animate(OUT / "animation.gif", obs=cube, leads=list(range(2, 25, 2)), fps=2,
-                         dpi=45, panel_size=4.0)
+    flow.nowcast.animate(
+        OUT / "animation.gif", obs=cube, leads=list(range(2, 25, 2)), fps=2, dpi=45, panel_size=4.0
+    )
     for name in ("maps.png", "maps_observed_motion.png", "skill.png", "animation.gif"):
         print(f"wrote {OUT / name} ({(OUT / name).stat().st_size / 1024:.0f} KiB)")
     print(f"gallery rendered in {time.perf_counter() - t0:.1f} s")

@@ -31,13 +31,17 @@ def main(source: str | None = None) -> None:
         cube = xnowcast.open_archive(source)
     else:
         cube = xnowcast.datasets.synthetic_radar(n_times=48, size=256)
-    print(f"cube {dict(cube.sizes)} step {pd.Timedelta(cube.nowcast.validate().step)} "
-          f"opened in {time.perf_counter() - t0:.2f} s")
+    print(
+        f"cube {dict(cube.sizes)} step {pd.Timedelta(cube.nowcast.validate().step)} "
+        f"opened in {time.perf_counter() - t0:.2f} s"
+    )
 
     fc = cube.nowcast.forecast(model="persistence")
     leads = pd.to_timedelta(fc.lead_time.values)
-    print(f"latest forecast: init {pd.Timestamp(fc.init_time.values)}, leads "
-          f"{leads[0]} .. {leads[-1]}")
+    print(
+        f"latest forecast: init {pd.Timestamp(fc.init_time.values)}, leads "
+        f"{leads[0]} .. {leads[-1]}"
+    )
 
     fcs = cube.nowcast.forecast(model="persistence", init_times="all", every="30min")
     print(f"lazy forecasts: {dict(fcs.sizes)}, {len(fcs.chunks[0])} chunk(s) along init_time")
@@ -47,8 +51,10 @@ def main(source: str | None = None) -> None:
         t0 = time.perf_counter()
         save_forecast(fcs, path)
         back = open_forecast(path)
-        print(f"wrote and reopened {path.name} in {time.perf_counter() - t0:.2f} s: "
-              f"model={back.attrs['xnowcast_model']}, units={back.attrs.get('units')}")
+        print(
+            f"wrote and reopened {path.name} in {time.perf_counter() - t0:.2f} s: "
+            f"model={back.attrs['xnowcast_model']}, units={back.attrs.get('units')}"
+        )
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-import xnowcast  # noqa: E402  (registers the accessor)
-from xnowcast.datasets import synthetic_radar  # noqa: E402
+import xnowcast
+from xnowcast.datasets import synthetic_radar
 
 SHARED_RADAR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "radar"
 

@@ -68,8 +68,9 @@ def _assert_same_store(a, b):
     for name in da.data_vars:
         ta = {k: v for k, v in da[name].attrs.items() if k != "history"}
         tb = {k: v for k, v in db[name].attrs.items() if k != "history"}
-        assert json.dumps(ta, sort_keys=True, default=str) == json.dumps(tb, sort_keys=True,
-                                                                         default=str)
+        assert json.dumps(ta, sort_keys=True, default=str) == json.dumps(
+            tb, sort_keys=True, default=str
+        )
 
 
 @pytest.mark.parametrize("lazy", [True, False], ids=["dask-cube", "numpy-cube"])
@@ -77,21 +78,31 @@ def test_same_values_coords_and_attrs_as_forecast_all(tmp_path, lazy):
     cube = _lazy_cube()
     if not lazy:
         cube = cube.compute()
-    job = forecast_archive(cube, "persistence", tmp_path / "fc.zarr", every="10min",
-                           chunk_init_times=3, n_out=3, n_in=4)
+    job = forecast_archive(
+        cube,
+        "persistence",
+        tmp_path / "fc.zarr",
+        every="10min",
+        chunk_init_times=3,
+        n_out=3,
+        n_in=4,
+    )
     summary = job.run(progress=False)
-    ref = xnowcast.forecast(cube, "persistence", init_times="all", every="10min",
-                            chunk_init_times=3, n_out=3, n_in=4).compute()
+    ref = xnowcast.forecast(
+        cube, "persistence", init_times="all", every="10min", chunk_init_times=3, n_out=3, n_in=4
+    ).compute()
     assert summary.done == ref.sizes["init_time"] == len(job.init_times)
     assert summary.skipped == 0 and summary.failed == []
     got = job.open().compute()
     assert got.dims == ref.dims and got.name == ref.name
     assert got.values.tobytes() == ref.values.tobytes()
     for name in ("init_time", "lead_time", "valid_time", "lat", "lon", "x", "y", "crs"):
-        xr.testing.assert_identical(got[name].reset_coords(drop=True),
-                                    ref[name].reset_coords(drop=True))
+        xr.testing.assert_identical(
+            got[name].reset_coords(drop=True), ref[name].reset_coords(drop=True)
+        )
     assert {k: v for k, v in got.attrs.items() if k != "history"} == {
-        k: v for k, v in ref.attrs.items() if k != "history"}
+        k: v for k, v in ref.attrs.items() if k != "history"
+    }
     ds = _open(job.store)
     assert (ds[STATUS].values == DONE).all() and (ds[ERROR].values == "").all()
     # Each task owns whole chunks along init_time.
@@ -106,15 +117,18 @@ def test_optical_flow_equals_forecast(tmp_path):
         pytest.skip("optical-flow is not registered")
     cube = _lazy_cube(n_times=24, size=48, gap=False)
     params = dict(n_in=3, n_out=2, n_flows=2)
-    job = forecast_archive(cube, "optical-flow", tmp_path / "of.zarr", every="15min",
-                           chunk_init_times=2, **params)
+    job = forecast_archive(
+        cube, "optical-flow", tmp_path / "of.zarr", every="15min", chunk_init_times=2, **params
+    )
     assert job.run(progress=False).done == 7
-    ref = xnowcast.forecast(cube, "optical-flow", init_times="all", every="15min",
-                            chunk_init_times=2, **params)
+    ref = xnowcast.forecast(
+        cube, "optical-flow", init_times="all", every="15min", chunk_init_times=2, **params
+    )
     assert job.open().values.tobytes() == ref.values.tobytes()
     # Resuming compares parameters such as fill=nan correctly.
-    again = forecast_archive(cube, "optical-flow", tmp_path / "of.zarr", every="15min",
-                             chunk_init_times=2, **params)
+    again = forecast_archive(
+        cube, "optical-flow", tmp_path / "of.zarr", every="15min", chunk_init_times=2, **params
+    )
     assert again.run(progress=False).skipped == 7
 
 
@@ -126,14 +140,31 @@ def test_resume_after_sigkill_recomputes_only_what_is_missing(tmp_path, monkeypa
     src = tmp_path / "radar.nc"
     _lazy_cube(n_times=40, size=40, gap=False).to_dataset().to_netcdf(src)
     out, clean = tmp_path / "killed.zarr", tmp_path / "clean.zarr"
-    args = ["batch", str(src), "--model", "slow-persistence", "--n-in", "2", "--n-out", "2",
-            "--chunk-init-times", "3", "--no-progress"]
-    code = ("import sys, slowmodel; from xnowcast.cli import main; "
-            "sys.exit(main(sys.argv[1:]))")
-    env = {**os.environ, "XN_SLOW_SECONDS": "0.4",
-           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", code, *args, "--out", str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = [
+        "batch",
+        str(src),
+        "--model",
+        "slow-persistence",
+        "--n-in",
+        "2",
+        "--n-out",
+        "2",
+        "--chunk-init-times",
+        "3",
+        "--no-progress",
+    ]
+    code = "import sys, slowmodel; from xnowcast.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {
+        **os.environ,
+        "XN_SLOW_SECONDS": "0.4",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args, "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     total = 39
     try:
         deadline = time.monotonic() + 60
@@ -158,18 +189,27 @@ def test_resume_after_sigkill_recomputes_only_what_is_missing(tmp_path, monkeypa
     # simulate it with garbage in a missing chunk; the rerun must replace it.
     first_missing = int(np.argmax(status == MISSING))
     start = first_missing - first_missing % 3
-    garbage = xr.Dataset({"precip_intensity": (("init_time", "lead_time", "y", "x"),
-                                               np.full((3, 2, 40, 40), 7.0, np.float32))})
-    garbage.to_zarr(out, region={"init_time": slice(start, start + 3)}, mode="r+",
-                    consolidated=False)
+    garbage = xr.Dataset(
+        {
+            "precip_intensity": (
+                ("init_time", "lead_time", "y", "x"),
+                np.full((3, 2, 40, 40), 7.0, np.float32),
+            )
+        }
+    )
+    garbage.to_zarr(
+        out, region={"init_time": slice(start, start + 3)}, mode="r+", consolidated=False
+    )
 
     monkeypatch.setenv("XN_SLOW_SECONDS", "0")
     cube = xnowcast.open_archive(src)
-    resumed = forecast_archive(cube, "slow-persistence", out, n_in=2, n_out=2,
-                               chunk_init_times=3).run(progress=False)
+    resumed = forecast_archive(
+        cube, "slow-persistence", out, n_in=2, n_out=2, chunk_init_times=3
+    ).run(progress=False)
     assert resumed.skipped == recorded and resumed.done == total - recorded
-    forecast_archive(cube, "slow-persistence", clean, n_in=2, n_out=2,
-                     chunk_init_times=3).run(progress=False)
+    forecast_archive(cube, "slow-persistence", clean, n_in=2, n_out=2, chunk_init_times=3).run(
+        progress=False
+    )
     _assert_same_store(out, clean)
     assert not glob.glob(str(tmp_path / "*.partial-*"))
 
@@ -177,7 +217,7 @@ def test_resume_after_sigkill_recomputes_only_what_is_missing(tmp_path, monkeypa
 def test_task_threads_limit_the_libraries_of_a_worker_process(tmp_path):
     pytest.importorskip("cv2")
     pytest.importorskip("torch")
-    code = textwrap.dedent('''
+    code = textwrap.dedent("""
         import json, sys
         import cv2, torch, zarr
         import xnowcast
@@ -187,9 +227,14 @@ def test_task_threads_limit_the_libraries_of_a_worker_process(tmp_path):
                          client="sync").run(progress=False)
         print(json.dumps([cv2.getNumThreads(), torch.get_num_threads(),
                           zarr.config.get("threading.max_workers")]))
-    ''')
-    run = subprocess.run([sys.executable, "-c", code, str(tmp_path / "fc.zarr")],
-                         capture_output=True, text=True, timeout=120, check=True)
+    """)
+    run = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "fc.zarr")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert json.loads(run.stdout.strip().splitlines()[-1]) == [1, 1, 1]
 
 
@@ -198,12 +243,19 @@ def test_checkpoint_path_of_a_neural_model(tmp_path):
     from xnowcast.training.checkpoint import save_checkpoint
 
     net = xnowcast.get_model("unet", n_in=3, n_out=2, depth=1, filters=4)
-    path = save_checkpoint(tmp_path / "unet.pt", net.module.state_dict(), {
-        "architecture": "unet", "model_params": {"depth": 1, "filters": 4},
-        "n_in": 3, "n_out": 2, "transform": {"name": "log"}})
+    path = save_checkpoint(
+        tmp_path / "unet.pt",
+        net.module.state_dict(),
+        {
+            "architecture": "unet",
+            "model_params": {"depth": 1, "filters": 4},
+            "n_in": 3,
+            "n_out": 2,
+            "transform": {"name": "log"},
+        },
+    )
     cube = _lazy_cube(n_times=20, size=32, gap=False)
-    job = forecast_archive(cube, str(path), tmp_path / "fc.zarr", chunk_init_times=4,
-                           device="cpu")
+    job = forecast_archive(cube, str(path), tmp_path / "fc.zarr", chunk_init_times=4, device="cpu")
     assert job.run(progress=False).done == 18
     ref = xnowcast.forecast(cube, str(path), init_times="all", chunk_init_times=4, device="cpu")
     got = job.open()
@@ -273,15 +325,22 @@ def test_failures_are_recorded_and_the_rest_completes(tmp_path):
     cube[20:23] = np.nan  # the windows of n_in=3 ending at frame 22: all NaN
     cube[30, 0, 0] = -999  # the model raises on the window ending at frame 30
     src = tmp_path / "radar.zarr"
-    cube.to_dataset().to_zarr(src, encoding={cube.name: {"chunks": (1, 32, 32)}},
-                              consolidated=False)
+    cube.to_dataset().to_zarr(
+        src, encoding={cube.name: {"chunks": (1, 32, 32)}}, consolidated=False
+    )
     (chunk_file,) = glob.glob(str(src / cube.name / "c" / "10" / "*" / "*"))
     Path(chunk_file).write_bytes(b"not zstd at all" * 8)  # frame 10 is corrupt
     archive = xnowcast.open_archive(src)
     times = archive.time.values
 
-    job = forecast_archive(archive, _FailOnMarker(n_in=3, n_out=2), tmp_path / "fc.zarr",
-                           chunk_init_times=4, retries=1, retry_delay=0.01)
+    job = forecast_archive(
+        archive,
+        _FailOnMarker(n_in=3, n_out=2),
+        tmp_path / "fc.zarr",
+        chunk_init_times=4,
+        retries=1,
+        retry_delay=0.01,
+    )
     summary = job.run(progress=False)
     failed = dict(summary.failed)
     unreadable = {pd.Timestamp(times[i]) for i in (10, 11, 12)}
@@ -289,11 +348,14 @@ def test_failures_are_recorded_and_the_rest_completes(tmp_path):
     model_error = {pd.Timestamp(times[30])}
     assert set(failed) == unreadable | all_nan | model_error
     when = np.datetime_as_string(times[10], unit="s")
-    assert all(f"input frame {when} could not be read (RuntimeError" in failed[t]
-               for t in unreadable)
+    assert all(
+        f"input frame {when} could not be read (RuntimeError" in failed[t] for t in unreadable
+    )
     assert "all 3 input frames" in failed[pd.Timestamp(times[22])]
-    assert "model 'fail-on-marker' failed (RuntimeError: marker frame)" in failed[
-        pd.Timestamp(times[30])]
+    assert (
+        "model 'fail-on-marker' failed (RuntimeError: marker frame)"
+        in failed[pd.Timestamp(times[30])]
+    )
     assert summary.done == len(job.init_times) - len(failed)
 
     status = job.status()
@@ -304,8 +366,9 @@ def test_failures_are_recorded_and_the_rest_completes(tmp_path):
     got = job.open()
     ok = ~np.isin(got.init_time.values, pd.DatetimeIndex(list(failed)).values)
     assert ok.sum() == summary.done
-    ref = xnowcast.forecast(cube, _FailOnMarker(n_in=3, n_out=2), init_times=list(
-        got.init_time.values[ok]))
+    ref = xnowcast.forecast(
+        cube, _FailOnMarker(n_in=3, n_out=2), init_times=list(got.init_time.values[ok])
+    )
     np.testing.assert_array_equal(got.values[ok], ref.values)
     assert np.isnan(got.values[~ok]).all()
     # A rerun skips recorded failures unless asked to retry them.
@@ -325,9 +388,16 @@ def test_transient_errors_are_retried(tmp_path, monkeypatch):
         return read(self, index)
 
     monkeypatch.setattr(batch_tasks.FrameSource, "read", flaky)
-    job = forecast_archive(_lazy_cube(gap=False), "persistence", tmp_path / "fc.zarr",
-                           chunk_init_times=100, n_out=2, retries=2, retry_delay=0.01,
-                           client="sync")
+    job = forecast_archive(
+        _lazy_cube(gap=False),
+        "persistence",
+        tmp_path / "fc.zarr",
+        chunk_init_times=100,
+        n_out=2,
+        retries=2,
+        retry_delay=0.01,
+        client="sync",
+    )
     summary = job.run(progress=False)
     assert summary.failed == [] and summary.done == 29 and calls["n"] == 3
 
@@ -346,8 +416,9 @@ def test_model_loaded_once_per_process_not_per_task(tmp_path):
         def predict(self, inputs):
             return np.repeat(inputs[:, -1:], self.n_out, axis=1)
 
-    job = forecast_archive(_lazy_cube(gap=False), "counted", tmp_path / "fc.zarr",
-                           chunk_init_times=2, n_out=2)
+    job = forecast_archive(
+        _lazy_cube(gap=False), "counted", tmp_path / "fc.zarr", chunk_init_times=2, n_out=2
+    )
     assert job.n_tasks == 15
     assert job.run(progress=False).done == 29
     assert len(built) == 1
@@ -358,19 +429,21 @@ def test_local_cluster_and_scheduler_address_give_the_same_store(tmp_path):
     cube = _lazy_cube()
     kwargs = dict(model="persistence", n_out=2, chunk_init_times=5)
     forecast_archive(cube, out=tmp_path / "threads.zarr", **kwargs).run(progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=":0") as cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
+    ) as cluster:
         with distributed.Client(cluster, set_as_default=False) as client:
             job = forecast_archive(cube, out=tmp_path / "client.zarr", client=client, **kwargs)
             assert job.run(progress=False).done == len(job.init_times)
-        job = forecast_archive(cube, out=tmp_path / "address.zarr",
-                               client=cluster.scheduler_address, **kwargs)
+        job = forecast_archive(
+            cube, out=tmp_path / "address.zarr", client=cluster.scheduler_address, **kwargs
+        )
         assert job.run(progress=False).done == len(job.init_times)
     _assert_same_store(tmp_path / "threads.zarr", tmp_path / "client.zarr")
     _assert_same_store(tmp_path / "threads.zarr", tmp_path / "address.zarr")
 
 
-MEMORY_SCRIPT = textwrap.dedent('''
+MEMORY_SCRIPT = textwrap.dedent("""
     import json, sys
     import xnowcast
     from xnowcast.batch import forecast_archive
@@ -393,8 +466,7 @@ MEMORY_SCRIPT = textwrap.dedent('''
     summary = job.run(progress=False)
     print(json.dumps({"before": before, "peak": status("VmHWM:"), "done": summary.done,
                       "failed": len(summary.failed)}))
-''')
-
+""")
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
@@ -402,15 +474,25 @@ def test_memory_is_bounded_by_the_chunk_not_the_archive(tmp_path):
     import dask.array as dsa
 
     n, size = 1200, 256
-    data = dsa.random.default_rng(0).random((n, size, size), chunks=(8, size, size),
-                                            dtype=np.float32)
-    archive = xr.DataArray(data, dims=("time", "y", "x"), name="rain",
-                           coords={"time": pd.date_range("2024-01-01", periods=n, freq="5min")})
+    data = dsa.random.default_rng(0).random(
+        (n, size, size), chunks=(8, size, size), dtype=np.float32
+    )
+    archive = xr.DataArray(
+        data,
+        dims=("time", "y", "x"),
+        name="rain",
+        coords={"time": pd.date_range("2024-01-01", periods=n, freq="5min")},
+    )
     src = tmp_path / "archive.zarr"
     archive.to_dataset().to_zarr(src, consolidated=False)
     archive_bytes = n * size * size * 4  # 315 MB
-    run = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(src), str(tmp_path / "o.zarr")],
-                         capture_output=True, text=True, timeout=120, check=True)
+    run = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, str(src), str(tmp_path / "o.zarr")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["done"] == len(range(12, n, 12)) and result["failed"] == 0
     growth = result["peak"] - result["before"]
@@ -422,8 +504,21 @@ def test_cli_batch_runs_resumes_and_reports(tmp_path, capsys):
     src = tmp_path / "radar.nc"
     _lazy_cube(gap=False).to_dataset().to_netcdf(src)
     out = tmp_path / "fc.zarr"
-    args = ["batch", str(src), "--model", "persistence", "--out", str(out), "--every", "10min",
-            "--chunk-init-times", "4", "--param", "n_out=2", "--no-progress"]
+    args = [
+        "batch",
+        str(src),
+        "--model",
+        "persistence",
+        "--out",
+        str(out),
+        "--every",
+        "10min",
+        "--chunk-init-times",
+        "4",
+        "--param",
+        "n_out=2",
+        "--no-progress",
+    ]
     assert main(args) == 0
     assert "14 done, 0 skipped" in capsys.readouterr().out
     assert main(args) == 0
@@ -451,20 +546,30 @@ def test_task_with_no_readable_frame_is_recorded_in_the_store(tmp_path):
     """Every frame of the first task corrupt: its init times fail in the store too."""
     cube = synthetic_radar(n_times=12, size=16, seed=4)
     src = tmp_path / "radar.zarr"
-    cube.to_dataset().to_zarr(src, encoding={cube.name: {"chunks": (1, 16, 16)}},
-                              consolidated=False)
+    cube.to_dataset().to_zarr(
+        src, encoding={cube.name: {"chunks": (1, 16, 16)}}, consolidated=False
+    )
     for i in range(4):  # frames 0-3: all the frames of the task of init times 2 and 3
         (chunk_file,) = glob.glob(str(src / cube.name / "c" / str(i) / "*" / "*"))
         Path(chunk_file).write_bytes(b"not zstd at all" * 8)
     archive = xnowcast.open_archive(src)
-    job = forecast_archive(archive, "persistence", tmp_path / "fc.zarr", n_in=3, n_out=2,
-                           chunk_init_times=2, retries=0, client="sync")
+    job = forecast_archive(
+        archive,
+        "persistence",
+        tmp_path / "fc.zarr",
+        n_in=3,
+        n_out=2,
+        chunk_init_times=2,
+        retries=0,
+        client="sync",
+    )
     summary = job.run(progress=False)
     times = archive.time.values
     failed = dict(summary.failed)
     assert set(failed) == {pd.Timestamp(times[i]) for i in (2, 3, 4, 5)}
-    assert all("could not be read" in why and "nothing written" not in why
-               for why in failed.values())
+    assert all(
+        "could not be read" in why and "nothing written" not in why for why in failed.values()
+    )
     status = job.status()
     assert status.complete and dict(status.failed.items()) == failed
     assert summary.done == status.done == len(job.init_times) - 4
@@ -476,8 +581,9 @@ def test_completion_record_is_written_after_the_data_and_reasons(tmp_path, monke
 
     cube = synthetic_radar(n_times=16, size=16, seed=5)
     cube[:12] = np.nan  # the first init time fails, so its reason is written too
-    job = forecast_archive(cube, "persistence", tmp_path / "fc.zarr", n_out=2,
-                           chunk_init_times=5, client="sync")
+    job = forecast_archive(
+        cube, "persistence", tmp_path / "fc.zarr", n_out=2, chunk_init_times=5, client="sync"
+    )
     written = []
     original = zarr.storage.LocalStore.set
 
@@ -497,8 +603,22 @@ def test_cli_batch_refuses_a_non_positive_worker_count(tmp_path, capsys):
     src = tmp_path / "radar.nc"
     _lazy_cube(n_times=16, size=16, gap=False).to_dataset().to_netcdf(src)
     for n in ("0", "-1"):
-        assert main(["batch", str(src), "--model", "persistence", "--workers", n,
-                     "--out", str(tmp_path / "fc.zarr"), "--no-progress"]) == 2
+        assert (
+            main(
+                [
+                    "batch",
+                    str(src),
+                    "--model",
+                    "persistence",
+                    "--workers",
+                    n,
+                    "--out",
+                    str(tmp_path / "fc.zarr"),
+                    "--no-progress",
+                ]
+            )
+            == 2
+        )
         err = capsys.readouterr().err.strip()
         assert "--workers must be a positive number" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "fc.zarr").exists()
@@ -513,8 +633,19 @@ def test_cli_batch_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys, p
     src = tmp_path / "radar.nc"
     _lazy_cube(n_times=16, size=16, gap=False).to_dataset().to_netcdf(src)
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        code = main(["batch", str(src), "--model", "persistence", "--scheduler",
-                     "tcp://127.0.0.1:1", "--out", str(tmp_path / "fc.zarr"), *progress])
+        code = main(
+            [
+                "batch",
+                str(src),
+                "--model",
+                "persistence",
+                "--scheduler",
+                "tcp://127.0.0.1:1",
+                "--out",
+                str(tmp_path / "fc.zarr"),
+                *progress,
+            ]
+        )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err.startswith("xnowcast batch: error:") and "127.0.0.1:1" in err

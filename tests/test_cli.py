@@ -36,13 +36,27 @@ def test_forecast_glob_to_zarr_and_nc(tmp_path, cube):
     src = tmp_path / "cube.nc"
     cube.to_dataset().to_netcdf(src)
     out = tmp_path / "fc.zarr"
-    assert main(["forecast", str(src), "--out", str(out), "--init-times", "all",
-                 "--n-out", "3", "--every", "10min"]) == 0
+    assert (
+        main(
+            [
+                "forecast",
+                str(src),
+                "--out",
+                str(out),
+                "--init-times",
+                "all",
+                "--n-out",
+                "3",
+                "--every",
+                "10min",
+            ]
+        )
+        == 0
+    )
     fc = open_forecast(out)
     assert fc.sizes["lead_time"] == 3
     assert all(np.datetime64(t, "m").astype(int) % 10 == 0 for t in fc.init_time.values)
-    assert main(["forecast", str(src), "--out", str(tmp_path / "fc.nc"),
-                 "--param", "n_out=2"]) == 0
+    assert main(["forecast", str(src), "--out", str(tmp_path / "fc.nc"), "--param", "n_out=2"]) == 0
     assert open_forecast(tmp_path / "fc.nc").sizes["lead_time"] == 2
 
 
@@ -54,20 +68,55 @@ def test_forecast_glob_to_zarr_and_nc(tmp_path, cube):
         (["forecast", "{src}", "--var", "nope", "--out", "x.nc"], "'nope' is not in the Dataset"),
         (["forecast", "{src}", "--out", "x.txt"], "end the name in .zarr or .nc"),
         # a bare number was read as nanoseconds: --every 30 thinned nothing, silently
-        (["forecast", "{src}", "--out", "x.nc", "--init-times", "all", "--every", "30"],
-         "every must be a time interval with a unit"),
-        (["forecast", "{src}", "--out", "x.nc", "--init-times", "abc..def"],
-         "init_times slice bound: expected times"),
+        (
+            ["forecast", "{src}", "--out", "x.nc", "--init-times", "all", "--every", "30"],
+            "every must be a time interval with a unit",
+        ),
+        (
+            ["forecast", "{src}", "--out", "x.nc", "--init-times", "abc..def"],
+            "init_times slice bound: expected times",
+        ),
         # OpenCV killed the process (SIGFPE) / printed a traceback on these
-        (["forecast", "{src}", "--out", "x.nc", "--model", "optical-flow", "--n-in", "3",
-          "--param", "method=dis", "--param", "patch_size=0"],
-         "DIS option patch_size must be a whole number >= 1"),
-        (["forecast", "{src}", "--out", "x.nc", "--model", "optical-flow", "--n-in", "3",
-          "--param", "win_size=1"], "Lucas-Kanade option win_size must be a whole number"),
-        (["sequences", "{src}", "--out", "s.csv", "--max-gap", "10"],
-         "max_gap must be a time interval with a unit"),
-        (["demo", "--out", "d.nc", "--frames", "3", "--size", "16", "--model", "persistence"],
-         "--frames 3 is fewer than the 12 input frames"),
+        (
+            [
+                "forecast",
+                "{src}",
+                "--out",
+                "x.nc",
+                "--model",
+                "optical-flow",
+                "--n-in",
+                "3",
+                "--param",
+                "method=dis",
+                "--param",
+                "patch_size=0",
+            ],
+            "DIS option patch_size must be a whole number >= 1",
+        ),
+        (
+            [
+                "forecast",
+                "{src}",
+                "--out",
+                "x.nc",
+                "--model",
+                "optical-flow",
+                "--n-in",
+                "3",
+                "--param",
+                "win_size=1",
+            ],
+            "Lucas-Kanade option win_size must be a whole number",
+        ),
+        (
+            ["sequences", "{src}", "--out", "s.csv", "--max-gap", "10"],
+            "max_gap must be a time interval with a unit",
+        ),
+        (
+            ["demo", "--out", "d.nc", "--frames", "3", "--size", "16", "--model", "persistence"],
+            "--frames 3 is fewer than the 12 input frames",
+        ),
     ],
 )
 def test_bad_input_one_line_error(tmp_path, cube, capsys, args, message):
@@ -80,8 +129,12 @@ def test_bad_input_one_line_error(tmp_path, cube, capsys, args, message):
 
 
 def test_console_script_help():
-    result = subprocess.run([sys.executable, "-m", "xnowcast.cli", "forecast", "--help"],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "xnowcast.cli", "forecast", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "--model" in result.stdout and "glob" in result.stdout
 
 
@@ -94,9 +147,13 @@ def test_every_option_is_on_the_cli_page_and_help_texts_are_formatted(capsys):
 
     page = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text()
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    missing = [f"{name} {opt}" for name, parser in sub.choices.items()
-               for action in parser._actions for opt in action.option_strings
-               if opt.startswith("--") and opt != "--help" and opt not in page]
+    missing = [
+        f"{name} {opt}"
+        for name, parser in sub.choices.items()
+        for action in parser._actions
+        for opt in action.option_strings
+        if opt.startswith("--") and opt != "--help" and opt not in page
+    ]
     assert not missing, f"options missing from docs/cli.md: {missing}"
     helps = {}
     for name in sub.choices:

@@ -26,7 +26,7 @@ def make(dims=("time", "y", "x"), shape=(5, 4, 6), times=None, dtype="float32", 
 
 
 def test_finds_standard_dims_and_step():
-    cube, info = normalize_cube(make())
+    _cube, info = normalize_cube(make())
     assert (info.time_dim, info.y_dim, info.x_dim) == ("time", "y", "x")
     assert info.step == np.timedelta64(5, "m")
 
@@ -93,8 +93,15 @@ def test_non_datetime_time():
 
 
 def test_duplicate_times():
-    t = pd.to_datetime(["2021-01-01 00:00", "2021-01-01 00:05", "2021-01-01 00:05",
-                        "2021-01-01 00:10", "2021-01-01 00:15"])
+    t = pd.to_datetime(
+        [
+            "2021-01-01 00:00",
+            "2021-01-01 00:05",
+            "2021-01-01 00:05",
+            "2021-01-01 00:10",
+            "2021-01-01 00:15",
+        ]
+    )
     with pytest.raises(ValueError, match="duplicate times.*00:05.*drop_duplicates"):
         normalize_cube(make(times=t))
 
@@ -111,8 +118,15 @@ def test_too_few_frames():
 
 
 def test_irregular_step_names_the_gap():
-    t = pd.to_datetime(["2021-01-01 00:00", "2021-01-01 00:05", "2021-01-01 00:10",
-                        "2021-01-01 00:17", "2021-01-01 00:20"])
+    t = pd.to_datetime(
+        [
+            "2021-01-01 00:00",
+            "2021-01-01 00:05",
+            "2021-01-01 00:10",
+            "2021-01-01 00:17",
+            "2021-01-01 00:20",
+        ]
+    )
     with pytest.raises(ValueError, match="irregular time step.*00:10:00 and .*00:17:00.*7"):
         normalize_cube(make(times=t))
 
@@ -135,8 +149,11 @@ def test_extra_dims_are_refused_with_fix():
 
 
 def test_ambiguous_spatial_dims():
-    da = xr.DataArray(np.zeros((3, 4, 5)), dims=("time", "a", "b"),
-                      coords={"time": pd.date_range("2021", periods=3, freq="h")})
+    da = xr.DataArray(
+        np.zeros((3, 4, 5)),
+        dims=("time", "a", "b"),
+        coords={"time": pd.date_range("2021", periods=3, freq="h")},
+    )
     with pytest.raises(ValueError, match="which of the dims.*rename"):
         normalize_cube(da)
 
@@ -180,8 +197,13 @@ def test_grid_mapping_data_variable_is_kept_as_coordinate():
 
 
 def test_latitude_longitude_dims_are_found_as_lat_lon_without_attributes():
-    _, info = normalize_cube(make(dims=("time", "latitude", "longitude"),
-                                  latitude=np.arange(4.0), longitude=np.arange(6.0)))
+    _, info = normalize_cube(
+        make(
+            dims=("time", "latitude", "longitude"),
+            latitude=np.arange(4.0),
+            longitude=np.arange(6.0),
+        )
+    )
     assert (info.lat, info.lon) == ("latitude", "longitude")
 
 
@@ -221,7 +243,9 @@ def test_as_times_refuses_numbers_timezones_and_non_dates():
     from xnowcast.conventions import as_times
 
     assert list(as_times(["2021-01-01 00:05", np.datetime64("2021-01-01T00:10")])) == [
-        pd.Timestamp("2021-01-01 00:05"), pd.Timestamp("2021-01-01 00:10")]
+        pd.Timestamp("2021-01-01 00:05"),
+        pd.Timestamp("2021-01-01 00:10"),
+    ]
     with pytest.raises(TypeError, match="expected times.*by position"):
         as_times(5, "init_times")
     with pytest.raises(TypeError, match="expected times"):

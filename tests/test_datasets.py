@@ -11,7 +11,7 @@ from xnowcast.datasets import moving_squares, synthetic_radar
 
 def test_synthetic_radar_is_a_valid_realistic_cube():
     cube = synthetic_radar(n_times=12, size=(48, 64), seed=5)
-    cube2, info = normalize_cube(cube)
+    _cube2, info = normalize_cube(cube)
     assert cube.shape == (12, 48, 64) and info.step == np.timedelta64(5, "m")
     values = cube.values
     assert np.isnan(values).any() and np.isfinite(values).any()
@@ -19,8 +19,10 @@ def test_synthetic_radar_is_a_valid_realistic_cube():
     assert finite.min() >= 0 and 0.02 < (finite > 0.1).mean() < 0.9  # rain covers part
     # Seeded: same seed same cube, other seed other cube.
     np.testing.assert_array_equal(values, synthetic_radar(n_times=12, size=(48, 64), seed=5).values)
-    assert not np.array_equal(np.nan_to_num(values),
-                              np.nan_to_num(synthetic_radar(n_times=12, size=(48, 64), seed=6).values))
+    assert not np.array_equal(
+        np.nan_to_num(values),
+        np.nan_to_num(synthetic_radar(n_times=12, size=(48, 64), seed=6).values),
+    )
 
 
 def test_synthetic_radar_moves_with_the_wind():

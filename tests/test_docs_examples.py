@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_docs_build_strict(tmp_path):
     if shutil.which("mkdocs") is None:
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
-    subprocess.run(["mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
-                   cwd=ROOT, check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert (tmp_path / "site" / "index.html").exists()
 
 
@@ -26,8 +31,13 @@ def test_docs_have_no_placeholders():
 
 
 def test_quickstart_example_runs():
-    result = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")],
-                            capture_output=True, text=True, check=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     assert "lazy forecasts" in result.stdout and "wrote and reopened" in result.stdout
 
 

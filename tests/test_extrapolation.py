@@ -20,8 +20,9 @@ def smooth_field(n=64, seed=0, sigma=3.0, pad=0):
 def shift(field, dx, dy):
     """``field`` moved by (dx, dy) pixels (value at (r, c) -> (r + dy, c + dx))."""
     m = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(field, m, field.shape[::-1], flags=cv2.INTER_CUBIC,
-                          borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(
+        field, m, field.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+    )
 
 
 def test_translation_matches_truth():
@@ -46,11 +47,13 @@ def test_integer_shift_is_exact_and_border_is_nan():
     flow[1] = -1.0  # 1 px per step towards -y (decreasing row)
     out = extrapolate(frame, flow, 3)
     for k in (1, 2, 3):
-        np.testing.assert_allclose(out[k - 1][: 32 - k, 2 * k:], frame[k:, : 32 - 2 * k], atol=1e-5)
+        np.testing.assert_allclose(
+            out[k - 1][: 32 - k, 2 * k :], frame[k:, : 32 - 2 * k], atol=1e-5
+        )
         # came in from outside: left columns and bottom rows
         assert np.isnan(out[k - 1][:, : 2 * k]).all()
-        assert np.isnan(out[k - 1][32 - k:, :]).all()
-        assert not np.isnan(out[k - 1][: 32 - k, 2 * k:]).any()
+        assert np.isnan(out[k - 1][32 - k :, :]).all()
+        assert not np.isnan(out[k - 1][: 32 - k, 2 * k :]).any()
 
 
 def test_fill_value_and_input_untouched():
@@ -102,7 +105,7 @@ def test_rotation_follows_curved_trajectories():
     omega = np.float32(np.deg2rad(5.0))  # 5 degrees per step, counter-clockwise in (x, y)
     flow = np.stack([-(yy - c) * omega, (xx - c) * omega]).astype(np.float32)
     # a blob at radius 20 right of the centre
-    frame = np.exp(-((xx - (c + 20)) ** 2 + (yy - c) ** 2) / (2 * 2.0 ** 2)).astype(np.float32)
+    frame = np.exp(-((xx - (c + 20)) ** 2 + (yy - c) ** 2) / (2 * 2.0**2)).astype(np.float32)
     out = extrapolate(frame, flow, 18)  # 90 degrees
     peak = np.unravel_index(np.nanargmax(out[-1]), out[-1].shape)
     # after a quarter turn the blob is 20 px below the centre (row + 20), on the same radius

@@ -27,8 +27,9 @@ def test_single_forecast_contract(cube):
     assert fc.init_time.attrs["standard_name"] == "forecast_reference_time"
     np.testing.assert_array_equal(fc.valid_time.values, fc.init_time.values + fc.lead_time.values)
     for name in ("lat", "lon", "x", "y", "crs"):
-        xr.testing.assert_identical(fc[name].reset_coords(drop=True),
-                                    cube[name].reset_coords(drop=True))
+        xr.testing.assert_identical(
+            fc[name].reset_coords(drop=True), cube[name].reset_coords(drop=True)
+        )
     assert fc.name == cube.name and fc.attrs["units"] == cube.attrs["units"]
     assert fc.attrs["grid_mapping"] == "crs"
     assert fc.attrs["xnowcast_model"] == "persistence"
@@ -50,8 +51,9 @@ def test_all_init_times_are_lazy_until_asked(counting_scheduler):
     lazy = synthetic_radar(n_times=30, size=32, chunks={"time": 6})
     counter = counting_scheduler
     with dask.config.set(scheduler=counter):
-        fcs = lazy.nowcast.forecast(model="persistence", init_times="all", n_out=4,
-                                    chunk_init_times=5)
+        fcs = lazy.nowcast.forecast(
+            model="persistence", init_times="all", n_out=4, chunk_init_times=5
+        )
         assert counter.calls == 0
         assert fcs.dims == ("init_time", "lead_time", "y", "x")
         assert fcs.chunks[0] == (5, 5, 5, 4)
@@ -163,8 +165,11 @@ def test_opened_zarr_forecast_of_a_large_grid_has_consistent_chunks(tmp_path):
     assert back.chunksizes["y"] == back.lat.chunksizes["y"]
     scores = xnowcast.verify(back, cube, metrics=["mae"])
     assert scores.mae.sizes == {"init_time": 2, "lead_time": 1}
-    np.testing.assert_allclose(scores.mae.values[:, 0], [float(
-        abs(cube.isel(time=-1) - cube.isel(time=-2)).mean()), np.nan], rtol=1e-5)
+    np.testing.assert_allclose(
+        scores.mae.values[:, 0],
+        [float(abs(cube.isel(time=-1) - cube.isel(time=-2)).mean()), np.nan],
+        rtol=1e-5,
+    )
 
 
 @pytest.mark.slow
@@ -174,8 +179,9 @@ def test_bom_archive_forecast_for_real(bom_cube):
     assert str(fc.init_time.values)[:16] == "2018-06-16T16:00"
     assert fc.lead_time.values[0] == np.timedelta64(6, "m")
     assert fc.attrs["units"] == "kg m-2"
-    np.testing.assert_array_equal(fc.isel(lead_time=-1).values,
-                                  bom_cube.isel(time=-1).values.astype("float32"))
+    np.testing.assert_array_equal(
+        fc.isel(lead_time=-1).values, bom_cube.isel(time=-1).values.astype("float32")
+    )
     fcs = bom_cube.nowcast.forecast(model="persistence", init_times="all", n_out=2)
     assert fcs.sizes["init_time"] == 61 - 11
     assert float(fcs.isel(init_time=-1, lead_time=0).max()) > 0
@@ -206,8 +212,7 @@ def test_written_files_are_cf_coordinates_without_fill_value(cube, tmp_path, suf
         import zarr
 
         group = zarr.open_group(str(path), mode="r")
-        fills = {n: a.fill_value is not None and "_FillValue" in a.attrs
-                 for n, a in group.arrays()}
+        fills = {n: a.fill_value is not None and "_FillValue" in a.attrs for n, a in group.arrays()}
         conventions = group.attrs["Conventions"]
     assert conventions.startswith("CF-")
     assert not any(fills[name] for name in ("x", "y", "lat", "lon")), fills

@@ -21,8 +21,9 @@ LEGEND = [(BLUE, 1.0), ("#e60000", 10.0)]
 T0 = pd.Timestamp("2021-06-01 12:00")
 
 
-def radar_image(shape=(30, 40), blue=(slice(4, 10), slice(6, 16)),
-                red=(slice(14, 20), slice(20, 30))) -> np.ndarray:
+def radar_image(
+    shape=(30, 40), blue=(slice(4, 10), slice(6, 16)), red=(slice(14, 20), slice(20, 30))
+) -> np.ndarray:
     """A grey background with a blue and a red patch, a black border and a green label."""
     img = np.empty((*shape, 3), np.uint8)
     img[:] = GREY
@@ -92,8 +93,9 @@ def test_crop_then_resize_coordinates_and_interpolation(tmp_path):
     # bilinear (grey levels): edges of the patches get in-between values
     assert len(np.unique(values)) > 4
     assert small.attrs["xnowcast_image_processing"].endswith("(bilinear)")
-    nearest = open_image_sequence(str(tmp_path / "*.png"), crop=crop, size=(10, 8),
-                                  resample="nearest")
+    nearest = open_image_sequence(
+        str(tmp_path / "*.png"), crop=crop, size=(10, 8), resample="nearest"
+    )
     assert set(np.unique(nearest.isel(time=0).values)) <= set(np.unique(full))
 
 
@@ -126,16 +128,23 @@ def test_colormap_resize_is_nearest_by_default(tmp_path):
 
 
 def test_legend_tolerance_absorbs_jpeg_artefacts(tmp_path):
-    write(tmp_path, [T0], fmt="sri_%Y%m%d%H%M.jpg",
-          make=lambda: radar_image(shape=(48, 64), blue=(slice(8, 24), slice(8, 32)),
-                                   red=(slice(30, 46), slice(36, 60))), quality=90)
+    write(
+        tmp_path,
+        [T0],
+        fmt="sri_%Y%m%d%H%M.jpg",
+        make=lambda: radar_image(
+            shape=(48, 64), blue=(slice(8, 24), slice(8, 32)), red=(slice(30, 46), slice(36, 60))
+        ),
+        quality=90,
+    )
     cube = open_image_sequence(str(tmp_path / "*.jpg"), colormap=LEGEND)
     frame = cube.isel(time=0).values
     assert (frame[10:22, 10:30] == 1.0).all()  # inner blue patch despite compression
     assert (frame[32:44, 38:58] == 10.0).all()
     assert (frame[2:6, 40:60] == 0.0).all()  # background away from the patch edges
-    strict = open_image_sequence(str(tmp_path / "*.jpg"),
-                                 colormap=ColorLegend.from_pairs(LEGEND, tolerance=0))
+    strict = open_image_sequence(
+        str(tmp_path / "*.jpg"), colormap=ColorLegend.from_pairs(LEGEND, tolerance=0)
+    )
     assert np.isnan(strict.isel(time=0).values[8:24, 8:32]).any()
 
 
@@ -143,11 +152,11 @@ def test_gif_and_palette_images(tmp_path):
     def palette():
         return radar_image()
 
-    for i, t in enumerate([T0, T0 + pd.Timedelta("10min")]):
+    for _i, t in enumerate([T0, T0 + pd.Timedelta("10min")]):
         Image.fromarray(palette()).convert("P", palette=Image.Palette.ADAPTIVE, colors=8).save(
-            tmp_path / f"radar-{t:%Y%m%d-%H%M}.gif")
-    cube = open_image_sequence(str(tmp_path / "*.gif"), time_format="%Y%m%d-%H%M",
-                               colormap=LEGEND)
+            tmp_path / f"radar-{t:%Y%m%d-%H%M}.gif"
+        )
+    cube = open_image_sequence(str(tmp_path / "*.gif"), time_format="%Y%m%d-%H%M", colormap=LEGEND)
     frame = cube.isel(time=0).values
     assert frame[5, 8] == 1.0 and frame[15, 25] == 10.0 and frame[5, 1] == 0.0
 
@@ -155,9 +164,11 @@ def test_gif_and_palette_images(tmp_path):
 def test_palette_images_match_their_rgb_version(tmp_path):
     rgb = Image.fromarray(radar_image())
     rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16).save(
-        tmp_path / "p_202106011200.png")
+        tmp_path / "p_202106011200.png"
+    )
     Image.open(tmp_path / "p_202106011200.png").convert("RGB").save(
-        tmp_path / "rgb_202106011200.png")
+        tmp_path / "rgb_202106011200.png"
+    )
     assert Image.open(tmp_path / "p_202106011200.png").mode == "P"
     via_palette = open_image_sequence(str(tmp_path / "p_*.png"), colormap=LEGEND).values
     via_rgb = open_image_sequence(str(tmp_path / "rgb_*.png"), colormap=LEGEND).values
@@ -165,10 +176,13 @@ def test_palette_images_match_their_rgb_version(tmp_path):
 
 
 def test_legend_apply_rules():
-    legend = ColorLegend.from_pairs({(0, 0, 255): 1.0, "#ff0000": 10.0, (255, 0, 255): np.nan},
-                                    tolerance=20, grey_tolerance=5)
-    rgb = np.array([[[0, 0, 240], [250, 10, 0], [40, 40, 40], [40, 40, 50],
-                     [255, 0, 255], [0, 0, 200]]], np.uint8)
+    legend = ColorLegend.from_pairs(
+        {(0, 0, 255): 1.0, "#ff0000": 10.0, (255, 0, 255): np.nan}, tolerance=20, grey_tolerance=5
+    )
+    rgb = np.array(
+        [[[0, 0, 240], [250, 10, 0], [40, 40, 40], [40, 40, 50], [255, 0, 255], [0, 0, 200]]],
+        np.uint8,
+    )
     out = legend.apply(rgb)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out[0, :3], [1.0, 10.0, 0.0])
@@ -230,7 +244,10 @@ def test_sizes_must_agree_unless_resized(tmp_path):
     assert cube.values.shape == (2, 16, 20)
     # the same crop fits both, so no resize is needed
     assert open_image_sequence(str(tmp_path / "*.png"), crop=(0, 30, 0, 40)).values.shape == (
-        2, 30, 40)
+        2,
+        30,
+        40,
+    )
     with pytest.raises(ValueError, match="smaller than crop"):
         open_image_sequence(str(tmp_path / "*.png"), crop=(0, 31, 0, 40))
 
@@ -259,8 +276,12 @@ def test_no_files(tmp_path):
 def test_time_from_a_function_and_a_list_of_files(tmp_path):
     paths = write(tmp_path, [T0, T0 + pd.Timedelta("10min")], fmt="scan-%H%M.png")
     cube = open_image_sequence(
-        paths, time_format=lambda p: pd.Timestamp("2021-06-01") + pd.Timedelta(
-            hours=int(Path(p).stem[5:7]), minutes=int(Path(p).stem[7:9])))
+        paths,
+        time_format=lambda p: (
+            pd.Timestamp("2021-06-01")
+            + pd.Timedelta(hours=int(Path(p).stem[5:7]), minutes=int(Path(p).stem[7:9]))
+        ),
+    )
     assert list(cube.time.to_index()) == [T0, T0 + pd.Timedelta("10min")]
     assert cube.attrs["source"] == "2 files, e.g. scan-1200.png"
 
@@ -276,8 +297,11 @@ def test_image_archive_to_training_windows(tmp_path):
     rng = np.random.default_rng(0)
 
     def storm():
-        img = radar_image(shape=(24, 24), blue=(slice(2, 2 + rng.integers(1, 12)), slice(2, 20)),
-                          red=(slice(14, 14 + rng.integers(0, 6)), slice(4, 12)))
+        img = radar_image(
+            shape=(24, 24),
+            blue=(slice(2, 2 + rng.integers(1, 12)), slice(2, 20)),
+            red=(slice(14, 14 + rng.integers(0, 6)), slice(4, 12)),
+        )
         return img
 
     paths = write(tmp_path, times, make=storm)
@@ -290,19 +314,20 @@ def test_image_archive_to_training_windows(tmp_path):
     assert cube.sizes["time"] == len(paths)
     table = sequences.sequence_table(cube, max_gap="10min", min_length=10, min_mean_category=0)
     assert table["sequence_id"].nunique() == 3  # broken by the missing scans
-    train, test = sequences.split_dataset(cube, table, fractions=(0.6, 0.4), seed=0)
+    train, _test = sequences.split_dataset(cube, table, fractions=(0.6, 0.4), seed=0)
     wins = windows(train, n_in=4, n_out=2)
     assert len(wins) > 0
     for start in wins.starts:
-        assert len(set(train.sequence_id.values[start:start + 6])) == 1
+        assert len(set(train.sequence_id.values[start : start + 6])) == 1
     inputs, targets = wins[0]
     assert inputs.values.shape == (4, 22, 24) and targets.values.shape == (2, 22, 24)
 
 
 def test_legend_file(tmp_path):
     path = tmp_path / "legend.csv"
-    path.write_text("colour,value\n# the legend of the SRI product\n\n#0050ff,1.0\n"
-                    "230, 0, 0, 10\n#808080,nan\n")
+    path.write_text(
+        "colour,value\n# the legend of the SRI product\n\n#0050ff,1.0\n230, 0, 0, 10\n#808080,nan\n"
+    )
     legend = ColorLegend.read(path, units="mm/h")
     assert legend.colors.tolist() == [[0, 80, 255], [230, 0, 0], [128, 128, 128]]
     np.testing.assert_array_equal(legend.values, [1.0, 10.0, np.nan])
@@ -325,23 +350,43 @@ def test_cli_sequences_on_a_folder_of_images(tmp_path, capsys):
 
     times = pd.date_range("2021-06-01 06:00", periods=40, freq="10min").delete([12, 25])
     rng = np.random.default_rng(3)
-    write(tmp_path / "sri", times,
-          make=lambda: radar_image(blue=(slice(2, 2 + rng.integers(1, 14)), slice(6, 16))))
+    write(
+        tmp_path / "sri",
+        times,
+        make=lambda: radar_image(blue=(slice(2, 2 + rng.integers(1, 14)), slice(6, 16))),
+    )
     (tmp_path / "legend.csv").write_text("colour,value\n0,80,255,1.0\n#e60000,10.0\n")
     out = tmp_path / "table.csv"
-    args = ["sequences", str(tmp_path / "sri" / "*.png"), "--max-gap", "10min",
-            "--min-length", "5", "--min-mean-category", "0", "--crop", "0,28,0,40",
-            "--size", "14,20", "--colormap", str(tmp_path / "legend.csv"), "--units", "mm/h",
-            "--out", str(out)]
+    args = [
+        "sequences",
+        str(tmp_path / "sri" / "*.png"),
+        "--max-gap",
+        "10min",
+        "--min-length",
+        "5",
+        "--min-mean-category",
+        "0",
+        "--crop",
+        "0,28,0,40",
+        "--size",
+        "14,20",
+        "--colormap",
+        str(tmp_path / "legend.csv"),
+        "--units",
+        "mm/h",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     written = pd.read_csv(out, parse_dates=["time"])
-    cube = open_image_sequence(str(tmp_path / "sri" / "*.png"), crop=(0, 28, 0, 40),
-                               size=(14, 20), colormap=LEGEND)
-    expected = sequences.sequence_table(cube, max_gap="10min", min_length=5,
-                                        min_mean_category=0)
+    cube = open_image_sequence(
+        str(tmp_path / "sri" / "*.png"), crop=(0, 28, 0, 40), size=(14, 20), colormap=LEGEND
+    )
+    expected = sequences.sequence_table(cube, max_gap="10min", min_length=5, min_mean_category=0)
     assert written["sequence_id"].nunique() == 3  # broken by the two missing scans
-    np.testing.assert_array_equal(written["time"].values.astype("datetime64[ns]"),
-                                  expected["time"].values)
+    np.testing.assert_array_equal(
+        written["time"].values.astype("datetime64[ns]"), expected["time"].values
+    )
     np.testing.assert_allclose(written["rain_amount"], expected["rain_amount"])
     np.testing.assert_array_equal(written["category"], expected["category"])
     # an unquoted glob, expanded by the shell into the file names, gives the same table
@@ -349,8 +394,12 @@ def test_cli_sequences_on_a_folder_of_images(tmp_path, capsys):
     assert main(["sequences", *files, *args[2:-1], str(tmp_path / "unquoted.csv")]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "unquoted.csv"), pd.read_csv(out))
     capsys.readouterr()
-    assert main(["sequences", str(tmp_path / "sri" / "*.png"), "--time", "%Y-%m-%d",
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            ["sequences", str(tmp_path / "sri" / "*.png"), "--time", "%Y-%m-%d", "--out", str(out)]
+        )
+        == 2
+    )
     assert "sri_202106010600.png" in capsys.readouterr().err  # the files are named
     nc = tmp_path / "radar.nc"
     cube.isel(time=slice(0, 3)).compute().to_dataset(name="rain").to_netcdf(nc)

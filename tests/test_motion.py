@@ -29,14 +29,20 @@ ACCURATE = {
 
 def textured(seed=0, sigma=3.0, n=N, pad=PAD):
     rng = np.random.default_rng(seed)
-    field = cv2.GaussianBlur(rng.random((n + 2 * pad, n + 2 * pad)).astype(np.float32),
-                             (0, 0), sigma)
+    field = cv2.GaussianBlur(
+        rng.random((n + 2 * pad, n + 2 * pad)).astype(np.float32), (0, 0), sigma
+    )
     return (field - field.min()) / (field.max() - field.min())
 
 
 def warp(field, matrix, pad=PAD):
-    out = cv2.warpAffine(field, np.float32(matrix), field.shape[::-1], flags=cv2.INTER_CUBIC,
-                         borderMode=cv2.BORDER_REFLECT)
+    out = cv2.warpAffine(
+        field,
+        np.float32(matrix),
+        field.shape[::-1],
+        flags=cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     return out[pad:-pad, pad:-pad]
 
 
@@ -66,10 +72,11 @@ def test_rotation_recovered():
     c = (N + 2 * PAD - 1) / 2
     big = textured(1, sigma=3.0)
     angle = 2.0  # degrees per step (OpenCV: counter-clockwise on screen)
-    frames = np.stack([warp(big, cv2.getRotationMatrix2D((c, c), k * angle, 1.0))
-                       for k in range(2)])
+    frames = np.stack(
+        [warp(big, cv2.getRotationMatrix2D((c, c), k * angle, 1.0)) for k in range(2)]
+    )
     flow = get_method("dis")(frames, preset="medium")
-    yy, xx = np.mgrid[PAD:PAD + N, PAD:PAD + N].astype(np.float32)
+    yy, xx = np.mgrid[PAD : PAD + N, PAD : PAD + N].astype(np.float32)
     m = cv2.getRotationMatrix2D((c, c), angle, 1.0)
     true_u = m[0, 0] * xx + m[0, 1] * yy + m[0, 2] - xx
     true_v = m[1, 0] * xx + m[1, 1] * yy + m[1, 2] - yy
@@ -131,8 +138,9 @@ def test_nan_region_does_not_poison_motion_elsewhere():
     frames[:, 10:40, 10:40] = np.nan
     flow = estimate_motion(frames, method="dis", n_flows=2, preset="medium")
     assert np.isfinite(flow).all()
-    np.testing.assert_allclose(np.median(flow[:, 60:-16, 16:-16], axis=(1, 2)), [1.0, 0.0],
-                               atol=0.1)
+    np.testing.assert_allclose(
+        np.median(flow[:, 60:-16, 16:-16], axis=(1, 2)), [1.0, 0.0], atol=0.1
+    )
 
 
 @pytest.mark.parametrize("value", [0.0, np.nan])
@@ -170,9 +178,10 @@ def test_motion_images_use_the_fixed_range_of_the_transform():
     estimate_motion(np.stack([rain, stronger]), method=spy, n_flows=1)
     estimate_motion(np.stack([rain * 0.1, rain * 0.1]), method=spy, n_flows=1)
     assert [value_range for value_range, _ in seen] == [(-15.0, 20.0)] * 2  # dBR, fixed
-    (before, after), = seen[0][1]
-    expected = to_uint8(get_transform("dbr", threshold=0.1, zerovalue=-15.0).forward(rain),
-                        (-15.0, 20.0))
+    ((before, after),) = seen[0][1]
+    expected = to_uint8(
+        get_transform("dbr", threshold=0.1, zerovalue=-15.0).forward(rain), (-15.0, 20.0)
+    )
     np.testing.assert_array_equal(before, expected)
     # away from the new cell nothing changed, so the 8-bit values did not change either
     np.testing.assert_array_equal(after[10:, 10:], before[10:, 10:])
@@ -199,8 +208,18 @@ def test_farneback_seed_preset_is_the_seed_call():
     frames = translated(1.0, 0.5)
     a = (frames[-2] * 255).round().astype(np.uint8)
     b = (frames[-1] * 255).round().astype(np.uint8)
-    seed = cv2.calcOpticalFlowFarneback(a, b, None, pyr_scale=0.5, levels=3, winsize=15,
-                                        iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+    seed = cv2.calcOpticalFlowFarneback(
+        a,
+        b,
+        None,
+        pyr_scale=0.5,
+        levels=3,
+        winsize=15,
+        iterations=3,
+        poly_n=5,
+        poly_sigma=1.2,
+        flags=0,
+    )
     ours = get_method("farneback")(frames, preset="seed", n_flows=1)
     np.testing.assert_allclose(ours, np.moveaxis(seed, -1, 0), atol=1e-6)
 
@@ -224,13 +243,21 @@ def _cube(frames, dy=-1000.0, dx=1000.0):
 
     t, ny, nx = frames.shape
     return xr.DataArray(
-        frames, dims=("time", "y", "x"), name="rain",
+        frames,
+        dims=("time", "y", "x"),
+        name="rain",
         coords={
             "time": pd.date_range("2021-06-01", periods=t, freq="5min"),
-            "y": ("y", np.arange(ny) * dy, {"standard_name": "projection_y_coordinate",
-                                            "units": "m"}),
-            "x": ("x", np.arange(nx) * dx, {"standard_name": "projection_x_coordinate",
-                                            "units": "m"}),
+            "y": (
+                "y",
+                np.arange(ny) * dy,
+                {"standard_name": "projection_y_coordinate", "units": "m"},
+            ),
+            "x": (
+                "x",
+                np.arange(nx) * dx,
+                {"standard_name": "projection_x_coordinate", "units": "m"},
+            ),
         },
         attrs={"units": "mm h-1"},
     )
@@ -310,8 +337,11 @@ def test_bad_method_options_fail_when_the_model_is_made(options, match):
 
 def test_opencv_errors_become_value_errors_naming_the_options():
     frames = np.random.default_rng(0).random((2, 24, 24)).astype(np.float32)
-    with pytest.raises(ValueError, match=r"OpenCV rejected motion method 'dis' on frames of 24 x "
-                                         r"24 pixels with options \{'patch_size': 100\}"):
+    with pytest.raises(
+        ValueError,
+        match=r"OpenCV rejected motion method 'dis' on frames of 24 x "
+        r"24 pixels with options \{'patch_size': 100\}",
+    ):
         estimate_motion(frames, method="dis", n_flows=1, transform="identity", patch_size=100)
 
 

@@ -96,8 +96,9 @@ def test_gradients_reach_every_parameter(key):
 def test_residual_networks_start_as_persistence(key):
     model = _build(key, residual=True)
     frames = np.random.default_rng(5).random((2, 3, 16, 16), dtype=np.float32) * 10
-    np.testing.assert_allclose(model.predict(frames), np.repeat(frames[:, -1:], 2, axis=1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(frames), np.repeat(frames[:, -1:], 2, axis=1), rtol=1e-5
+    )
 
 
 def test_clip_keeps_forecasts_in_the_transform_range():
@@ -108,8 +109,9 @@ def test_clip_keeps_forecasts_in_the_transform_range():
     frames = np.ones((1, 2, 4, 4), np.float32)
     free = TorchModel(Wild(), n_in=2, n_out=2, transform="log", device="cpu").predict(frames)
     assert free[0, 0].max() < 0 and free[0, 1].max() > 1e20  # expm1 of runaway values
-    clipped = TorchModel(Wild(), n_in=2, n_out=2, transform="log", clip=True,
-                         device="cpu").predict(frames)
+    clipped = TorchModel(Wild(), n_in=2, n_out=2, transform="log", clip=True, device="cpu").predict(
+        frames
+    )
     np.testing.assert_allclose(clipped[0, 0], 0.0)
     np.testing.assert_allclose(clipped[0, 1], 100.0, rtol=1e-5)  # the transform's vmax
 
@@ -236,8 +238,7 @@ def test_tiles_blend_without_seams():
     # a whole cube through forecast(): tiles of 20 (not a multiple of 8: each is padded),
     # log transform and NaN outside radar range, still the last frame everywhere
     cube = synthetic_radar(n_times=5, size=(61, 83), seed=6)
-    tiled = TorchModel(net, n_in=3, n_out=2, tile=20, tile_overlap=6, transform="log",
-                       device="cpu")
+    tiled = TorchModel(net, n_in=3, n_out=2, tile=20, tile_overlap=6, transform="log", device="cpu")
     CALLS.clear()
     fc = xnowcast.forecast(cube, model=tiled)
     assert len(CALLS) > 1 and {s[-2:] for s in CALLS} == {(24, 24)}  # 20 padded to 24
@@ -286,8 +287,9 @@ def test_pickles_for_dask_and_lazy_forecasts_match():
     lazy = xnowcast.forecast(cube, model=model, init_times="all")
     assert lazy.chunks is not None
     eager = xnowcast.forecast(cube, model=model, init_times=cube.time.values[-1])
-    np.testing.assert_allclose(lazy.isel(init_time=-1).values, eager.values, rtol=1e-6,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        lazy.isel(init_time=-1).values, eager.values, rtol=1e-6, equal_nan=True
+    )
 
 
 def test_device_and_precision():

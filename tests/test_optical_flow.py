@@ -31,8 +31,9 @@ def moving(dx, dy, n_frames, n=64, seed=0):
     out = []
     for k in range(n_frames):
         m = np.float32([[1, 0, k * dx], [0, 1, k * dy]])
-        out.append(cv2.warpAffine(big, m, big.shape[::-1], flags=cv2.INTER_LINEAR)[PAD:-PAD,
-                                                                                   PAD:-PAD])
+        out.append(
+            cv2.warpAffine(big, m, big.shape[::-1], flags=cv2.INTER_LINEAR)[PAD:-PAD, PAD:-PAD]
+        )
     return np.stack(out)
 
 
@@ -79,8 +80,10 @@ def test_every_method_forecasts(method):
     model = get_model("optical-flow", method=method, n_in=4, n_out=2, n_flows=2)
     out = model.predict(frames[None, :4])
     inner = np.s_[16:-16, 16:-16]
-    assert np.abs(out[0, 1][inner] - frames[5][inner]).mean() < 0.25 * np.abs(
-        frames[3][inner] - frames[5][inner]).mean()
+    assert (
+        np.abs(out[0, 1][inner] - frames[5][inner]).mean()
+        < 0.25 * np.abs(frames[3][inner] - frames[5][inner]).mean()
+    )
 
 
 def test_inflow_border_is_nan_or_fill():
@@ -114,7 +117,8 @@ def test_global_trend_grows_and_decays(rate, expected):
     frames = np.stack([base * rate**k for k in range(4)])
     plain = get_model("optical-flow", n_in=4, n_out=3, n_flows=1).predict(frames[None])[0]
     trend = get_model("optical-flow", n_in=4, n_out=3, n_flows=1, trend="global").predict(
-        frames[None])[0]
+        frames[None]
+    )[0]
     for k in range(3):
         ratio = np.nanmedian(trend[k] / plain[k])
         assert ratio == pytest.approx(expected ** (k + 1), rel=0.02)
@@ -171,7 +175,9 @@ def test_tvl1_fails_early_without_contrib():
 def _cube(frames):
     t = frames.shape[0]
     return xr.DataArray(
-        frames, dims=("time", "y", "x"), name="rain",
+        frames,
+        dims=("time", "y", "x"),
+        name="rain",
         coords={"time": pd.date_range("2022-07-01", periods=t, freq="5min")},
         attrs={"units": "mm h-1"},
     )
@@ -193,14 +199,16 @@ def test_forecast_through_xarray_and_dask_equals_eager():
     frames = cube.values
     for i, end in enumerate(range(3, 8)):
         eager = get_model("optical-flow", n_in=4, n_out=3, n_flows=2).predict(
-            frames[None, end - 3:end + 1])[0]
+            frames[None, end - 3 : end + 1]
+        )[0]
         np.testing.assert_array_equal(computed.isel(init_time=i).values, eager)
 
 
 def test_accessor_forecast_with_options():
     cube = _cube(moving(1.0, 0.5, 6))
-    fc = cube.nowcast.forecast(model="optical-flow", method="farneback", n_flows=2, trend="none",
-                               n_in=4, n_out=2)
+    fc = cube.nowcast.forecast(
+        model="optical-flow", method="farneback", n_flows=2, trend="none", n_in=4, n_out=2
+    )
     assert fc.sizes["lead_time"] == 2
     assert json.loads(fc.attrs["xnowcast_model_params"])["method"] == "farneback"
 
@@ -214,8 +222,9 @@ def test_against_pysteps_on_a_small_crop():
     frames = moving(1.5, 1.0, 12 + 6, n=96)
     obs = frames[12:]
     ours = get_model("optical-flow", n_out=6).predict(frames[None, :12])[0]
-    db, _ = transformation.dB_transform(frames[9:12].astype("float64"), threshold=0.1,
-                                        zerovalue=-15.0)
+    db, _ = transformation.dB_transform(
+        frames[9:12].astype("float64"), threshold=0.1, zerovalue=-15.0
+    )
     velocity = motion.get_method("LK")(db)
     ref = nowcasts.get_method("extrapolation")(frames[11].astype("float64"), velocity, 6)
     inner = np.s_[:, 24:-24, 24:-24]
@@ -253,21 +262,26 @@ def test_default_against_pysteps_on_shared_radar_crops(name, radar_dir, request)
     model = get_model("optical-flow", n_out=n_out)
     totals = {}
     for end in np.linspace(12, frames.shape[0] - n_out - 1, 4).astype(int):
-        inputs, obs = frames[end - 11:end + 1], frames[end + 1:end + 1 + n_out]
-        db, _ = transformation.dB_transform(inputs[-3:].astype("float64"), threshold=0.1,
-                                            zerovalue=-15.0)
+        inputs, obs = frames[end - 11 : end + 1], frames[end + 1 : end + 1 + n_out]
+        db, _ = transformation.dB_transform(
+            inputs[-3:].astype("float64"), threshold=0.1, zerovalue=-15.0
+        )
         db[~np.isfinite(db)] = -15.0
-        ref = nowcasts.get_method("extrapolation")(inputs[-1].astype("float64"),
-                                                   motion.get_method("LK")(db), n_out)
+        ref = nowcasts.get_method("extrapolation")(
+            inputs[-1].astype("float64"), motion.get_method("LK")(db), n_out
+        )
         for label, fc in (("xnowcast", model.predict(inputs[None])[0]), ("pysteps", ref)):
             fc = np.where(np.isfinite(obs) & ~np.isfinite(fc), 0.0, fc)  # inflow: no rain
-            sums = (contingency_table(fc, obs, 1.0).sum(axis=0),
-                    fss_stats(fc, obs, 1.0, 16).sum(axis=0))
+            sums = (
+                contingency_table(fc, obs, 1.0).sum(axis=0),
+                fss_stats(fc, obs, 1.0, 16).sum(axis=0),
+            )
             old = totals.get(label)
             totals[label] = sums if old is None else (old[0] + sums[0], old[1] + sums[1])
     (csi, fss), (csi_ref, fss_ref) = (
         (float(csi_from_table(t)), float(fss_from_stats(f).item()))
-        for t, f in (totals["xnowcast"], totals["pysteps"]))
+        for t, f in (totals["xnowcast"], totals["pysteps"])
+    )
     assert 0.2 < csi_ref < 0.8 and 0.4 < fss_ref < 0.95  # a real test: skill, not blank crops
     assert csi >= csi_ref - 0.005, (csi, csi_ref)
     assert fss >= fss_ref - 0.005, (fss, fss_ref)

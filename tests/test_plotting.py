@@ -11,10 +11,10 @@ import xarray as xr
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-import xnowcast  # noqa: E402
-from xnowcast.datasets import synthetic_radar  # noqa: E402
+import xnowcast
+from xnowcast.datasets import synthetic_radar
 
 cartopy = pytest.importorskip("cartopy")
 PIL_Image = pytest.importorskip("PIL.Image")
@@ -105,18 +105,26 @@ def test_plot_forecast_default_leads_fit_short_forecasts(fc):
 
 
 def test_plot_forecast_with_observed_row_and_motion(fc, obs, tmp_path):
-    motion = xr.Dataset({"u": (("y", "x"), np.full((40, 40), 2.0, np.float32)),
-                         "v": (("y", "x"), np.full((40, 40), 1.0, np.float32))})
+    motion = xr.Dataset(
+        {
+            "u": (("y", "x"), np.full((40, 40), 2.0, np.float32)),
+            "v": (("y", "x"), np.full((40, 40), 1.0, np.float32)),
+        }
+    )
     path = tmp_path / "maps_obs.png"
     fig = quiet(plot_forecast, fc, leads=[1, 2], obs=obs, motion=motion, path=path)
     assert_image(path)
-    maps = sorted((ax for ax in fig.axes if isinstance(ax, GeoAxes)),
-                  key=lambda ax: (ax.get_subplotspec().rowspan.start,
-                                  ax.get_subplotspec().colspan.start))
-    assert [ax.get_title().split()[0] for ax in maps] == ["observed", "observed", "forecast",
-                                                          "forecast"]
-    quivers = [c for ax in maps for c in ax.collections
-               if isinstance(c, matplotlib.quiver.Quiver)]
+    maps = sorted(
+        (ax for ax in fig.axes if isinstance(ax, GeoAxes)),
+        key=lambda ax: (ax.get_subplotspec().rowspan.start, ax.get_subplotspec().colspan.start),
+    )
+    assert [ax.get_title().split()[0] for ax in maps] == [
+        "observed",
+        "observed",
+        "forecast",
+        "forecast",
+    ]
+    quivers = [c for ax in maps for c in ax.collections if isinstance(c, matplotlib.quiver.Quiver)]
     assert len(quivers) == 2  # on the forecast panels only
     # u > 0: towards increasing x; v > 0 (down the rows) is southward on this north-up grid
     assert (quivers[0].U > 0).all() and (quivers[0].V < 0).all()
@@ -160,16 +168,18 @@ def _kilometre_grid_mapping(fc):
     return fc.assign_coords(
         x=("x", x, {"standard_name": "projection_x_coordinate", "units": "km"}),
         y=("y", y, {"standard_name": "projection_y_coordinate", "units": "km"}),
-        lat=(("y", "x"), lat, fc.lat.attrs), lon=(("y", "x"), lon, fc.lon.attrs),
-        crs=xr.DataArray(0, attrs={"grid_mapping_name": "polar_stereographic",
-                                   "crs_wkt": km.to_wkt()}),
+        lat=(("y", "x"), lat, fc.lat.attrs),
+        lon=(("y", "x"), lon, fc.lon.attrs),
+        crs=xr.DataArray(
+            0, attrs={"grid_mapping_name": "polar_stereographic", "crs_wkt": km.to_wkt()}
+        ),
     ), metres
 
 
 def test_grid_mapping_in_kilometres_is_drawn_in_its_own_projection(fc, tmp_path):
     from pyproj import Transformer
 
-    knmi_like, metres = _kilometre_grid_mapping(fc)
+    knmi_like, _metres = _kilometre_grid_mapping(fc)
     grid = map_grid(knmi_like)
     assert grid.kind == "projected"  # not the lat/lon fallback
     # the map's coordinates are the grid's, in metres of the real Earth
@@ -224,13 +234,18 @@ def test_lead_selection(fc):
 
 def test_plot_skill_panels_and_reference(obs, tmp_path):
     fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=4)
-    scores = verify(fcs, obs, ["mae", "csi", "fss"], thresholds=[0.5, 2], scales=[1, 5],
-                    reference="persistence")
+    scores = verify(
+        fcs, obs, ["mae", "csi", "fss"], thresholds=[0.5, 2], scales=[1, 5], reference="persistence"
+    )
     path = tmp_path / "skill.png"
     fig = plot_skill(scores, path=path)
     assert_image(path)
-    assert [ax.get_title() for ax in fig.axes] == ["MAE", "CSI", "FSS >= 0.5 mm h-1",
-                                                   "FSS >= 2 mm h-1"]
+    assert [ax.get_title() for ax in fig.axes] == [
+        "MAE",
+        "CSI",
+        "FSS >= 0.5 mm h-1",
+        "FSS >= 2 mm h-1",
+    ]
     csi_lines = fig.axes[1].get_lines()
     assert sum(line.get_linestyle() == "--" for line in csi_lines) == 3  # 2 + legend entry
     fig = plot_skill(scores, ["csi_skill"], threshold=2)
@@ -244,8 +259,14 @@ def test_plot_skill_computes_lazy_scores_once(obs, counting_scheduler):
 
     fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=3)
     with dask.config.set(scheduler=counting_scheduler):
-        scores = verify(fcs, obs, ["mae", "csi", "fss"], thresholds=[0.5, 2], scales=[1, 5],
-                        reference="persistence")
+        scores = verify(
+            fcs,
+            obs,
+            ["mae", "csi", "fss"],
+            thresholds=[0.5, 2],
+            scales=[1, 5],
+            reference="persistence",
+        )
         assert counting_scheduler.calls == 0
         fig = plot_skill(scores)
     assert counting_scheduler.calls == 1  # not once per line drawn
@@ -303,8 +324,10 @@ def test_local_natural_earth_copy_is_used(fc, tmp_path, monkeypatch):
     lat = float(fc.lat.mean())
     coast = [[(4.0, lat), (6.0, lat)]]
     # cartopy's layout, set with set_natural_earth_dir
-    write_shapefile(tmp_path / "ne" / "shapefiles" / "natural_earth" / "physical" /
-                    "ne_50m_coastline.shp", coast)
+    write_shapefile(
+        tmp_path / "ne" / "shapefiles" / "natural_earth" / "physical" / "ne_50m_coastline.shp",
+        coast,
+    )
     previous = set_natural_earth_dir(tmp_path / "ne")
     try:
         assert cartopy.config["pre_existing_data_dir"] == tmp_path / "ne"
@@ -339,8 +362,13 @@ def test_accessor_and_cli_render(fc, obs, tmp_path):
     xnowcast.io.save_forecast(fc, fc_path)
     obs.to_dataset().to_netcdf(obs_path)
     png = tmp_path / "maps.png"
-    assert quiet(main, ["plot", str(fc_path), "--out", str(png), "--leads", "1,30min",
-                        "--obs", str(obs_path)]) == 0
+    assert (
+        quiet(
+            main,
+            ["plot", str(fc_path), "--out", str(png), "--leads", "1,30min", "--obs", str(obs_path)],
+        )
+        == 0
+    )
     assert_image(png)
     gif = tmp_path / "cli.gif"
     assert quiet(main, ["plot", str(fc_path), "--out", str(gif), "--leads", "1,2,3"]) == 0
@@ -386,10 +414,12 @@ def test_bad_lead_and_init_time_choices_are_clear(fc, obs):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"ncols": 0}, "ncols must be a whole number >= 1"),
-     ({"ncols": -1}, "ncols must be a whole number >= 1"),
-     ({"panel_size": "big"}, "panel_size must be a positive number"),
-     ({"dpi": 0}, "dpi must be a whole number >= 1")],
+    [
+        ({"ncols": 0}, "ncols must be a whole number >= 1"),
+        ({"ncols": -1}, "ncols must be a whole number >= 1"),
+        ({"panel_size": "big"}, "panel_size must be a positive number"),
+        ({"dpi": 0}, "dpi must be a whole number >= 1"),
+    ],
 )
 def test_bad_layout_arguments_are_clear(fc, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -425,7 +455,9 @@ def test_plotting_is_an_attribute_of_the_package_without_importing_it_eagerly():
     import subprocess
     import sys
 
-    code = ("import sys, xnowcast; assert 'matplotlib' not in sys.modules; "
-            "xnowcast.plotting.plot_skill; xnowcast.training.read_metadata; "
-            "xnowcast.motion.motion; xnowcast.transforms.get_transform")
+    code = (
+        "import sys, xnowcast; assert 'matplotlib' not in sys.modules; "
+        "xnowcast.plotting.plot_skill; xnowcast.training.read_metadata; "
+        "xnowcast.motion.motion; xnowcast.transforms.get_transform"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 
 import xnowcast
-from xnowcast.models import NowcastModel, get_model, list_models, register_model, run_model
-from xnowcast.models import interface
+from xnowcast.models import (
+    NowcastModel,
+    get_model,
+    interface,
+    list_models,
+    register_model,
+    run_model,
+)
 
 
 def test_list_and_get_case_insensitive():
@@ -51,8 +57,11 @@ def test_register_in_code(cube):
 
 
 def test_entry_point_group(monkeypatch):
-    ep = EntryPoint(name="ep-persistence", value="xnowcast.models.persistence:Persistence",
-                    group=interface.ENTRY_POINT_GROUP)
+    ep = EntryPoint(
+        name="ep-persistence",
+        value="xnowcast.models.persistence:Persistence",
+        group=interface.ENTRY_POINT_GROUP,
+    )
     monkeypatch.setattr(interface, "entry_points", lambda group: [ep])
     monkeypatch.setattr(interface, "_ENTRY_POINTS_LOADED", False)
     monkeypatch.setattr(interface, "_REGISTRY", dict(interface._BUILTIN_MODELS))
@@ -89,6 +98,7 @@ def test_bad_registrations_are_clear(monkeypatch):
     with pytest.raises(TypeError, match="its factory returned int, not a NowcastModel"):
         get_model("test-returns-int")
     register_model("test-broken-ref", "no_such_module_xyz:Model")
-    with pytest.raises(ImportError, match="registered as 'no_such_module_xyz:Model', which "
-                                          "cannot be loaded"):
+    with pytest.raises(
+        ImportError, match="registered as 'no_such_module_xyz:Model', which cannot be loaded"
+    ):
         get_model("test-broken-ref")

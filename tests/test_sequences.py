@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -31,8 +30,9 @@ def _t(*minutes: int) -> pd.DatetimeIndex:
 
 def _cube(data: np.ndarray, times: pd.DatetimeIndex, chunks: int | None = None) -> xr.DataArray:
     arr = da.from_array(data, chunks=(chunks, -1, -1)) if chunks else data
-    return xr.DataArray(arr, dims=("time", "y", "x"), coords={"time": times},
-                        attrs={"units": "mm/h"})
+    return xr.DataArray(
+        arr, dims=("time", "y", "x"), coords={"time": times}, attrs={"units": "mm/h"}
+    )
 
 
 def archive(n_seq: int = 200, size: int = 6, seed: int = 1) -> xr.DataArray:
@@ -125,8 +125,11 @@ def _counting_cube(data: np.ndarray, calls: list) -> xr.DataArray:
         return block
 
     arr = da.from_array(data, chunks=(1, -1, -1)).map_blocks(load, dtype=data.dtype)
-    return xr.DataArray(arr, dims=("time", "y", "x"),
-                        coords={"time": pd.date_range(T0, periods=len(data), freq="10min")})
+    return xr.DataArray(
+        arr,
+        dims=("time", "y", "x"),
+        coords={"time": pd.date_range(T0, periods=len(data), freq="10min")},
+    )
 
 
 def test_rain_amount_is_lazy_and_nan_aware():
@@ -159,7 +162,8 @@ def test_rain_amount_is_lazy_and_nan_aware():
 def test_rain_amount_other_dim_names_and_units():
     data = np.ones((3, 4, 5), "float32")
     cube = xr.DataArray(
-        data, dims=("valid_time", "lat", "lon"),
+        data,
+        dims=("valid_time", "lat", "lon"),
         coords={"valid_time": pd.date_range(T0, periods=3, freq="5min")},
         attrs={"units": "mm/h"},
     ).transpose("lon", "valid_time", "lat")
@@ -241,7 +245,7 @@ def _selection_cube() -> xr.DataArray:
     for n, w in zip(lengths, wet):
         times.append(t + pd.to_timedelta(np.arange(n) * 10, "min"))
         f = np.zeros((n, 4, 4), "float32")
-        f[: int(round(n * w)), :2] = 5.0
+        f[: round(n * w), :2] = 5.0
         frames.append(f)
         t = times[-1][-1] + pd.Timedelta("20min")
     return _cube(np.concatenate(frames), times[0].append(times[1:]), chunks=4)
@@ -249,8 +253,7 @@ def _selection_cube() -> xr.DataArray:
 
 def test_sequence_table_selection_and_dense_ids():
     cube = _selection_cube()
-    table = sequence_table(cube, max_gap="10min", bins=[0.1], min_length=10,
-                           min_mean_category=0.4)
+    table = sequence_table(cube, max_gap="10min", bins=[0.1], min_length=10, min_mean_category=0.4)
     assert list(table.columns) == ["time", "rain_amount", "category", "sequence_id"]
     sizes = table.groupby("sequence_id").size()
     assert sizes.index.tolist() == [0, 1]  # A and D, renumbered densely
@@ -262,8 +265,12 @@ def test_sequence_table_selection_and_dense_ids():
     keep_all = sequence_table(cube, bins=[0.1], min_length=1, min_mean_category=0)
     assert keep_all["sequence_id"].nunique() == 4
     assert len(keep_all) == cube.sizes["time"]
-    assert sequence_table(cube, max_gap="20min", bins=[0.1], min_length=1,
-                          min_mean_category=0)["sequence_id"].nunique() == 1
+    assert (
+        sequence_table(cube, max_gap="20min", bins=[0.1], min_length=1, min_mean_category=0)[
+            "sequence_id"
+        ].nunique()
+        == 1
+    )
 
 
 def test_sequence_table_no_rain_count_agrees_with_fraction():
@@ -272,9 +279,7 @@ def test_sequence_table_no_rain_count_agrees_with_fraction():
     by_count = sequence_table(cube, amount="no_rain_count", min_length=1, min_mean_category=0)
     # same pixels counted from the other side: identical categories (higher = wetter)
     np.testing.assert_array_equal(by_fraction["category"], by_count["category"])
-    assert by_count["rain_amount"].iloc[0] == float(
-        (cube.isel(time=0) <= 0.1).sum()
-    )
+    assert by_count["rain_amount"].iloc[0] == float((cube.isel(time=0) <= 0.1).sum())
 
 
 def test_sequence_table_mostly_dry_archive_with_default_quantiles():
@@ -323,9 +328,7 @@ def test_split_dataset_whole_sequences_no_overlap_deterministic(big):
         per_seq = pd.Series(part.sequence_id.values).value_counts()
         assert (per_seq == lengths.loc[per_seq.index]).all(), "a sequence was cut"
         assert part.time.to_index().is_monotonic_increasing
-        np.testing.assert_array_equal(
-            part.values, cube.sel(time=part.time).values
-        )
+        np.testing.assert_array_equal(part.values, cube.sel(time=part.time).values)
     total = len(table)
     np.testing.assert_allclose(
         [p.sizes["time"] / total for p in (train, val, test)], [0.7, 0.15, 0.15], atol=0.01
@@ -356,7 +359,7 @@ def test_split_windows_never_cross_sequences(big):
     wins = windows(train, n_in=4, n_out=4)
     seq = train.sequence_id.values
     for start in wins.starts:
-        assert len(set(seq[start:start + 8])) == 1
+        assert len(set(seq[start : start + 8])) == 1
     # two sequences back to back in train are never joined, even 10 min apart
     assert len(wins) == sum(max(0, n - 7) for n in pd.Series(seq).value_counts())
 
@@ -428,8 +431,9 @@ def test_accessor_forwards(big):
     cube, table = big
     via_accessor = cube.nowcast.sequences(max_gap="10min", min_length=10, min_mean_category=0.5)
     pd.testing.assert_frame_equal(via_accessor, table)
-    parts = cube.to_dataset(name="rain").nowcast.split_dataset(table, fractions=(0.7, 0.15, 0.15),
-                                                               seed=0)
+    parts = cube.to_dataset(name="rain").nowcast.split_dataset(
+        table, fractions=(0.7, 0.15, 0.15), seed=0
+    )
     direct = split_dataset(cube, table, seed=0)
     for a, b in zip(parts, direct):
         np.testing.assert_array_equal(a.time.values, b.time.values)
@@ -443,14 +447,27 @@ def test_cli_sequences_writes_the_table(tmp_path, capsys):
     path = tmp_path / "archive.nc"
     cube.to_dataset(name="rain").to_netcdf(path)
     out = tmp_path / "table.csv"
-    status = main(["sequences", str(path), "--max-gap", "10min", "--min-length", "10",
-                   "--out", str(out), "--split", "0.7,0.15,0.15"])
+    status = main(
+        [
+            "sequences",
+            str(path),
+            "--max-gap",
+            "10min",
+            "--min-length",
+            "10",
+            "--out",
+            str(out),
+            "--split",
+            "0.7,0.15,0.15",
+        ]
+    )
     assert status == 0
     written = pd.read_csv(out, parse_dates=["time"])
     expected = sequence_table(cube, max_gap="10min", min_length=10)
     assert list(written.columns) == ["time", "rain_amount", "category", "sequence_id", "set"]
-    np.testing.assert_array_equal(written["time"].values.astype("datetime64[ns]"),
-                                  expected["time"].values)
+    np.testing.assert_array_equal(
+        written["time"].values.astype("datetime64[ns]"), expected["time"].values
+    )
     np.testing.assert_array_equal(written["sequence_id"], expected["sequence_id"])
     np.testing.assert_array_equal(written["category"], expected["category"])
     assert set(written["set"]) == {"train", "val", "test"}
@@ -466,8 +483,23 @@ def test_cli_sequences_on_real_scans(bom_glob, tmp_path):
     out = tmp_path / "bom.csv"
     # the 10:xx and 12:xx scans (6 min apart): two sequences of 10 with an hour between
     scans = bom_glob.replace("*.nc", "2_20180616_1[02]*.nc")
-    assert main(["sequences", scans, "--max-gap", "6min", "--min-length", "5",
-                 "--min-mean-category", "0", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sequences",
+                scans,
+                "--max-gap",
+                "6min",
+                "--min-length",
+                "5",
+                "--min-mean-category",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out, parse_dates=["time"])
     assert table.groupby("sequence_id").size().tolist() == [10, 10]
     assert table["time"].iloc[10] == pd.Timestamp("2018-06-16 12:00")

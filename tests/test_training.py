@@ -44,8 +44,10 @@ TINY = dict(n_in=3, n_out=2, batch_size=4, crop=16, progress=False, device="cpu"
 @pytest.fixture(scope="module")
 def small():
     """A 30-frame 32x32 synthetic cube (NaN outside range) and a validation cube."""
-    return (synthetic_radar(n_times=30, size=32, seed=1),
-            synthetic_radar(n_times=12, size=32, seed=2))
+    return (
+        synthetic_radar(n_times=30, size=32, seed=1),
+        synthetic_radar(n_times=12, size=32, seed=2),
+    )
 
 
 def _params(net):
@@ -110,7 +112,8 @@ def _recording_cube(cube):
 
         def __getitem__(self, key):
             return indexing.explicit_indexing_adapter(
-                key, self.shape, indexing.IndexingSupport.BASIC, self._raw)
+                key, self.shape, indexing.IndexingSupport.BASIC, self._raw
+            )
 
         def _raw(self, key):
             self.reads.append(key)
@@ -136,8 +139,15 @@ def test_dataset_reads_only_the_frames_of_a_window(small):
 
 def test_dataset_masks_missing_targets_and_is_deterministic(small):
     cube = small[0]
-    ds = WindowDataset([cube, cube.isel(time=slice(0, 10))], n_in=3, n_out=2, crop=None,
-                       transform="log", flips=True, seed=5)
+    ds = WindowDataset(
+        [cube, cube.isel(time=slice(0, 10))],
+        n_in=3,
+        n_out=2,
+        crop=None,
+        transform="log",
+        flips=True,
+        seed=5,
+    )
     assert len(ds) == 26 + 6
     x, y, m = ds[(0, 3)]
     truth = np.log1p(cube.isel(time=slice(6, 8)).values)
@@ -192,8 +202,7 @@ def test_checkpoint_round_trip_gives_identical_forecasts(small, tmp_path):
     np.testing.assert_array_equal(loaded.predict(frames), trainer.model.predict(frames))
     meta = read_metadata(path)
     assert meta["architecture"] == "unet" and meta["model_params"]["depth"] == 1
-    assert meta["transform"] == {"name": "dbr", "threshold": 0.1, "zerovalue": -15.0,
-                                 "vmax": 100.0}
+    assert meta["transform"] == {"name": "dbr", "threshold": 0.1, "zerovalue": -15.0, "vmax": 100.0}
     assert (meta["n_in"], meta["n_out"], meta["time_step"]) == (3, 2, "P0DT0H5M0S")
     assert loaded.time_step == np.timedelta64(5, "m")
     assert meta["xnowcast_version"] == xnowcast.__version__
@@ -234,8 +243,16 @@ def test_checkpoints_never_run_code(tmp_path):
             return (os.system, (f"touch {marker}",))
 
     bad = tmp_path / "evil.pt"
-    torch.save({"format": "xnowcast-checkpoint", "format_version": 1, "metadata": "{}",
-                "state_dict": {}, "payload": Evil()}, bad)
+    torch.save(
+        {
+            "format": "xnowcast-checkpoint",
+            "format_version": 1,
+            "metadata": "{}",
+            "state_dict": {},
+            "payload": Evil(),
+        },
+        bad,
+    )
     with pytest.raises(ValueError, match="refusing to load.*Nothing in it was run"):
         load_model(bad)
     assert not marker.exists()
@@ -271,16 +288,18 @@ def test_user_network_trains_and_checkpoints(small, tmp_path):
     with pytest.raises(ValueError, match="pass module="):
         load_model(path)
     model = load_model(path, module=TinyNet(), device="cpu")
-    np.testing.assert_array_equal(model.predict(val.values[None, :3]),
-                                  trainer.model.predict(val.values[None, :3]))
+    np.testing.assert_array_equal(
+        model.predict(val.values[None, :3]), trainer.model.predict(val.values[None, :3])
+    )
     with pytest.raises(ValueError, match="do not fit"):
         load_model(path, module=TinyNet(n_out=4))
 
 
 def test_same_seed_same_network(small):
     train = small[0]
-    runs = [Trainer("conv3d", {"filters": [4]}, epochs=1, seed=s, **TINY).fit(train)
-            for s in (3, 3, 4)]
+    runs = [
+        Trainer("conv3d", {"filters": [4]}, epochs=1, seed=s, **TINY).fit(train) for s in (3, 3, 4)
+    ]
     a, b, c = (_params(t.net) for t in runs)
     assert _same(a, b) and not _same(a, c)
 
@@ -288,8 +307,10 @@ def test_same_seed_same_network(small):
 def test_dataloader_workers_read_dask_cubes_and_change_nothing(small):
     cube = small[0].chunk({"time": 5})
     float(cube.sum())  # the parent has used dask's thread pool before the workers fork
-    runs = [Trainer("conv3d", {"filters": [4]}, epochs=1, num_workers=n, **TINY).fit(cube)
-            for n in (0, 2)]
+    runs = [
+        Trainer("conv3d", {"filters": [4]}, epochs=1, num_workers=n, **TINY).fit(cube)
+        for n in (0, 2)
+    ]
     assert _same(_params(runs[0].net), _params(runs[1].net))
 
 
@@ -333,16 +354,16 @@ def test_planned_schedules_refuse_to_be_stretched(small, tmp_path, schedule):
         Trainer("conv3d", {"filters": [2]}, epochs=2, resume=ck, **kw).fit(train)
     # resuming an interrupted run within its plan still works
     ck2 = tmp_path / "cut.pt"
-    Trainer("conv3d", {"filters": [2]}, epochs=2, checkpoint=ck2, time_limit=1e-3,
-            **kw).fit(train)  # the time budget stops it after epoch 1 of 2
+    Trainer("conv3d", {"filters": [2]}, epochs=2, checkpoint=ck2, time_limit=1e-3, **kw).fit(
+        train
+    )  # the time budget stops it after epoch 1 of 2
     done = Trainer("conv3d", {"filters": [2]}, epochs=2, resume=ck2, **kw).fit(train)
     assert list(done.history.epoch) == [1, 2]
 
 
 def test_early_stopping_and_time_limit(small):
     train, val = small
-    trainer = Trainer("conv3d", {"filters": [4]}, epochs=6, early_stopping=1, min_delta=1e9,
-                      **TINY)
+    trainer = Trainer("conv3d", {"filters": [4]}, epochs=6, early_stopping=1, min_delta=1e9, **TINY)
     trainer.fit(train, val)
     assert len(trainer.history) == 2  # no epoch can beat the first by 1e9
     assert trainer.evaluate(val) == pytest.approx(trainer.history.val_loss.iloc[0], rel=1e-5)
@@ -355,9 +376,15 @@ def test_early_stopping_and_time_limit(small):
 def test_curriculum_scheduled_sampling_and_csv(small, tmp_path):
     train = small[0]
     trainer = Trainer(
-        "conv-ed-lstm", {"hidden": [4, 4]}, epochs=3, curriculum={"start": 1, "epochs": 2},
-        scheduled_sampling={"start": 1.0, "end": 0.0}, log_dir=tmp_path / "logs",
-        lr_schedule="onecycle", grad_clip=1.0, loss="mse+0.1*ssim",
+        "conv-ed-lstm",
+        {"hidden": [4, 4]},
+        epochs=3,
+        curriculum={"start": 1, "epochs": 2},
+        scheduled_sampling={"start": 1.0, "end": 0.0},
+        log_dir=tmp_path / "logs",
+        lr_schedule="onecycle",
+        grad_clip=1.0,
+        loss="mse+0.1*ssim",
         **{**TINY, "n_out": 3, "steps_per_epoch": 2},
     )
     trainer.fit(train)
@@ -385,7 +412,7 @@ def test_trainer_takes_a_set_from_split_dataset():
     # every window inside one sequence: n - 4 windows of 5 frames per sequence
     assert len(ds) == sum(n - 4 for n in lengths)
     ids = train.sequence_id.values
-    assert all(len(set(ids[s:s + 5])) == 1 for _, s in ds.index)
+    assert all(len(set(ids[s : s + 5])) == 1 for _, s in ds.index)
     trainer = Trainer("conv3d", {"filters": [2]}, epochs=1, **TINY).fit(train, test)
     assert trainer.history.val_loss.notna().all()
     assert trainer.model.metadata["training"]["data"]["train"]["n_windows"] == len(ds)
@@ -443,8 +470,15 @@ def test_cli_trains_from_a_config(tmp_path):
     config = {
         "train": [{"path": "radar.nc", "isel": {"time": [0, 14]}}],
         "val": [{"path": "radar.nc", "isel": {"time": [14, None]}}],
-        "output": "out/model.pt", "model": "conv3d", "model_params": {"filters": [2]},
-        "n_in": 3, "n_out": 2, "epochs": 1, "crop": 16, "progress": False, "device": "cpu",
+        "output": "out/model.pt",
+        "model": "conv3d",
+        "model_params": {"filters": [2]},
+        "n_in": 3,
+        "n_out": 2,
+        "epochs": 1,
+        "crop": 16,
+        "progress": False,
+        "device": "cpu",
     }
     (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
     from xnowcast.cli import main
@@ -505,8 +539,16 @@ def test_distributed_data_parallel_with_two_gloo_processes(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", str(script), str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(script),
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
@@ -547,10 +589,12 @@ def test_bad_trainer_options_fail_at_once(kwargs, error, match):
 
 def test_validation_on_another_time_step_warns(small):
     train, val = small
-    coarse = val.assign_coords(time=pd.date_range("2024-01-01", periods=val.sizes["time"],
-                                                  freq="10min"))
-    trainer = Trainer("unet", {"depth": 1, "filters": 4}, epochs=1, steps_per_epoch=1,
-                      val_steps=1, **TINY)
+    coarse = val.assign_coords(
+        time=pd.date_range("2024-01-01", periods=val.sizes["time"], freq="10min")
+    )
+    trainer = Trainer(
+        "unet", {"depth": 1, "filters": 4}, epochs=1, steps_per_epoch=1, val_steps=1, **TINY
+    )
     with pytest.warns(UserWarning, match="validation cubes have time step P0DT0H10M0S"):
         trainer.fit(train, coarse)
     with pytest.raises(ValueError, match="max_batches must be a positive integer"):

@@ -73,8 +73,9 @@ def test_continuous_scores_match_pysteps(gaps):
     if gaps:
         fc, obs = with_gaps(fc, obs)
     valid = np.isfinite(fc) & np.isfinite(obs)
-    ref = pysteps_verification.det_cont_fct(fc[valid], obs[valid],
-                                            scores=["MSE", "RMSE", "MAE", "ME", "corr_p"])
+    ref = pysteps_verification.det_cont_fct(
+        fc[valid], obs[valid], scores=["MSE", "RMSE", "MAE", "ME", "corr_p"]
+    )
     assert continuous.mse(fc, obs) == pytest.approx(ref["MSE"], abs=1e-6, rel=1e-9)
     assert continuous.rmse(fc, obs) == pytest.approx(ref["RMSE"], abs=1e-6, rel=1e-9)
     assert continuous.mae(fc, obs) == pytest.approx(ref["MAE"], abs=1e-6, rel=1e-9)
@@ -121,8 +122,9 @@ def test_categorical_scores_match_pysteps(gaps):
     names = {"csi": "CSI", "pod": "POD", "far": "FAR", "ets": "ETS", "hss": "HSS", "fbias": "BIAS"}
     ours = {name: get_method(name)(fc, obs, THRESHOLDS) for name in names}
     for i, thr in enumerate(THRESHOLDS):
-        ref = pysteps_verification.det_cat_fct(fc[valid], obs[valid], thr,
-                                               scores=list(names.values()))
+        ref = pysteps_verification.det_cat_fct(
+            fc[valid], obs[valid], thr, scores=list(names.values())
+        )
         for name, ref_name in names.items():
             assert ours[name][i] == pytest.approx(ref[ref_name], abs=1e-6), (name, thr)
 
@@ -180,18 +182,22 @@ def test_ssim_uniform_matches_skimage(win_size, data_range):
     fc, obs = rain_pair()
     ref = skimage_metrics.structural_similarity(fc, obs, win_size=win_size, data_range=data_range)
     assert image.ssim(fc, obs, win_size=win_size, data_range=data_range) == pytest.approx(
-        ref, abs=1e-6)
+        ref, abs=1e-6
+    )
 
 
 def test_ssim_gaussian_matches_skimage_and_pytorch_msssim():
     fc, obs = rain_pair()
     ref = skimage_metrics.structural_similarity(
-        fc, obs, data_range=30.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+        fc, obs, data_range=30.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
     assert image.ssim(fc, obs, data_range=30.0, win_size=11, gaussian=True) == pytest.approx(
-        ref, abs=1e-6)
+        ref, abs=1e-6
+    )
     for win_size in (3, 11):
-        ref = pytorch_msssim.ssim(to_tensor(fc), to_tensor(obs), data_range=1023,
-                                  win_size=win_size).item()
+        ref = pytorch_msssim.ssim(
+            to_tensor(fc), to_tensor(obs), data_range=1023, win_size=win_size
+        ).item()
         ours = image.ssim(fc, obs, data_range=1023, win_size=win_size, gaussian=True)
         assert ours == pytest.approx(ref, abs=1e-6)
 
@@ -202,8 +208,9 @@ def test_ssim_nan_border_equals_reference_on_the_rest():
     gappy[:5] = np.nan
     gappy[:, -3:] = np.nan
     ours = image.ssim(fc, gappy, win_size=3, data_range=1023)
-    ref = skimage_metrics.structural_similarity(fc[5:, :-3], obs[5:, :-3], win_size=3,
-                                                data_range=1023)
+    ref = skimage_metrics.structural_similarity(
+        fc[5:, :-3], obs[5:, :-3], win_size=3, data_range=1023
+    )
     assert ours == pytest.approx(ref, abs=1e-6)
 
 
@@ -214,8 +221,12 @@ def test_ssim_nan_hole_averages_the_windows_without_gaps():
     # reference: skimage's SSIM map of the gap-filled fields (a window that does not touch
     # a gap does not see the fill value), averaged over the windows that touch no gap
     _, smap = skimage_metrics.structural_similarity(
-        np.where(missing, 0.0, fc), np.where(missing, 0.0, obs), win_size=3, data_range=1023,
-        full=True)
+        np.where(missing, 0.0, fc),
+        np.where(missing, 0.0, obs),
+        win_size=3,
+        data_range=1023,
+        full=True,
+    )
     touched = np.zeros_like(missing)
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
@@ -242,11 +253,9 @@ def test_ssim_options_are_checked():
 def test_ms_ssim_matches_pytorch_msssim(shape):
     """The contest's settings: window 3, data range 1023; odd sides exercise the padding."""
     fc, obs = rain_pair(shape=shape)
-    ref = pytorch_msssim.ms_ssim(to_tensor(fc), to_tensor(obs), data_range=1023,
-                                 win_size=3).item()
+    ref = pytorch_msssim.ms_ssim(to_tensor(fc), to_tensor(obs), data_range=1023, win_size=3).item()
     assert image.ms_ssim(fc, obs, data_range=1023, win_size=3) == pytest.approx(ref, abs=1e-4)
-    ref = pytorch_msssim.ms_ssim(to_tensor(fc), to_tensor(obs), data_range=30.0,
-                                 win_size=3).item()
+    ref = pytorch_msssim.ms_ssim(to_tensor(fc), to_tensor(obs), data_range=30.0, win_size=3).item()
     assert image.ms_ssim(fc, obs, data_range=30.0, win_size=3) == pytest.approx(ref, abs=1e-4)
 
 
@@ -261,8 +270,9 @@ def test_ms_ssim_nan_border_equals_reference_on_the_rest():
     gappy = fc.copy()
     gappy[:16] = np.nan  # a multiple of 2**4 rows: the pooling grids line up
     ours = image.ms_ssim(gappy, obs, data_range=1023, win_size=3)
-    ref = pytorch_msssim.ms_ssim(to_tensor(fc[16:]), to_tensor(obs[16:]), data_range=1023,
-                                 win_size=3).item()
+    ref = pytorch_msssim.ms_ssim(
+        to_tensor(fc[16:]), to_tensor(obs[16:]), data_range=1023, win_size=3
+    ).item()
     assert ours == pytest.approx(ref, abs=1e-4)
 
 
@@ -303,8 +313,13 @@ def fake_forecast(obs: xr.DataArray, init_idx, n_out: int, seed: int = 0) -> xr.
                 frame = np.nan_to_num(obs.values[k + j + 1])
                 data[i, j] = np.roll(frame, 1 + j % 3, axis=1) + rng.gamma(0.3, 0.5, frame.shape)
     spatial_coords = {c: obs.coords[c] for c in ("y", "x", "crs") if c in obs.coords}
-    fc = xr.DataArray(data, dims=("init_time", "lead_time", "y", "x"),
-                      coords={**spatial_coords, **coords}, name=obs.name, attrs=obs.attrs)
+    fc = xr.DataArray(
+        data,
+        dims=("init_time", "lead_time", "y", "x"),
+        coords={**spatial_coords, **coords},
+        name=obs.name,
+        attrs=obs.attrs,
+    )
     return fc
 
 
@@ -316,10 +331,10 @@ def small_cube():
 def test_verify_aligns_many_init_times_on_valid_time(small_cube):
     obs = small_cube
     fc = fake_forecast(obs, init_idx=[3, 5, 9, 13], n_out=4)
-    scores = verify(fc, obs, ["mse", "csi", "fss", "ssim"], thresholds=[0.5, 2.0],
-                    scales=[1, 5], win_size=3)
-    assert dict(scores["fss"].sizes) == {"init_time": 4, "lead_time": 4, "threshold": 2,
-                                         "scale": 2}
+    scores = verify(
+        fc, obs, ["mse", "csi", "fss", "ssim"], thresholds=[0.5, 2.0], scales=[1, 5], win_size=3
+    )
+    assert dict(scores["fss"].sizes) == {"init_time": 4, "lead_time": 4, "threshold": 2, "scale": 2}
     assert scores["mse"].dims == ("init_time", "lead_time")
     assert scores["csi"].dims == ("init_time", "lead_time", "threshold")
     np.testing.assert_array_equal(scores["valid_time"].values, fc["valid_time"].values)
@@ -332,18 +347,21 @@ def test_verify_aligns_many_init_times_on_valid_time(small_cube):
                 continue
             o = obs.sel(time=vt).values
             assert scores["mse"].values[i, j] == pytest.approx(continuous.mse(f, o), rel=1e-9)
-            np.testing.assert_allclose(scores["csi"].values[i, j],
-                                       categorical.csi(f, o, [0.5, 2.0]), rtol=1e-9)
-            np.testing.assert_allclose(scores["fss"].values[i, j],
-                                       spatial.fss(f, o, [0.5, 2.0], [1, 5]), rtol=1e-9)
+            np.testing.assert_allclose(
+                scores["csi"].values[i, j], categorical.csi(f, o, [0.5, 2.0]), rtol=1e-9
+            )
+            np.testing.assert_allclose(
+                scores["fss"].values[i, j], spatial.fss(f, o, [0.5, 2.0], [1, 5]), rtol=1e-9
+            )
             assert scores["ssim"].values[i, j] == pytest.approx(image.ssim(f, o, win_size=3))
     assert scores["threshold"].attrs["units"] == obs.attrs["units"]
     assert scores["mse"].attrs["long_name"] == "mean squared error"
 
 
 def test_verify_one_init_time_and_dataset_inputs(small_cube):
-    fc = small_cube.nowcast.forecast(model="persistence", init_times=small_cube.time.values[8],
-                                     n_in=2, n_out=3)
+    fc = small_cube.nowcast.forecast(
+        model="persistence", init_times=small_cube.time.values[8], n_in=2, n_out=3
+    )
     scores = verify(fc.to_dataset(), small_cube.to_dataset(), ["mae", "pod"], thresholds=1.0)
     assert scores["mae"].dims == ("lead_time",)
     assert "init_time" in scores.coords and scores["init_time"].ndim == 0
@@ -354,22 +372,32 @@ def test_verify_one_init_time_and_dataset_inputs(small_cube):
 def test_verify_mean_pools_statistics_over_init_times(small_cube):
     obs = small_cube
     fc = fake_forecast(obs, init_idx=[2, 4, 6], n_out=3)
-    per_init = verify(fc, obs, ["mse", "csi", "fss", "ssim", "psnr"], thresholds=[1.0],
-                      scales=[3], win_size=3)
-    pooled = verify(fc, obs, ["mse", "csi", "fss", "ssim", "psnr"], thresholds=[1.0],
-                    scales=[3], win_size=3, mean=True)
+    per_init = verify(
+        fc, obs, ["mse", "csi", "fss", "ssim", "psnr"], thresholds=[1.0], scales=[3], win_size=3
+    )
+    pooled = verify(
+        fc,
+        obs,
+        ["mse", "csi", "fss", "ssim", "psnr"],
+        thresholds=[1.0],
+        scales=[3],
+        win_size=3,
+        mean=True,
+    )
     assert "init_time" not in pooled.dims and pooled["csi"].dims == ("lead_time", "threshold")
     for j in range(3):
         f = fc.values[:, j]
         o = np.stack([obs.sel(time=t).values for t in fc.valid_time.values[:, j]])
         table = categorical.contingency_table(f, o, [1.0]).sum(axis=0)
         assert pooled["csi"].values[j, 0] == pytest.approx(
-            categorical.csi_from_table(table)[0], rel=1e-9)
+            categorical.csi_from_table(table)[0], rel=1e-9
+        )
         cont = continuous.continuous_stats(f, o).sum(axis=0)
         assert pooled["mse"].values[j] == pytest.approx(continuous.mse_from_stats(cont), rel=1e-9)
         sums = spatial.fss_stats(f, o, [1.0], [3]).sum(axis=0)
         assert pooled["fss"].values[j, 0, 0] == pytest.approx(
-            spatial.fss_from_stats(sums)[0, 0], rel=1e-9)
+            spatial.fss_from_stats(sums)[0, 0], rel=1e-9
+        )
         ssim_stats = image.ssim_stats(f, o, win_size=3).sum(axis=0)
         assert pooled["ssim"].values[j] == pytest.approx(ssim_stats[0] / ssim_stats[1])
         assert pooled["psnr"].values[j] == pytest.approx(per_init["psnr"].values[:, j].mean())
@@ -383,12 +411,27 @@ def test_verify_is_lazy_with_dask(small_cube):
         raise AssertionError("verify computed something before being asked")
 
     with dask.config.set(scheduler=refuse):
-        scores = verify(fc, obs, ["mse", "far", "fss", "ssim"], thresholds=[1.0], scales=[3],
-                        win_size=3, reference="persistence", mean=False)
+        scores = verify(
+            fc,
+            obs,
+            ["mse", "far", "fss", "ssim"],
+            thresholds=[1.0],
+            scales=[3],
+            win_size=3,
+            reference="persistence",
+            mean=False,
+        )
         pooled = verify(fc, obs, ["csi"], thresholds=[1.0], mean=True)
     assert isinstance(scores["fss"].data, dsa.Array) and isinstance(pooled["csi"].data, dsa.Array)
-    eager = verify(fc.compute(), small_cube, ["mse", "far", "fss", "ssim"], thresholds=[1.0],
-                   scales=[3], win_size=3, reference="persistence")
+    eager = verify(
+        fc.compute(),
+        small_cube,
+        ["mse", "far", "fss", "ssim"],
+        thresholds=[1.0],
+        scales=[3],
+        win_size=3,
+        reference="persistence",
+    )
     xr.testing.assert_allclose(scores.compute(), eager)
     assert not isinstance(eager["mse"].data, dsa.Array)
 
@@ -397,8 +440,13 @@ def test_verify_persistence_reference_and_skill(small_cube):
     obs = small_cube
     fc = fake_forecast(obs, init_idx=[4, 7], n_out=3)
     scores = verify(fc, obs, ["mse", "csi", "bias"], thresholds=[1.0], reference="persistence")
-    assert {"mse_persistence", "mse_skill", "csi_persistence", "csi_skill",
-            "bias_persistence"} <= set(scores.data_vars)
+    assert {
+        "mse_persistence",
+        "mse_skill",
+        "csi_persistence",
+        "csi_skill",
+        "bias_persistence",
+    } <= set(scores.data_vars)
     assert "bias_skill" not in scores  # no perfect value, no skill score
     for i, k in enumerate([4, 7]):
         persisted = obs.values[k]
@@ -407,10 +455,12 @@ def test_verify_persistence_reference_and_skill(small_cube):
             ref_mse = continuous.mse(persisted, o)
             assert scores["mse_persistence"].values[i, j] == pytest.approx(ref_mse, rel=1e-9)
             assert scores["mse_skill"].values[i, j] == pytest.approx(
-                1 - continuous.mse(fc.values[i, j], o) / ref_mse, rel=1e-9)
+                1 - continuous.mse(fc.values[i, j], o) / ref_mse, rel=1e-9
+            )
             ref_csi = categorical.csi(persisted, o, 1.0)
             assert scores["csi_skill"].values[i, j, 0] == pytest.approx(
-                (categorical.csi(fc.values[i, j], o, 1.0) - ref_csi) / (1 - ref_csi), rel=1e-9)
+                (categorical.csi(fc.values[i, j], o, 1.0) - ref_csi) / (1 - ref_csi), rel=1e-9
+            )
     # persistence scored against itself has no skill
     pers = obs.nowcast.forecast(model="persistence", init_times="all", n_in=1, n_out=2)
     own = verify(pers, obs, ["mae"], reference="persistence", mean=True)
@@ -426,7 +476,8 @@ def test_verify_masks_nan_in_either_field(small_cube):
     o = obs.values[6]
     valid = np.isfinite(o) & np.isfinite(fc.values[0, 0])
     assert scores["mae"].values[0, 0] == pytest.approx(
-        np.abs(fc.values[0, 0][valid] - o[valid]).mean(), rel=1e-6)
+        np.abs(fc.values[0, 0][valid] - o[valid]).mean(), rel=1e-6
+    )
 
 
 def test_verify_crops_larger_observations_and_checks_grids(small_cube):
@@ -456,8 +507,7 @@ def test_verify_errors_name_the_problem(small_cube):
         verify(fc, obs, ["ms-ssim"])
     with pytest.warns(UserWarning, match="MS-SSIM is left out"):
         default = verify(fc, obs)
-    assert "ms_ssim" not in default and set(default.data_vars) == set(list_metrics()) - {
-        "ms_ssim"}
+    assert "ms_ssim" not in default and set(default.data_vars) == set(list_metrics()) - {"ms_ssim"}
 
 
 def test_verify_ms_ssim_with_contest_settings():
@@ -467,8 +517,9 @@ def test_verify_ms_ssim_with_contest_settings():
     f, o = fc.values[0, 0], cube.values[2]
     ref = pytorch_msssim.ms_ssim(to_tensor(f), to_tensor(o), data_range=1023, win_size=3).item()
     assert scores["ms_ssim"].values[0, 0] == pytest.approx(ref, abs=1e-4)
-    ref = skimage_metrics.structural_similarity(f.astype(np.float64), o, win_size=3,
-                                                data_range=1023)
+    ref = skimage_metrics.structural_similarity(
+        f.astype(np.float64), o, win_size=3, data_range=1023
+    )
     assert scores["ssim"].values[0, 0] == pytest.approx(ref, abs=1e-6)
 
 
@@ -476,13 +527,21 @@ def test_scores_to_dataframe_is_tidy(small_cube):
     fc = fake_forecast(small_cube, init_idx=[3, 5], n_out=2)
     scores = verify(fc, small_cube, ["mse", "fss"], thresholds=[1.0], scales=[1, 3])
     table = scores_to_dataframe(scores)
-    assert list(table.columns) == ["metric", "init_time", "lead_time", "threshold", "scale",
-                                   "value"]
+    assert list(table.columns) == [
+        "metric",
+        "init_time",
+        "lead_time",
+        "threshold",
+        "scale",
+        "value",
+    ]
     assert len(table) == 2 * 2 + 2 * 2 * 2
     row = table[(table.metric == "fss") & (table.scale == 3)].iloc[0]
     assert row["value"] == pytest.approx(
-        scores["fss"].sel(init_time=row["init_time"], lead_time=row["lead_time"],
-                          threshold=1.0, scale=3).item())
+        scores["fss"]
+        .sel(init_time=row["init_time"], lead_time=row["lead_time"], threshold=1.0, scale=3)
+        .item()
+    )
 
 
 def test_accessor_top_level_and_cli(small_cube, tmp_path):
@@ -490,22 +549,43 @@ def test_accessor_top_level_and_cli(small_cube, tmp_path):
 
     fc = fake_forecast(small_cube, init_idx=[3, 6], n_out=3)
     via_accessor = fc.nowcast.verify(small_cube, ["mae", "csi"], thresholds=[1.0])
-    xr.testing.assert_identical(via_accessor, xnowcast.verify(fc, small_cube, ["mae", "csi"],
-                                                              thresholds=[1.0]))
+    xr.testing.assert_identical(
+        via_accessor, xnowcast.verify(fc, small_cube, ["mae", "csi"], thresholds=[1.0])
+    )
     fc_path, obs_path, out = tmp_path / "fc.nc", tmp_path / "obs.nc", tmp_path / "scores.csv"
     fc.to_dataset().to_netcdf(fc_path)
     small_cube.to_dataset().to_netcdf(obs_path)
-    assert main(["verify", str(fc_path), str(obs_path), "--out", str(out), "--metrics",
-                 "mae,csi", "--thresholds", "1", "--mean"]) == 0
+    assert (
+        main(
+            [
+                "verify",
+                str(fc_path),
+                str(obs_path),
+                "--out",
+                str(out),
+                "--metrics",
+                "mae,csi",
+                "--thresholds",
+                "1",
+                "--mean",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out)
-    assert list(table.columns) == ["metric", "init_time", "lead_time_min", "threshold", "scale",
-                                   "value"]
+    assert list(table.columns) == [
+        "metric",
+        "init_time",
+        "lead_time_min",
+        "threshold",
+        "scale",
+        "value",
+    ]
     pooled = verify(fc, small_cube, ["mae", "csi"], thresholds=[1.0], mean=True)
     mae = table[table.metric == "mae"].sort_values("lead_time_min")
     assert mae.lead_time_min.tolist() == [5.0, 10.0, 15.0]
     np.testing.assert_allclose(mae.value, pooled["mae"].values, rtol=1e-6)
-    assert main(["verify", str(fc_path), str(obs_path), "--out", str(out), "--metrics",
-                 "nse"]) == 2
+    assert main(["verify", str(fc_path), str(obs_path), "--out", str(out), "--metrics", "nse"]) == 2
 
 
 def test_verify_reference_forecast_and_window_option(small_cube):
@@ -517,8 +597,7 @@ def test_verify_reference_forecast_and_window_option(small_cube):
     np.testing.assert_allclose(scores["mae_reference"], alone["mae"])
     np.testing.assert_allclose(scores["mae_skill"], 1 - scores["mae"] / alone["mae"])
     f, o = fc.values[1, 0], obs.sel(time=fc.valid_time.values[1, 0]).values
-    assert scores["ssim"].values[1, 0] == pytest.approx(
-        image.ssim(f, o, win_size=3, gaussian=True))
+    assert scores["ssim"].values[1, 0] == pytest.approx(image.ssim(f, o, win_size=3, gaussian=True))
     with pytest.raises(ValueError, match="must be the same"):
         verify(fc, obs, ["mae"], reference=other.isel(init_time=0))
     with pytest.raises(ValueError, match="window"):
@@ -530,15 +609,17 @@ def test_verify_as_written_on_shared_radar(radar_dir):
     pysteps on one forecast/observation pair with missing data in both."""
     cube = xnowcast.open_archive(radar_dir / "mch-20150515.nc")
     obs = cube.isel(y=slice(320, 640), x=slice(390, 710))  # 320 x 320, ~28 % outside range
-    fcs = obs.nowcast.forecast(model="optical-flow", init_times=obs.time.values[[14, 20]],
-                               n_out=6)
-    scores = xnowcast.verify(fcs, obs, metrics=["mse", "mae", "csi", "pod", "far", "fss",
-                                                "ssim", "ms-ssim"],
-                             thresholds=[0.1, 1, 5], scales=[1, 4, 16])
+    fcs = obs.nowcast.forecast(model="optical-flow", init_times=obs.time.values[[14, 20]], n_out=6)
+    scores = xnowcast.verify(
+        fcs,
+        obs,
+        metrics=["mse", "mae", "csi", "pod", "far", "fss", "ssim", "ms-ssim"],
+        thresholds=[0.1, 1, 5],
+        scales=[1, 4, 16],
+    )
     assert isinstance(scores["ms_ssim"].data, dsa.Array)  # lazy: nothing computed yet
     scores = scores.compute()
-    assert dict(scores["fss"].sizes) == {"init_time": 2, "lead_time": 6, "threshold": 3,
-                                         "scale": 3}
+    assert dict(scores["fss"].sizes) == {"init_time": 2, "lead_time": 6, "threshold": 3, "scale": 3}
     assert np.isfinite(scores["ms_ssim"]).all() and np.isfinite(scores["csi"]).all()
     f = fcs.isel(init_time=1, lead_time=3).values
     o = obs.sel(time=fcs.valid_time.values[1, 3]).values
@@ -551,20 +632,20 @@ def test_verify_as_written_on_shared_radar(radar_dir):
     f_ref, o_ref = np.where(valid, f, np.nan), np.where(valid, o, np.nan)
     for thr in (0.1, 1.0, 5.0):
         assert not np.isin([thr], np.concatenate([f[valid], o[valid]])).any()  # > and >= agree
-        ref = pysteps_verification.det_cat_fct(f[valid], o[valid], thr,
-                                               scores=["CSI", "POD", "FAR"])
+        ref = pysteps_verification.det_cat_fct(
+            f[valid], o[valid], thr, scores=["CSI", "POD", "FAR"]
+        )
         for name in ("csi", "pod", "far"):
-            assert float(at[name].sel(threshold=thr)) == pytest.approx(ref[name.upper()],
-                                                                      abs=1e-6)
+            assert float(at[name].sel(threshold=thr)) == pytest.approx(ref[name.upper()], abs=1e-6)
         for scale in (1, 4, 16):
             assert float(at["fss"].sel(threshold=thr, scale=scale)) == pytest.approx(
-                pysteps_verification.fss(f_ref, o_ref, thr, scale), abs=1e-6)
+                pysteps_verification.fss(f_ref, o_ref, thr, scale), abs=1e-6
+            )
     assert float(at["ssim"]) == pytest.approx(float(image.ssim(f, o)), abs=1e-12)
     assert float(at["ms_ssim"]) == pytest.approx(float(image.ms_ssim(f, o)), abs=1e-12)
     defaults = fcs.isel(init_time=[0]).nowcast.verify(obs)  # same, defaults: every metric
     assert set(defaults.data_vars) == set(list_metrics())
-    xr.testing.assert_allclose(defaults["csi"].isel(init_time=0),
-                               scores["csi"].isel(init_time=0))
+    xr.testing.assert_allclose(defaults["csi"].isel(init_time=0), scores["csi"].isel(init_time=0))
 
 
 # ------------------------------------------------------------- bad input (audit)

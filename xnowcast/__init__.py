@@ -18,12 +18,14 @@ from xnowcast.verification import verify
 from xnowcast.windows import windows
 
 __all__ = [
+    "Trainer",
     "__version__",
     "batch",
     "datasets",
     "forecast",
     "get_model",
     "list_models",
+    "load_model",
     "normalize_cube",
     "open_archive",
     "open_image_sequence",
@@ -31,8 +33,6 @@ __all__ = [
     "sequences",
     "verify",
     "windows",
-    "Trainer",
-    "load_model",
 ]
 
 #: Attributes that import PyTorch, resolved on first use (``import xnowcast`` stays light).

@@ -19,8 +19,10 @@ Policy
 * Every message names the argument, says what it must be and repeats the
   value given: ``"n_in must be a positive integer, got 0"``.
 """
+
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
@@ -82,8 +84,13 @@ def boolean(value: Any, name: str) -> bool:
 
 
 def integer(
-    value: Any, name: str, *, low: int | None = None, high: int | None = None,
-    allow_none: bool = False, whole: bool = False,
+    value: Any,
+    name: str,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+    allow_none: bool = False,
+    whole: bool = False,
 ) -> int | None:
     """``value`` as an int if it is an integer in ``low .. high``.
 
@@ -139,12 +146,17 @@ def integer(
         what = "a whole number" + ("" if low is None else f" >= {low}")
     else:
         what = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
-            low, f"an integer >= {low}")
+            low, f"an integer >= {low}"
+        )
     if isinstance(value, (bool, np.bool_)):
         _fail(True, name, what, value, allow_none)
     if not isinstance(value, (int, np.integer)):
-        is_whole = (whole and isinstance(value, (float, np.floating))
-                    and math.isfinite(value) and value == int(value))
+        is_whole = (
+            whole
+            and isinstance(value, (float, np.floating))
+            and math.isfinite(value)
+            and value == int(value)
+        )
         if not is_whole:
             _fail(True, name, what, value, allow_none)
     if (low is not None and value < low) or (high is not None and value > high):
@@ -169,8 +181,9 @@ def positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | No
     return integer(value, name, low=1, allow_none=allow_none)
 
 
-def _bound_text(low: float | None, high: float | None, low_inclusive: bool,
-                high_inclusive: bool) -> str:
+def _bound_text(
+    low: float | None, high: float | None, low_inclusive: bool, high_inclusive: bool
+) -> str:
     if low == 0 and high is None:
         return "a non-negative number" if low_inclusive else "a positive number"
     parts = []
@@ -182,8 +195,14 @@ def _bound_text(low: float | None, high: float | None, low_inclusive: bool,
 
 
 def real(
-    value: Any, name: str, *, low: float | None = None, high: float | None = None,
-    low_inclusive: bool = True, high_inclusive: bool = True, allow_none: bool = False,
+    value: Any,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    allow_none: bool = False,
 ) -> float | None:
     """``value`` as a float if it is a finite number within the bounds.
 
@@ -230,10 +249,8 @@ def real(
     what = _bound_text(low, high, low_inclusive, high_inclusive)
     out = None
     if not isinstance(value, (bool, np.bool_, str, bytes)):
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             out = float(value)
-        except (TypeError, ValueError):
-            pass
     if out is None:
         _fail(True, name, what, value, allow_none)
     ok = math.isfinite(out)

@@ -34,22 +34,28 @@ class NowcastAccessor:
     def __init__(self, obj: xr.DataArray | xr.Dataset) -> None:
         self._obj = obj
 
-    def forecast(self, model: Any = "persistence", *, init_times: Any = "latest",
-                 var: str | None = None, **kwargs: Any) -> xr.DataArray:
+    def forecast(
+        self,
+        model: Any = "persistence",
+        *,
+        init_times: Any = "latest",
+        var: str | None = None,
+        **kwargs: Any,
+    ) -> xr.DataArray:
         """Forecast this cube; see :func:`xnowcast.forecast.forecast`."""
         from xnowcast.forecast import forecast
 
         return forecast(self._obj, model, init_times=init_times, var=var, **kwargs)
 
-    def windows(self, n_in: int = 12, n_out: int = 24, stride: int = 1, *,
-                var: str | None = None):
+    def windows(self, n_in: int = 12, n_out: int = 24, stride: int = 1, *, var: str | None = None):
         """Gap-free input/target windows; see :func:`xnowcast.windows.windows`."""
         from xnowcast.windows import windows
 
         return windows(self._obj, n_in=n_in, n_out=n_out, stride=stride, var=var)
 
-    def motion(self, method: str | None = None, *, var: str | None = None,
-               **kwargs: Any) -> xr.Dataset:
+    def motion(
+        self, method: str | None = None, *, var: str | None = None, **kwargs: Any
+    ) -> xr.Dataset:
         """The motion field (u, v) of the last frames; see :func:`xnowcast.motion.motion`."""
         from xnowcast.motion import motion
 
@@ -57,8 +63,14 @@ class NowcastAccessor:
             kwargs["method"] = method
         return motion(self._obj, var=var, **kwargs)
 
-    def sequences(self, max_gap: Any = "10min", rain_threshold: float = 0.1, *,
-                  var: str | None = None, **kwargs: Any):
+    def sequences(
+        self,
+        max_gap: Any = "10min",
+        rain_threshold: float = 0.1,
+        *,
+        var: str | None = None,
+        **kwargs: Any,
+    ):
         """Per-frame table of the rainy sequences; see :func:`xnowcast.sequences.sequence_table`.
 
         Returns
@@ -68,11 +80,19 @@ class NowcastAccessor:
         """
         from xnowcast.sequences import sequence_table
 
-        return sequence_table(self._obj, max_gap=max_gap, rain_threshold=rain_threshold,
-                              var=var, **kwargs)
+        return sequence_table(
+            self._obj, max_gap=max_gap, rain_threshold=rain_threshold, var=var, **kwargs
+        )
 
-    def split_dataset(self, table: Any, fractions: Any = (0.7, 0.15, 0.15), seed: int = 0, *,
-                      var: str | None = None, **kwargs: Any):
+    def split_dataset(
+        self,
+        table: Any,
+        fractions: Any = (0.7, 0.15, 0.15),
+        seed: int = 0,
+        *,
+        var: str | None = None,
+        **kwargs: Any,
+    ):
         """Deal whole sequences into balanced sets; see :func:`xnowcast.sequences.split_dataset`.
 
         Returns
@@ -84,8 +104,14 @@ class NowcastAccessor:
 
         return split_dataset(self._obj, table, fractions=fractions, seed=seed, var=var, **kwargs)
 
-    def verify(self, obs: xr.DataArray | xr.Dataset, metrics: Any = None, *,
-               var: str | None = None, **kwargs: Any) -> xr.Dataset:
+    def verify(
+        self,
+        obs: xr.DataArray | xr.Dataset,
+        metrics: Any = None,
+        *,
+        var: str | None = None,
+        **kwargs: Any,
+    ) -> xr.Dataset:
         """Score this forecast against observations per lead time; see :func:`xnowcast.verify`."""
         from xnowcast.verification import verify
 
@@ -102,8 +128,14 @@ class NowcastAccessor:
 
         return plot_forecast(self._obj, leads, var=var, **kwargs)
 
-    def animate(self, path: Any, obs: xr.DataArray | xr.Dataset | None = None, *,
-                var: str | None = None, **kwargs: Any):
+    def animate(
+        self,
+        path: Any,
+        obs: xr.DataArray | xr.Dataset | None = None,
+        *,
+        var: str | None = None,
+        **kwargs: Any,
+    ):
         """Animate this forecast next to the observations; see :func:`xnowcast.plotting.animate`.
 
         Returns

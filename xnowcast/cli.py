@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 #: Exit status for bad input (a missing file, a bad model name, a wrong variable).
 EXIT_BAD_INPUT = 2
@@ -48,25 +48,34 @@ def _init_times(text: str) -> Any:
 
 
 def _add_input_args(parser: argparse.ArgumentParser, several: bool = False) -> None:
-    parser.add_argument("input", help="a netCDF file, a zarr store, or a quoted glob of "
-                                      "per-scan files such as 'radar/*.nc'"
-                                      + (" (or several files)" if several else ""))
+    parser.add_argument(
+        "input",
+        help="a netCDF file, a zarr store, or a quoted glob of "
+        "per-scan files such as 'radar/*.nc'" + (" (or several files)" if several else ""),
+    )
     if several:  # an unquoted glob, expanded by the shell into many paths
         parser.add_argument("more_inputs", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--var", help="variable to read when the files hold several")
-    parser.add_argument("--time", dest="time_source",
-                        help="time variable of per-scan files, or a file-name pattern "
-                             "such as '%%Y%%m%%d_%%H%%M%%S'")
+    parser.add_argument(
+        "--time",
+        dest="time_source",
+        help="time variable of per-scan files, or a file-name pattern "
+        "such as '%%Y%%m%%d_%%H%%M%%S'",
+    )
 
 
 def _add_window_args(parser: argparse.ArgumentParser) -> None:
     """``--every``, ``--n-in``, ``--n-out`` and ``--param``, shared by forecast and batch."""
-    parser.add_argument("--every",
-                        help="only init times on multiples of this interval, e.g. 30min")
+    parser.add_argument("--every", help="only init times on multiples of this interval, e.g. 30min")
     parser.add_argument("--n-in", type=int, help="input frames per forecast (default 12)")
     parser.add_argument("--n-out", type=int, help="lead times per forecast (default 24)")
-    parser.add_argument("--param", action="append", type=_parse_param, metavar="KEY=VALUE",
-                        help="model parameter (repeatable), e.g. --param method=dis")
+    parser.add_argument(
+        "--param",
+        action="append",
+        type=_parse_param,
+        metavar="KEY=VALUE",
+        help="model parameter (repeatable), e.g. --param method=dis",
+    )
 
 
 def _inputs(args: argparse.Namespace) -> str | list[str]:
@@ -104,25 +113,39 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     from xnowcast.io import open_archive
 
     if args.scheduler and args.workers:
-        raise ValueError("give --scheduler ADDRESS (an existing cluster) or --workers N "
-                         "(a local cluster), not both")
+        raise ValueError(
+            "give --scheduler ADDRESS (an existing cluster) or --workers N "
+            "(a local cluster), not both"
+        )
     if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be a positive number of worker processes, got "
-                         f"{args.workers}; leave it out to run on threads in this process")
+        raise ValueError(
+            f"--workers must be a positive number of worker processes, got "
+            f"{args.workers}; leave it out to run on threads in this process"
+        )
     cube = open_archive(_inputs(args), var=args.var, time=args.time_source)
     params = _model_params(args)
     client, cluster, threads = args.scheduler, None, None
     if args.workers:
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0")
+        cluster = LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        )
         client, threads = Client(cluster), 1
     try:
-        job = forecast_archive(cube, args.model, args.out, init_times=args.init_times,
-                               every=args.every, chunk_init_times=args.chunk_init_times,
-                               overwrite=args.overwrite, retries=args.retries, client=client,
-                               task_threads=threads, **params)
+        job = forecast_archive(
+            cube,
+            args.model,
+            args.out,
+            init_times=args.init_times,
+            every=args.every,
+            chunk_init_times=args.chunk_init_times,
+            overwrite=args.overwrite,
+            retries=args.retries,
+            client=client,
+            task_threads=threads,
+            **params,
+        )
         summary = job.run(progress=not args.no_progress, retry_failed=args.retry_failed)
     finally:
         if cluster is not None:
@@ -152,31 +175,45 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     model = get_model(args.model)
     if args.frames < model.n_in:
-        raise ValueError(f"--frames {args.frames} is fewer than the {model.n_in} input frames "
-                         f"of model {model.name!r}; give --frames {model.n_in + model.n_out} "
-                         "to verify every lead time")
+        raise ValueError(
+            f"--frames {args.frames} is fewer than the {model.n_in} input frames "
+            f"of model {model.name!r}; give --frames {model.n_in + model.n_out} "
+            "to verify every lead time"
+        )
     cube = synthetic_radar(n_times=args.frames, size=args.size, seed=args.seed)
-    print(f"synthetic radar cube: {dict(cube.sizes)}, step 5 min, "
-          f"{float(cube.isnull().mean()) * 100:.0f}% outside radar range (NaN)")
+    print(
+        f"synthetic radar cube: {dict(cube.sizes)}, step 5 min, "
+        f"{float(cube.isnull().mean()) * 100:.0f}% outside radar range (NaN)"
+    )
     # Forecast from the frame after which the cube still holds the whole truth.
     init = max(model.n_in - 1, cube.sizes["time"] - 1 - model.n_out)
     fc = forecast(cube, model, init_times=cube.time.values[init])
     save_forecast(fc, args.out, overwrite=True)
-    print(f"{model.name} forecast from {str(fc.init_time.values)[:16]}: "
-          f"{fc.sizes['lead_time']} lead times of {fc.sizes['y']}x{fc.sizes['x']} "
-          f"-> {args.out} ({time.perf_counter() - t0:.1f} s)")
+    print(
+        f"{model.name} forecast from {str(fc.init_time.values)[:16]}: "
+        f"{fc.sizes['lead_time']} lead times of {fc.sizes['y']}x{fc.sizes['x']} "
+        f"-> {args.out} ({time.perf_counter() - t0:.1f} s)"
+    )
     observed = fc.valid_time.isin(cube.time.values)
     if bool(observed.any()):
-        scores = verify(fc.isel(lead_time=observed.values), cube, ["mae", "csi"], thresholds=[1.0],
-                        reference="persistence").compute()
+        scores = verify(
+            fc.isel(lead_time=observed.values),
+            cube,
+            ["mae", "csi"],
+            thresholds=[1.0],
+            reference="persistence",
+        ).compute()
         print("lead     MAE (persistence)   CSI>=1mm/h (persistence)")
-        for lead in scores.lead_time.values[[0, 5, 11, -1] if scores.sizes["lead_time"] > 11 else
-                                            slice(None)]:
+        for lead in scores.lead_time.values[
+            [0, 5, 11, -1] if scores.sizes["lead_time"] > 11 else slice(None)
+        ]:
             s = scores.sel(lead_time=lead).squeeze()
             minutes = int(pd.Timedelta(lead).total_seconds() // 60)
-            print(f"{minutes:>3} min  {float(s.mae):.3f} "
-                  f"({float(s.mae_persistence):.3f})       {float(s.csi):.3f} "
-                  f"({float(s.csi_persistence):.3f})")
+            print(
+                f"{minutes:>3} min  {float(s.mae):.3f} "
+                f"({float(s.mae_persistence):.3f})       {float(s.csi):.3f} "
+                f"({float(s.csi_persistence):.3f})"
+            )
     return 0
 
 
@@ -185,8 +222,7 @@ def _split_list(text: str, convert: Callable[[str], Any], what: str) -> list:
     try:
         return [convert(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") \
-            from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
 
 
 def _floats(text: str) -> list[float]:
@@ -204,19 +240,31 @@ def _open_sequences_input(args: argparse.Namespace):
     from xnowcast.io import open_archive
     from xnowcast.io.images import ColorLegend, is_image_path, open_image_sequence
 
-    image_opts = {"--crop": args.crop, "--size": args.size, "--colormap": args.colormap,
-                  "--units": args.units}
+    image_opts = {
+        "--crop": args.crop,
+        "--size": args.size,
+        "--colormap": args.colormap,
+        "--units": args.units,
+    }
     inputs = _inputs(args)
     if is_image_path(inputs):
-        legend = None if args.colormap is None else ColorLegend.read(args.colormap,
-                                                                     units=args.units)
-        return open_image_sequence(inputs, time_format=args.time_source or "%Y%m%d%H%M",
-                                   crop=args.crop, size=args.size, colormap=legend,
-                                   units=args.units)
+        legend = (
+            None if args.colormap is None else ColorLegend.read(args.colormap, units=args.units)
+        )
+        return open_image_sequence(
+            inputs,
+            time_format=args.time_source or "%Y%m%d%H%M",
+            crop=args.crop,
+            size=args.size,
+            colormap=legend,
+            units=args.units,
+        )
     given = [k for k, v in image_opts.items() if v is not None]
     if given:
-        raise ValueError(f"{', '.join(given)}: only for image inputs (e.g. 'sri/*.png'), and "
-                         f"{args.input} is not one")
+        raise ValueError(
+            f"{', '.join(given)}: only for image inputs (e.g. 'sri/*.png'), and "
+            f"{args.input} is not one"
+        )
     return open_archive(inputs, var=args.var, time=args.time_source)
 
 
@@ -228,17 +276,25 @@ def _cmd_sequences(args: argparse.Namespace) -> int:
     cube = _open_sequences_input(args)
     with _progress(cube):
         table = sequence_table(
-            cube, max_gap=args.max_gap, rain_threshold=args.rain_threshold, amount=args.amount,
-            quantiles=args.quantiles, bins=args.bins, min_length=args.min_length,
-            min_mean_category=args.min_mean_category)
+            cube,
+            max_gap=args.max_gap,
+            rain_threshold=args.rain_threshold,
+            amount=args.amount,
+            quantiles=args.quantiles,
+            bins=args.bins,
+            min_length=args.min_length,
+            min_mean_category=args.min_mean_category,
+        )
     if args.split:
         sets = assign_sequences(table, args.split, seed=args.seed)
         names = np.asarray(set_names(len(args.split)))
         table["set"] = names[sets.reindex(table["sequence_id"]).to_numpy()]
     table.to_csv(args.out, index=False, date_format="%Y-%m-%dT%H:%M:%S")
     edges = ", ".join(f"{e:.3g}" for e in table.attrs["category_edges"])
-    print(f"wrote {args.out}: {len(table)} frames in {table.attrs['n_sequences_kept']} of "
-          f"{table.attrs['n_sequences_found']} sequences kept (category edges {edges})")
+    print(
+        f"wrote {args.out}: {len(table)} frames in {table.attrs['n_sequences_kept']} of "
+        f"{table.attrs['n_sequences_found']} sequences kept (category edges {edges})"
+    )
     return 0
 
 
@@ -248,9 +304,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     fc = open_forecast(args.forecast, var=args.var)
     obs = open_archive(args.obs, var=args.var, time=args.time_source)
-    scores = verify(fc, obs, args.metrics, thresholds=args.thresholds, scales=args.scales,
-                    mean=args.mean, reference=args.reference, data_range=args.data_range,
-                    win_size=args.win_size)
+    scores = verify(
+        fc,
+        obs,
+        args.metrics,
+        thresholds=args.thresholds,
+        scales=args.scales,
+        mean=args.mean,
+        reference=args.reference,
+        data_range=args.data_range,
+        win_size=args.win_size,
+    )
     with _progress(scores):
         scores = scores.compute()
     table = scores_to_dataframe(scores)
@@ -258,8 +322,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     table = table.rename(columns={"lead_time": "lead_time_min"})
     table.to_csv(args.out, index=False, date_format="%Y-%m-%dT%H:%M:%S")
     names = ", ".join(str(v) for v in scores.data_vars)
-    print(f"wrote {args.out}: {len(table)} scores ({names}) for "
-          f"{scores.sizes['lead_time']} lead times")
+    print(
+        f"wrote {args.out}: {len(table)} scores ({names}) for "
+        f"{scores.sizes['lead_time']} lead times"
+    )
     return 0
 
 
@@ -280,8 +346,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     if args.out.lower().endswith((".gif", ".mp4", ".mov", ".mkv", ".m4v")):
         path = animate(fc, args.out, obs, init_time=init_time, leads=args.leads)
     else:
-        plot_forecast(fc, args.leads or (1, 6, 12, 24), init_time=init_time, obs=obs,
-                      path=args.out)
+        plot_forecast(fc, args.leads or (1, 6, 12, 24), init_time=init_time, obs=obs, path=args.out)
         path = args.out
     print(f"wrote {path}")
     return 0
@@ -322,152 +387,268 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xnowcast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("forecast", help="forecast a cube or archive and write .zarr or .nc",
-                       description="Forecast INPUT with a model and write the forecast to "
-                                   "OUT (.zarr or .nc).")
+    p = sub.add_parser(
+        "forecast",
+        help="forecast a cube or archive and write .zarr or .nc",
+        description="Forecast INPUT with a model and write the forecast to OUT (.zarr or .nc).",
+    )
     _add_input_args(p, several=True)
-    p.add_argument("--model", default="persistence",
-                   help="model name (see `xnowcast models`) or checkpoint path (default: "
-                        "persistence)")
+    p.add_argument(
+        "--model",
+        default="persistence",
+        help="model name (see `xnowcast models`) or checkpoint path (default: persistence)",
+    )
     p.add_argument("--out", required=True, help="output path ending in .zarr or .nc")
-    p.add_argument("--init-times", type=_init_times, default="latest",
-                   help="'latest' (default), 'all', START..STOP, or comma-separated times")
+    p.add_argument(
+        "--init-times",
+        type=_init_times,
+        default="latest",
+        help="'latest' (default), 'all', START..STOP, or comma-separated times",
+    )
     _add_window_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_cmd_forecast)
 
-    p = sub.add_parser("sequences", help="split an archive into rainy sequences (CSV table)",
-                       description="Split INPUT into sequences at time gaps, give every frame "
-                                   "a rain category, keep the long and rainy sequences and "
-                                   "write one row per kept frame (time, rain_amount, category, "
-                                   "sequence_id[, set]) to a CSV file.")
+    p = sub.add_parser(
+        "sequences",
+        help="split an archive into rainy sequences (CSV table)",
+        description="Split INPUT into sequences at time gaps, give every frame "
+        "a rain category, keep the long and rainy sequences and "
+        "write one row per kept frame (time, rain_amount, category, "
+        "sequence_id[, set]) to a CSV file.",
+    )
     _add_input_args(p, several=True)
     p.add_argument("--out", required=True, help="output CSV file")
-    p.add_argument("--max-gap", default="10min",
-                   help="largest spacing inside a sequence (default 10min; equal = contiguous)")
-    p.add_argument("--rain-threshold", type=float, default=0.1,
-                   help="rain/no-rain threshold in the data's units (default 0.1)")
-    p.add_argument("--amount", choices=("fraction", "mean", "no_rain_count"), default="fraction",
-                   help="rain amount per frame (default: fraction of valid pixels raining)")
-    p.add_argument("--quantiles", type=_floats,
-                   help="category quantiles, e.g. 0.25,0.5,0.75,0.95 (the default)")
+    p.add_argument(
+        "--max-gap",
+        default="10min",
+        help="largest spacing inside a sequence (default 10min; equal = contiguous)",
+    )
+    p.add_argument(
+        "--rain-threshold",
+        type=float,
+        default=0.1,
+        help="rain/no-rain threshold in the data's units (default 0.1)",
+    )
+    p.add_argument(
+        "--amount",
+        choices=("fraction", "mean", "no_rain_count"),
+        default="fraction",
+        help="rain amount per frame (default: fraction of valid pixels raining)",
+    )
+    p.add_argument(
+        "--quantiles",
+        type=_floats,
+        help="category quantiles, e.g. 0.25,0.5,0.75,0.95 (the default)",
+    )
     p.add_argument("--bins", type=_floats, help="fixed category edges instead of quantiles")
     p.add_argument("--min-length", type=int, default=10, help="fewest frames kept (default 10)")
-    p.add_argument("--min-mean-category", type=float, default=0.5,
-                   help="lowest mean category kept (default 0.5)")
-    p.add_argument("--split", type=_floats, metavar="FRACTIONS",
-                   help="also deal the sequences into balanced sets, e.g. 0.7,0.15,0.15 "
-                        "(adds a 'set' column)")
+    p.add_argument(
+        "--min-mean-category",
+        type=float,
+        default=0.5,
+        help="lowest mean category kept (default 0.5)",
+    )
+    p.add_argument(
+        "--split",
+        type=_floats,
+        metavar="FRACTIONS",
+        help="also deal the sequences into balanced sets, e.g. 0.7,0.15,0.15 (adds a 'set' column)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of --split (default 0)")
     g = p.add_argument_group(
-        "image inputs", "INPUT may be a quoted glob of radar images ('sri/*.png', JPEG, GIF, ...; "
-                        "xnowcast.open_image_sequence): --time is then the strptime format of "
-                        "the time in the file names (default %Y%m%d%H%M)")
-    g.add_argument("--crop", type=_ints, metavar="Y0,Y1,X0,X1",
-                   help="pixel rows y0:y1 and columns x0:x1 to keep (drop legend and borders)")
+        "image inputs",
+        "INPUT may be a quoted glob of radar images ('sri/*.png', JPEG, GIF, ...; "
+        "xnowcast.open_image_sequence): --time is then the strptime format of "
+        "the time in the file names (default %Y%m%d%H%M)",
+    )
+    g.add_argument(
+        "--crop",
+        type=_ints,
+        metavar="Y0,Y1,X0,X1",
+        help="pixel rows y0:y1 and columns x0:x1 to keep (drop legend and borders)",
+    )
     g.add_argument("--size", type=_ints, metavar="NY,NX", help="resize the frames to NY x NX")
-    g.add_argument("--colormap", metavar="LEGEND.csv",
-                   help="colour legend file, one '#rrggbb,value' or 'r,g,b,value' per line: "
-                        "rain rates instead of grey levels (0-255)")
+    g.add_argument(
+        "--colormap",
+        metavar="LEGEND.csv",
+        help="colour legend file, one '#rrggbb,value' or 'r,g,b,value' per line: "
+        "rain rates instead of grey levels (0-255)",
+    )
     g.add_argument("--units", help="units of the legend values, e.g. mm/h")
     p.set_defaults(func=_cmd_sequences)
 
-    p = sub.add_parser("batch", help="forecast every init time of an archive into a "
-                                     "resumable zarr store (dask)",
-                       description="Forecast every init time of INPUT into the zarr store OUT, "
-                                   "one dask task per chunk of init times; rerunning resumes "
-                                   "an interrupted job (docs/batch.md). Exit status 1 when "
-                                   "some forecasts failed (listed), 2 on bad input.")
+    p = sub.add_parser(
+        "batch",
+        help="forecast every init time of an archive into a resumable zarr store (dask)",
+        description="Forecast every init time of INPUT into the zarr store OUT, "
+        "one dask task per chunk of init times; rerunning resumes "
+        "an interrupted job (docs/batch.md). Exit status 1 when "
+        "some forecasts failed (listed), 2 on bad input.",
+    )
     _add_input_args(p, several=True)
-    p.add_argument("--model", default="optical-flow",
-                   help="model name or checkpoint path (default: optical-flow)")
-    p.add_argument("--out", default="forecasts.zarr",
-                   help="output zarr store (default: forecasts.zarr)")
-    p.add_argument("--init-times", type=_init_times, default="all",
-                   help="'all' (default), START..STOP, or comma-separated times")
+    p.add_argument(
+        "--model",
+        default="optical-flow",
+        help="model name or checkpoint path (default: optical-flow)",
+    )
+    p.add_argument(
+        "--out", default="forecasts.zarr", help="output zarr store (default: forecasts.zarr)"
+    )
+    p.add_argument(
+        "--init-times",
+        type=_init_times,
+        default="all",
+        help="'all' (default), START..STOP, or comma-separated times",
+    )
     _add_window_args(p)
-    p.add_argument("--chunk-init-times", type=int, default=8,
-                   help="init times per task and per zarr chunk (default 8)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="dask scheduler address of an existing cluster, e.g. tcp://host:8786")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="start a local cluster of N single-threaded worker processes, "
-                        "libraries at one thread each (default: threads in this process)")
-    p.add_argument("--retries", type=int, default=2,
-                   help="retries of transient I/O errors per task (default 2)")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="also recompute init times recorded as failed by an earlier run")
-    p.add_argument("--overwrite", action="store_true",
-                   help="start over: replace OUT even when it holds another job's "
-                        "forecasts (by default OUT of the same job is resumed)")
+    p.add_argument(
+        "--chunk-init-times",
+        type=int,
+        default=8,
+        help="init times per task and per zarr chunk (default 8)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask scheduler address of an existing cluster, e.g. tcp://host:8786",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="start a local cluster of N single-threaded worker processes, "
+        "libraries at one thread each (default: threads in this process)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="retries of transient I/O errors per task (default 2)",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="also recompute init times recorded as failed by an earlier run",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over: replace OUT even when it holds another job's "
+        "forecasts (by default OUT of the same job is resumed)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_batch)
 
-    p = sub.add_parser("verify", help="score a forecast against observations (CSV table)",
-                       description="Score the forecast file FORECAST (.zarr or .nc, as written "
-                                   "by `xnowcast forecast`) against the observed archive OBS "
-                                   "per lead time (docs/verification.md) and write one row per "
-                                   "score to a CSV file.")
+    p = sub.add_parser(
+        "verify",
+        help="score a forecast against observations (CSV table)",
+        description="Score the forecast file FORECAST (.zarr or .nc, as written "
+        "by `xnowcast forecast`) against the observed archive OBS "
+        "per lead time (docs/verification.md) and write one row per "
+        "score to a CSV file.",
+    )
     p.add_argument("forecast", help="forecast file (.zarr or .nc)")
     p.add_argument("obs", help="observations: a netCDF file, zarr store or quoted glob")
     p.add_argument("--out", required=True, help="output CSV file")
-    p.add_argument("--metrics", type=lambda t: [m for m in t.split(",") if m],
-                   help="comma-separated metrics (default: all), e.g. mse,csi,fss,ms-ssim")
-    p.add_argument("--thresholds", type=_floats, default=[0.1, 1.0, 5.0],
-                   help="event thresholds (default 0.1,1,5)")
-    p.add_argument("--scales", type=_ints, default=[1, 4, 16],
-                   help="FSS window sizes in grid cells (default 1,4,16)")
+    p.add_argument(
+        "--metrics",
+        type=lambda t: [m for m in t.split(",") if m],
+        help="comma-separated metrics (default: all), e.g. mse,csi,fss,ms-ssim",
+    )
+    p.add_argument(
+        "--thresholds",
+        type=_floats,
+        default=[0.1, 1.0, 5.0],
+        help="event thresholds (default 0.1,1,5)",
+    )
+    p.add_argument(
+        "--scales",
+        type=_ints,
+        default=[1, 4, 16],
+        help="FSS window sizes in grid cells (default 1,4,16)",
+    )
     p.add_argument("--mean", action="store_true", help="aggregate over init times")
-    p.add_argument("--reference", choices=("persistence",),
-                   help="also score persistence and add skill scores")
+    p.add_argument(
+        "--reference", choices=("persistence",), help="also score persistence and add skill scores"
+    )
     p.add_argument("--data-range", type=float, help="SSIM/MS-SSIM/PSNR data range")
     p.add_argument("--win-size", type=int, help="SSIM/MS-SSIM window size")
     p.add_argument("--var", help="variable to read when the files hold several")
-    p.add_argument("--time", dest="time_source",
-                   help="time variable or file-name pattern of per-scan OBS files")
+    p.add_argument(
+        "--time",
+        dest="time_source",
+        help="time variable or file-name pattern of per-scan OBS files",
+    )
     p.set_defaults(func=_cmd_verify)
 
-    p = sub.add_parser("plot", help="draw forecast maps (PNG) or an animation (GIF/MP4)",
-                       description="Draw map panels of FORECAST at chosen lead times, or, for "
-                                   "an OUT ending in .gif/.mp4, animate it (docs/plotting.md).")
+    p = sub.add_parser(
+        "plot",
+        help="draw forecast maps (PNG) or an animation (GIF/MP4)",
+        description="Draw map panels of FORECAST at chosen lead times, or, for "
+        "an OUT ending in .gif/.mp4, animate it (docs/plotting.md).",
+    )
     p.add_argument("forecast", help="forecast file (.zarr or .nc)")
-    p.add_argument("--out", required=True, help="output image (.png, .pdf, .svg) or animation "
-                                                "(.gif, .mp4)")
-    p.add_argument("--leads", type=_leads, help="lead steps or times, e.g. 1,6,12,24 or "
-                                                "30min,1h (default 1,6,12,24; all for "
-                                                "animations)")
+    p.add_argument(
+        "--out", required=True, help="output image (.png, .pdf, .svg) or animation (.gif, .mp4)"
+    )
+    p.add_argument(
+        "--leads",
+        type=_leads,
+        help="lead steps or times, e.g. 1,6,12,24 or "
+        "30min,1h (default 1,6,12,24; all for "
+        "animations)",
+    )
     p.add_argument("--obs", help="observations to show beside the forecast")
-    p.add_argument("--init-time", help="init time (or position, -1 = latest) of a forecast "
-                                       "with several")
-    p.add_argument("--natural-earth", metavar="DIR",
-                   help="folder with Natural Earth shapefiles for coastlines and borders")
+    p.add_argument(
+        "--init-time", help="init time (or position, -1 = latest) of a forecast with several"
+    )
+    p.add_argument(
+        "--natural-earth",
+        metavar="DIR",
+        help="folder with Natural Earth shapefiles for coastlines and borders",
+    )
     p.add_argument("--var", help="variable to read when the files hold several")
-    p.add_argument("--time", dest="time_source",
-                   help="time variable or file-name pattern of per-scan OBS files")
+    p.add_argument(
+        "--time",
+        dest="time_source",
+        help="time variable or file-name pattern of per-scan OBS files",
+    )
     p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("models", help="list the available models")
     p.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("demo", help="forecast a generated radar cube and write the result",
-                       description="Generate a synthetic radar cube (no data needed), "
-                                   "forecast it and write the forecast file.")
-    p.add_argument("--out", default="xnowcast-demo.nc", help="output .nc or .zarr "
-                                                            "(default: xnowcast-demo.nc)")
-    p.add_argument("--model", default="optical-flow",
-                   help="model name or checkpoint (default: optical-flow)")
+    p = sub.add_parser(
+        "demo",
+        help="forecast a generated radar cube and write the result",
+        description="Generate a synthetic radar cube (no data needed), "
+        "forecast it and write the forecast file.",
+    )
+    p.add_argument(
+        "--out", default="xnowcast-demo.nc", help="output .nc or .zarr (default: xnowcast-demo.nc)"
+    )
+    p.add_argument(
+        "--model", default="optical-flow", help="model name or checkpoint (default: optical-flow)"
+    )
     p.add_argument("--size", type=int, default=256, help="grid size in pixels (default 256)")
     p.add_argument("--frames", type=int, default=36, help="frames to generate (default 36)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", help="train a neural network from a YAML config",
-                       description="Train a network as CONFIG.yaml says and write its "
-                                   "checkpoint (docs/neural.md). `--example` prints a config "
-                                   "with every option. Launch with `torchrun` for several GPUs.")
+    p = sub.add_parser(
+        "train",
+        help="train a neural network from a YAML config",
+        description="Train a network as CONFIG.yaml says and write its "
+        "checkpoint (docs/neural.md). `--example` prints a config "
+        "with every option. Launch with `torchrun` for several GPUs.",
+    )
     p.add_argument("config", nargs="?", help="YAML config file")
-    p.add_argument("--example", action="store_true",
-                   help="print a config with every option and its default, and exit")
+    p.add_argument(
+        "--example",
+        action="store_true",
+        help="print a config with every option and its default, and exit",
+    )
     p.set_defaults(func=_cmd_train)
     return parser
 

@@ -29,6 +29,7 @@ time); ``lead_time`` is ``timedelta64`` with ``standard_name=forecast_period``;
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -39,25 +40,25 @@ import pandas as pd
 import xarray as xr
 
 __all__ = [
-    "CubeInfo",
-    "normalize_cube",
-    "as_dataarray",
-    "find_time_dim",
-    "as_times",
-    "as_interval",
-    "find_spatial_dims",
-    "find_latlon",
-    "infer_time_step",
-    "add_latlon",
-    "grid_crs",
-    "grid_spacing",
-    "metres_per_unit",
-    "forecast_coords",
-    "forecast_attrs",
-    "match_grid",
     "INIT_TIME",
     "LEAD_TIME",
     "VALID_TIME",
+    "CubeInfo",
+    "add_latlon",
+    "as_dataarray",
+    "as_interval",
+    "as_times",
+    "find_latlon",
+    "find_spatial_dims",
+    "find_time_dim",
+    "forecast_attrs",
+    "forecast_coords",
+    "grid_crs",
+    "grid_spacing",
+    "infer_time_step",
+    "match_grid",
+    "metres_per_unit",
+    "normalize_cube",
 ]
 
 INIT_TIME = "init_time"
@@ -71,9 +72,18 @@ _Y_STANDARD = ("projection_y_coordinate", "grid_latitude", "latitude")
 _X_STANDARD = ("projection_x_coordinate", "grid_longitude", "longitude")
 _LAT_UNITS = ("degrees_north", "degree_north", "degree_n", "degrees_n", "degreen", "degreesn")
 _LON_UNITS = ("degrees_east", "degree_east", "degree_e", "degrees_e", "degreee", "degreese")
-_LENGTH_UNITS_IN_M = {"m": 1.0, "metre": 1.0, "meter": 1.0, "metres": 1.0, "meters": 1.0,
-                      "km": 1000.0, "kilometre": 1000.0, "kilometer": 1000.0,
-                      "kilometres": 1000.0, "kilometers": 1000.0}
+_LENGTH_UNITS_IN_M = {
+    "m": 1.0,
+    "metre": 1.0,
+    "meter": 1.0,
+    "metres": 1.0,
+    "meters": 1.0,
+    "km": 1000.0,
+    "kilometre": 1000.0,
+    "kilometer": 1000.0,
+    "kilometres": 1000.0,
+    "kilometers": 1000.0,
+}
 
 
 @dataclass(frozen=True)
@@ -164,8 +174,11 @@ def _with_grid_mapping(ds: xr.Dataset, name: Any) -> xr.DataArray:
     gm = da.attrs.get("grid_mapping") or da.encoding.get("grid_mapping")
     if isinstance(gm, str) and gm in ds.variables and gm not in da.coords:
         da = da.assign_coords({gm: ds[gm]})
-    if isinstance(gm, str) and gm in da.coords and (
-            "grid_mapping" not in da.attrs or "grid_mapping" in da.encoding):
+    if (
+        isinstance(gm, str)
+        and gm in da.coords
+        and ("grid_mapping" not in da.attrs or "grid_mapping" in da.encoding)
+    ):
         # An attribute of the cube, not an encoding (in both, xarray refuses to write the
         # cube back with to_netcdf or to_zarr); on a new object, so that the user's Dataset
         # stays as it is.
@@ -205,13 +218,14 @@ def find_time_dim(da: xr.DataArray) -> str:
     candidates = []
     for dim in da.dims:
         coord = da.coords.get(dim)
-        if coord is not None and (
-            _is_datetime(coord.dtype)
-            or _attr(coord, "standard_name") == "time"
-            or _attr(coord, "axis") == "t"
-        ):
-            candidates.append(dim)
-        elif str(dim).lower() in _TIME_NAMES:
+        if (
+            coord is not None
+            and (
+                _is_datetime(coord.dtype)
+                or _attr(coord, "standard_name") == "time"
+                or _attr(coord, "axis") == "t"
+            )
+        ) or str(dim).lower() in _TIME_NAMES:
             candidates.append(dim)
     if not candidates:
         raise ValueError(
@@ -363,8 +377,9 @@ def as_times(value: Any, name: str = "time") -> pd.DatetimeIndex:
     elif isinstance(value, (list, tuple)):
         items = list(value)
     elif np.asarray(value).dtype.kind == "M":  # datetime64 array, or a DatetimeIndex
-        items = list(pd.DatetimeIndex(np.ravel(value)) if not isinstance(value, pd.Index)
-                     else value)
+        items = list(
+            pd.DatetimeIndex(np.ravel(value)) if not isinstance(value, pd.Index) else value
+        )
     else:
         items = list(np.ravel(value))
     for item in items:
@@ -409,12 +424,11 @@ def as_interval(value: Any, name: str, example: str = "30min") -> pd.Timedelta:
     """
     text = value.strip() if isinstance(value, str) else None
     bare = isinstance(value, (bool, int, float, np.bool_, np.number)) and not isinstance(
-        value, np.timedelta64)
+        value, np.timedelta64
+    )
     if text is not None:
-        try:
+        with contextlib.suppress(ValueError):
             bare = bool(np.isfinite(float(text)))
-        except ValueError:
-            pass
     if bare:
         raise ValueError(
             f"{name} must be a time interval with a unit, such as {example!r} or '1h', got "
@@ -624,7 +638,7 @@ def add_latlon(da: xr.DataArray, *, y_dim: str = "y", x_dim: str = "x") -> xr.Da
         return da
     try:
         crs = grid_crs(da)
-    except Exception as err:  # noqa: BLE001 - pyproj.exceptions.CRSError and malformed attrs
+    except Exception as err:
         warnings.warn(
             f"cannot read the grid mapping {_find_grid_mapping(da)!r} ({err}); the cube gets no "
             "lat/lon coordinates. Fix its CF attributes (grid_mapping_name and parameters, or "
@@ -647,10 +661,16 @@ def add_latlon(da: xr.DataArray, *, y_dim: str = "y", x_dim: str = "x") -> xr.Da
     )
     lons, lats = to_geo.transform(xx, yy)
     return da.assign_coords(
-        lat=((y_dim, x_dim), lats.astype("float32"),
-             {"standard_name": "latitude", "units": "degrees_north", "long_name": "latitude"}),
-        lon=((y_dim, x_dim), lons.astype("float32"),
-             {"standard_name": "longitude", "units": "degrees_east", "long_name": "longitude"}),
+        lat=(
+            (y_dim, x_dim),
+            lats.astype("float32"),
+            {"standard_name": "latitude", "units": "degrees_north", "long_name": "latitude"},
+        ),
+        lon=(
+            (y_dim, x_dim),
+            lons.astype("float32"),
+            {"standard_name": "longitude", "units": "degrees_east", "long_name": "longitude"},
+        ),
     )
 
 
@@ -672,18 +692,30 @@ def forecast_coords(
     lead = (np.arange(1, n_out + 1) * step).astype("timedelta64[ns]")
     valid = init[:, None] + lead[None, :]
     return {
-        INIT_TIME: (INIT_TIME, init, {
-            "standard_name": "forecast_reference_time",
-            "long_name": "forecast initialisation time (time of the last input frame)",
-        }),
-        LEAD_TIME: (LEAD_TIME, lead, {
-            "standard_name": "forecast_period",
-            "long_name": "lead time",
-        }),
-        VALID_TIME: ((INIT_TIME, LEAD_TIME), valid, {
-            "standard_name": "time",
-            "long_name": "valid time (init_time + lead_time)",
-        }),
+        INIT_TIME: (
+            INIT_TIME,
+            init,
+            {
+                "standard_name": "forecast_reference_time",
+                "long_name": "forecast initialisation time (time of the last input frame)",
+            },
+        ),
+        LEAD_TIME: (
+            LEAD_TIME,
+            lead,
+            {
+                "standard_name": "forecast_period",
+                "long_name": "lead time",
+            },
+        ),
+        VALID_TIME: (
+            (INIT_TIME, LEAD_TIME),
+            valid,
+            {
+                "standard_name": "time",
+                "long_name": "valid time (init_time + lead_time)",
+            },
+        ),
     }
 
 

@@ -12,7 +12,7 @@ import xarray as xr
 
 from xnowcast._checks import integer
 
-__all__ = ["synthetic_radar", "moving_squares"]
+__all__ = ["moving_squares", "synthetic_radar"]
 
 #: Lambert azimuthal equal-area grid centred on the synthetic radar.
 _RADAR_LAT, _RADAR_LON = 52.0, 5.0
@@ -95,11 +95,15 @@ def synthetic_radar(
         resolution_m = float(resolution_m)
         wind_ms = tuple(float(w) for w in wind_ms)
     except (TypeError, ValueError):
-        raise TypeError(f"resolution_m must be a number and wind_ms two numbers (u, v), got "
-                        f"{resolution_m!r} and {wind_ms!r}") from None
+        raise TypeError(
+            f"resolution_m must be a number and wind_ms two numbers (u, v), got "
+            f"{resolution_m!r} and {wind_ms!r}"
+        ) from None
     if not (np.isfinite(resolution_m) and resolution_m > 0) or len(wind_ms) != 2:
-        raise ValueError(f"resolution_m must be a positive number of metres and wind_ms two "
-                         f"numbers (u, v), got {resolution_m!r} and {wind_ms!r}")
+        raise ValueError(
+            f"resolution_m must be a positive number of metres and wind_ms two "
+            f"numbers (u, v), got {resolution_m!r} and {wind_ms!r}"
+        )
     rng = np.random.default_rng(seed)
     step_td = as_interval(step, "step", example="5min")
     dt_s = step_td.total_seconds()
@@ -141,8 +145,8 @@ def synthetic_radar(
             a = ((xx - cx) * c + (yy - cy) * s) / sig_a[i]
             b = (-(xx - cx) * s + (yy - cy) * c) / sig_b[i]
             frame += (amplitude * np.exp(-0.5 * (a * a + b * b))).astype(np.float32)
-        shift_y = int(round(v_px * t)) % (2 * ny)
-        shift_x = int(round(u_px * t)) % (2 * nx)
+        shift_y = round(v_px * t) % (2 * ny)
+        shift_x = round(u_px * t) % (2 * nx)
         bg = np.roll(background, (shift_y, shift_x), axis=(0, 1))[:ny, :nx]
         frame += np.clip(0.8 * bg - 0.3, 0, None).astype(np.float32)
         frame[frame < 0.05] = 0.0
@@ -251,8 +255,12 @@ def moving_squares(
                 movies[i, t][patch] += 1
                 noise = rng.choice([-1, 1]) * 0.1 if rng.integers(0, 2) else 0.0
                 noisy[i, t][patch] += 1 + noise
-    crop = (slice(None), slice(None), slice(size // 2, size // 2 + size),
-            slice(size // 2, size // 2 + size))
+    crop = (
+        slice(None),
+        slice(None),
+        slice(size // 2, size // 2 + size),
+        slice(size // 2, size // 2 + size),
+    )
     clean = np.clip(movies[crop], 0, 1)
     noisy = np.clip(noisy[crop], 0, 1)
     times = pd.date_range("2000-01-01", periods=n_frames, freq=pd.Timedelta(step))
@@ -263,7 +271,11 @@ def moving_squares(
             "clean_movies": (dims, clean[:, :n_frames], {"long_name": "moving squares"}),
             "shifted_movies": (dims, clean[:, 1:], {"long_name": "moving squares, next frame"}),
         },
-        coords={"time": times, "y": np.arange(size), "x": np.arange(size),
-                "sample": np.arange(n_samples)},
+        coords={
+            "time": times,
+            "y": np.arange(size),
+            "x": np.arange(size),
+            "sample": np.arange(n_samples),
+        },
         attrs={"source": f"xnowcast.datasets.moving_squares(seed={seed})"},
     )

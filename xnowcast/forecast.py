@@ -29,7 +29,7 @@ from xnowcast.conventions import (
 from xnowcast.models.interface import NowcastModel, get_model, run_model
 from xnowcast.windows import select_init_times, windows
 
-__all__ = ["forecast", "forecast_block", "default_chunk_init_times"]
+__all__ = ["default_chunk_init_times", "forecast", "forecast_block"]
 
 #: Target size of one output chunk of a multi-init-time forecast.
 _TARGET_CHUNK_BYTES = 128 * 2**20
@@ -248,4 +248,3 @@ def _label(
     if info.grid_mapping is not None:
         out.attrs["grid_mapping"] = info.grid_mapping
     return out
-

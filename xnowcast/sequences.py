@@ -37,17 +37,17 @@ from xnowcast.conventions import as_interval, normalize_cube
 from xnowcast.windows import SEQUENCE_ID
 
 __all__ = [
-    "split",
-    "rain_amount",
-    "category_edges",
-    "categorize",
-    "sequence_table",
+    "DEFAULT_QUANTILES",
+    "SEQUENCE_ID",
     "assign_sequences",
+    "categorize",
+    "category_edges",
+    "rain_amount",
+    "sequence_table",
+    "set_names",
+    "split",
     "split_dataset",
     "split_summary",
-    "set_names",
-    "SEQUENCE_ID",
-    "DEFAULT_QUANTILES",
 ]
 
 #: Quantiles of the rain amount that separate the categories by default
@@ -170,9 +170,7 @@ def split(times: Any, max_gap: str | pd.Timedelta | np.timedelta64 = "10min") ->
 
 def _raise_duplicates(dup_ns: np.ndarray) -> None:
     values, counts = np.unique(dup_ns, return_counts=True)
-    shown = ", ".join(
-        f"{pd.Timestamp(v)} ({c + 1}x)" for v, c in zip(values[:10], counts[:10])
-    )
+    shown = ", ".join(f"{pd.Timestamp(v)} ({c + 1}x)" for v, c in zip(values[:10], counts[:10]))
     more = f" and {len(values) - 10} more" if len(values) > 10 else ""
     raise ValueError(
         f"{len(values)} duplicate time(s): {shown}{more}; a time may appear once. Drop the "
@@ -546,8 +544,11 @@ def _check_table(table: pd.DataFrame) -> None:
     for column in ("sequence_id", "category"):
         values = table[column].to_numpy()
         if values.dtype.kind not in "iu":
-            whole = values.dtype.kind == "f" and bool(np.all(np.isfinite(values))) and bool(
-                np.all(values == np.round(values)))
+            whole = (
+                values.dtype.kind == "f"
+                and bool(np.all(np.isfinite(values)))
+                and bool(np.all(values == np.round(values)))
+            )
             if not whole:
                 raise ValueError(
                     f"the table's {column!r} column must hold whole numbers without gaps (NaN), "
@@ -678,8 +679,11 @@ def assign_sequences(
     """
     _check_table(table)
     f = _check_fractions(fractions)
-    for value, name in ((n_length_bins, "n_length_bins"), (n_category_bins, "n_category_bins"),
-                        (n_trials, "n_trials")):
+    for value, name in (
+        (n_length_bins, "n_length_bins"),
+        (n_category_bins, "n_category_bins"),
+        (n_trials, "n_trials"),
+    ):
         positive_int(value, name)
     integer(n_swaps, "n_swaps", low=0)
     integer(seed, "seed", low=0)
@@ -811,8 +815,13 @@ def split_dataset(
     _check_table(table)
     cube, info = normalize_cube(cube, var, min_frames=1)
     assignment = assign_sequences(
-        table, fractions, seed, n_length_bins=n_length_bins, n_category_bins=n_category_bins,
-        n_trials=n_trials, n_swaps=n_swaps,
+        table,
+        fractions,
+        seed,
+        n_length_bins=n_length_bins,
+        n_category_bins=n_category_bins,
+        n_trials=n_trials,
+        n_swaps=n_swaps,
     )
     t = info.time_dim
     index = cube.get_index(t)
@@ -844,9 +853,13 @@ def split_dataset(
         order = np.argsort(positions[mask], kind="stable")
         sel = positions[mask][order]
         part = cube.isel({t: sel}).assign_coords(
-            {SEQUENCE_ID: (t, seq[mask][order], {
-                "long_name": "sequence id (windows never cross from one id to another)"
-            })}
+            {
+                SEQUENCE_ID: (
+                    t,
+                    seq[mask][order],
+                    {"long_name": "sequence id (windows never cross from one id to another)"},
+                )
+            }
         )
         if sel.size == 0 and f[k] > 0:
             warnings.warn(
@@ -929,7 +942,7 @@ def split_summary(
         lengths = sub.groupby("sequence_id").size()
         row: dict[str, Any] = {
             "n_sequences": int(lengths.size),
-            "n_frames": int(len(sub)),
+            "n_frames": len(sub),
             "frame_fraction": len(sub) / n_total,
             "length_mean": float(lengths.mean()) if lengths.size else np.nan,
             "length_min": int(lengths.min()) if lengths.size else 0,

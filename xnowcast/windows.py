@@ -23,7 +23,7 @@ import xarray as xr
 from xnowcast._checks import integer, positive_int
 from xnowcast.conventions import CubeInfo, as_interval, as_times, normalize_cube
 
-__all__ = ["Window", "Windows", "windows", "select_init_times", "SEQUENCE_ID"]
+__all__ = ["SEQUENCE_ID", "Window", "Windows", "select_init_times", "windows"]
 
 #: Name of the optional coordinate along time that splits a cube into sequences
 #: (written by :func:`xnowcast.sequences.split_dataset`). Windows never cross
@@ -161,8 +161,14 @@ def windows(
         positive_int(value, name)
     integer(n_out, "n_out", low=0)
     length = n_in + n_out
-    need = (f"n_in={n_in} input + n_out={n_out} target frames per window; give a longer cube "
-            "or smaller n_in/n_out") if n_out else None
+    need = (
+        (
+            f"n_in={n_in} input + n_out={n_out} target frames per window; give a longer cube "
+            "or smaller n_in/n_out"
+        )
+        if n_out
+        else None
+    )
     cube, info = normalize_cube(cube, var, min_frames=length, need=need)
     runs = _run_ids(cube, info)
     # Start of the run each frame belongs to, and the run's length.
@@ -229,8 +235,10 @@ def select_init_times(
     elif isinstance(init_times, slice):
         if init_times.step is not None:
             raise ValueError("init_times slices take no step; use every= to thin init times")
-        start, stop = (None if b is None else as_times(b, "init_times slice bound")[0]
-                       for b in (init_times.start, init_times.stop))
+        start, stop = (
+            None if b is None else as_times(b, "init_times slice bound")[0]
+            for b in (init_times.start, init_times.stop)
+        )
         sel = pd.Series(np.arange(len(available)), index=available).loc[start:stop]
         positions = sel.to_numpy()
     else:
@@ -263,10 +271,7 @@ def _as_times(value: Any) -> pd.DatetimeIndex:
 def _describe_usable(available: pd.DatetimeIndex) -> str:
     if len(available) == 0:
         return "the cube has no complete, gap-free input window"
-    return (
-        f"usable init times run from {available[0]} to {available[-1]} "
-        f"({len(available)} in all)"
-    )
+    return f"usable init times run from {available[0]} to {available[-1]} ({len(available)} in all)"
 
 
 def _positions_of(

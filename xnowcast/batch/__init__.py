@@ -19,4 +19,4 @@ missing.
 from xnowcast.batch.job import BatchJob, BatchStatus, BatchSummary, forecast_archive
 from xnowcast.batch.store import StoreMismatchError
 
-__all__ = ["forecast_archive", "BatchJob", "BatchStatus", "BatchSummary", "StoreMismatchError"]
+__all__ = ["BatchJob", "BatchStatus", "BatchSummary", "StoreMismatchError", "forecast_archive"]

@@ -32,7 +32,7 @@ from xnowcast.forecast import forecast
 from xnowcast.models.interface import NowcastModel, get_model
 from xnowcast.windows import select_init_times, windows
 
-__all__ = ["forecast_archive", "BatchJob", "BatchSummary", "BatchStatus"]
+__all__ = ["BatchJob", "BatchStatus", "BatchSummary", "forecast_archive"]
 
 #: Scheduler names that run in this process (``client=`` strings other than these
 #: are scheduler addresses).
@@ -110,8 +110,10 @@ class BatchStatus:
         return self.missing == 0
 
     def __str__(self) -> str:
-        return (f"{self.store}: {self.done} done, {len(self.failed)} failed, {self.missing} "
-                f"missing of {self.total} init times")
+        return (
+            f"{self.store}: {self.done} done, {len(self.failed)} failed, {self.missing} "
+            f"missing of {self.total} init times"
+        )
 
 
 class BatchJob:
@@ -157,9 +159,11 @@ class BatchJob:
         self.init_times = pd.DatetimeIndex(self._times[init_idx], name=INIT_TIME)
 
     def __repr__(self) -> str:
-        return (f"<BatchJob {self.model.name or type(self.model).__name__}: "
-                f"{len(self.init_times)} init times in {self.n_tasks} tasks of "
-                f"{self.chunk_init_times} -> {str(self.store)!r}>")
+        return (
+            f"<BatchJob {self.model.name or type(self.model).__name__}: "
+            f"{len(self.init_times)} init times in {self.n_tasks} tasks of "
+            f"{self.chunk_init_times} -> {str(self.store)!r}>"
+        )
 
     @property
     def n_tasks(self) -> int:
@@ -204,14 +208,16 @@ class BatchJob:
         for index, start in enumerate(range(0, len(self._init_idx), self.chunk_init_times)):
             ends = self._init_idx[start : start + self.chunk_init_times]
             needed = np.unique((ends[:, None] + offsets[None, :]).ravel())
-            tasks.append(ChunkTask(
-                index=index,
-                start=start,
-                ends=np.searchsorted(needed, ends),
-                init_times=self._times[ends],
-                frame_index=needed,
-                frame_times=self._times[needed],
-            ))
+            tasks.append(
+                ChunkTask(
+                    index=index,
+                    start=start,
+                    ends=np.searchsorted(needed, ends),
+                    init_times=self._times[ends],
+                    frame_index=needed,
+                    frame_times=self._times[needed],
+                )
+            )
         return tasks
 
     def _source(self, needed: np.ndarray) -> FrameSource:
@@ -256,11 +262,13 @@ class BatchJob:
         t0 = time.perf_counter()
         status = read_status(self.store)
         redo = (MISSING, FAILED) if retry_failed else (MISSING,)
-        pending = [t for t in self._tasks()
-                   if np.isin(status[t.start : t.start + len(t)], redo).any()]
+        pending = [
+            t for t in self._tasks() if np.isin(status[t.start : t.start + len(t)], redo).any()
+        ]
         n_pending = sum(len(t) for t in pending)
-        summary = BatchSummary(store=str(self.store), total=len(status), done=0,
-                               skipped=len(status) - n_pending)
+        summary = BatchSummary(
+            store=str(self.store), total=len(status), done=0, skipped=len(status) - n_pending
+        )
         if pending:
             for result in self._execute(pending, progress, n_pending):
                 summary.done += result["done"]
@@ -278,8 +286,14 @@ class BatchJob:
             shared = dask.delayed(np.asarray(self._cube.values), pure=True)
         call = dask.delayed(run_chunk, pure=False)
         return [
-            call(task, self._source(task.frame_index), model_ref, self._ctx, shared,
-                 dask_key_name=f"xnowcast-batch-{run_id}-{task.index}")
+            call(
+                task,
+                self._source(task.frame_index),
+                model_ref,
+                self._ctx,
+                shared,
+                dask_key_name=f"xnowcast-batch-{run_id}-{task.index}",
+            )
             for task in tasks
         ]
 
@@ -289,8 +303,14 @@ class BatchJob:
         run_id = uuid.uuid4().hex[:8]
         delayed = self._delayed(tasks, run_id)
         kind, scheduler, owned = _resolve_scheduler(self._client)  # connect before the bar
-        bar = tqdm(total=total, unit="forecast", disable=not progress, file=sys.stderr,
-                   desc="xnowcast batch", smoothing=0.1)
+        bar = tqdm(
+            total=total,
+            unit="forecast",
+            disable=not progress,
+            file=sys.stderr,
+            desc="xnowcast batch",
+            smoothing=0.1,
+        )
         try:
             if kind == "distributed":
                 return _run_distributed(scheduler, delayed, tasks, bar)
@@ -365,8 +385,9 @@ def _run_local(scheduler: str | None, delayed: list[Any], run_id: str, bar: Any)
         return list(dask.compute(*delayed, scheduler=scheduler))
 
 
-def _run_distributed(client: Any, delayed: list[Any], tasks: list[ChunkTask], bar: Any
-                     ) -> list[dict]:
+def _run_distributed(
+    client: Any, delayed: list[Any], tasks: list[ChunkTask], bar: Any
+) -> list[dict]:
     from distributed import as_completed
 
     futures = client.compute(delayed)
@@ -376,12 +397,14 @@ def _run_distributed(client: Any, delayed: list[Any], tasks: list[ChunkTask], ba
         task = by_future[future]
         try:
             result = future.result()
-        except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: the chunk stays missing
+        except Exception as err:
             result = {
                 "index": task.index,
                 "done": 0,
-                "failed": [(t, f"task lost, nothing written ({type(err).__name__}: {err})")
-                           for t in task.init_times],
+                "failed": [
+                    (t, f"task lost, nothing written ({type(err).__name__}: {err})")
+                    for t in task.init_times
+                ],
                 "written": False,
             }
         bar.update(result["done"] + len(result["failed"]))
@@ -518,15 +541,20 @@ def forecast_archive(
     # cube with the same coordinates whose one-chunk data is never computed (building the lazy
     # forecast over the real graph would cost time for nothing).
     stand_in = wins.cube.copy(data=dsa.zeros(wins.cube.shape, dtype=wins.cube.dtype, chunks=-1))
-    template = forecast(stand_in, nowcaster, init_times=wins.init_times[positions],
-                        chunk_init_times=int(chunk_init_times))
+    template = forecast(
+        stand_in,
+        nowcaster,
+        init_times=wins.init_times[positions],
+        chunk_init_times=int(chunk_init_times),
+    )
     if template.name is None:
         template.name = "forecast"
     store, _ = prepare_store(out, template, int(chunk_init_times), overwrite=overwrite)
     if isinstance(model, (str, os.PathLike)):
         ref = os.fspath(model)
         model_ref: ModelSpec | NowcastModel = ModelSpec(
-            os.path.abspath(ref) if os.path.exists(ref) else ref, dict(model_params))
+            os.path.abspath(ref) if os.path.exists(ref) else ref, dict(model_params)
+        )
         cache_model(model_ref, nowcaster)  # tasks in this process reuse it
     else:
         model_ref = nowcaster

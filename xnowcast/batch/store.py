@@ -34,17 +34,17 @@ import xarray as xr
 from xnowcast.conventions import INIT_TIME, LEAD_TIME
 
 __all__ = [
-    "STATUS",
-    "ERROR",
-    "MISSING",
     "DONE",
+    "ERROR",
     "FAILED",
+    "MISSING",
     "SIGNATURE_ATTR",
+    "STATUS",
     "StoreMismatchError",
     "job_signature",
     "prepare_store",
-    "read_status",
     "read_errors",
+    "read_status",
     "write_chunk",
 ]
 
@@ -85,9 +85,7 @@ def job_signature(template: xr.DataArray, chunk_init_times: int) -> dict[str, An
     """
     y_dim, x_dim = template.dims[2], template.dims[3]
     init = pd.DatetimeIndex(template[INIT_TIME].values)
-    grid_coords = [
-        np.asarray(template[d].values) for d in (y_dim, x_dim) if d in template.coords
-    ]
+    grid_coords = [np.asarray(template[d].values) for d in (y_dim, x_dim) if d in template.coords]
     return {
         "format": _FORMAT,
         "model": template.attrs.get("xnowcast_model", ""),
@@ -121,8 +119,10 @@ def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     for key in sorted(set(sp) | set(wp)):
         # Compared as JSON text: NaN parameters (e.g. fill=nan) equal themselves.
         if _canonical(sp.get(key, "<unset>")) != _canonical(wp.get(key, "<unset>")):
-            out.append(f"model parameter {key}={sp.get(key, '<unset>')!r} in the store, "
-                       f"{wp.get(key, '<unset>')!r} now")
+            out.append(
+                f"model parameter {key}={sp.get(key, '<unset>')!r} in the store, "
+                f"{wp.get(key, '<unset>')!r} now"
+            )
     if stored["variable"] != wanted["variable"]:
         out.append(f"variable {stored['variable']!r} in the store, {wanted['variable']!r} now")
     if "n_out" not in sp and stored["n_out"] != wanted["n_out"]:
@@ -131,19 +131,28 @@ def _differences(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
         out.append(f"time step {stored['lead_times']} in the store, {wanted['lead_times']} now")
     sg, wg = stored["grid"], wanted["grid"]
     if sg != wg:
-        what = (f"{sg['dims']} {sg['shape']} in the store, {wg['dims']} {wg['shape']} now"
-                if sg["shape"] != wg["shape"] or sg["dims"] != wg["dims"]
-                else "same shape, other coordinate values")
+        what = (
+            f"{sg['dims']} {sg['shape']} in the store, {wg['dims']} {wg['shape']} now"
+            if sg["shape"] != wg["shape"] or sg["dims"] != wg["dims"]
+            else "same shape, other coordinate values"
+        )
         out.append(f"grid: {what}")
     si, wi = stored["init_times"], wanted["init_times"]
     if si != wi:
-        out.append(f"init times: {si['count']} from {si['first']} to {si['last']} in the store, "
-                   f"{wi['count']} from {wi['first']} to {wi['last']} now"
-                   + (" (same range, other times)" if (si["count"], si["first"], si["last"])
-                      == (wi["count"], wi["first"], wi["last"]) else ""))
+        out.append(
+            f"init times: {si['count']} from {si['first']} to {si['last']} in the store, "
+            f"{wi['count']} from {wi['first']} to {wi['last']} now"
+            + (
+                " (same range, other times)"
+                if (si["count"], si["first"], si["last"]) == (wi["count"], wi["first"], wi["last"])
+                else ""
+            )
+        )
     if stored["chunk_init_times"] != wanted["chunk_init_times"]:
-        out.append(f"chunk_init_times {stored['chunk_init_times']} in the store, "
-                   f"{wanted['chunk_init_times']} now")
+        out.append(
+            f"chunk_init_times {stored['chunk_init_times']} in the store, "
+            f"{wanted['chunk_init_times']} now"
+        )
     return out
 
 
@@ -168,12 +177,17 @@ def _template_dataset(template: xr.DataArray, chunk_init_times: int) -> tuple[xr
     data = data.assign_coords({k: v.variable.load() for k, v in data.coords.items()})
     ds = data.to_dataset(name=name)
     ds[STATUS] = xr.Variable(
-        (INIT_TIME,), np.zeros(n_init, dtype=np.int8),
-        {"long_name": "batch status of the forecast", "flag_values": np.array([0, 1, 2], "int8"),
-         "flag_meanings": "missing done failed"},
+        (INIT_TIME,),
+        np.zeros(n_init, dtype=np.int8),
+        {
+            "long_name": "batch status of the forecast",
+            "flag_values": np.array([0, 1, 2], "int8"),
+            "flag_meanings": "missing done failed",
+        },
     )
     ds[ERROR] = xr.Variable(
-        (INIT_TIME,), np.full(n_init, "", dtype=object),
+        (INIT_TIME,),
+        np.full(n_init, "", dtype=object),
         {"long_name": "why the forecast failed (empty when it did not)"},
     )
     from xnowcast.io.output import CF_CONVENTIONS, coordinate_encoding
@@ -197,7 +211,7 @@ def _read_signature(path: Path) -> dict[str, Any] | None:
 
     try:
         ds = open_zarr_store(path)
-    except Exception:  # noqa: BLE001 - anything unreadable is "not a batch store"
+    except Exception:
         return None
     text = ds.attrs.get(SIGNATURE_ATTR)
     if not isinstance(text, str):
@@ -278,7 +292,8 @@ def prepare_store(
                 return path, False
             if not overwrite:
                 raise StoreMismatchError(
-                    f"the store {str(path)!r} was made by another job: " + "; ".join(diffs)
+                    f"the store {str(path)!r} was made by another job: "
+                    + "; ".join(diffs)
                     + ". Pass overwrite=True (--overwrite) to replace it, or choose another out="
                 )
         _remove(path)
@@ -336,8 +351,10 @@ def write_chunk(
     region = {INIT_TIME: slice(start, start + len(status))}
     target = zarr.open_array(store=os.fspath(path), path=name, mode="r+")
     if target.shape[1:] != data.shape[1:] or target.dtype != data.dtype:
-        raise ValueError(f"chunk of shape {data.shape} {data.dtype} does not fit the store's "
-                         f"{name!r} of shape {target.shape} {target.dtype}")
+        raise ValueError(
+            f"chunk of shape {data.shape} {data.dtype} does not fit the store's "
+            f"{name!r} of shape {target.shape} {target.dtype}"
+        )
     target[start : start + len(status)] = data
     # The reasons next, the status last (two separate writes: one to_zarr call does not
     # order its variables), so that a status of done/failed always comes with its reasons.

@@ -35,14 +35,14 @@ from xnowcast.io.archive import _first_line
 from xnowcast.models.interface import NowcastModel, get_model
 
 __all__ = [
-    "ModelSpec",
-    "FrameSource",
     "ChunkTask",
+    "FrameSource",
     "JobContext",
-    "run_chunk",
-    "resolve_model",
+    "ModelSpec",
     "cache_model",
     "limit_threads",
+    "resolve_model",
+    "run_chunk",
 ]
 
 T = TypeVar("T")
@@ -237,22 +237,25 @@ def _with_retries(fn: Callable[[], T], retries: int, delay: float) -> T:
 _reason = _first_line
 
 
-def _read_frames(source: FrameSource, task: ChunkTask, ctx: JobContext
-                 ) -> tuple[np.ndarray, dict[int, str]]:
+def _read_frames(
+    source: FrameSource, task: ChunkTask, ctx: JobContext
+) -> tuple[np.ndarray, dict[int, str]]:
     """All frames of the task, and the reason for each frame that cannot be read."""
     try:
         return _with_retries(source.read, ctx.retries, ctx.retry_delay), {}
-    except Exception:  # noqa: BLE001 - locate the bad frame(s) below
+    except Exception:
         pass
     frames: list[np.ndarray | None] = []
     bad: dict[int, str] = {}
     for i in range(len(source)):
         try:
             frames.append(source.read(i))
-        except Exception as err:  # noqa: BLE001 - recorded per init time
+        except Exception as err:
             frames.append(None)
-            bad[i] = (f"input frame {np.datetime_as_string(task.frame_times[i], unit='s')} "
-                      f"could not be read ({_reason(err)})")
+            bad[i] = (
+                f"input frame {np.datetime_as_string(task.frame_times[i], unit='s')} "
+                f"could not be read ({_reason(err)})"
+            )
     # The frame shape from a readable frame, else from the (lazy) source itself, so that a
     # task none of whose frames can be read still records why in the store.
     shape = next((f.shape for f in frames if f is not None), tuple(source.frames.shape[1:]))
@@ -260,12 +263,13 @@ def _read_frames(source: FrameSource, task: ChunkTask, ctx: JobContext
     return stack, bad
 
 
-def _forecast(frames: np.ndarray, ends: np.ndarray, model: NowcastModel
-              ) -> tuple[np.ndarray, dict[int, str]]:
+def _forecast(
+    frames: np.ndarray, ends: np.ndarray, model: NowcastModel
+) -> tuple[np.ndarray, dict[int, str]]:
     """``forecast_block``; when the model raises, window by window to isolate the culprit."""
     try:
         return forecast_block(frames, ends, model), {}
-    except Exception as err:  # noqa: BLE001 - retried window by window
+    except Exception as err:
         out = np.full((len(ends), model.n_out, *frames.shape[1:]), np.nan, np.float32)
         if len(ends) == 1:
             return out, {0: f"model {model.name!r} failed ({_reason(err)})"}
@@ -273,7 +277,7 @@ def _forecast(frames: np.ndarray, ends: np.ndarray, model: NowcastModel
     for j, end in enumerate(ends):
         try:
             out[j] = forecast_block(frames, np.asarray([end]), model)[0]
-        except Exception as err:  # noqa: BLE001 - recorded per init time
+        except Exception as err:
             bad[j] = f"model {model.name!r} failed ({_reason(err)})"
     return out, bad
 
@@ -324,8 +328,10 @@ def run_chunk(
             elif not np.isfinite(frames[window]).any():
                 first = np.datetime_as_string(task.frame_times[window[0]], unit="s")
                 last = np.datetime_as_string(task.frame_times[window[-1]], unit="s")
-                reasons[j] = (f"all {ctx.n_in} input frames ({first} to {last}) are NaN "
-                              "(no valid data); the forecast is NaN")
+                reasons[j] = (
+                    f"all {ctx.n_in} input frames ({first} to {last}) are NaN "
+                    "(no valid data); the forecast is NaN"
+                )
         # All windows of an intact chunk go to the kernel at once, as in forecast().
         if usable.all():
             data, model_errors = _forecast(frames, task.ends, nowcaster)
@@ -344,7 +350,8 @@ def run_chunk(
             status[j], errors[j] = FAILED, why
         _with_retries(
             lambda: write_chunk(ctx.store, ctx.name, ctx.dims, task.start, data, status, errors),
-            ctx.retries, ctx.retry_delay,
+            ctx.retries,
+            ctx.retry_delay,
         )
         return {
             "index": task.index,
@@ -353,7 +360,7 @@ def run_chunk(
             "written": True,
             "seconds": time.perf_counter() - t0,
         }
-    except Exception as err:  # noqa: BLE001 - a task never takes the job down
+    except Exception as err:
         detail = traceback.format_exception_only(type(err), err)[-1].strip()
         return {
             "index": task.index,

@@ -5,4 +5,4 @@ See :mod:`xnowcast.extrapolation.semilagrangian`.
 
 from xnowcast.extrapolation.semilagrangian import backward_displacement, extrapolate
 
-__all__ = ["extrapolate", "backward_displacement"]
+__all__ = ["backward_displacement", "extrapolate"]

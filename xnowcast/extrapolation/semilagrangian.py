@@ -37,8 +37,9 @@ from __future__ import annotations
 import numpy as np
 
 from xnowcast._checks import positive_int
+from xnowcast.optional import import_optional
 
-__all__ = ["extrapolate", "backward_displacement", "INTERPOLATIONS"]
+__all__ = ["INTERPOLATIONS", "backward_displacement", "extrapolate"]
 
 #: ``interpolation`` names and their OpenCV flags' names.
 INTERPOLATIONS = {"nearest": "INTER_NEAREST", "linear": "INTER_LINEAR", "cubic": "INTER_CUBIC"}
@@ -65,7 +66,7 @@ def _check_inputs(frame: np.ndarray, flow: np.ndarray, n_steps: int):
 
 def _fill_nearest(frame: np.ndarray, missing: np.ndarray) -> np.ndarray:
     """``frame`` with every missing pixel set to the value of the nearest valid one."""
-    import cv2
+    cv2 = import_optional("cv2", "semi-Lagrangian advection")
 
     _, labels = cv2.distanceTransformWithLabels(
         missing.astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
@@ -81,9 +82,7 @@ def _node_coords(n: int, step: int) -> tuple[np.ndarray, int]:
     return ((np.arange(m, dtype=np.float32) + 0.5) * np.float32(n / m) - 0.5), m
 
 
-def backward_displacement(
-    flow: np.ndarray, n_steps: int, *, midpoint: bool = True, step: int = 1
-):
+def backward_displacement(flow: np.ndarray, n_steps: int, *, midpoint: bool = True, step: int = 1):
     """Yield the backward trajectory end points for lead times ``1 .. n_steps``.
 
     Parameters
@@ -114,7 +113,7 @@ def backward_displacement(
     >>> [float(mx[1, 2]) for mx, my in backward_displacement(flow, 3)]
     [1.0, 0.0, -1.0]
     """
-    import cv2
+    cv2 = import_optional("cv2", "semi-Lagrangian advection")
 
     positive_int(step, "step")
     ny, nx = flow.shape[1:]
@@ -135,8 +134,10 @@ def backward_displacement(
     linear, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
 
     def sample(px, py):
-        return (cv2.remap(u, px, py, linear, borderMode=border),
-                cv2.remap(v, px, py, linear, borderMode=border))
+        return (
+            cv2.remap(u, px, py, linear, borderMode=border),
+            cv2.remap(v, px, py, linear, borderMode=border),
+        )
 
     for _ in range(n_steps):
         du, dv = sample(pos_x, pos_y)
@@ -191,7 +192,7 @@ def extrapolate(
     -------
     (n_steps, y, x) float32
     """
-    import cv2
+    cv2 = import_optional("cv2", "semi-Lagrangian advection")
 
     frame, flow = _check_inputs(frame, flow, n_steps)
     if interpolation not in INTERPOLATIONS:

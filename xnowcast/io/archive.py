@@ -35,8 +35,16 @@ __all__ = [
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _STRPTIME_REGEX = {
-    "%Y": r"\d{4}", "%y": r"\d{2}", "%m": r"\d{2}", "%d": r"\d{2}", "%H": r"\d{2}",
-    "%M": r"\d{2}", "%S": r"\d{2}", "%j": r"\d{3}", "%f": r"\d{1,6}", "%%": "%",
+    "%Y": r"\d{4}",
+    "%y": r"\d{2}",
+    "%m": r"\d{2}",
+    "%d": r"\d{2}",
+    "%H": r"\d{2}",
+    "%M": r"\d{2}",
+    "%S": r"\d{2}",
+    "%j": r"\d{3}",
+    "%f": r"\d{1,6}",
+    "%%": "%",
 }
 _TIME_VAR_NAMES = ("time", "valid_time", "datetime", "t")
 
@@ -54,37 +62,44 @@ def expand_paths(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list
         if _GLOB_CHARS.search(text):
             found = sorted(glob.glob(os.path.expanduser(text)))
             if not found:
-                raise FileNotFoundError(f"no files match {text!r}; check the pattern and quote it "
-                                        "in a shell so that xnowcast expands it")
+                raise FileNotFoundError(
+                    f"no files match {text!r}; check the pattern and quote it "
+                    "in a shell so that xnowcast expands it"
+                )
             return found
         items = [text]
     else:
-        if isinstance(paths, (bytes, xr.DataArray, xr.Dataset)) or not isinstance(
-                paths, Sequence):
+        if isinstance(paths, (bytes, xr.DataArray, xr.Dataset)) or not isinstance(paths, Sequence):
             raise TypeError(
                 f"paths must be a file, a zarr store, a glob pattern or a list of them, got "
                 f"{type(paths).__name__}"
-                + ("; pass the cube itself to functions that take cubes"
-                   if isinstance(paths, (xr.DataArray, xr.Dataset)) else "")
+                + (
+                    "; pass the cube itself to functions that take cubes"
+                    if isinstance(paths, (xr.DataArray, xr.Dataset))
+                    else ""
+                )
             )
         try:
             items = [os.fspath(p) for p in paths]
         except TypeError:
-            raise TypeError(f"paths must be file paths (str or pathlib.Path), got {paths!r}") \
-                from None
+            raise TypeError(
+                f"paths must be file paths (str or pathlib.Path), got {paths!r}"
+            ) from None
         if not items:
             raise ValueError("got an empty list of paths")
     missing = [p for p in items if not os.path.exists(os.path.expanduser(p))]
     if missing:
-        raise FileNotFoundError(f"no such file(s): {', '.join(missing[:5])}"
-                                f"{' ...' if len(missing) > 5 else ''}")
+        raise FileNotFoundError(
+            f"no such file(s): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        )
     return [os.path.expanduser(p) for p in items]
 
 
 def _is_zarr(path: str) -> bool:
     p = Path(path)
-    return p.suffix == ".zarr" or (p.is_dir() and any(
-        (p / marker).exists() for marker in (".zgroup", ".zarray", "zarr.json")))
+    return p.suffix == ".zarr" or (
+        p.is_dir() and any((p / marker).exists() for marker in (".zgroup", ".zarray", "zarr.json"))
+    )
 
 
 def open_zarr_store(path: str | os.PathLike, **kwargs: Any) -> xr.Dataset:
@@ -131,13 +146,17 @@ def _scan_time(ds: xr.Dataset, path: str, time: str | None) -> pd.Timestamp:
         return parse_time_from_name(path, time)
     if time is not None:
         if time not in ds.variables:
-            raise ValueError(f"{path}: no variable {time!r} to read the time from; its variables "
-                             f"are {', '.join(map(str, ds.variables))}")
+            raise ValueError(
+                f"{path}: no variable {time!r} to read the time from; its variables "
+                f"are {', '.join(map(str, ds.variables))}"
+            )
         candidates = [time]
     else:
         candidates = [
-            str(name) for name, v in ds.variables.items()
-            if v.ndim == 0 and np.issubdtype(v.dtype, np.datetime64)
+            str(name)
+            for name, v in ds.variables.items()
+            if v.ndim == 0
+            and np.issubdtype(v.dtype, np.datetime64)
             and (v.attrs.get("standard_name") == "time" or str(name) in _TIME_VAR_NAMES)
         ]
     if not candidates:
@@ -147,8 +166,10 @@ def _scan_time(ds: xr.Dataset, path: str, time: str | None) -> pd.Timestamp:
         )
     value = ds[candidates[0]].values
     if not np.issubdtype(np.asarray(value).dtype, np.datetime64):
-        raise TypeError(f"{path}: time variable {candidates[0]!r} is not a decoded datetime "
-                        f"(dtype {np.asarray(value).dtype}); check its CF units attribute")
+        raise TypeError(
+            f"{path}: time variable {candidates[0]!r} is not a decoded datetime "
+            f"(dtype {np.asarray(value).dtype}); check its CF units attribute"
+        )
     return pd.Timestamp(value)
 
 
@@ -164,13 +185,20 @@ def _as_frames(ds: xr.Dataset, path: str, var: str | None, time: str | None) -> 
     if time_dim is None or time_dim not in da.dims:
         stamp = _scan_time(ds, path, time)
         scalars = {
-            name: ((), v.values, v.attrs) for name, v in ds.variables.items()
-            if v.ndim == 0 and name != var and name not in da.coords
-            and np.issubdtype(v.dtype, np.datetime64) and name != (time or "")
+            name: ((), v.values, v.attrs)
+            for name, v in ds.variables.items()
+            if v.ndim == 0
+            and name != var
+            and name not in da.coords
+            and np.issubdtype(v.dtype, np.datetime64)
+            and name != (time or "")
             and v.attrs.get("standard_name") != "time"
         }
         da = da.expand_dims(time=[stamp]).assign_coords(
-            {name: ("time", np.atleast_1d(values), attrs) for name, (_, values, attrs) in scalars.items()}
+            {
+                name: ("time", np.atleast_1d(values), attrs)
+                for name, (_, values, attrs) in scalars.items()
+            }
         )
         da["time"].attrs.update(standard_name="time", long_name="time")
     elif time_dim != "time":
@@ -231,32 +259,45 @@ def open_archive(
     failures: list[str] = []
     for path in files:
         if os.path.isdir(path) and not _is_zarr(path):
-            failures.append(f"{path} (a folder, not a zarr store; give a glob of the files in "
-                            "it, e.g. 'folder/*.nc')")
+            failures.append(
+                f"{path} (a folder, not a zarr store; give a glob of the files in "
+                "it, e.g. 'folder/*.nc')"
+            )
             continue
         try:
             ds = _open_one(path, chunks)
-        except Exception as err:  # noqa: BLE001 - report every unreadable file at once
+        except Exception as err:
             failures.append(f"{path} ({_first_line(err)})")
             continue
         frames.append(_as_frames(ds, path, var, time))
         sources.append(path)
     if failures:
-        raise ValueError(f"{len(failures)} of {len(files)} file(s) could not be read: "
-                         + "; ".join(failures[:10]) + (" ..." if len(failures) > 10 else ""))
+        raise ValueError(
+            f"{len(failures)} of {len(files)} file(s) could not be read: "
+            + "; ".join(failures[:10])
+            + (" ..." if len(failures) > 10 else "")
+        )
     _check_same_grid(frames, sources)
     if len(frames) == 1:
         cube = frames[0]
     else:
-        cube = xr.concat(frames, dim="time", coords="minimal", compat="override",
-                         join="override", combine_attrs="drop_conflicts")
+        cube = xr.concat(
+            frames,
+            dim="time",
+            coords="minimal",
+            compat="override",
+            join="override",
+            combine_attrs="drop_conflicts",
+        )
     per_frame = np.concatenate([[s] * f.sizes["time"] for s, f in zip(sources, frames)])
     check_unique_times(cube, per_frame)
     order = np.argsort(cube["time"].values, kind="stable")
     if (np.diff(order) != 1).any():
         cube = cube.isel(time=order)
     if len(files) > 1:
-        cube.attrs.setdefault("source_files", f"{len(files)} files, e.g. {os.path.basename(files[0])}")
+        cube.attrs.setdefault(
+            "source_files", f"{len(files)} files, e.g. {os.path.basename(files[0])}"
+        )
     y_dim, x_dim = find_spatial_dims(cube, "time")
     return add_latlon(cube, y_dim=y_dim, x_dim=x_dim)
 
@@ -288,8 +329,11 @@ def _check_same_grid(frames: list[xr.DataArray], sources: list[str]) -> None:
         for key, files in sorted(groups.items(), key=lambda kv: -len(kv[1])):
             shape = " x ".join(f"{name}={shape[0]}" for name, shape, _ in key)
             described.append(f"[{shape}: {len(files)} file(s), e.g. {', '.join(files[:3])}]")
-        raise ValueError("the files are on different grids: " + " ".join(described)
-                         + "; open each grid separately or regrid first")
+        raise ValueError(
+            "the files are on different grids: "
+            + " ".join(described)
+            + "; open each grid separately or regrid first"
+        )
 
 
 def check_unique_times(cube: xr.DataArray, per_frame_source: np.ndarray) -> None:
@@ -301,5 +345,7 @@ def check_unique_times(cube: xr.DataArray, per_frame_source: np.ndarray) -> None
         for t, src in zip(times[dup], per_frame_source[dup]):
             listing[t].append(os.path.basename(src))
         shown = "; ".join(f"{t}: {', '.join(s)}" for t, s in list(listing.items())[:5])
-        raise ValueError(f"{len(listing)} time(s) occur more than once: {shown}; remove the "
-                         "duplicate files or select them explicitly")
+        raise ValueError(
+            f"{len(listing)} time(s) occur more than once: {shown}; remove the "
+            "duplicate files or select them explicitly"
+        )

@@ -25,7 +25,7 @@ import xarray as xr
 
 from xnowcast.io.archive import check_unique_times, expand_paths, parse_time_from_name
 
-__all__ = ["ColorLegend", "open_image_sequence", "is_image_path", "IMAGE_SUFFIXES"]
+__all__ = ["IMAGE_SUFFIXES", "ColorLegend", "is_image_path", "open_image_sequence"]
 
 _RESAMPLE = ("nearest", "bilinear", "area")
 
@@ -42,9 +42,7 @@ def is_image_path(pattern: str | os.PathLike | Sequence[str | os.PathLike]) -> b
     (True, False, True)
     """
     items = [pattern] if isinstance(pattern, (str, os.PathLike)) else list(pattern)
-    return bool(items) and all(
-        os.fspath(p).lower().endswith(IMAGE_SUFFIXES) for p in items
-    )
+    return bool(items) and all(os.fspath(p).lower().endswith(IMAGE_SUFFIXES) for p in items)
 
 
 def _parse_colour(colour: Any) -> tuple[int, int, int]:
@@ -274,8 +272,11 @@ def _read_frame(
     """Decode one image into a float32 ``(ny, nx)`` frame (the per-chunk kernel)."""
     from PIL import Image
 
-    filters = {"nearest": Image.Resampling.NEAREST, "bilinear": Image.Resampling.BILINEAR,
-               "area": Image.Resampling.BOX}
+    filters = {
+        "nearest": Image.Resampling.NEAREST,
+        "bilinear": Image.Resampling.BILINEAR,
+        "area": Image.Resampling.BOX,
+    }
     try:
         with Image.open(path) as im:
             if crop is not None:
@@ -306,8 +307,9 @@ def _read_block(paths: np.ndarray, **kwargs: Any) -> np.ndarray:
 
 
 def _list_problems(problems: list[str], what: str, total: int, fix: str) -> ValueError:
-    shown = "; ".join(problems[:10]) + (f"; ... ({len(problems) - 10} more)"
-                                       if len(problems) > 10 else "")
+    shown = "; ".join(problems[:10]) + (
+        f"; ... ({len(problems) - 10} more)" if len(problems) > 10 else ""
+    )
     return ValueError(f"{len(problems)} of {total} file(s) {what}: {shown}. {fix}")
 
 
@@ -324,7 +326,9 @@ def _times(files: list[str], time_format: str | Callable[[str], Any]) -> pd.Date
     if failures:
         fmt = getattr(time_format, "__name__", time_format)
         raise _list_problems(
-            failures, f"have no time in their name matching {fmt!r}", len(files),
+            failures,
+            f"have no time in their name matching {fmt!r}",
+            len(files),
             "Fix time_format= (a strptime format such as '%Y%m%d%H%M'; the first part of "
             "the file name matching it is used), or select only the radar images with the "
             "pattern",
@@ -345,7 +349,9 @@ def _header_shapes(files: list[str]) -> list[tuple[int, int]]:
             failures.append(f"{path} ({type(err).__name__}: {err})")
     if failures:
         raise _list_problems(
-            failures, "could not be read as images", len(files),
+            failures,
+            "could not be read as images",
+            len(files),
             "Remove or re-download them, or narrow the pattern",
         )
     return shapes
@@ -457,9 +463,7 @@ def open_image_sequence(
     crop = _check_pair(crop, "crop", 4, "(y0, y1, x0, x1)")
     size = _check_pair(size, "size", 2, "(ny, nx)")
     if crop is not None and not (0 <= crop[0] < crop[1] and 0 <= crop[2] < crop[3]):
-        raise ValueError(
-            f"crop=(y0, y1, x0, x1) needs 0 <= y0 < y1 and 0 <= x0 < x1, got {crop}"
-        )
+        raise ValueError(f"crop=(y0, y1, x0, x1) needs 0 <= y0 < y1 and 0 <= x0 < x1, got {crop}")
     if size is not None and min(size) < 1:
         raise ValueError(f"size=(ny, nx) must be positive, got {size}")
     legend = _as_legend(colormap)
@@ -479,22 +483,25 @@ def open_image_sequence(
 
     shapes = _header_shapes(files if check else files[:1])
     if crop is not None:
-        outside = [f"{p} ({h} x {w})" for p, (h, w) in zip(files, shapes)
-                   if crop[1] > h or crop[3] > w]
+        outside = [
+            f"{p} ({h} x {w})" for p, (h, w) in zip(files, shapes) if crop[1] > h or crop[3] > w
+        ]
         if outside:
             raise _list_problems(
-                outside, f"are smaller than crop={crop}", len(shapes),
+                outside,
+                f"are smaller than crop={crop}",
+                len(shapes),
                 "crop=(y0, y1, x0, x1) must lie inside every image",
             )
         shapes = [(crop[1] - crop[0], crop[3] - crop[2])] * len(shapes)
     src_h, src_w = shapes[0]
     if size is None:
-        different = [f"{p} ({h} x {w})" for p, (h, w) in zip(files, shapes)
-                     if (h, w) != shapes[0]]
+        different = [f"{p} ({h} x {w})" for p, (h, w) in zip(files, shapes) if (h, w) != shapes[0]]
         if different:
             raise _list_problems(
-                different, f"differ in size from {os.path.basename(files[0])} "
-                           f"({src_h} x {src_w})", len(shapes),
+                different,
+                f"differ in size from {os.path.basename(files[0])} ({src_h} x {src_w})",
+                len(shapes),
                 "Pass size=(ny, nx) to resize all images to one size",
             )
         ny, nx = src_h, src_w
@@ -505,21 +512,34 @@ def open_image_sequence(
 
     paths = da.from_array(np.array(files, dtype=object).reshape(-1, 1, 1), chunks=1)
     data = da.map_blocks(
-        _read_block, paths, chunks=((1,) * len(files), (ny,), (nx,)), dtype=np.float32,
+        _read_block,
+        paths,
+        chunks=((1,) * len(files), (ny,), (nx,)),
+        dtype=np.float32,
         meta=np.empty((0, 0, 0), np.float32),
-        crop=crop, size=size, legend=legend, resample=resample, shape=(ny, nx),
+        crop=crop,
+        size=size,
+        legend=legend,
+        resample=resample,
+        shape=(ny, nx),
     )
     y0, x0 = (crop[0], crop[2]) if crop is not None else (0, 0)
     y = y0 + (np.arange(ny) + 0.5) * (src_h / ny) - 0.5
     x = x0 + (np.arange(nx) + 0.5) * (src_w / nx) - 0.5
     units = units if units is not None else (legend.units if legend is not None else None)
-    steps = [f"crop={crop}" if crop else None,
-             "colour legend -> value" if legend is not None else "grey level (ITU-R 601 luma)",
-             f"resize to {size} ({resample})" if size else None]
+    steps = [
+        f"crop={crop}" if crop else None,
+        "colour legend -> value" if legend is not None else "grey level (ITU-R 601 luma)",
+        f"resize to {size} ({resample})" if size else None,
+    ]
     attrs = {
-        "source": (os.fspath(pattern) if isinstance(pattern, (str, os.PathLike))
-                   else f"{len(files)} files, e.g. {os.path.basename(files[0])}"),
-        "long_name": "rain rate from the colour legend" if legend is not None
+        "source": (
+            os.fspath(pattern)
+            if isinstance(pattern, (str, os.PathLike))
+            else f"{len(files)} files, e.g. {os.path.basename(files[0])}"
+        ),
+        "long_name": "rain rate from the colour legend"
+        if legend is not None
         else "grey level (0-255)",
         "xnowcast_image_processing": "; ".join(s for s in steps if s),
     }
@@ -529,8 +549,11 @@ def open_image_sequence(
         data,
         dims=("time", "y", "x"),
         coords={
-            "time": ("time", times.values, {"standard_name": "time",
-                                            "long_name": "time parsed from the file name"}),
+            "time": (
+                "time",
+                times.values,
+                {"standard_name": "time", "long_name": "time parsed from the file name"},
+            ),
             "y": ("y", y, {"long_name": "image row (pixel centre, source image rows)"}),
             "x": ("x", x, {"long_name": "image column (pixel centre, source image columns)"}),
         },

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import xarray as xr
 
-__all__ = ["save_forecast", "open_forecast", "coordinate_encoding", "CF_CONVENTIONS"]
+__all__ = ["CF_CONVENTIONS", "coordinate_encoding", "open_forecast", "save_forecast"]
 
 #: The ``Conventions`` attribute of the files xnowcast writes.
 CF_CONVENTIONS = "CF-1.8"
@@ -19,7 +19,9 @@ def _format(path: Path) -> str:
         return "zarr"
     if path.suffix in (".nc", ".nc4", ".netcdf"):
         return "netcdf"
-    raise ValueError(f"cannot tell the output format of {str(path)!r}: end the name in .zarr or .nc")
+    raise ValueError(
+        f"cannot tell the output format of {str(path)!r}: end the name in .zarr or .nc"
+    )
 
 
 def save_forecast(
@@ -57,8 +59,9 @@ def save_forecast(
     fmt = _format(path)
     if path.exists():
         if not overwrite:
-            raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) "
-                                  "to replace it")
+            raise FileExistsError(
+                f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it"
+            )
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     name = fc.name if fc.name is not None else "forecast"
     ds = fc.to_dataset(name=name)

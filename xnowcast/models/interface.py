@@ -38,14 +38,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from xnowcast._checks import WrongTypeError, positive_int
+from xnowcast.optional import MissingOptionalDependency
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "NowcastModel",
     "get_model",
     "list_models",
     "register_model",
     "run_model",
-    "ENTRY_POINT_GROUP",
 ]
 
 ENTRY_POINT_GROUP = "xnowcast.models"
@@ -114,8 +115,10 @@ class NowcastModel(abc.ABC):
         weights) must override this.
         """
         cls = type(self)
-        return (f"{cls.__module__}.{cls.__qualname__}",
-                json.dumps(self.get_params(), sort_keys=True, default=str))
+        return (
+            f"{cls.__module__}.{cls.__qualname__}",
+            json.dumps(self.get_params(), sort_keys=True, default=str),
+        )
 
 
 def run_model(model: NowcastModel, inputs: np.ndarray) -> np.ndarray:
@@ -190,7 +193,8 @@ def register_model(
 
     def _register(obj):
         if (isinstance(obj, str) and ":" not in obj) or (
-                not isinstance(obj, str) and not callable(obj)):
+            not isinstance(obj, str) and not callable(obj)
+        ):
             raise TypeError(
                 f"model {key!r}: the factory must be a NowcastModel subclass, a callable "
                 f"returning one, or a 'module:attribute' reference, got {obj!r}"
@@ -271,6 +275,8 @@ def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> Nowc
         module_name, _, attr = factory.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), attr)
+        except MissingOptionalDependency:
+            raise  # names the extra to install
         except (ImportError, AttributeError) as err:
             raise ImportError(
                 f"model {key!r} is registered as {registry[key]!r}, which cannot be loaded "

@@ -23,8 +23,9 @@ from xnowcast.motion.api import (
     estimate_motion,
 )
 from xnowcast.motion.interface import canonical_name, check_combine, get_method, list_methods
+from xnowcast.optional import import_optional
 
-__all__ = ["OpticalFlow", "TRENDS"]
+__all__ = ["TRENDS", "OpticalFlow"]
 
 if TYPE_CHECKING:
     from xnowcast.transforms import Transform
@@ -106,6 +107,7 @@ class OpticalFlow(NowcastModel):
         **options: Any,
     ) -> None:
         super().__init__(n_in=n_in, n_out=n_out)
+        import_optional("cv2", "the optical-flow model")  # fail now, not at the first forecast
         from xnowcast.extrapolation.semilagrangian import INTERPOLATIONS
         from xnowcast.motion.api import check_options
         from xnowcast.transforms import get_transform
@@ -161,8 +163,12 @@ class OpticalFlow(NowcastModel):
     def motion(self, frames: np.ndarray) -> np.ndarray:
         """The ``(2, y, x)`` motion field (pixels per step) of one ``(t, y, x)`` window."""
         return estimate_motion(
-            frames[-(self.n_flows + 1):], method=self.method, n_flows=self.n_flows,
-            combine=self.combine, transform=self._transform, **self.options,
+            frames[-(self.n_flows + 1) :],
+            method=self.method,
+            n_flows=self.n_flows,
+            combine=self.combine,
+            transform=self._transform,
+            **self.options,
         )
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
@@ -178,8 +184,14 @@ class OpticalFlow(NowcastModel):
         out = np.empty((batch, self.n_out, ny, nx), np.float32)
         for b in range(batch):
             flow = self.motion(inputs[b])
-            extrapolate(inputs[b, -1], flow, self.n_out, fill=self.fill,
-                        interpolation=self.interpolation, out=out[b])
+            extrapolate(
+                inputs[b, -1],
+                flow,
+                self.n_out,
+                fill=self.fill,
+                interpolation=self.interpolation,
+                out=out[b],
+            )
             if self.trend == "global":
                 growth = self.growth(inputs[b, -2], inputs[b, -1], flow)
                 if growth != 1.0:

@@ -14,4 +14,4 @@ needs ``opencv-contrib-python-headless``).
 from xnowcast.motion.api import estimate_motion, motion
 from xnowcast.motion.interface import available_methods, get_method, list_methods
 
-__all__ = ["motion", "estimate_motion", "get_method", "list_methods", "available_methods"]
+__all__ = ["available_methods", "estimate_motion", "get_method", "list_methods", "motion"]

@@ -25,12 +25,12 @@ from xnowcast.motion.interface import (
 from xnowcast.transforms import Transform, get_transform
 
 __all__ = [
-    "estimate_motion",
-    "motion",
+    "DEFAULT_COMBINE",
     "DEFAULT_METHOD",
     "DEFAULT_N_FLOWS",
-    "DEFAULT_COMBINE",
     "DEFAULT_TRANSFORM",
+    "estimate_motion",
+    "motion",
 ]
 
 #: Defaults shared by :func:`motion` and the ``"optical-flow"`` model, chosen on
@@ -38,8 +38,12 @@ __all__ = [
 DEFAULT_METHOD = "lucas-kanade"
 DEFAULT_N_FLOWS = 2
 DEFAULT_COMBINE = "weighted"
-DEFAULT_TRANSFORM: dict[str, Any] = {"name": "dbr", "threshold": 0.1, "zerovalue": -15.0,
-                                     "vmax": 100.0}
+DEFAULT_TRANSFORM: dict[str, Any] = {
+    "name": "dbr",
+    "threshold": 0.1,
+    "zerovalue": -15.0,
+    "vmax": 100.0,
+}
 
 
 def _method_name(method: Any) -> str:
@@ -94,7 +98,7 @@ def estimate_motion(
     check_combine(combine)
     options.setdefault("value_range", tf.output_range)
     check_options(estimator, options)
-    z = tf.forward(frames[-(n_flows + 1):])
+    z = tf.forward(frames[-(n_flows + 1) :])
     finite = z[np.isfinite(z)]
     if finite.size == 0 or finite.min() == finite.max():  # nothing to track
         return np.zeros((2, *frames.shape[1:]), np.float32)
@@ -115,8 +119,9 @@ def estimate_motion(
 def method_options(estimator: Any) -> list[str]:
     """Names of the options a motion method takes (besides ``n_flows`` and ``combine``)."""
     params = inspect.signature(estimator).parameters.values()
-    return [p.name for p in params
-            if p.kind is p.KEYWORD_ONLY and p.name not in ("n_flows", "combine")]
+    return [
+        p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in ("n_flows", "combine")
+    ]
 
 
 def check_options(estimator: Any, options: dict[str, Any]) -> None:
@@ -136,8 +141,11 @@ def check_options(estimator: Any, options: dict[str, Any]) -> None:
         )
     presets = getattr(inspect.getmodule(estimator), "PRESETS", None)
     preset = options.get("preset")
-    if presets is not None and preset is not None and (
-            not isinstance(preset, str) or preset.strip().lower() not in presets):
+    if (
+        presets is not None
+        and preset is not None
+        and (not isinstance(preset, str) or preset.strip().lower() not in presets)
+    ):
         raise ValueError(
             f"unknown preset {preset!r} for motion method {_method_name(estimator)!r}; "
             f"valid presets are: {', '.join(presets)}"
@@ -203,8 +211,11 @@ def motion(
 
     positive_int(n_flows, "n_flows")
     cube, info = normalize_cube(
-        cube, var, min_frames=n_flows + 1,
-        need=f"n_flows={n_flows} frame pairs; give a longer cube or a smaller n_flows")
+        cube,
+        var,
+        min_frames=n_flows + 1,
+        need=f"n_flows={n_flows} frame pairs; give a longer cube or a smaller n_flows",
+    )
     times = pd.DatetimeIndex(cube[info.time_dim].values)
     if time is None:
         scalar, wanted = True, times[-1:]
@@ -213,8 +224,10 @@ def motion(
     else:
         scalar = np.ndim(time) == 0
         if isinstance(time, slice):
-            raise TypeError("time takes a time, a list of times or 'all', not a slice; select "
-                            "the frames with cube.sel(time=slice(...)) and pass time='all'")
+            raise TypeError(
+                "time takes a time, a list of times or 'all', not a slice; select "
+                "the frames with cube.sel(time=slice(...)) and pass time='all'"
+            )
         wanted = as_times(time, "time")
         if len(wanted) == 0:
             raise ValueError("time is an empty list; give at least one time (or 'all')")
@@ -228,26 +241,50 @@ def motion(
                 "choose a later time or a smaller n_flows"
             )
     tf = get_transform(DEFAULT_TRANSFORM if transform is None else transform)
-    flows = np.stack([
-        estimate_motion(cube.isel({info.time_dim: slice(i - n_flows, i + 1)}).values,
-                        method=method, n_flows=n_flows, combine=combine, transform=tf,
-                        **options)
-        for i in positions
-    ])
+    flows = np.stack(
+        [
+            estimate_motion(
+                cube.isel({info.time_dim: slice(i - n_flows, i + 1)}).values,
+                method=method,
+                n_flows=n_flows,
+                combine=combine,
+                transform=tf,
+                **options,
+            )
+            for i in positions
+        ]
+    )
     step_s = pd.Timedelta(info.step).total_seconds()
-    spatial = {name: c for name, c in cube.coords.items()
-               if set(c.dims) <= {info.y_dim, info.x_dim}}
+    spatial = {
+        name: c for name, c in cube.coords.items() if set(c.dims) <= {info.y_dim, info.x_dim}
+    }
     dims = (info.time_dim, info.y_dim, info.x_dim)
-    common = {"method": _method_name(get_method(method)), "n_flows": int(n_flows),
-              "combine": combine, "time_step": str(pd.Timedelta(info.step))}
+    common = {
+        "method": _method_name(get_method(method)),
+        "n_flows": int(n_flows),
+        "combine": combine,
+        "time_step": str(pd.Timedelta(info.step)),
+    }
     ds = xr.Dataset(
         {
-            "u": (dims, flows[:, 0], {
-                "long_name": "motion along the x array axis (increasing column index)",
-                "units": "pixel / time step", **common}),
-            "v": (dims, flows[:, 1], {
-                "long_name": "motion along the y array axis (increasing row index)",
-                "units": "pixel / time step", **common}),
+            "u": (
+                dims,
+                flows[:, 0],
+                {
+                    "long_name": "motion along the x array axis (increasing column index)",
+                    "units": "pixel / time step",
+                    **common,
+                },
+            ),
+            "v": (
+                dims,
+                flows[:, 1],
+                {
+                    "long_name": "motion along the y array axis (increasing row index)",
+                    "units": "pixel / time step",
+                    **common,
+                },
+            ),
         },
         coords={info.time_dim: wanted.values, **spatial},
     )
@@ -255,11 +292,17 @@ def motion(
     if spacing is not None and step_s > 0:
         dy, dx = spacing
         ds["u_ms"] = ds.u * np.float32(dx / step_s)
-        ds["u_ms"].attrs = {"long_name": "motion along increasing x coordinate",
-                            "units": "m s-1", **common}
+        ds["u_ms"].attrs = {
+            "long_name": "motion along increasing x coordinate",
+            "units": "m s-1",
+            **common,
+        }
         ds["v_ms"] = ds.v * np.float32(dy / step_s)
-        ds["v_ms"].attrs = {"long_name": "motion along increasing y coordinate",
-                            "units": "m s-1", **common}
+        ds["v_ms"].attrs = {
+            "long_name": "motion along increasing y coordinate",
+            "units": "m s-1",
+            **common,
+        }
         ds["speed"] = np.hypot(ds.u_ms, ds.v_ms)
         ds["speed"].attrs = {"long_name": "motion speed", "units": "m s-1", **common}
     else:
@@ -267,8 +310,8 @@ def motion(
         ds["speed"].attrs = {"long_name": "motion speed", "units": "pixel / time step", **common}
     ds.attrs = {
         "sign_convention": "u > 0 towards increasing column index, v > 0 towards increasing "
-                           "row index (pixels per step); u_ms/v_ms > 0 towards increasing x/y "
-                           "coordinate values",
+        "row index (pixels per step); u_ms/v_ms > 0 towards increasing x/y "
+        "coordinate values",
         "transform": str(tf.to_dict()),
         **({"options": str(options)} if options else {}),
     }

@@ -36,8 +36,9 @@ import numpy as np
 
 from xnowcast._checks import integer
 from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
+from xnowcast.optional import import_optional
 
-__all__ = ["dis", "PRESETS", "validate_options"]
+__all__ = ["PRESETS", "dis", "validate_options"]
 
 #: Preset names and their OpenCV constants' names.
 PRESETS = {
@@ -87,17 +88,26 @@ def dis(
     (2, y, x) float32
         ``u`` (+x) and ``v`` (+y) in pixels per step.
     """
-    import cv2
+    cv2 = import_optional("cv2", "DIS motion")
 
     frames = check_frames(frames, n_flows)
-    key, chosen = _settings(preset, {
-        "finest_scale": finest_scale, "patch_size": patch_size, "patch_stride": patch_stride,
-        "gradient_descent_iterations": gradient_descent_iterations,
-        "variational_refinement_iterations": variational_refinement_iterations})
-    setters = {"finest_scale": "setFinestScale", "patch_size": "setPatchSize",
-               "patch_stride": "setPatchStride",
-               "gradient_descent_iterations": "setGradientDescentIterations",
-               "variational_refinement_iterations": "setVariationalRefinementIterations"}
+    key, chosen = _settings(
+        preset,
+        {
+            "finest_scale": finest_scale,
+            "patch_size": patch_size,
+            "patch_stride": patch_stride,
+            "gradient_descent_iterations": gradient_descent_iterations,
+            "variational_refinement_iterations": variational_refinement_iterations,
+        },
+    )
+    setters = {
+        "finest_scale": "setFinestScale",
+        "patch_size": "setPatchSize",
+        "patch_stride": "setPatchStride",
+        "gradient_descent_iterations": "setGradientDescentIterations",
+        "variational_refinement_iterations": "setVariationalRefinementIterations",
+    }
     flows = []
     for prev, nxt in frame_pairs(frames, n_flows, value_range):
         est = cv2.DISOpticalFlow_create(getattr(cv2, PRESETS[key]))
@@ -113,10 +123,18 @@ def _settings(preset: Any, options: dict[str, Any]) -> tuple[str, dict[str, int]
     key = preset.strip().lower() if isinstance(preset, str) else preset
     if key not in PRESETS:
         raise ValueError(f"unknown DIS preset {preset!r}; valid presets are: {', '.join(PRESETS)}")
-    minimum = {"finest_scale": 0, "patch_size": 1, "patch_stride": 1,
-               "gradient_descent_iterations": 0, "variational_refinement_iterations": 0}
-    chosen = {name: integer(options[name], f"DIS option {name}", low=low, whole=True)
-              for name, low in minimum.items() if options.get(name) is not None}
+    minimum = {
+        "finest_scale": 0,
+        "patch_size": 1,
+        "patch_stride": 1,
+        "gradient_descent_iterations": 0,
+        "variational_refinement_iterations": 0,
+    }
+    chosen = {
+        name: integer(options[name], f"DIS option {name}", low=low, whole=True)
+        for name, low in minimum.items()
+        if options.get(name) is not None
+    }
     # OpenCV corrupts memory (or divides by zero) when the stride exceeds the patch size.
     size = chosen.get("patch_size", _PRESET_PATCH[key][0])
     stride = chosen.get("patch_stride", _PRESET_PATCH[key][1])

@@ -37,8 +37,9 @@ from xnowcast.motion.interface import (
     finish_flow,
     frame_pairs,
 )
+from xnowcast.optional import import_optional
 
-__all__ = ["farneback", "PRESETS", "validate_options"]
+__all__ = ["PRESETS", "farneback", "validate_options"]
 
 #: Named parameter sets of ``cv2.calcOpticalFlowFarneback``.
 PRESETS: dict[str, dict[str, float]] = {
@@ -85,18 +86,34 @@ def farneback(
     (2, y, x) float32
         ``u`` (+x) and ``v`` (+y) in pixels per step.
     """
-    import cv2
+    cv2 = import_optional("cv2", "Farneback motion")
 
     frames = check_frames(frames, n_flows)
-    params = _params(preset, dict(pyr_scale=pyr_scale, levels=levels, winsize=winsize,
-                                  iterations=iterations, poly_n=poly_n, poly_sigma=poly_sigma))
+    params = _params(
+        preset,
+        dict(
+            pyr_scale=pyr_scale,
+            levels=levels,
+            winsize=winsize,
+            iterations=iterations,
+            poly_n=poly_n,
+            poly_sigma=poly_sigma,
+        ),
+    )
     flags = cv2.OPTFLOW_FARNEBACK_GAUSSIAN if gaussian_window else 0
     flows = []
     for prev, nxt in frame_pairs(frames, n_flows, value_range):
         flow = cv2.calcOpticalFlowFarneback(
-            prev, nxt, None,
-            float(params["pyr_scale"]), int(params["levels"]), int(params["winsize"]),
-            int(params["iterations"]), int(params["poly_n"]), float(params["poly_sigma"]), flags,
+            prev,
+            nxt,
+            None,
+            float(params["pyr_scale"]),
+            int(params["levels"]),
+            int(params["winsize"]),
+            int(params["iterations"]),
+            int(params["poly_n"]),
+            float(params["poly_sigma"]),
+            flags,
         )
         flows.append(np.moveaxis(flow, -1, 0))
     return finish_flow(flows, combine, smooth)
@@ -111,12 +128,19 @@ def _params(preset: Any, overrides: dict[str, Any]) -> dict[str, float]:
         )
     params = dict(PRESETS[key])
     params.update({k: v for k, v in overrides.items() if v is not None})
-    real(params["pyr_scale"], "Farneback option pyr_scale", low=0, high=1,
-         low_inclusive=False, high_inclusive=False)
+    real(
+        params["pyr_scale"],
+        "Farneback option pyr_scale",
+        low=0,
+        high=1,
+        low_inclusive=False,
+        high_inclusive=False,
+    )
     for name in ("levels", "winsize", "iterations", "poly_n"):
         params[name] = integer(params[name], f"Farneback option {name}", low=1, whole=True)
-    params["poly_sigma"] = real(params["poly_sigma"], "Farneback option poly_sigma", low=0,
-                                low_inclusive=False)
+    params["poly_sigma"] = real(
+        params["poly_sigma"], "Farneback option poly_sigma", low=0, low_inclusive=False
+    )
     return params
 
 

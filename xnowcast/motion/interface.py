@@ -52,20 +52,21 @@ from typing import Any
 import numpy as np
 
 from xnowcast._checks import positive_int, real
+from xnowcast.optional import import_optional
 
 __all__ = [
-    "get_method",
-    "list_methods",
+    "COMBINE",
     "available_methods",
     "canonical_name",
-    "combine_flows",
-    "frame_pairs",
-    "check_frames",
-    "finish_flow",
-    "smooth_flow",
     "check_combine",
+    "check_frames",
     "check_range",
-    "COMBINE",
+    "combine_flows",
+    "finish_flow",
+    "frame_pairs",
+    "get_method",
+    "list_methods",
+    "smooth_flow",
 ]
 
 #: Valid values of ``combine``.
@@ -210,9 +211,7 @@ def check_range(value_range: Sequence[float]) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in value_range)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"value_range must be two numbers (lo, hi), got {value_range!r}"
-        ) from None
+        raise ValueError(f"value_range must be two numbers (lo, hi), got {value_range!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
         raise ValueError(f"value_range must be finite with hi > lo, got {value_range!r}")
     return lo, hi
@@ -254,7 +253,7 @@ def smooth_flow(flow: np.ndarray, sigma: float) -> np.ndarray:
     sigma = real(sigma, "smooth (sigma in pixels)", low=0)
     if sigma == 0:
         return flow
-    import cv2
+    cv2 = import_optional("cv2", "optical-flow motion")
 
     return np.stack(
         [cv2.GaussianBlur(c, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE) for c in flow]

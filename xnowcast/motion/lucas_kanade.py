@@ -50,8 +50,9 @@ from xnowcast.motion.interface import (
     finish_flow,
     frame_pairs,
 )
+from xnowcast.optional import import_optional
 
-__all__ = ["lucas_kanade", "sparse_vectors", "interpolate_vectors", "validate_options"]
+__all__ = ["interpolate_vectors", "lucas_kanade", "sparse_vectors", "validate_options"]
 
 
 #: Lucas-Kanade option -> check of its value (see :func:`lucas_kanade`).
@@ -109,12 +110,15 @@ def sparse_vectors(
     vectors : (n, 2) float32
         Their ``(u, v)`` displacements in pixels.
     """
-    import cv2
+    cv2 = import_optional("cv2", "Lucas-Kanade motion")
 
     empty = np.zeros((0, 2), np.float32)
     corners = cv2.goodFeaturesToTrack(
-        prev, maxCorners=int(max_corners), qualityLevel=float(quality_level),
-        minDistance=float(min_distance), blockSize=int(block_size),
+        prev,
+        maxCorners=int(max_corners),
+        qualityLevel=float(quality_level),
+        minDistance=float(min_distance),
+        blockSize=int(block_size),
     )
     if corners is None or len(corners) == 0:
         return empty, empty
@@ -142,8 +146,11 @@ def _decluster(points, vectors, weights, cell):
     wsum = np.bincount(inverse, weights, n)
     out_p = np.stack([np.bincount(inverse, weights * points[:, i], n) for i in (0, 1)], 1)
     out_v = np.stack([np.bincount(inverse, weights * vectors[:, i], n) for i in (0, 1)], 1)
-    return (out_p / wsum[:, None]).astype(np.float32), (out_v / wsum[:, None]).astype(
-        np.float32), wsum.astype(np.float32)
+    return (
+        (out_p / wsum[:, None]).astype(np.float32),
+        (out_v / wsum[:, None]).astype(np.float32),
+        wsum.astype(np.float32),
+    )
 
 
 def interpolate_vectors(
@@ -180,7 +187,7 @@ def interpolate_vectors(
     >>> f.shape, float(f[0].min()), float(f[1].max())
     ((2, 10, 20), 1.0, -2.0)
     """
-    import cv2
+    cv2 = import_optional("cv2", "Lucas-Kanade motion")
 
     ny, nx = shape
     if len(points) == 0:
@@ -200,11 +207,11 @@ def interpolate_vectors(
     sums = np.empty((len(gy), len(gx), 3), np.float32)
     rows = max(1, 2**22 // max(1, len(gx) * len(p)))  # about 16 MiB of kernel at a time
     for r in range(0, len(gy), rows):
-        kernel = dy2[r:r + rows, None, :] + dx2[None, :, :]  # (rows, gx, n)
+        kernel = dy2[r : r + rows, None, :] + dx2[None, :, :]  # (rows, gx, n)
         kernel += np.float32(1.0)
         np.multiply(kernel, kernel, out=kernel)
         np.reciprocal(kernel, out=kernel)
-        sums[r:r + rows] = kernel @ weighted
+        sums[r : r + rows] = kernel @ weighted
     coarse = np.moveaxis(sums[..., :2] / sums[..., 2:], -1, 0)
     # corner-aligned resize: grid node i sits at pixel i * step (clipped to the last pixel)
     out = np.empty((2, ny, nx), np.float32)
@@ -212,8 +219,13 @@ def interpolate_vectors(
     xx = np.minimum(np.arange(nx, dtype=np.float32) / step, len(gx) - 1)
     map_x, map_y = np.meshgrid(xx, yy)
     for c in (0, 1):
-        out[c] = cv2.remap(np.ascontiguousarray(coarse[c], dtype=np.float32), map_x, map_y,
-                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        out[c] = cv2.remap(
+            np.ascontiguousarray(coarse[c], dtype=np.float32),
+            map_x,
+            map_y,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
     return out
 
 
@@ -269,13 +281,27 @@ def lucas_kanade(
     """
     frames = check_frames(frames, n_flows)
     combine = check_combine(combine)
-    validate_options(max_corners=max_corners, quality_level=quality_level,
-                     min_distance=min_distance, block_size=block_size, win_size=win_size,
-                     max_level=max_level, fb_threshold=fb_threshold, decluster=decluster,
-                     sigma=sigma, grid_step=grid_step)
-    track = dict(max_corners=max_corners, quality_level=quality_level,
-                 min_distance=min_distance, block_size=block_size, win_size=win_size,
-                 max_level=max_level, fb_threshold=fb_threshold)
+    validate_options(
+        max_corners=max_corners,
+        quality_level=quality_level,
+        min_distance=min_distance,
+        block_size=block_size,
+        win_size=win_size,
+        max_level=max_level,
+        fb_threshold=fb_threshold,
+        decluster=decluster,
+        sigma=sigma,
+        grid_step=grid_step,
+    )
+    track = dict(
+        max_corners=max_corners,
+        quality_level=quality_level,
+        min_distance=min_distance,
+        block_size=block_size,
+        win_size=win_size,
+        max_level=max_level,
+        fb_threshold=fb_threshold,
+    )
     shape = frames.shape[1:]
     interp = dict(sigma=sigma, grid_step=grid_step)
     pairs = frame_pairs(frames, n_flows, value_range)

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
+from xnowcast.optional import import_optional
 
-__all__ = ["tvl1", "tvl1_available", "require_tvl1"]
+__all__ = ["require_tvl1", "tvl1", "tvl1_available"]
 
 _MISSING = (
     "motion method 'tvl1' needs OpenCV's contrib module cv2.optflow, which this OpenCV build "
@@ -34,7 +35,7 @@ _MISSING = (
 def tvl1_available() -> bool:
     """Whether the installed OpenCV has ``cv2.optflow.DualTVL1OpticalFlow_create``."""
     try:
-        import cv2
+        cv2 = import_optional("cv2", "TV-L1 motion")
     except ImportError:
         return False
     return hasattr(getattr(cv2, "optflow", None), "DualTVL1OpticalFlow_create")
@@ -43,7 +44,7 @@ def tvl1_available() -> bool:
 def require_tvl1() -> None:
     """Raise the ImportError that says what to install when TV-L1 is unavailable."""
     if not tvl1_available():
-        import cv2
+        cv2 = import_optional("cv2", "TV-L1 motion")
 
         raise ImportError(_MISSING.format(version=cv2.__version__))
 
@@ -77,7 +78,7 @@ def tvl1(
     ImportError
         When OpenCV lacks the contrib module (the message says what to install).
     """
-    import cv2
+    cv2 = import_optional("cv2", "TV-L1 motion")
 
     require_tvl1()
     frames = check_frames(frames, n_flows)

@@ -31,8 +31,10 @@ def _writer(path: Path, fps: float):
                 "(e.g. conda install ffmpeg) or write a .gif instead"
             )
         return animation.FFMpegWriter(fps=fps)
-    raise ValueError(f"cannot write an animation to {path.name!r}: use a .gif file (Pillow) "
-                     f"or {', '.join(_VIDEO)} (ffmpeg)")
+    raise ValueError(
+        f"cannot write an animation to {path.name!r}: use a .gif file (Pillow) "
+        f"or {', '.join(_VIDEO)} (ffmpeg)"
+    )
 
 
 def animate(
@@ -128,8 +130,10 @@ def animate(
 
     plt = _pyplot()
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path ending in .gif or {', '.join(_VIDEO)}, got "
-                        f"{type(path).__name__}")
+        raise TypeError(
+            f"path must be a file path ending in .gif or {', '.join(_VIDEO)}, got "
+            f"{type(path).__name__}"
+        )
     path = Path(path)
     fps = real(fps, "fps", low=0, low_inclusive=False)
     dpi = integer(dpi, "dpi", low=1, whole=True)
@@ -141,29 +145,52 @@ def animate(
     observed = None
     if obs is not None:
         obs_da = _observations(_field(obs, var), da)
-        valid = (da[VALID_TIME].values[positions] if VALID_TIME in da.coords
-                 else [None] * len(positions))
+        valid = (
+            da[VALID_TIME].values[positions] if VALID_TIME in da.coords else [None] * len(positions)
+        )
         observed = [_obs_frame(obs_da, t) for t in valid]
     grid = map_grid(da)
     cmap, norm = rain_colormap(levels, colors)
 
     ncols = 2 if observed is not None else 1
-    fig = plt.figure(figsize=(panel_size * ncols + 1.0, panel_size * _aspect(grid) + 0.6),
-                     layout="constrained")
+    fig = plt.figure(
+        figsize=(panel_size * ncols + 1.0, panel_size * _aspect(grid) + 0.6), layout="constrained"
+    )
     panels = []
     if observed is not None:
         ax_obs = _add_axes(fig, 1, ncols, 1, grid)
         first = observed[0] if observed[0] is not None else np.full(frames.shape[1:], np.nan)
-        panels.append((ax_obs, plot_field(ax_obs, first, grid, cmap=cmap, norm=norm,
-                                          features=features, resolution=resolution), "observed"))
+        panels.append(
+            (
+                ax_obs,
+                plot_field(
+                    ax_obs,
+                    first,
+                    grid,
+                    cmap=cmap,
+                    norm=norm,
+                    features=features,
+                    resolution=resolution,
+                ),
+                "observed",
+            )
+        )
     ax_fc = _add_axes(fig, 1, ncols, ncols, grid)
-    mesh = plot_field(ax_fc, frames[0], grid, cmap=cmap, norm=norm, features=features,
-                      resolution=resolution)
+    mesh = plot_field(
+        ax_fc, frames[0], grid, cmap=cmap, norm=norm, features=features, resolution=resolution
+    )
     panels.append((ax_fc, mesh, "forecast"))
     if motion is not None:
         plot_motion(ax_fc, motion, grid)
-    fig.colorbar(mesh, ax=fig.axes, shrink=0.8, extend="max", label=_colorbar_label(da),
-                 ticks=norm.boundaries, format="%g")
+    fig.colorbar(
+        mesh,
+        ax=fig.axes,
+        shrink=0.8,
+        extend="max",
+        label=_colorbar_label(da),
+        ticks=norm.boundaries,
+        format="%g",
+    )
     fig.suptitle(_init_label(da), fontsize=11)
 
     def draw(k: int):

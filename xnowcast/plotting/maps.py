@@ -38,17 +38,18 @@ from xnowcast.conventions import (
     match_grid,
     normalize_cube,
 )
+from xnowcast.optional import import_optional
 
 __all__ = [
-    "RAIN_LEVELS",
     "NO_DATA_COLOR",
     "RAIN_COLORS",
+    "RAIN_LEVELS",
     "MapGrid",
-    "rain_colormap",
     "map_grid",
-    "plot_forecast",
     "plot_field",
+    "plot_forecast",
     "plot_motion",
+    "rain_colormap",
 ]
 
 #: Colour-scale levels for rain rates (mm/h): below 0.1 is transparent.
@@ -57,19 +58,20 @@ RAIN_LEVELS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 NO_DATA_COLOR = "#e4e4e4"
 #: One colour per interval between :data:`RAIN_LEVELS` (light blue to purple).
 RAIN_COLORS = (
-    "#c6e5fa", "#7cc1f0", "#2e8fe0", "#1a5fb4", "#2db84c",
-    "#f6e31c", "#f79a1e", "#e3261b", "#a3186e",
+    "#c6e5fa",
+    "#7cc1f0",
+    "#2e8fe0",
+    "#1a5fb4",
+    "#2db84c",
+    "#f6e31c",
+    "#f79a1e",
+    "#e3261b",
+    "#a3186e",
 )
 
 
 def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - exercised only without matplotlib
-        raise ImportError(
-            "plotting needs matplotlib (and cartopy for maps): pip install 'xnowcast[plot]'"
-        ) from None
-    return plt
+    return import_optional("matplotlib.pyplot", "plotting")
 
 
 def rain_colormap(levels: Sequence[float] | None = None, colors: Sequence[str] | None = None):
@@ -96,23 +98,30 @@ def rain_colormap(levels: Sequence[float] | None = None, colors: Sequence[str] |
     >>> cmap.N, int(norm(3.0))
     (9, 4)
     """
-    from matplotlib.colors import BoundaryNorm, ListedColormap, LinearSegmentedColormap
+    from matplotlib.colors import BoundaryNorm, LinearSegmentedColormap, ListedColormap
 
     try:
         levels = np.asarray(RAIN_LEVELS if levels is None else levels, dtype=float)
     except (TypeError, ValueError):
-        raise ValueError(f"levels must be at least two increasing numbers, got {levels!r}") from None
+        raise ValueError(
+            f"levels must be at least two increasing numbers, got {levels!r}"
+        ) from None
     if levels.ndim != 1 or levels.size < 2 or (np.diff(levels) <= 0).any():
         raise ValueError(f"levels must be at least two increasing numbers, got {levels.tolist()}")
     n = levels.size - 1
     if colors is None:
-        colors = RAIN_COLORS if n == len(RAIN_COLORS) else [
-            LinearSegmentedColormap.from_list("rain", RAIN_COLORS)(i / max(n - 1, 1))
-            for i in range(n)
-        ]
+        colors = (
+            RAIN_COLORS
+            if n == len(RAIN_COLORS)
+            else [
+                LinearSegmentedColormap.from_list("rain", RAIN_COLORS)(i / max(n - 1, 1))
+                for i in range(n)
+            ]
+        )
     if len(colors) != n:
-        raise ValueError(f"give one colour per interval: {n} colours for {n + 1} levels, "
-                         f"got {len(colors)}")
+        raise ValueError(
+            f"give one colour per interval: {n} colours for {n + 1} levels, got {len(colors)}"
+        )
     cmap = ListedColormap(list(colors), name="xnowcast_rain")
     cmap = cmap.with_extremes(under=(0, 0, 0, 0), over=cmap(n - 1), bad=NO_DATA_COLOR)
     return cmap, BoundaryNorm(levels, n)
@@ -162,14 +171,20 @@ class MapGrid:
         """Evenly spaced 1-D coordinates: drawn as an image (fast) instead of a mesh."""
         if self.x.ndim != 1 or self.y.ndim != 1 or self.x.size < 2 or self.y.size < 2:
             return False
-        return all(np.allclose(np.diff(c), c[1] - c[0], rtol=1e-6, atol=0) and c[1] != c[0]
-                   for c in (self.x, self.y))
+        return all(
+            np.allclose(np.diff(c), c[1] - c[0], rtol=1e-6, atol=0) and c[1] != c[0]
+            for c in (self.x, self.y)
+        )
 
     def image_extent(self) -> tuple[float, float, float, float]:
         """``(left, right, bottom, top)`` of the cell edges of a regular grid."""
         dx, dy = abs(self.x[1] - self.x[0]), abs(self.y[1] - self.y[0])
-        return (self.x.min() - dx / 2, self.x.max() + dx / 2,
-                self.y.min() - dy / 2, self.y.max() + dy / 2)
+        return (
+            self.x.min() - dx / 2,
+            self.x.max() + dx / 2,
+            self.y.min() - dy / 2,
+            self.y.max() + dy / 2,
+        )
 
     def as_image(self, values: np.ndarray) -> np.ndarray:
         """A ``(y, x)`` field flipped so that row 0 is the top and column 0 the left."""
@@ -238,8 +253,13 @@ def _kilometre_crs_in_metres(crs):
     if ellipsoid is None or not 6.3e3 < ellipsoid.semi_major_metre < 6.4e3:
         return None
     cf = {k: v for k, v in crs.to_cf().items() if k not in ("crs_wkt", "spatial_ref")}
-    for key in ("semi_major_axis", "semi_minor_axis", "earth_radius", "false_easting",
-                "false_northing"):
+    for key in (
+        "semi_major_axis",
+        "semi_minor_axis",
+        "earth_radius",
+        "false_easting",
+        "false_northing",
+    ):
         if isinstance(cf.get(key), (int, float)):
             cf[key] = float(cf[key]) * 1000.0
     try:
@@ -365,8 +385,13 @@ def plot_field(
     if grid.is_map:
         kwargs["transform"] = grid.transform
     if grid.is_regular:
-        mesh = ax.imshow(grid.as_image(values), extent=grid.image_extent(), origin="upper",
-                         interpolation="nearest", **kwargs)
+        mesh = ax.imshow(
+            grid.as_image(values),
+            extent=grid.image_extent(),
+            origin="upper",
+            interpolation="nearest",
+            **kwargs,
+        )
     else:
         mesh = ax.pcolormesh(grid.x, grid.y, values, shading="auto", **kwargs)
     if grid.is_map:
@@ -400,10 +425,12 @@ def _graticule(ax: Any, grid: MapGrid) -> None:
         lon_min, lon_max, lat_min, lat_max = x0, x1, y0, y1
     else:
         t = np.linspace(0.0, 1.0, 50)
-        px = np.concatenate([x0 + (x1 - x0) * t, np.full(50, x1), x1 - (x1 - x0) * t,
-                             np.full(50, x0)])
-        py = np.concatenate([np.full(50, y0), y0 + (y1 - y0) * t, np.full(50, y1),
-                             y1 - (y1 - y0) * t])
+        px = np.concatenate(
+            [x0 + (x1 - x0) * t, np.full(50, x1), x1 - (x1 - x0) * t, np.full(50, x0)]
+        )
+        py = np.concatenate(
+            [np.full(50, y0), y0 + (y1 - y0) * t, np.full(50, y1), y1 - (y1 - y0) * t]
+        )
         ll = geo.transform_points(grid.transform, px, py)
         if not np.isfinite(ll[:, :2]).all():
             return
@@ -411,14 +438,17 @@ def _graticule(ax: Any, grid: MapGrid) -> None:
         lat_min, lat_max = ll[:, 1].min(), ll[:, 1].max()
     step = _nice_step(max(lon_max - lon_min, lat_max - lat_min))
     dense = np.linspace(0.0, 1.0, 100)
-    lines = [(np.full(100, lon), lat_min + (lat_max - lat_min) * dense)
-             for lon in np.arange(np.ceil(lon_min / step) * step, lon_max, step)]
-    lines += [(lon_min + (lon_max - lon_min) * dense, np.full(100, lat))
-              for lat in np.arange(np.ceil(lat_min / step) * step, lat_max, step)]
+    lines = [
+        (np.full(100, lon), lat_min + (lat_max - lat_min) * dense)
+        for lon in np.arange(np.ceil(lon_min / step) * step, lon_max, step)
+    ]
+    lines += [
+        (lon_min + (lon_max - lon_min) * dense, np.full(100, lat))
+        for lat in np.arange(np.ceil(lat_min / step) * step, lat_max, step)
+    ]
     for lon, lat in lines:
         xy = ax.projection.transform_points(geo, lon, lat)
-        ax.plot(xy[:, 0], xy[:, 1], transform=ax.projection, color="0.45", lw=0.4, ls=":",
-                zorder=2)
+        ax.plot(xy[:, 0], xy[:, 1], transform=ax.projection, color="0.45", lw=0.4, ls=":", zorder=2)
 
 
 def update_field(artist: Any, values: np.ndarray, grid: MapGrid) -> None:
@@ -490,8 +520,10 @@ def plot_motion(
     u, v = _motion_components(motion)
     ny, nx = u.shape
     if grid.x.ndim == 1 and (grid.x.size, grid.y.size) != (nx, ny):
-        raise ValueError(f"the motion field is {ny} x {nx} cells, the map {grid.y.size} x "
-                         f"{grid.x.size}; give the motion of the forecast's grid")
+        raise ValueError(
+            f"the motion field is {ny} x {nx} cells, the map {grid.y.size} x "
+            f"{grid.x.size}; give the motion of the forecast's grid"
+        )
     step = every or max(1, max(ny, nx) // 20)
     sl = (slice(step // 2, None, step), slice(step // 2, None, step))
     if grid.x.ndim == 1:
@@ -539,10 +571,15 @@ def select_init(fc: xr.DataArray, init_time: Any = None) -> xr.DataArray:
             raise ValueError(f"init_time takes one time or position, got {init_time!r}")
         wanted = wanted[0]
     if INIT_TIME not in fc.dims:
-        if (init_time is not None and not position and INIT_TIME in fc.coords
-                and wanted != pd.Timestamp(fc[INIT_TIME].values)):
-            raise ValueError(f"this forecast starts at {pd.Timestamp(fc[INIT_TIME].values)}, "
-                             f"not {wanted}")
+        if (
+            init_time is not None
+            and not position
+            and INIT_TIME in fc.coords
+            and wanted != pd.Timestamp(fc[INIT_TIME].values)
+        ):
+            raise ValueError(
+                f"this forecast starts at {pd.Timestamp(fc[INIT_TIME].values)}, not {wanted}"
+            )
         return fc
     n = fc.sizes[INIT_TIME]
     if init_time is None:
@@ -556,8 +593,10 @@ def select_init(fc: xr.DataArray, init_time: Any = None) -> xr.DataArray:
         )
     if position:
         if not -n <= init_time < n:
-            raise ValueError(f"init_time position {init_time} is out of range: the forecast has "
-                             f"{n} init times (positions 0 to {n - 1}, or -1 for the latest)")
+            raise ValueError(
+                f"init_time position {init_time} is out of range: the forecast has "
+                f"{n} init times (positions 0 to {n - 1}, or -1 for the latest)"
+            )
         return fc.isel({INIT_TIME: int(init_time)})
     try:
         return fc.sel({INIT_TIME: wanted})
@@ -587,26 +626,34 @@ def lead_positions(fc: xr.DataArray, leads: Sequence[Any] | None) -> list[int]:
     out = []
     leads = [leads] if np.ndim(leads) == 0 or isinstance(leads, str) else list(leads)
     if not leads:
-        raise ValueError(f"leads is empty; give lead steps (1 to {n}) or lead times such as "
-                         "'30min', or None for all")
+        raise ValueError(
+            f"leads is empty; give lead steps (1 to {n}) or lead times such as "
+            "'30min', or None for all"
+        )
     for lead in leads:
         if isinstance(lead, (int, np.integer)) and not isinstance(lead, (bool, np.timedelta64)):
             if not 1 <= lead <= n:
-                raise ValueError(f"lead {lead} is out of range: the forecast has lead times "
-                                 f"1 to {n} (steps counted from 1)")
+                raise ValueError(
+                    f"lead {lead} is out of range: the forecast has lead times "
+                    f"1 to {n} (steps counted from 1)"
+                )
             out.append(int(lead) - 1)
             continue
         if lead_values is None:
-            raise ValueError(f"lead {lead!r}: the forecast has no lead_time coordinate; "
-                             "give steps counted from 1")
+            raise ValueError(
+                f"lead {lead!r}: the forecast has no lead_time coordinate; "
+                "give steps counted from 1"
+            )
         try:
             wanted = as_interval(lead, f"lead {lead!r}")
         except ValueError as err:
             raise ValueError(f"{err}; or give lead steps counted from 1 (1 to {n})") from None
         pos = lead_values.get_indexer([wanted])[0]
         if pos < 0:
-            raise ValueError(f"lead time {lead!r} is not in the forecast (lead times "
-                             f"{lead_values[0]} to {lead_values[-1]})")
+            raise ValueError(
+                f"lead time {lead!r} is not in the forecast (lead times "
+                f"{lead_values[0]} to {lead_values[-1]})"
+            )
         out.append(int(pos))
     return out
 
@@ -745,8 +792,9 @@ def plot_forecast(
     panel_size = real(panel_size, "panel_size", low=0, low_inclusive=False)
     dpi = integer(dpi, "dpi", low=1, whole=True)
     da = _spatial_last(select_init(_field(fc, var), init_time))
-    default_leads = (np.ndim(leads) == 1 and not isinstance(leads, str)
-                     and tuple(leads) == (1, 6, 12, 24))
+    default_leads = (
+        np.ndim(leads) == 1 and not isinstance(leads, str) and tuple(leads) == (1, 6, 12, 24)
+    )
     if default_leads:
         leads = [lead for lead in leads if lead <= da.sizes[LEAD_TIME]] or [1]
     positions = lead_positions(da, leads)
@@ -759,8 +807,9 @@ def plot_forecast(
     rows_per_set = -(-n // ncols)
     nrows = rows_per_set * (2 if obs_da is not None else 1)
     aspect = _aspect(grid)
-    fig = plt.figure(figsize=(panel_size * ncols + 1.0, panel_size * aspect * nrows + 0.7),
-                     layout="constrained")
+    fig = plt.figure(
+        figsize=(panel_size * ncols + 1.0, panel_size * aspect * nrows + 0.7), layout="constrained"
+    )
     mesh = None
     for k, pos in enumerate(positions):
         frame = da.isel({LEAD_TIME: pos})
@@ -774,17 +823,26 @@ def plot_forecast(
             if values is None:
                 ax.set_title(f"{_lead_label(da, pos)}\nno observation", fontsize=9)
                 continue
-            mesh = plot_field(ax, values, grid, cmap=cmap, norm=norm, features=features,
-                              resolution=resolution)
+            mesh = plot_field(
+                ax, values, grid, cmap=cmap, norm=norm, features=features, resolution=resolution
+            )
             if label == "forecast" and motion is not None:
                 plot_motion(ax, motion, grid)
-            prefix = "observed" if label == "observed" else ("forecast" if obs_da is not None
-                                                             else "")
+            prefix = (
+                "observed" if label == "observed" else ("forecast" if obs_da is not None else "")
+            )
             ax.set_title(f"{prefix} {_lead_label(da, pos)}".strip(), fontsize=9)
     fig.suptitle(title if title is not None else _init_label(da), fontsize=11)
     if mesh is not None:
-        fig.colorbar(mesh, ax=fig.axes, shrink=0.9, extend="max", label=_colorbar_label(da),
-                     ticks=norm.boundaries, format="%g")
+        fig.colorbar(
+            mesh,
+            ax=fig.axes,
+            shrink=0.9,
+            extend="max",
+            label=_colorbar_label(da),
+            ticks=norm.boundaries,
+            format="%g",
+        )
     return _finish(fig, path, dpi)
 
 
@@ -792,11 +850,16 @@ def _aspect(grid: MapGrid) -> float:
     if grid.extent is not None and grid.kind == "projected":
         x0, x1, y0, y1 = grid.extent
     else:
-        x0, x1, y0, y1 = (np.nanmin(grid.x), np.nanmax(grid.x), np.nanmin(grid.y),
-                          np.nanmax(grid.y))
+        x0, x1, y0, y1 = (
+            np.nanmin(grid.x),
+            np.nanmax(grid.x),
+            np.nanmin(grid.y),
+            np.nanmax(grid.y),
+        )
     if grid.kind == "latlon":
-        return float(np.clip((y1 - y0) / max((x1 - x0) * np.cos(np.deg2rad((y0 + y1) / 2)),
-                                             1e-9), 0.4, 2.5))
+        return float(
+            np.clip((y1 - y0) / max((x1 - x0) * np.cos(np.deg2rad((y0 + y1) / 2)), 1e-9), 0.4, 2.5)
+        )
     return float(np.clip(abs(y1 - y0) / max(abs(x1 - x0), 1e-9), 0.4, 2.5))
 
 

@@ -42,10 +42,10 @@ __all__ = [
     "ENV_VAR",
     "FEATURES",
     "RESOLUTIONS",
-    "set_natural_earth_dir",
+    "add_features",
     "natural_earth_dirs",
     "natural_earth_path",
-    "add_features",
+    "set_natural_earth_dir",
 ]
 
 #: Environment variable naming a directory with Natural Earth shapefiles.
@@ -53,8 +53,11 @@ ENV_VAR = "XNOWCAST_NATURAL_EARTH"
 #: Features xnowcast can draw: name -> (category, Natural Earth name, style).
 FEATURES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "coastline": ("physical", "coastline", {"edgecolor": "0.15", "linewidth": 0.7}),
-    "borders": ("cultural", "admin_0_boundary_lines_land",
-                {"edgecolor": "0.25", "linewidth": 0.6, "linestyle": "--"}),
+    "borders": (
+        "cultural",
+        "admin_0_boundary_lines_land",
+        {"edgecolor": "0.25", "linewidth": 0.6, "linestyle": "--"},
+    ),
     "lakes": ("physical", "lakes", {"edgecolor": "0.35", "linewidth": 0.4}),
     "rivers": ("physical", "rivers_lake_centerlines", {"edgecolor": "0.45", "linewidth": 0.4}),
 }
@@ -153,9 +156,11 @@ def natural_earth_path(
         raise ValueError(f"unknown map feature {feature!r}; choose from {', '.join(FEATURES)}")
     category, name, _ = FEATURES[feature]
     filename = f"ne_{resolution}_{name}.shp"
-    for folder in (natural_earth_dirs() if search is None else map(Path, search)):
-        for candidate in (folder / "shapefiles" / "natural_earth" / category / filename,
-                          folder / filename):
+    for folder in natural_earth_dirs() if search is None else map(Path, search):
+        for candidate in (
+            folder / "shapefiles" / "natural_earth" / category / filename,
+            folder / filename,
+        ):
             if candidate.is_file():
                 return candidate
     return None
@@ -212,8 +217,9 @@ def add_features(
     import cartopy.crs as ccrs
     from cartopy.feature import ShapelyFeature
 
-    order = sorted(RESOLUTIONS, key=lambda r: abs(RESOLUTIONS.index(r)
-                                                  - RESOLUTIONS.index(resolution)))
+    order = sorted(
+        RESOLUTIONS, key=lambda r: abs(RESOLUTIONS.index(r) - RESOLUTIONS.index(resolution))
+    )
     drawn, missing = [], []
     for feature in [features] if isinstance(features, str) else features:
         path = next((p for p in (natural_earth_path(feature, r) for r in order) if p), None)
@@ -221,8 +227,12 @@ def add_features(
             missing.append(f"{feature} ({resolution})")
             continue
         style = dict(FEATURES[feature][2])
-        ax.add_feature(ShapelyFeature(_geometries(str(path)), ccrs.PlateCarree()),
-                       facecolor="none", zorder=3, **style)
+        ax.add_feature(
+            ShapelyFeature(_geometries(str(path)), ccrs.PlateCarree()),
+            facecolor="none",
+            zorder=3,
+            **style,
+        )
         drawn.append(feature)
     if missing:
         _warn_once(missing)

@@ -18,14 +18,18 @@ _REFERENCE_SUFFIXES = ("_persistence", "_reference")
 
 
 def _base_metrics(scores: xr.Dataset) -> list[str]:
-    return [str(name) for name in scores.data_vars
-            if not str(name).endswith(_REFERENCE_SUFFIXES + ("_skill",))]
+    return [
+        str(name)
+        for name in scores.data_vars
+        if not str(name).endswith((*_REFERENCE_SUFFIXES, "_skill"))
+    ]
 
 
 def _lead_minutes(da: xr.DataArray) -> tuple[np.ndarray, str]:
     if LEAD_TIME in da.coords and np.issubdtype(da[LEAD_TIME].dtype, np.timedelta64):
-        return pd.TimedeltaIndex(da[LEAD_TIME].values).total_seconds().values / 60.0, \
-            "lead time (min)"
+        return pd.TimedeltaIndex(
+            da[LEAD_TIME].values
+        ).total_seconds().values / 60.0, "lead time (min)"
     return np.arange(1, da.sizes[LEAD_TIME] + 1), "lead time (steps)"
 
 
@@ -50,8 +54,10 @@ def _panels(name: str, da: xr.DataArray, threshold: Any, scale: Any):
             lines = {f"scale {int(s)}": sub.sel(scale=s) for s in sub["scale"].values}
             yield (f" >= {thr:g} {units}".rstrip() if thr is not None else ""), lines
     elif "threshold" in da.dims:
-        yield "", {f">= {t:g} {units}".rstrip(): da.sel(threshold=t)
-                   for t in da["threshold"].values}
+        yield (
+            "",
+            {f">= {t:g} {units}".rstrip(): da.sel(threshold=t) for t in da["threshold"].values},
+        )
     else:
         yield "", {"": da}
 
@@ -117,8 +123,9 @@ def plot_skill(
 
     plt = _pyplot()
     if not isinstance(scores, xr.Dataset):
-        raise TypeError(f"plot_skill takes the Dataset returned by xnowcast.verify, got "
-                        f"{type(scores).__name__}")
+        raise TypeError(
+            f"plot_skill takes the Dataset returned by xnowcast.verify, got {type(scores).__name__}"
+        )
     if metrics is not None and not isinstance(metrics, (str, Sequence)):
         raise TypeError(f"metrics must be a score name or a list of names, got {metrics!r}")
     ncols = integer(ncols, "ncols", low=1, whole=True)
@@ -126,15 +133,21 @@ def plot_skill(
     if np.ndim(panel_size) != 1 or len(panel_size) != 2:
         raise ValueError(f"panel_size must be (width, height) in inches, got {panel_size!r}")
     panel_size = tuple(real(v, "panel_size", low=0, low_inclusive=False) for v in panel_size)
-    names = _base_metrics(scores) if metrics is None else (
-        [metrics] if isinstance(metrics, str) else list(metrics))
+    names = (
+        _base_metrics(scores)
+        if metrics is None
+        else ([metrics] if isinstance(metrics, str) else list(metrics))
+    )
     missing = [m for m in names if m not in scores.data_vars]
     if missing:
-        raise ValueError(f"no score variable {missing} in the Dataset; it has "
-                         f"{', '.join(map(str, scores.data_vars))}")
+        raise ValueError(
+            f"no score variable {missing} in the Dataset; it has "
+            f"{', '.join(map(str, scores.data_vars))}"
+        )
     # verify() is lazy: compute the plotted scores in one pass, not once per line drawn
-    scores = scores[names + [n + s for n in names for s in _REFERENCE_SUFFIXES
-                             if n + s in scores.data_vars]].compute()
+    scores = scores[
+        names + [n + s for n in names for s in _REFERENCE_SUFFIXES if n + s in scores.data_vars]
+    ].compute()
     panels = []
     for name in names:
         da = scores[name]
@@ -147,16 +160,24 @@ def plot_skill(
             ref = ref.mean(INIT_TIME, skipna=True) if ref is not None else None
         ref_panels = list(_panels(name, ref, threshold, scale)) if ref is not None else None
         for k, (suffix, lines) in enumerate(_panels(name, da, threshold, scale)):
-            panels.append((name, da.attrs, suffix, lines,
-                           ref_panels[k][1] if ref_panels else None,
-                           ref_name.split("_")[-1] if ref_name else None))
+            panels.append(
+                (
+                    name,
+                    da.attrs,
+                    suffix,
+                    lines,
+                    ref_panels[k][1] if ref_panels else None,
+                    ref_name.split("_")[-1] if ref_name else None,
+                )
+            )
     if not panels:
         raise ValueError("nothing to plot: the Dataset holds no scores")
     ncols = min(ncols, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size[0] * ncols,
-                                                    panel_size[1] * nrows), squeeze=False)
-    for ax in axes.ravel()[len(panels):]:
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False
+    )
+    for ax in axes.ravel()[len(panels) :]:
         ax.remove()
     for ax, (name, attrs, suffix, lines, ref_lines, ref_label) in zip(axes.ravel(), panels):
         for i, (label, line) in enumerate(lines.items()):
@@ -169,8 +190,9 @@ def plot_skill(
         units = attrs.get("units", "")
         ax.set_title(f"{name.upper()}{suffix}", fontsize=10)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"{long_name}" + (f" ({units})" if units and units != "1" else ""),
-                      fontsize=8)
+        ax.set_ylabel(
+            f"{long_name}" + (f" ({units})" if units and units != "1" else ""), fontsize=8
+        )
         if "perfect_score" in attrs:
             ax.axhline(attrs["perfect_score"], color="0.6", lw=0.8, zorder=0)
         ax.grid(alpha=0.3)

@@ -6,9 +6,13 @@ holds the losses and :mod:`~xnowcast.training.config` the YAML configuration of
 ``xnowcast train``.
 """
 
-from xnowcast.training.checkpoint import load_model, read_metadata
-from xnowcast.training.dataset import WindowDataset
-from xnowcast.training.losses import get_loss
-from xnowcast.training.trainer import Trainer
+from xnowcast.optional import import_optional
 
-__all__ = ["Trainer", "load_model", "read_metadata", "WindowDataset", "get_loss"]
+import_optional("torch", "training and checkpoints")
+
+from xnowcast.training.checkpoint import load_model, read_metadata  # noqa: E402
+from xnowcast.training.dataset import WindowDataset  # noqa: E402
+from xnowcast.training.losses import get_loss  # noqa: E402
+from xnowcast.training.trainer import Trainer  # noqa: E402
+
+__all__ = ["Trainer", "WindowDataset", "get_loss", "load_model", "read_metadata"]

@@ -37,10 +37,10 @@ from torch import nn
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
-    "save_checkpoint",
+    "load_model",
     "read_checkpoint",
     "read_metadata",
-    "load_model",
+    "save_checkpoint",
 ]
 
 FORMAT = "xnowcast-checkpoint"
@@ -142,8 +142,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         file, is truncated, or is not an xnowcast checkpoint.
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"a checkpoint path must be a str or pathlib.Path, got "
-                        f"{type(path).__name__}")
+        raise TypeError(
+            f"a checkpoint path must be a str or pathlib.Path, got {type(path).__name__}"
+        )
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -158,7 +159,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             "or has been altered. Nothing in it was run. Only load checkpoints you trust, "
             "written by xnowcast.Trainer.save"
         ) from None
-    except Exception as err:  # noqa: BLE001 - zip/EOF/format errors from torch
+    except Exception as err:
         raise ValueError(
             f"cannot read {path} as a PyTorch checkpoint ({type(err).__name__}: {err}); the "
             "file is truncated or not a checkpoint"

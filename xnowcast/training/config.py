@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["OPTIONS", "load_config", "open_data", "run_config", "example_config"]
+__all__ = ["OPTIONS", "example_config", "load_config", "open_data", "run_config"]
 
 #: Every config key: ``name -> (default, help)``. Trainer options take their
 #: defaults from :class:`~xnowcast.training.Trainer` (checked by the tests).
@@ -141,9 +141,7 @@ def load_config(source: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
     unknown = [k for k in config if k not in OPTIONS]
     if unknown:
         named = ", ".join(f"{k!r}{_suggest(str(k))}" for k in unknown)
-        raise ValueError(
-            f"unknown config key(s): {named}. Valid keys: {', '.join(OPTIONS)}"
-        )
+        raise ValueError(f"unknown config key(s): {named}. Valid keys: {', '.join(OPTIONS)}")
     missing = [k for k in _REQUIRED if config.get(k) is None]
     if missing:
         raise ValueError(
@@ -239,7 +237,7 @@ def example_config() -> str:
     for key, (default, text) in OPTIONS.items():
         value = yaml.safe_dump(default, default_flow_style=True).strip()
         if value.endswith("..."):
-            value = value[: -3].strip()
+            value = value[:-3].strip()
         if key in _REQUIRED:
             example = {"train": "radar/*.nc", "output": "model.pt"}[key]
             lines.append(f"{key}: {example}  # {text}")

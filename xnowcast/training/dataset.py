@@ -29,7 +29,7 @@ from xnowcast._checks import integer, positive_int
 from xnowcast.transforms import Transform, get_transform
 from xnowcast.windows import Windows, windows
 
-__all__ = ["WindowDataset", "EpochSampler", "make_loader", "as_cube_list"]
+__all__ = ["EpochSampler", "WindowDataset", "as_cube_list", "make_loader"]
 
 
 def as_cube_list(cubes: Any, what: str = "train") -> list:

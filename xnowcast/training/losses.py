@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Loss", "get_loss", "list_losses", "ssim", "ms_ssim"]
+__all__ = ["Loss", "get_loss", "list_losses", "ms_ssim", "ssim"]
 
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 

@@ -48,7 +48,13 @@ __all__ = ["Trainer"]
 
 _OPTIMIZERS = ("adam", "adamw", "sgd")
 _HISTORY_COLUMNS = (
-    "epoch", "train_loss", "val_loss", "lr", "n_out_trained", "teacher_forcing", "seconds"
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "lr",
+    "n_out_trained",
+    "teacher_forcing",
+    "seconds",
 )
 _SCHEDULES = ("constant", "step", "cosine", "onecycle")
 
@@ -81,7 +87,7 @@ def _curriculum(spec: Any, n_out: int, epochs: int):
             "curriculum must be None, True, an int (epochs to reach n_out), a dict "
             f"{{'start': int, 'epochs': int}} or a list of lengths per epoch, got {spec!r}"
         )
-    return lambda e: int(round(start + (n_out - start) * min(1.0, e / span)))
+    return lambda e: round(start + (n_out - start) * min(1.0, e / span))
 
 
 def _sampling(spec: Any, epochs: int):
@@ -322,8 +328,9 @@ class Trainer:
         self.steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
         self.val_steps = positive_int(val_steps, "val_steps", allow_none=True)
         self.early_stopping = positive_int(early_stopping, "early_stopping", allow_none=True)
-        self.time_limit = real(time_limit, "time_limit", low=0, low_inclusive=False,
-                               allow_none=True)
+        self.time_limit = real(
+            time_limit, "time_limit", low=0, low_inclusive=False, allow_none=True
+        )
         self.num_workers = integer(num_workers, "num_workers", low=0)
         self.seed = integer(seed, "seed")
         self.lr = real(lr, "lr", low=0, low_inclusive=False)
@@ -374,8 +381,10 @@ class Trainer:
                 "model='convlstm' with model_params={'autoregressive': True} or "
                 "{'variant': 'stacked'}, or model='conv-ed-lstm' with decoder_input='output'"
             )
-        if "bce" in self.loss.terms and self.architecture and (
-            (self.model_params or {}).get("output_activation") != "sigmoid"
+        if (
+            "bce" in self.loss.terms
+            and self.architecture
+            and ((self.model_params or {}).get("output_activation") != "sigmoid")
         ):
             raise ValueError(
                 "loss 'bce' compares probabilities: set model_params={'output_activation': "
@@ -418,9 +427,7 @@ class Trainer:
             )
         clash = sorted(set(params) & set(ADAPTER_PARAMS))
         if clash:
-            raise ValueError(
-                f"set {', '.join(clash)} on the Trainer itself, not in model_params"
-            )
+            raise ValueError(f"set {', '.join(clash)} on the Trainer itself, not in model_params")
         built = get_model(model, n_in=self.n_in, n_out=self.n_out, **params)
         if not isinstance(built, TorchModel):
             raise ValueError(
@@ -526,7 +533,10 @@ class Trainer:
         max_batches = positive_int(max_batches, "max_batches", allow_none=True)
         ds = self._dataset(cubes, training=False)
         loader = make_loader(
-            ds, batch_size=self.batch_size, shuffle=False, seed=self.seed,
+            ds,
+            batch_size=self.batch_size,
+            shuffle=False,
+            seed=self.seed,
             limit=None if max_batches is None else max_batches * self.batch_size,
         )
         net = self._bare(self.net).to(self.device)
@@ -759,17 +769,26 @@ class Trainer:
                 stacklevel=3,
             )
         common = dict(
-            seed=self.seed, num_workers=self.num_workers, pin_memory=device.type == "cuda",
-            rank=dist.rank, world_size=dist.world_size,
+            seed=self.seed,
+            num_workers=self.num_workers,
+            pin_memory=device.type == "cuda",
+            rank=dist.rank,
+            world_size=dist.world_size,
         )
         loader = make_loader(
-            train_ds, batch_size=self.batch_size, shuffle=True, **common,
+            train_ds,
+            batch_size=self.batch_size,
+            shuffle=True,
+            **common,
             limit=None if self.steps_per_epoch is None else self.steps_per_epoch * self.batch_size,
         )
         val_loader = None
         if val_ds is not None:
             val_loader = make_loader(
-                val_ds, batch_size=self.batch_size, shuffle=False, **common,
+                val_ds,
+                batch_size=self.batch_size,
+                shuffle=False,
+                **common,
                 limit=None if self.val_steps is None else self.val_steps * self.batch_size,
             )
         net = self._bare(self.net).to(device)

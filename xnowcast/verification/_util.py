@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_pair", "masked_pair", "frame_data_range", "as_values", "safe_divide"]
+__all__ = ["as_pair", "as_values", "frame_data_range", "masked_pair", "safe_divide"]
 
 
 def as_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,9 +81,7 @@ def as_values(values: float | Sequence[float], name: str, *, integer: bool = Fal
         raise ValueError(f"{name} must be finite numbers, got {values!r}")
     if integer:
         if (arr < 1).any() or (arr != np.round(arr)).any():
-            raise ValueError(
-                f"{name} must be positive whole numbers of grid cells, got {values!r}"
-            )
+            raise ValueError(f"{name} must be positive whole numbers of grid cells, got {values!r}")
         arr = arr.astype(np.int64)
     if np.unique(arr).size != arr.size:
         raise ValueError(f"{name} must not repeat a value, got {values!r}")

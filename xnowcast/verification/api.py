@@ -30,7 +30,7 @@ from xnowcast.conventions import (
 from xnowcast.verification import image
 from xnowcast.verification.interface import FAMILIES, METRICS, Family, Metric, get_metric
 
-__all__ = ["verify", "scores_to_dataframe", "DEFAULT_METRICS"]
+__all__ = ["DEFAULT_METRICS", "scores_to_dataframe", "verify"]
 
 #: Metrics computed when ``metrics`` is not given: all of them.
 DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
@@ -140,8 +140,9 @@ def verify(
     obs_cube = match_grid(fc_da, obs_cube, y, x)
 
     params = _family_params(thresholds, scales, data_range, win_size, window)
-    chosen = _drop_unfit_ms_ssim(chosen, params, fc_da.sizes[y], fc_da.sizes[x],
-                                 explicit=metrics is not None)
+    chosen = _drop_unfit_ms_ssim(
+        chosen, params, fc_da.sizes[y], fc_da.sizes[x], explicit=metrics is not None
+    )
     families = [f for f in FAMILIES.values() if any(m.family == f.name for m in chosen)]
     plan = tuple((f.name, {k: params[f.name][k] for k in f.params}) for f in families)
 
@@ -185,8 +186,10 @@ def _choose_metrics(metrics: str | Sequence[str] | None) -> list[Metric]:
             f"metrics must be a metric name or a list of names (see list_metrics()), got "
             f"{type(metrics).__name__} {metrics!r}"
         )
-    names = DEFAULT_METRICS if metrics is None else (
-        [metrics] if isinstance(metrics, str) else list(metrics)
+    names = (
+        DEFAULT_METRICS
+        if metrics is None
+        else ([metrics] if isinstance(metrics, str) else list(metrics))
     )
     if not names:
         raise ValueError("metrics is empty; name at least one (see list_metrics())")
@@ -249,9 +252,10 @@ def _check_forecast(fc: xr.DataArray, y: str, x: str) -> xr.DataArray:
         # a chunked forecast may carry a dask valid_time; derive it from the index
         # coordinates (valid_time = init_time + lead_time) instead of computing it
         if INIT_TIME in fc.coords and fc.coords[INIT_TIME].chunks is None:
-            derived = (fc.coords[INIT_TIME].variable + fc.coords[LEAD_TIME].variable)
-            vt = xr.Variable(vt.dims, derived.set_dims(vt.dims).transpose(*vt.dims).values,
-                             vt.attrs)
+            derived = fc.coords[INIT_TIME].variable + fc.coords[LEAD_TIME].variable
+            vt = xr.Variable(
+                vt.dims, derived.set_dims(vt.dims).transpose(*vt.dims).values, vt.attrs
+            )
         else:
             vt = vt.variable.compute()
         fc = fc.assign_coords({VALID_TIME: vt})
@@ -350,10 +354,16 @@ def _family_params(
         "psnr": {"data_range": data_range},
         "categorical": {"thresholds": thr.tolist()},
         "fss": {"thresholds": thr.tolist(), "scales": sc.tolist()},
-        "ssim": {"data_range": data_range, "win_size": win_size or 7,
-                 "gaussian": window == "gaussian"},
-        "ms_ssim": {"data_range": data_range, "win_size": win_size or 11,
-                    "gaussian": window != "uniform"},
+        "ssim": {
+            "data_range": data_range,
+            "win_size": win_size or 7,
+            "gaussian": window == "gaussian",
+        },
+        "ms_ssim": {
+            "data_range": data_range,
+            "win_size": win_size or 11,
+            "gaussian": window != "uniform",
+        },
     }
 
 
@@ -395,8 +405,7 @@ def _stats_kernel(fc: np.ndarray, obs: np.ndarray, *, plan: tuple) -> np.ndarray
         idx = np.unravel_index(np.arange(start, min(n, start + block)), loop)
         f_blk, o_blk = f[idx], o[idx]  # copies of this block only
         out[start : start + len(f_blk)] = np.concatenate(
-            [FAMILIES[name].stats(f_blk, o_blk, **kw).reshape(len(f_blk), -1)
-             for name, kw in plan],
+            [FAMILIES[name].stats(f_blk, o_blk, **kw).reshape(len(f_blk), -1) for name, kw in plan],
             axis=-1,
         )
     return out.reshape(*batch, -1)
@@ -419,8 +428,11 @@ def _score_stats(
     x: str,
 ) -> xr.DataArray:
     """Run the kernel once over the spatial core dims; dims ``(..., statistic)``."""
-    keep = {name: c.variable for name, c in fc.coords.items()
-            if (name in fc.dims or name in (VALID_TIME, INIT_TIME)) and not {y, x} & set(c.dims)}
+    keep = {
+        name: c.variable
+        for name, c in fc.coords.items()
+        if (name in fc.dims or name in (VALID_TIME, INIT_TIME)) and not {y, x} & set(c.dims)
+    }
     fc, obs = fc.reset_coords(drop=True), obs.reset_coords(drop=True)
     if _is_dask(fc) or _is_dask(obs):
         fc = fc.chunk({y: -1, x: -1})
@@ -496,10 +508,14 @@ def _output_coords(params: dict, obs: xr.DataArray) -> dict[str, xr.DataArray]:
     if units:
         thr_attrs["units"] = units
     return {
-        "threshold": xr.DataArray(np.asarray(params["fss"]["thresholds"]), dims="threshold",
-                                  attrs=thr_attrs),
-        "scale": xr.DataArray(np.asarray(params["fss"]["scales"]), dims="scale",
-                              attrs={"long_name": "FSS window size", "units": "grid cells"}),
+        "threshold": xr.DataArray(
+            np.asarray(params["fss"]["thresholds"]), dims="threshold", attrs=thr_attrs
+        ),
+        "scale": xr.DataArray(
+            np.asarray(params["fss"]["scales"]),
+            dims="scale",
+            attrs={"long_name": "FSS window size", "units": "grid cells"},
+        ),
     }
 
 
@@ -510,14 +526,18 @@ def _skill(score: xr.DataArray, ref: xr.DataArray, metric: Metric, suffix: str) 
         "long_name": f"{metric.long_name} skill score relative to the {suffix}",
         "units": "1",
         "definition": f"({metric.name} - {metric.name}_{suffix}) / "
-                      f"({metric.perfect:g} - {metric.name}_{suffix})",
+        f"({metric.perfect:g} - {metric.name}_{suffix})",
         "perfect_score": 1.0,
     }
     return skill
 
 
 def _settings(
-    chosen: list[Metric], params: dict, mean: bool, reference: Any, suffix: str,
+    chosen: list[Metric],
+    params: dict,
+    mean: bool,
+    reference: Any,
+    suffix: str,
     fc: xr.DataArray,
 ) -> dict[str, Any]:
     from xnowcast._version import __version__
@@ -527,9 +547,15 @@ def _settings(
     attrs = {
         "title": "forecast verification scores",
         "xnowcast_verification": json.dumps(
-            {"metrics": [m.name for m in chosen], "mean_over_init_time": bool(mean),
-             "reference": suffix or None, "options": options},
-            sort_keys=True, default=str),
+            {
+                "metrics": [m.name for m in chosen],
+                "mean_over_init_time": bool(mean),
+                "reference": suffix or None,
+                "options": options,
+            },
+            sort_keys=True,
+            default=str,
+        ),
         "xnowcast_version": __version__,
     }
     if "xnowcast_model" in fc.attrs:
@@ -555,8 +581,10 @@ def scores_to_dataframe(scores: xr.Dataset) -> pd.DataFrame:
     (['metric', 'init_time', 'lead_time', 'threshold', 'scale', 'value'], 6)
     """
     if not isinstance(scores, xr.Dataset):
-        raise TypeError("scores_to_dataframe takes the Dataset of scores returned by "
-                        f"xnowcast.verify, got {type(scores).__name__}")
+        raise TypeError(
+            "scores_to_dataframe takes the Dataset of scores returned by "
+            f"xnowcast.verify, got {type(scores).__name__}"
+        )
     if not scores.data_vars:
         raise ValueError("the Dataset holds no scores (no data variable)")
     frames = []

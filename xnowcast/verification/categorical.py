@@ -58,17 +58,17 @@ __all__ = [
     "TABLE",
     "contingency_table",
     "csi",
-    "pod",
-    "far",
-    "ets",
-    "hss",
-    "fbias",
     "csi_from_table",
-    "pod_from_table",
-    "far_from_table",
+    "ets",
     "ets_from_table",
-    "hss_from_table",
+    "far",
+    "far_from_table",
+    "fbias",
     "fbias_from_table",
+    "hss",
+    "hss_from_table",
+    "pod",
+    "pod_from_table",
 ]
 
 #: Order of the counts on the last axis of :func:`contingency_table`.
@@ -105,8 +105,9 @@ def contingency_table(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -
         n_obs = np.count_nonzero(oy, axis=(-2, -1))
         misses = n_obs - hits
         false_alarms = n_fc - hits
-        tables.append(np.stack([hits, misses, false_alarms, n - hits - misses - false_alarms],
-                               axis=-1))
+        tables.append(
+            np.stack([hits, misses, false_alarms, n - hits - misses - false_alarms], axis=-1)
+        )
     out = np.stack(tables, axis=-2).astype(np.float64)
     return out[..., 0, :] if np.ndim(thresholds) == 0 else out
 

@@ -39,26 +39,33 @@ from xnowcast.verification._util import frame_data_range, masked_pair, safe_divi
 __all__ = [
     "CONTINUOUS_STATS",
     "PSNR_STATS",
-    "continuous_stats",
-    "psnr_stats",
-    "mse",
-    "rmse",
-    "mae",
     "bias",
-    "correlation",
-    "psnr",
-    "mse_from_stats",
-    "rmse_from_stats",
-    "mae_from_stats",
     "bias_from_stats",
+    "continuous_stats",
+    "correlation",
     "correlation_from_stats",
+    "mae",
+    "mae_from_stats",
     "mean_from_stats",
+    "mse",
+    "mse_from_stats",
+    "psnr",
+    "psnr_stats",
+    "rmse",
+    "rmse_from_stats",
 ]
 
 #: Names of the sufficient statistics of :func:`continuous_stats` (last axis).
 CONTINUOUS_STATS = (
-    "n", "sum_err", "sum_abs_err", "sum_sq_err",
-    "sum_fc", "sum_obs", "sum_fc2", "sum_obs2", "sum_fc_obs",
+    "n",
+    "sum_err",
+    "sum_abs_err",
+    "sum_sq_err",
+    "sum_fc",
+    "sum_obs",
+    "sum_fc2",
+    "sum_obs2",
+    "sum_fc_obs",
 )
 #: Statistics of :func:`psnr_stats`: the sum of per-pair PSNR and the number of pairs.
 PSNR_STATS = ("sum", "count")

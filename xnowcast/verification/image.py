@@ -56,13 +56,13 @@ import numpy as np
 from xnowcast.verification._util import as_pair, frame_data_range, safe_divide
 
 __all__ = [
-    "SSIM_STATS",
     "MS_SSIM_WEIGHTS",
+    "SSIM_STATS",
+    "ms_ssim",
+    "ms_ssim_min_size",
+    "ms_ssim_stats",
     "ssim",
     "ssim_stats",
-    "ms_ssim",
-    "ms_ssim_stats",
-    "ms_ssim_min_size",
     "window_weights",
 ]
 
@@ -81,8 +81,11 @@ def window_weights(win_size: int, gaussian: bool, sigma: float = 1.5) -> np.ndar
     [0.3333333333333333, 0.3333333333333333, 0.3333333333333333]
     """
     try:
-        odd = not isinstance(win_size, (bool, str)) and int(win_size) == win_size and (
-            win_size >= 1 and win_size % 2 == 1)
+        odd = (
+            not isinstance(win_size, (bool, str))
+            and int(win_size) == win_size
+            and (win_size >= 1 and win_size % 2 == 1)
+        )
     except (TypeError, ValueError, OverflowError):
         odd = False
     if not odd:
@@ -279,8 +282,17 @@ def ssim(
     >>> round(float(ssim(obs + 1.0, obs, data_range=8.0, win_size=3)), 4)
     0.9385
     """
-    stats = ssim_stats(fc, obs, data_range=data_range, win_size=win_size, gaussian=gaussian,
-                       sigma=sigma, sample_covariance=sample_covariance, k1=k1, k2=k2)
+    stats = ssim_stats(
+        fc,
+        obs,
+        data_range=data_range,
+        win_size=win_size,
+        gaussian=gaussian,
+        sigma=sigma,
+        sample_covariance=sample_covariance,
+        k1=k1,
+        k2=k2,
+    )
     return safe_divide(stats[..., 0], stats[..., 1])
 
 
@@ -394,7 +406,16 @@ def ms_ssim(
     >>> float(ms_ssim(obs, obs, data_range=1.0, win_size=3))
     1.0
     """
-    stats = ms_ssim_stats(fc, obs, data_range=data_range, win_size=win_size, gaussian=gaussian,
-                          sigma=sigma, weights=weights, sample_covariance=sample_covariance,
-                          k1=k1, k2=k2)
+    stats = ms_ssim_stats(
+        fc,
+        obs,
+        data_range=data_range,
+        win_size=win_size,
+        gaussian=gaussian,
+        sigma=sigma,
+        weights=weights,
+        sample_covariance=sample_covariance,
+        k1=k1,
+        k2=k2,
+    )
     return safe_divide(stats[..., 0], stats[..., 1])

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from xnowcast.verification import categorical, continuous, image, spatial
 
-__all__ = ["Family", "Metric", "get_method", "get_metric", "list_metrics", "FAMILIES", "METRICS"]
+__all__ = ["FAMILIES", "METRICS", "Family", "Metric", "get_method", "get_metric", "list_metrics"]
 
 
 @dataclass(frozen=True)
@@ -103,51 +103,173 @@ FAMILIES: dict[str, Family] = {
     for f in (
         Family("continuous", continuous.continuous_stats, continuous.CONTINUOUS_STATS),
         Family("psnr", continuous.psnr_stats, continuous.PSNR_STATS, params=("data_range",)),
-        Family("categorical", categorical.contingency_table, categorical.TABLE,
-               dims=("threshold",), params=("thresholds",)),
-        Family("fss", spatial.fss_stats, spatial.FSS_STATS,
-               dims=("threshold", "scale"), params=("thresholds", "scales")),
-        Family("ssim", image.ssim_stats, image.SSIM_STATS,
-               params=("data_range", "win_size", "gaussian")),
-        Family("ms_ssim", image.ms_ssim_stats, image.SSIM_STATS,
-               params=("data_range", "win_size", "gaussian")),
+        Family(
+            "categorical",
+            categorical.contingency_table,
+            categorical.TABLE,
+            dims=("threshold",),
+            params=("thresholds",),
+        ),
+        Family(
+            "fss",
+            spatial.fss_stats,
+            spatial.FSS_STATS,
+            dims=("threshold", "scale"),
+            params=("thresholds", "scales"),
+        ),
+        Family(
+            "ssim",
+            image.ssim_stats,
+            image.SSIM_STATS,
+            params=("data_range", "win_size", "gaussian"),
+        ),
+        Family(
+            "ms_ssim",
+            image.ms_ssim_stats,
+            image.SSIM_STATS,
+            params=("data_range", "win_size", "gaussian"),
+        ),
     )
 }
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("mse", "continuous", continuous.mse_from_stats, continuous.mse,
-               "mean squared error", "data2", 0.0),
-        Metric("rmse", "continuous", continuous.rmse_from_stats, continuous.rmse,
-               "root mean squared error", "data", 0.0),
-        Metric("mae", "continuous", continuous.mae_from_stats, continuous.mae,
-               "mean absolute error", "data", 0.0),
-        Metric("bias", "continuous", continuous.bias_from_stats, continuous.bias,
-               "mean error (forecast - observation)", "data", None, ("me", "mean_error")),
-        Metric("correlation", "continuous", continuous.correlation_from_stats,
-               continuous.correlation, "Pearson correlation", "1", 1.0,
-               ("corr", "pearson", "corr_p")),
-        Metric("psnr", "psnr", continuous.mean_from_stats, continuous.psnr,
-               "peak signal-to-noise ratio", "dB", None),
-        Metric("csi", "categorical", categorical.csi_from_table, categorical.csi,
-               "critical success index", "1", 1.0, ("ts", "threat_score")),
-        Metric("pod", "categorical", categorical.pod_from_table, categorical.pod,
-               "probability of detection", "1", 1.0),
-        Metric("far", "categorical", categorical.far_from_table, categorical.far,
-               "false alarm ratio", "1", 0.0),
-        Metric("ets", "categorical", categorical.ets_from_table, categorical.ets,
-               "equitable threat score", "1", 1.0, ("gss",)),
-        Metric("hss", "categorical", categorical.hss_from_table, categorical.hss,
-               "Heidke skill score", "1", 1.0),
-        Metric("fbias", "categorical", categorical.fbias_from_table, categorical.fbias,
-               "frequency bias", "1", None, ("frequency_bias",)),
-        Metric("fss", "fss", spatial.fss_from_stats, spatial.fss,
-               "fractions skill score", "1", 1.0),
-        Metric("ssim", "ssim", continuous.mean_from_stats, image.ssim,
-               "structural similarity index", "1", 1.0),
-        Metric("ms_ssim", "ms_ssim", continuous.mean_from_stats, image.ms_ssim,
-               "multi-scale structural similarity index", "1", 1.0, ("msssim",)),
+        Metric(
+            "mse",
+            "continuous",
+            continuous.mse_from_stats,
+            continuous.mse,
+            "mean squared error",
+            "data2",
+            0.0,
+        ),
+        Metric(
+            "rmse",
+            "continuous",
+            continuous.rmse_from_stats,
+            continuous.rmse,
+            "root mean squared error",
+            "data",
+            0.0,
+        ),
+        Metric(
+            "mae",
+            "continuous",
+            continuous.mae_from_stats,
+            continuous.mae,
+            "mean absolute error",
+            "data",
+            0.0,
+        ),
+        Metric(
+            "bias",
+            "continuous",
+            continuous.bias_from_stats,
+            continuous.bias,
+            "mean error (forecast - observation)",
+            "data",
+            None,
+            ("me", "mean_error"),
+        ),
+        Metric(
+            "correlation",
+            "continuous",
+            continuous.correlation_from_stats,
+            continuous.correlation,
+            "Pearson correlation",
+            "1",
+            1.0,
+            ("corr", "pearson", "corr_p"),
+        ),
+        Metric(
+            "psnr",
+            "psnr",
+            continuous.mean_from_stats,
+            continuous.psnr,
+            "peak signal-to-noise ratio",
+            "dB",
+            None,
+        ),
+        Metric(
+            "csi",
+            "categorical",
+            categorical.csi_from_table,
+            categorical.csi,
+            "critical success index",
+            "1",
+            1.0,
+            ("ts", "threat_score"),
+        ),
+        Metric(
+            "pod",
+            "categorical",
+            categorical.pod_from_table,
+            categorical.pod,
+            "probability of detection",
+            "1",
+            1.0,
+        ),
+        Metric(
+            "far",
+            "categorical",
+            categorical.far_from_table,
+            categorical.far,
+            "false alarm ratio",
+            "1",
+            0.0,
+        ),
+        Metric(
+            "ets",
+            "categorical",
+            categorical.ets_from_table,
+            categorical.ets,
+            "equitable threat score",
+            "1",
+            1.0,
+            ("gss",),
+        ),
+        Metric(
+            "hss",
+            "categorical",
+            categorical.hss_from_table,
+            categorical.hss,
+            "Heidke skill score",
+            "1",
+            1.0,
+        ),
+        Metric(
+            "fbias",
+            "categorical",
+            categorical.fbias_from_table,
+            categorical.fbias,
+            "frequency bias",
+            "1",
+            None,
+            ("frequency_bias",),
+        ),
+        Metric(
+            "fss", "fss", spatial.fss_from_stats, spatial.fss, "fractions skill score", "1", 1.0
+        ),
+        Metric(
+            "ssim",
+            "ssim",
+            continuous.mean_from_stats,
+            image.ssim,
+            "structural similarity index",
+            "1",
+            1.0,
+        ),
+        Metric(
+            "ms_ssim",
+            "ms_ssim",
+            continuous.mean_from_stats,
+            image.ms_ssim,
+            "multi-scale structural similarity index",
+            "1",
+            1.0,
+            ("msssim",),
+        ),
     )
 }
 
@@ -176,9 +298,7 @@ def get_metric(name: str) -> Metric:
     key = _normalise(name)
     key = _ALIASES.get(key, key)
     if key not in METRICS:
-        raise ValueError(
-            f"unknown metric {name!r}; valid names are: {', '.join(list_metrics())}"
-        )
+        raise ValueError(f"unknown metric {name!r}; valid names are: {', '.join(list_metrics())}")
     return METRICS[key]
 
 

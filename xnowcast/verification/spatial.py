@@ -38,7 +38,7 @@ import numpy as np
 
 from xnowcast.verification._util import as_values, masked_pair, safe_divide
 
-__all__ = ["FSS_STATS", "fss_stats", "fss", "fss_from_stats", "box_mean"]
+__all__ = ["FSS_STATS", "box_mean", "fss", "fss_from_stats", "fss_stats"]
 
 #: Order of the sums on the last axis of :func:`fss_stats`.
 FSS_STATS = ("sum_fc2", "sum_fc_obs", "sum_obs2")
@@ -63,8 +63,12 @@ def _box_sum(table: np.ndarray, size: int) -> np.ndarray:
     ny, nx = table.shape[-2] - 1, table.shape[-1] - 1
     pad = [(0, 0)] * (table.ndim - 2) + [(size // 2, (size - 1) // 2)] * 2
     t = np.pad(table, pad, mode="edge")
-    return (t[..., size : size + ny, size : size + nx] - t[..., :ny, size : size + nx]
-            - t[..., size : size + ny, :nx] + t[..., :ny, :nx])
+    return (
+        t[..., size : size + ny, size : size + nx]
+        - t[..., :ny, size : size + nx]
+        - t[..., size : size + ny, :nx]
+        + t[..., :ny, :nx]
+    )
 
 
 def box_mean(a: np.ndarray, size: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from xnowcast._checks import integer, positive_int
 from xnowcast.models.interface import NowcastModel
 from xnowcast.transforms import Transform, get_transform
 
-__all__ = ["TorchModel", "resolve_device", "build_registered", "ADAPTER_PARAMS"]
+__all__ = ["ADAPTER_PARAMS", "TorchModel", "build_registered", "resolve_device"]
 
 #: Parameters of :class:`TorchModel` (as opposed to parameters of the network);
 #: registry factories split a flat ``**params`` along these.
@@ -409,7 +409,7 @@ def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     if tile >= size:
         return [0]
     step = tile - overlap
-    starts = list(range(0, size - tile, step)) + [size - tile]
+    starts = [*list(range(0, size - tile, step)), size - tile]
     return sorted(set(starts))
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from xnowcast._checks import positive_int
 
-__all__ = ["NowcastNet", "output_activation", "check_hidden"]
+__all__ = ["NowcastNet", "check_hidden", "output_activation"]
 
 _ACTIVATIONS = ("none", "sigmoid", "relu", "softplus")
 
@@ -122,9 +122,7 @@ class NowcastNet(nn.Module):
         """Constructor arguments other than ``n_in``/``n_out`` (JSON-able)."""
         raise NotImplementedError
 
-    def _output_layer(
-        self, head: nn.Module, output_activation: str | None, residual: bool
-    ) -> None:
+    def _output_layer(self, head: nn.Module, output_activation: str | None, residual: bool) -> None:
         """Set the output convolution ``head`` and what follows it (see :meth:`_finish`).
 
         Stores ``residual`` and the activation's name (for :meth:`get_config`);

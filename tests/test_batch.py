@@ -653,8 +653,8 @@ def test_cli_batch_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys, p
 
 def test_bad_retry_delay_overwrite_and_scheduler_name_are_clear(tmp_path):
     cube = _lazy_cube(gap=False)
-    for delay in ("x", -1, float("nan")):
-        with pytest.raises(ValueError, match="retry_delay must be a non-negative number"):
+    for delay, error in (("x", TypeError), (-1, ValueError), (float("nan"), ValueError)):
+        with pytest.raises(error, match="retry_delay must be a non-negative number"):
             forecast_archive(cube, "persistence", tmp_path / "a.zarr", retry_delay=delay)
     with pytest.raises(TypeError, match="overwrite must be True or False, got 'no'"):
         forecast_archive(cube, "persistence", tmp_path / "b.zarr", overwrite="no")

@@ -60,7 +60,7 @@ def test_moving_squares_keras_layout():
         ({"start": "yesterday"}, ValueError, "start: expected times"),
         ({"resolution_m": 0}, ValueError, "resolution_m must be a positive number"),
         ({"n_cells": -1}, ValueError, "n_cells must be a non-negative integer"),
-        ({"seed": "a"}, ValueError, "seed must be a non-negative integer"),
+        ({"seed": "a"}, TypeError, "seed must be a non-negative integer"),
         ({"size": (8, 8, 8)}, ValueError, r"size must be an int or \(ny, nx\)"),
     ],
 )

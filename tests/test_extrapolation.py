@@ -135,7 +135,7 @@ def test_bad_inputs(args, match):
 
 
 def test_bad_interpolation_lists_valid():
-    with pytest.raises(ValueError, match="nearest, linear, cubic"):
+    with pytest.raises(ValueError, match="'nearest', 'linear', 'cubic'"):
         extrapolate(np.zeros((4, 4)), np.zeros((2, 4, 4)), 1, interpolation="spline")
 
 

@@ -422,13 +422,14 @@ def test_bad_lead_and_init_time_choices_are_clear(fc, obs):
     ],
 )
 def test_bad_layout_arguments_are_clear(fc, kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    error = TypeError if any(isinstance(v, str) for v in kwargs.values()) else ValueError
+    with pytest.raises(error, match=match):
         plot_forecast(fc, [1], **kwargs)
 
 
-@pytest.mark.parametrize("fps", [0, -1, "3"])
-def test_bad_fps_is_clear(fc, tmp_path, fps):
-    with pytest.raises(ValueError, match="fps must be a positive number"):
+@pytest.mark.parametrize(("fps", "error"), [(0, ValueError), (-1, ValueError), ("3", TypeError)])
+def test_bad_fps_is_clear(fc, tmp_path, fps, error):
+    with pytest.raises(error, match="fps must be a positive number"):
         animate(fc, tmp_path / "a.gif", fps=fps)
 
 

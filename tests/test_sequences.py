@@ -525,7 +525,7 @@ def test_max_gap_without_a_unit_is_refused(gap):
 
 def test_bad_numbers_name_the_argument():
     cube = _rainy_cube()
-    with pytest.raises(ValueError, match="threshold must be a finite number, got 'x'"):
+    with pytest.raises(TypeError, match="threshold must be a finite number, got 'x'"):
         rain_amount(cube, "x")
     with pytest.raises(ValueError, match="min_mean_category must be a finite number"):
         sequence_table(cube, bins=[0.1], min_mean_category=float("nan"))
@@ -535,10 +535,10 @@ def test_bad_numbers_name_the_argument():
         split_dataset(cube, sequence_table(cube, bins=[0.1], min_length=5), "0.5,0.5")
 
 
-@pytest.mark.parametrize("seed", ["a", 1.5, -1])
-def test_bad_seed_is_a_clear_error(seed):
+@pytest.mark.parametrize(("seed", "error"), [("a", TypeError), (1.5, TypeError), (-1, ValueError)])
+def test_bad_seed_is_a_clear_error(seed, error):
     table = sequence_table(_rainy_cube(), bins=[0.1], min_length=5)
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(error, match="seed must be a non-negative integer"):
         assign_sequences(table, (0.5, 0.5), seed=seed)
 
 

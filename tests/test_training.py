@@ -576,7 +576,7 @@ def test_distributed_data_parallel_with_two_gloo_processes(tmp_path):
         ({"min_wet_fraction": "x"}, TypeError, "min_wet_fraction must be a number"),
         ({"wet_threshold": float("nan")}, ValueError, "wet_threshold must be a finite number"),
         ({"crop": 0}, ValueError, "crop must be a positive integer or None"),
-        ({"crop": "16"}, ValueError, "crop must be a positive integer or None"),
+        ({"crop": "16"}, TypeError, "crop must be a positive integer or None"),
         ({"target_crop": 32}, ValueError, r"target_crop \(32\) must not exceed crop \(16\)"),
     ],
 )

@@ -667,7 +667,7 @@ def test_bad_verify_arguments_are_clear(fc_and_obs):
         verify(fc, obs, "csi", thresholds="high")
     with pytest.raises(ValueError, match="thresholds must not repeat a value"):
         verify(fc, obs, "csi", thresholds=[1, 1])
-    with pytest.raises(ValueError, match="data_range must be a positive number or None, got 'x'"):
+    with pytest.raises(TypeError, match="data_range must be a positive number or None, got 'x'"):
         verify(fc, obs, "psnr", data_range="x")
     with pytest.raises(ValueError, match="win_size must be a positive odd integer"):
         verify(fc, obs, "ssim", win_size="x")

@@ -58,7 +58,7 @@ def test_windows_do_not_load_the_cube(counting_scheduler):
 def test_bad_window_arguments(cube):
     with pytest.raises(ValueError, match="n_in must be a positive integer"):
         cube.nowcast.windows(n_in=0)
-    with pytest.raises(ValueError, match="stride must be a positive integer"):
+    with pytest.raises(TypeError, match="stride must be a positive integer"):
         cube.nowcast.windows(stride=1.5)
     with pytest.raises(ValueError, match="n_out must be a non-negative"):
         cube.nowcast.windows(n_out=-1)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast._checks import integer
+from xnowcast.checks import integer
 
 __all__ = ["moving_squares", "synthetic_radar"]
 

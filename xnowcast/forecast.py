@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast._checks import positive_int
+from xnowcast.checks import positive_int
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast._checks import integer, positive_int, real
+from xnowcast.checks import choice, integer, positive_int, real
 from xnowcast.conventions import as_interval, normalize_cube
 from xnowcast.windows import SEQUENCE_ID
 
@@ -222,8 +222,7 @@ def rain_amount(
     >>> rain_amount(cube, method="no_rain_count").values
     array([1, 3])
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    method = choice(method, "method", _METHODS)
     threshold = real(threshold, "threshold")
     cube, info = normalize_cube(cube, var, min_frames=1)
     space = list(info.spatial_dims)
@@ -488,8 +487,7 @@ def sequence_table(
     """
     positive_int(min_length, "min_length")
     min_mean_category = real(min_mean_category, "min_mean_category")
-    if amount not in _METHODS:
-        raise ValueError(f"amount must be one of {_METHODS}, got {amount!r}")
+    amount = choice(amount, "amount", _METHODS)
     gap = _as_timedelta(max_gap, "max_gap")
     cube, info = normalize_cube(cube, var, min_frames=1)
     times = cube.get_index(info.time_dim)

@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from xnowcast._checks import WrongTypeError, integer, real
+from xnowcast.checks import check_signature, integer, real
 
 __all__ = [
     "DBR",
@@ -454,12 +454,8 @@ def get_transform(
         raise ValueError(
             f"unknown transform {name!r}; valid names are: {', '.join(list_transforms())}"
         )
-    try:
-        return _TRANSFORMS[key](**params)
-    except WrongTypeError:
-        raise  # a checked argument of the wrong type: its message names it already
-    except TypeError as err:
-        raise TypeError(f"bad parameters for transform {key!r}: {err}") from None
+    check_signature(_TRANSFORMS[key], params, f"transform {key!r}")
+    return _TRANSFORMS[key](**params)
 
 
 def to_uint8(x: np.ndarray, value_range: tuple[float, float], nan_value: int = 0) -> np.ndarray:

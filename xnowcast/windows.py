@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast._checks import integer, positive_int
+from xnowcast.checks import integer, positive_int
 from xnowcast.conventions import CubeInfo, as_interval, as_times, normalize_cube
 
 __all__ = ["SEQUENCE_ID", "Window", "Windows", "select_init_times", "windows"]

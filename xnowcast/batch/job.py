@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast._checks import boolean, integer, positive_int, real
 from xnowcast.batch.store import DONE, FAILED, MISSING, prepare_store, read_errors, read_status
 from xnowcast.batch.tasks import (
     ChunkTask,
@@ -27,6 +26,7 @@ from xnowcast.batch.tasks import (
     cache_model,
     run_chunk,
 )
+from xnowcast.checks import boolean, integer, positive_int, real
 from xnowcast.conventions import INIT_TIME
 from xnowcast.forecast import forecast
 from xnowcast.models.interface import NowcastModel, get_model

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xnowcast._checks import positive_int
+from xnowcast.checks import choice, positive_int
 from xnowcast.optional import import_optional
 
 __all__ = ["INTERPOLATIONS", "backward_displacement", "extrapolate"]
@@ -195,11 +195,7 @@ def extrapolate(
     cv2 = import_optional("cv2", "semi-Lagrangian advection")
 
     frame, flow = _check_inputs(frame, flow, n_steps)
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(
-            f"unknown interpolation {interpolation!r}; valid values are: "
-            f"{', '.join(INTERPOLATIONS)}"
-        )
+    interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
     fill = np.float32(fill)
     inter = getattr(cv2, INTERPOLATIONS[interpolation])
     ny, nx = frame.shape

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast.checks import choice
 from xnowcast.io.archive import check_unique_times, expand_paths, parse_time_from_name
 
 __all__ = ["IMAGE_SUFFIXES", "ColorLegend", "is_image_path", "open_image_sequence"]
@@ -469,8 +470,7 @@ def open_image_sequence(
     legend = _as_legend(colormap)
     if resample is None:
         resample = "bilinear" if legend is None else "nearest"
-    if resample not in _RESAMPLE:
-        raise ValueError(f"resample must be one of {_RESAMPLE}, got {resample!r}")
+    resample = choice(resample, "resample", _RESAMPLE)
 
     files = expand_paths(pattern)
     times = _times(files, time_format)

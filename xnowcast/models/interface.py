@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from xnowcast._checks import WrongTypeError, positive_int
+from xnowcast.checks import check_signature, positive_int
 from xnowcast.optional import MissingOptionalDependency
 
 __all__ = [
@@ -282,12 +282,8 @@ def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> Nowc
                 f"model {key!r} is registered as {registry[key]!r}, which cannot be loaded "
                 f"({type(err).__name__}: {err}); install or fix the package that provides it"
             ) from None
-    try:
-        built = factory(**params)
-    except WrongTypeError:
-        raise  # a checked argument of the wrong type: its message names it already
-    except TypeError as err:
-        raise TypeError(f"bad parameters for model {key!r}: {err}") from None
+    check_signature(factory, params, f"model {key!r}")
+    built = factory(**params)
     if not isinstance(built, NowcastModel):
         raise TypeError(
             f"model {key!r}: its factory returned {type(built).__name__}, not a NowcastModel; "

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xnowcast._checks import positive_int
+from xnowcast.checks import choice, positive_int
 from xnowcast.models.interface import NowcastModel
 from xnowcast.motion.api import (
     DEFAULT_COMBINE,
@@ -130,18 +130,12 @@ class OpticalFlow(NowcastModel):
         self.combine = check_combine(combine)
         tf = get_transform(DEFAULT_TRANSFORM if transform is None else transform)
         self.transform = tf.to_dict()
-        if trend not in TRENDS:
-            raise ValueError(f"trend must be one of {', '.join(TRENDS)}; got {trend!r}")
-        self.trend = trend
+        self.trend = choice(trend, "trend", TRENDS)
         try:
             self.fill = float(fill)
         except (TypeError, ValueError):
             raise TypeError(f"fill must be a number (or nan), got {fill!r}") from None
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"interpolation must be one of {', '.join(INTERPOLATIONS)}; got {interpolation!r}"
-            )
-        self.interpolation = interpolation
+        self.interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
         check_options(estimator, options)
         self.options = dict(options)
         self._transform = tf

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast._checks import positive_int, real
+from xnowcast.checks import positive_int, real
 from xnowcast.motion.interface import (
     check_combine,
     check_frames,

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from xnowcast._checks import integer
+from xnowcast.checks import integer
 from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
 from xnowcast.optional import import_optional
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from xnowcast._checks import integer, real
+from xnowcast.checks import integer, real
 from xnowcast.motion.interface import (
     check_frames,
     finish_flow,

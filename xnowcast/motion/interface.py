@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from xnowcast._checks import positive_int, real
+from xnowcast.checks import choice, positive_int, real
 from xnowcast.optional import import_optional
 
 __all__ = [
@@ -271,6 +271,4 @@ def finish_flow(
 
 def check_combine(combine: str) -> str:
     """Validate ``combine`` (see :data:`COMBINE`)."""
-    if not isinstance(combine, str) or combine.strip().lower() not in COMBINE:
-        raise ValueError(f"combine must be one of {', '.join(COMBINE)}; got {combine!r}")
-    return combine.strip().lower()
+    return choice(combine, "combine", COMBINE)

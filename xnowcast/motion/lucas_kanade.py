@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from xnowcast._checks import integer, real
+from xnowcast.checks import integer, real
 from xnowcast.motion.interface import (
     check_combine,
     check_frames,

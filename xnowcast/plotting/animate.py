@@ -107,7 +107,7 @@ def animate(
     """
     from matplotlib.animation import FuncAnimation
 
-    from xnowcast._checks import integer, real
+    from xnowcast.checks import integer, real
     from xnowcast.plotting.maps import (
         _add_axes,
         _aspect,

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast._checks import integer, real
+from xnowcast.checks import integer, real
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,

@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xnowcast.checks import choice
+
 __all__ = [
     "ENV_VAR",
     "FEATURES",
@@ -212,8 +214,7 @@ def add_features(
     list of str
         The features drawn.
     """
-    if resolution not in RESOLUTIONS:
-        raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {resolution!r}")
+    resolution = choice(resolution, "resolution", RESOLUTIONS)
     import cartopy.crs as ccrs
     from cartopy.feature import ShapelyFeature
 

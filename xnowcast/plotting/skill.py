@@ -118,7 +118,7 @@ def plot_skill(
     >>> len(plot_skill(scores).axes)  # MAE, CSI and one FSS panel per threshold
     5
     """
-    from xnowcast._checks import integer, real
+    from xnowcast.checks import integer, real
     from xnowcast.plotting.maps import _finish, _pyplot
 
     plt = _pyplot()

@@ -25,7 +25,7 @@ import torch
 import xarray as xr
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from xnowcast._checks import integer, positive_int
+from xnowcast.checks import integer, positive_int
 from xnowcast.transforms import Transform, get_transform
 from xnowcast.windows import Windows, windows
 

@@ -30,8 +30,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from xnowcast._checks import boolean, integer, positive_int, real
 from xnowcast._version import __version__
+from xnowcast.checks import boolean, choice, integer, positive_int, real
 from xnowcast.models.interface import get_model
 from xnowcast.models.neural.adapter import (
     ADAPTER_PARAMS,
@@ -338,17 +338,9 @@ class Trainer:
         self.gamma = real(gamma, "gamma", low=0, low_inclusive=False)
         self.min_delta = real(min_delta, "min_delta", low=0)
         self.grad_clip = real(grad_clip, "grad_clip", low=0, low_inclusive=False, allow_none=True)
-        if optimizer not in _OPTIMIZERS:
-            raise ValueError(
-                f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {optimizer!r}"
-            )
-        self.optimizer_name = optimizer
+        self.optimizer_name = choice(optimizer, "optimizer", _OPTIMIZERS)
         lr_schedule = "constant" if lr_schedule is None else lr_schedule
-        if lr_schedule not in _SCHEDULES:
-            raise ValueError(
-                f"lr_schedule must be one of {', '.join(_SCHEDULES)}, got {lr_schedule!r}"
-            )
-        self.lr_schedule = lr_schedule
+        self.lr_schedule = choice(lr_schedule, "lr_schedule", _SCHEDULES)
         self.crop = positive_int(crop, "crop", allow_none=True)
         self.target_crop = positive_int(target_crop, "target_crop", allow_none=True)
         if self.crop is not None and self.target_crop is not None and self.target_crop > crop:

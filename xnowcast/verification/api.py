@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast._checks import boolean, real
+from xnowcast.checks import boolean, choice, real
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,
@@ -343,8 +343,8 @@ def _family_params(
 
     thr = as_values(thresholds, "thresholds")
     sc = as_values(scales, "scales", integer=True)
-    if window is not None and window not in _WINDOWS:
-        raise ValueError(f"window must be one of {_WINDOWS} or None, got {window!r}")
+    if window is not None:
+        window = choice(window, "window", _WINDOWS)
     data_range = real(data_range, "data_range", low=0, low_inclusive=False, allow_none=True)
     if win_size is not None:
         image.window_weights(win_size, gaussian=False)  # validates

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xnowcast._checks import integer, positive_int
+from xnowcast.checks import choice, integer, positive_int
 from xnowcast.models.interface import NowcastModel
 from xnowcast.transforms import Transform, get_transform
 
@@ -83,8 +83,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype for ``precision`` on ``device`` (``None``: plain float32)."""
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}")
+    precision = choice(precision, "precision", _PRECISIONS)
     if precision == "fp32":
         return None
     if precision == "auto":
@@ -199,11 +198,7 @@ class TorchModel(NowcastModel):
         self.device = device
         resolve_device(device)  # validate now, not on the first forecast
         self.batch_size = positive_int(batch_size, "batch_size")
-        if precision not in _PRECISIONS:
-            raise ValueError(
-                f"precision must be one of {', '.join(_PRECISIONS)}, got {precision!r}"
-            )
-        self.precision = precision
+        self.precision = choice(precision, "precision", _PRECISIONS)
         self.tile = positive_int(tile, "tile (pixels)", allow_none=True)
         self.tile_overlap = integer(tile_overlap, "tile_overlap", low=0)
         if self.tile is not None and self.tile_overlap >= self.tile:

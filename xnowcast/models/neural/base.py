@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xnowcast._checks import positive_int
+from xnowcast.checks import choice, positive_int
 
 __all__ = ["NowcastNet", "check_hidden", "output_activation"]
 
@@ -35,11 +35,7 @@ def output_activation(name: str | None) -> nn.Module:
     for ``loss="bce"`` on a transform to ``[0, 1]``), ``"relu"`` or
     ``"softplus"`` (non-negative outputs, e.g. for ``transform="log"``).
     """
-    key = "none" if name is None else str(name).lower()
-    if key not in _ACTIVATIONS:
-        raise ValueError(
-            f"unknown output_activation {name!r}; choose one of {', '.join(_ACTIVATIONS)}"
-        )
+    key = choice("none" if name is None else name, "output_activation", _ACTIVATIONS)
     return {
         "none": nn.Identity,
         "sigmoid": nn.Sigmoid,

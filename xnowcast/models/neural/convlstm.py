@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xnowcast.checks import choice
 from xnowcast.models.neural.base import RecurrentNet, check_hidden, next_input, per_layer
 from xnowcast.models.neural.cells import ConvLSTMCell
 
@@ -91,9 +92,7 @@ class ConvLSTM(RecurrentNet):
         super().__init__(n_in, n_out, patch_size)
         self.hidden = check_hidden(hidden)
         self.kernel_size = per_layer(kernel_size, len(self.hidden), "kernel_size")
-        if variant not in _VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(_VARIANTS)}")
-        self.variant = variant
+        self.variant = choice(variant, "variant", _VARIANTS)
         self.size_multiple = patch_size
         self.layer_norm = bool(layer_norm)
         self.autoregressive = bool(autoregressive) or variant == "stacked"

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xnowcast._checks import positive_int
+from xnowcast.checks import choice, positive_int
 from xnowcast.models.neural.base import NowcastNet, check_kernel_size
 
 __all__ = ["UNet", "build"]
@@ -106,10 +106,8 @@ class UNet(NowcastNet):
         positive_int(filters, "filters")
         positive_int(max_filters, "max_filters")
         check_kernel_size(kernel_size)
-        if norm not in _NORMS:
-            raise ValueError(f"norm must be one of {', '.join(_NORMS)}, got {norm!r}")
-        if upsample not in ("transpose", "bilinear"):
-            raise ValueError(f"upsample must be 'transpose' or 'bilinear', got {upsample!r}")
+        norm = choice(norm, "norm", _NORMS)
+        upsample = choice(upsample, "upsample", ("transpose", "bilinear"))
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.depth, self.filters, self.max_filters = depth, filters, max_filters

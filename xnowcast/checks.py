@@ -1,21 +1,22 @@
 """Checks of scalar arguments shared by the whole package.
 
-Every public function validates its plain options (counts, sizes, weights,
-flags) with these helpers, so that one bad value gives the same kind of
-error, worded the same way, wherever it is passed.
+Public functions validate the plain options whose wrong values would
+otherwise give wrong results or an obscure failure deep inside (counts,
+sizes, weights, flags, names from a fixed set) with these helpers, so that
+one bad value gives the same kind of error, worded the same way, wherever it
+is passed.
 
 Policy
 ------
 * A value of the wrong type (text, a bool where a number is expected, a
-  float where a whole number is expected, ...) raises
-  :class:`WrongTypeError`. It is a :class:`TypeError` and, so that code
-  written against earlier releases that caught ``ValueError`` keeps
-  working, also a :class:`ValueError`.
+  float where a whole number is expected, ...) raises :class:`TypeError`.
 * A value of the right type that is out of range (zero, negative, NaN,
   infinite, above a bound) raises :class:`ValueError`.
 * Numeric text such as ``"0.5"`` is refused: the command line converts its
   arguments before they reach the API, and a string in a Python call is
   almost always a mistake.
+* A name outside a fixed set (:func:`choice`) raises :class:`ValueError`
+  listing the valid names.
 * Every message names the argument, says what it must be and repeats the
   value given: ``"n_in must be a positive integer, got 0"``.
 """
@@ -23,28 +24,59 @@ Policy
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Literal, NoReturn, overload
 
 import numpy as np
 
-__all__ = ["WrongTypeError", "boolean", "integer", "positive_int", "real"]
+__all__ = ["boolean", "check_signature", "choice", "integer", "positive_int", "real"]
 
 
-class WrongTypeError(TypeError, ValueError):
-    """An argument of the wrong type (also a ``ValueError``, see the module notes).
+def _fail(wrong_type: bool, name: str, what: str, value: Any, allow_none: bool) -> NoReturn:
+    alt = " or None" if allow_none else ""
+    error = TypeError if wrong_type else ValueError
+    raise error(f"{name} must be {what}{alt}, got {value!r}")
+
+
+def choice(value: Any, name: str, options: Iterable[str]) -> str:
+    """``value`` normalised (stripped, lower case) if it is one of ``options``.
+
+    Parameters
+    ----------
+    value : Any
+        The argument.
+    name : str
+        Its name, used in the error message.
+    options : iterable of str
+        The valid values, in lower case.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        ``value`` is not one of ``options`` (a non-string included); the
+        message lists them.
 
     Examples
     --------
-    >>> issubclass(WrongTypeError, TypeError), issubclass(WrongTypeError, ValueError)
-    (True, True)
+    >>> choice(" Weighted", "combine", ("weighted", "median"))
+    'weighted'
+    >>> choice("mean", "combine", ("weighted", "median"))
+    Traceback (most recent call last):
+    ...
+    ValueError: combine must be one of 'weighted', 'median'; got 'mean'
     """
-
-
-def _fail(wrong_type: bool, name: str, what: str, value: Any, allow_none: bool) -> None:
-    alt = " or None" if allow_none else ""
-    error = WrongTypeError if wrong_type else ValueError
-    raise error(f"{name} must be {what}{alt}, got {value!r}")
+    valid = tuple(options)
+    key = value.strip().lower() if isinstance(value, str) else None
+    if key not in valid:
+        listed = ", ".join(repr(v) for v in valid)
+        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+    return key
 
 
 def boolean(value: Any, name: str) -> bool:
@@ -66,7 +98,7 @@ def boolean(value: Any, name: str) -> bool:
 
     Raises
     ------
-    WrongTypeError
+    TypeError
         ``value`` is not a bool.
 
     Examples
@@ -76,13 +108,33 @@ def boolean(value: Any, name: str) -> bool:
     >>> boolean("no", "mean")
     Traceback (most recent call last):
     ...
-    xnowcast._checks.WrongTypeError: mean must be True or False, got 'no'
+    TypeError: mean must be True or False, got 'no'
     """
     if not isinstance(value, (bool, np.bool_)):
         _fail(True, name, "True or False", value, False)
     return bool(value)
 
 
+@overload
+def integer(
+    value: Any,
+    name: str,
+    *,
+    low: int | None = ...,
+    high: int | None = ...,
+    allow_none: Literal[False] = ...,
+    whole: bool = ...,
+) -> int: ...
+@overload
+def integer(
+    value: Any,
+    name: str,
+    *,
+    low: int | None = ...,
+    high: int | None = ...,
+    allow_none: bool,
+    whole: bool = ...,
+) -> int | None: ...
 def integer(
     value: Any,
     name: str,
@@ -116,7 +168,7 @@ def integer(
 
     Raises
     ------
-    WrongTypeError
+    TypeError
         ``value`` is not an integer (or, with ``whole``, a whole float).
     ValueError
         ``value`` is below ``low`` or above ``high``.
@@ -164,6 +216,10 @@ def integer(
     return int(value)
 
 
+@overload
+def positive_int(value: Any, name: str, *, allow_none: Literal[False] = ...) -> int: ...
+@overload
+def positive_int(value: Any, name: str, *, allow_none: bool) -> int | None: ...
 def positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
     """``value`` as an int if it is an integer ``>= 1`` (:func:`integer` with ``low=1``).
 
@@ -194,6 +250,28 @@ def _bound_text(
     return "a number " + " and ".join(parts) if parts else "a finite number"
 
 
+@overload
+def real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = ...,
+    high: float | None = ...,
+    low_inclusive: bool = ...,
+    high_inclusive: bool = ...,
+    allow_none: Literal[False] = ...,
+) -> float: ...
+@overload
+def real(
+    value: Any,
+    name: str,
+    *,
+    low: float | None = ...,
+    high: float | None = ...,
+    low_inclusive: bool = ...,
+    high_inclusive: bool = ...,
+    allow_none: bool,
+) -> float | None: ...
 def real(
     value: Any,
     name: str,
@@ -226,7 +304,7 @@ def real(
 
     Raises
     ------
-    WrongTypeError
+    TypeError
         ``value`` is not a number.
     ValueError
         ``value`` is not finite or out of bounds.
@@ -242,7 +320,7 @@ def real(
     >>> real("0.5", "threshold")
     Traceback (most recent call last):
     ...
-    xnowcast._checks.WrongTypeError: threshold must be a finite number, got '0.5'
+    TypeError: threshold must be a finite number, got '0.5'
     """
     if value is None and allow_none:
         return None
@@ -261,3 +339,23 @@ def real(
     if not ok:
         _fail(False, name, what, value, allow_none)
     return out
+
+
+def check_signature(factory: Callable[..., Any], params: dict[str, Any], what: str) -> None:
+    """Raise a TypeError naming ``what`` when ``factory`` does not take ``params``.
+
+    Examples
+    --------
+    >>> check_signature(lambda n_in=1: None, {"n_out": 3}, "model 'x'")
+    Traceback (most recent call last):
+    ...
+    TypeError: bad parameters for model 'x': got an unexpected keyword argument 'n_out'
+    """
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call decide
+        return
+    try:
+        signature.bind(**params)
+    except TypeError as err:
+        raise TypeError(f"bad parameters for {what}: {err}") from None

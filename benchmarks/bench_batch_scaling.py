@@ -62,7 +62,7 @@ def timed_job(client, n_workers: int, cube, model: str, init_times, chunk: int) 
         init_times=init_times,
         chunk_init_times=chunk,
         client=client,
-        task_threads=1,
+        threads=1,
         overwrite=True,
     )
     cpu0 = sum(client.run(_cpu_seconds).values())
@@ -112,7 +112,7 @@ def compare(cube, model: str, init_times, chunk: int, repeat: int) -> list[dict]
                 init_times=init_times[: chunk * n],
                 chunk_init_times=chunk,
                 client=clients[n],
-                task_threads=1,
+                threads=1,
                 overwrite=True,
             ).run(progress=False)
             shutil.rmtree(warm_out, ignore_errors=True)

@@ -125,7 +125,12 @@ def run_dataset(name: str, every: int) -> dict:
             (
                 lab,
                 lambda m=m, p=p, t=init: (
-                    forecast(cube, model=m, init_times=t, n_in=N_IN, n_out=N_OUT, **p).values
+                    forecast(
+                        cube,
+                        model=m,
+                        init_times=t,
+                        model_params={"n_in": N_IN, "n_out": N_OUT, **p},
+                    ).values
                 ),
             )
             for lab, m, p in XNOWCAST

@@ -81,7 +81,9 @@ def main() -> None:
     torch.set_num_threads(1)
     cube = xnowcast.open_archive(str(MCH))
     init = cube.time.values[15]
-    fc = cube.sel(time=slice(None, init)).nowcast.forecast(model="persistence", n_out=12)
+    fc = cube.sel(time=slice(None, init)).nowcast.forecast(
+        model="persistence", model_params={"n_out": 12}
+    )
     obs = cube.sel(time=fc.valid_time.values).values
     f = np.nan_to_num(fc.values.astype(np.float64))
     o = np.nan_to_num(obs.astype(np.float64))

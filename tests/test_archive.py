@@ -176,7 +176,7 @@ def test_paths_of_the_wrong_type_are_clear(cube):
 def test_save_forecast_takes_a_dataset_of_one_forecast_and_refuses_arrays(cube, tmp_path):
     from xnowcast.io import open_forecast, save_forecast
 
-    fc = cube.nowcast.forecast(n_in=2, n_out=2)
+    fc = cube.nowcast.forecast(model_params={"n_in": 2, "n_out": 2})
     save_forecast(fc.to_dataset(), tmp_path / "fc.nc")
     assert open_forecast(tmp_path / "fc.nc").sizes["lead_time"] == 2
     with pytest.raises(TypeError, match="expected an xarray DataArray or Dataset"):

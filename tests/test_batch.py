@@ -84,12 +84,16 @@ def test_same_values_coords_and_attrs_as_forecast_all(tmp_path, lazy):
         tmp_path / "fc.zarr",
         every="10min",
         chunk_init_times=3,
-        n_out=3,
-        n_in=4,
+        model_params={"n_out": 3, "n_in": 4},
     )
     summary = job.run(progress=False)
     ref = xnowcast.forecast(
-        cube, "persistence", init_times="all", every="10min", chunk_init_times=3, n_out=3, n_in=4
+        cube,
+        "persistence",
+        init_times="all",
+        every="10min",
+        chunk_init_times=3,
+        model_params={"n_out": 3, "n_in": 4},
     ).compute()
     assert summary.done == ref.sizes["init_time"] == len(job.init_times)
     assert summary.skipped == 0 and summary.failed == []
@@ -116,7 +120,7 @@ def test_optical_flow_equals_forecast(tmp_path):
     if "optical-flow" not in xnowcast.list_models():
         pytest.skip("optical-flow is not registered")
     cube = _lazy_cube(n_times=24, size=48, gap=False)
-    params = dict(n_in=3, n_out=2, n_flows=2)
+    params = {"model_params": {"n_in": 3, "n_out": 2, "n_flows": 2}}
     job = forecast_archive(
         cube, "optical-flow", tmp_path / "of.zarr", every="15min", chunk_init_times=2, **params
     )
@@ -204,12 +208,12 @@ def test_resume_after_sigkill_recomputes_only_what_is_missing(tmp_path, monkeypa
     monkeypatch.setenv("XN_SLOW_SECONDS", "0")
     cube = xnowcast.open_archive(src)
     resumed = forecast_archive(
-        cube, "slow-persistence", out, n_in=2, n_out=2, chunk_init_times=3
+        cube, "slow-persistence", out, chunk_init_times=3, model_params={"n_in": 2, "n_out": 2}
     ).run(progress=False)
     assert resumed.skipped == recorded and resumed.done == total - recorded
-    forecast_archive(cube, "slow-persistence", clean, n_in=2, n_out=2, chunk_init_times=3).run(
-        progress=False
-    )
+    forecast_archive(
+        cube, "slow-persistence", clean, chunk_init_times=3, model_params={"n_in": 2, "n_out": 2}
+    ).run(progress=False)
     _assert_same_store(out, clean)
     assert not glob.glob(str(tmp_path / "*.partial-*"))
 
@@ -223,7 +227,7 @@ def test_task_threads_limit_the_libraries_of_a_worker_process(tmp_path):
         import xnowcast
         from xnowcast.batch import forecast_archive
         cube = xnowcast.datasets.synthetic_radar(n_times=14, size=32)
-        forecast_archive(cube, "optical-flow", sys.argv[1], n_out=2, task_threads=1,
+        forecast_archive(cube, "optical-flow", sys.argv[1], model_params={"n_out": 2}, threads=1,
                          client="sync").run(progress=False)
         print(json.dumps([cv2.getNumThreads(), torch.get_num_threads(),
                           zarr.config.get("threading.max_workers")]))
@@ -238,9 +242,25 @@ def test_task_threads_limit_the_libraries_of_a_worker_process(tmp_path):
     assert json.loads(run.stdout.strip().splitlines()[-1]) == [1, 1, 1]
 
 
+def test_a_job_resumes_with_other_run_settings(tmp_path):
+    """Run settings (batch size, device, threads) are not the job's identity (issue 14)."""
+    pytest.importorskip("torch")
+    from xnowcast.models.neural.checkpoint import save_checkpoint
+
+    net = xnowcast.get_model("unet", n_in=3, n_out=2, depth=1, filters=4)
+    meta = {"architecture": "unet", "model_params": {"depth": 1, "filters": 4}, "n_in": 3}
+    path = save_checkpoint(tmp_path / "u.pt", net.module.state_dict(), {**meta, "n_out": 2})
+    cube, out = _lazy_cube(n_times=20, size=32, gap=False), tmp_path / "fc.zarr"
+    first = forecast_archive(cube, str(path), out, chunk_init_times=4, batch_size=8, device="cpu")
+    first.run(progress=False)
+    again = forecast_archive(cube, str(path), out, chunk_init_times=4, batch_size=16, threads=1)
+    assert again.status().complete
+    assert "batch_size" not in again.open().attrs["xnowcast_model_params"]
+
+
 def test_checkpoint_path_of_a_neural_model(tmp_path):
     pytest.importorskip("torch")
-    from xnowcast.training.checkpoint import save_checkpoint
+    from xnowcast.models.neural.checkpoint import save_checkpoint
 
     net = xnowcast.get_model("unet", n_in=3, n_out=2, depth=1, filters=4)
     path = save_checkpoint(
@@ -255,9 +275,11 @@ def test_checkpoint_path_of_a_neural_model(tmp_path):
         },
     )
     cube = _lazy_cube(n_times=20, size=32, gap=False)
-    job = forecast_archive(cube, str(path), tmp_path / "fc.zarr", chunk_init_times=4, device="cpu")
+    # One thread: CPU convolutions may round differently when split over threads.
+    run = {"device": "cpu", "threads": 1}
+    job = forecast_archive(cube, str(path), tmp_path / "fc.zarr", chunk_init_times=4, **run)
     assert job.run(progress=False).done == 18
-    ref = xnowcast.forecast(cube, str(path), init_times="all", chunk_init_times=4, device="cpu")
+    ref = xnowcast.forecast(cube, str(path), init_times="all", chunk_init_times=4, **run)
     got = job.open()
     assert got.values.tobytes() == ref.values.tobytes()
     assert got.attrs["xnowcast_model"] == "unet"
@@ -267,7 +289,7 @@ def test_checkpoint_path_of_a_neural_model(tmp_path):
     "change, message",
     [
         ({"model": "other-model"}, "model 'persistence' in the store, 'other-model' now"),
-        ({"n_out": 4}, "model parameter n_out=3 in the store, 4 now"),
+        ({"model_params": {"n_out": 4}}, "model parameter n_out=3 in the store, 4 now"),
         ({"every": "15min"}, "init times: 29 from"),
         ({"chunk_init_times": 5}, "chunk_init_times 4 in the store, 5 now"),
         ({"crop": True}, "grid: ['y', 'x'] [48, 48] in the store"),
@@ -283,7 +305,7 @@ def test_refuses_a_store_of_another_job_unless_overwrite(tmp_path, change, messa
 
     cube = _lazy_cube(gap=False)
     out = tmp_path / "fc.zarr"
-    base = dict(model="persistence", n_out=3, chunk_init_times=4, every=None)
+    base = dict(model="persistence", model_params={"n_out": 3}, chunk_init_times=4, every=None)
     forecast_archive(cube, out=out, **base).run(progress=False)
     kwargs = {**base, **change}
     other_cube = cube.isel(x=slice(0, 40)) if kwargs.pop("crop", False) else cube
@@ -300,9 +322,18 @@ def test_refuses_a_store_of_another_job_unless_overwrite(tmp_path, change, messa
 def test_same_job_resumes_and_foreign_path_is_refused(tmp_path):
     cube = _lazy_cube(gap=False)
     out = tmp_path / "fc.zarr"
-    first = forecast_archive(cube, "persistence", out, n_out=2).run(progress=False)
-    assert forecast_archive(cube, "persistence", out, n_out=2).run(progress=False).skipped == 29
-    again = forecast_archive(cube, "persistence", out, n_out=2, overwrite=True)  # start over
+    first = forecast_archive(cube, "persistence", out, model_params={"n_out": 2}).run(
+        progress=False
+    )
+    assert (
+        forecast_archive(cube, "persistence", out, model_params={"n_out": 2})
+        .run(progress=False)
+        .skipped
+        == 29
+    )
+    again = forecast_archive(
+        cube, "persistence", out, overwrite=True, model_params={"n_out": 2}
+    )  # start over
     assert again.run(progress=False).done == first.done == 29
     (tmp_path / "other.zarr").mkdir()
     with pytest.raises(FileExistsError, match="not an xnowcast batch store"):
@@ -393,10 +424,10 @@ def test_transient_errors_are_retried(tmp_path, monkeypatch):
         "persistence",
         tmp_path / "fc.zarr",
         chunk_init_times=100,
-        n_out=2,
         retries=2,
         retry_delay=0.01,
         client="sync",
+        model_params={"n_out": 2},
     )
     summary = job.run(progress=False)
     assert summary.failed == [] and summary.done == 29 and calls["n"] == 3
@@ -417,7 +448,11 @@ def test_model_loaded_once_per_process_not_per_task(tmp_path):
             return np.repeat(inputs[:, -1:], self.n_out, axis=1)
 
     job = forecast_archive(
-        _lazy_cube(gap=False), "counted", tmp_path / "fc.zarr", chunk_init_times=2, n_out=2
+        _lazy_cube(gap=False),
+        "counted",
+        tmp_path / "fc.zarr",
+        chunk_init_times=2,
+        model_params={"n_out": 2},
     )
     assert job.n_tasks == 15
     assert job.run(progress=False).done == 29
@@ -427,7 +462,7 @@ def test_model_loaded_once_per_process_not_per_task(tmp_path):
 def test_local_cluster_and_scheduler_address_give_the_same_store(tmp_path):
     distributed = pytest.importorskip("distributed")
     cube = _lazy_cube()
-    kwargs = dict(model="persistence", n_out=2, chunk_init_times=5)
+    kwargs = dict(model="persistence", model_params={"n_out": 2}, chunk_init_times=5)
     forecast_archive(cube, out=tmp_path / "threads.zarr", **kwargs).run(progress=False)
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
@@ -454,7 +489,8 @@ MEMORY_SCRIPT = textwrap.dedent("""
 
     cube = xnowcast.open_archive(sys.argv[1])
     # One thread, so that the peak does not depend on how two threads interleave.
-    kwargs = dict(n_in=3, n_out=2, every="1h", chunk_init_times=4, client="sync")
+    kwargs = dict(model_params={"n_in": 3, "n_out": 2}, every="1h", chunk_init_times=4,
+              client="sync")
     # Warm up (imports, codecs) on a few init times, then measure the full job.
     warm = forecast_archive(cube, "persistence", sys.argv[2] + "-warm",
                             init_times=cube.time.values[12:60], **kwargs)
@@ -557,11 +593,10 @@ def test_task_with_no_readable_frame_is_recorded_in_the_store(tmp_path):
         archive,
         "persistence",
         tmp_path / "fc.zarr",
-        n_in=3,
-        n_out=2,
         chunk_init_times=2,
         retries=0,
         client="sync",
+        model_params={"n_in": 3, "n_out": 2},
     )
     summary = job.run(progress=False)
     times = archive.time.values
@@ -582,7 +617,12 @@ def test_completion_record_is_written_after_the_data_and_reasons(tmp_path, monke
     cube = synthetic_radar(n_times=16, size=16, seed=5)
     cube[:12] = np.nan  # the first init time fails, so its reason is written too
     job = forecast_archive(
-        cube, "persistence", tmp_path / "fc.zarr", n_out=2, chunk_init_times=5, client="sync"
+        cube,
+        "persistence",
+        tmp_path / "fc.zarr",
+        chunk_init_times=5,
+        client="sync",
+        model_params={"n_out": 2},
     )
     written = []
     original = zarr.storage.LocalStore.set

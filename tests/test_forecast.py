@@ -39,7 +39,7 @@ def test_single_forecast_contract(cube):
 
 
 def test_persistence_values_and_nan_flow_through(cube):
-    fc = cube.nowcast.forecast(n_out=3)
+    fc = cube.nowcast.forecast(model_params={"n_out": 3})
     last = cube.isel(time=-1).values
     for k in range(3):
         np.testing.assert_array_equal(fc.isel(lead_time=k).values, last.astype("float32"))
@@ -52,7 +52,7 @@ def test_all_init_times_are_lazy_until_asked(counting_scheduler):
     counter = counting_scheduler
     with dask.config.set(scheduler=counter):
         fcs = lazy.nowcast.forecast(
-            model="persistence", init_times="all", n_out=4, chunk_init_times=5
+            model="persistence", init_times="all", chunk_init_times=5, model_params={"n_out": 4}
         )
         assert counter.calls == 0
         assert fcs.dims == ("init_time", "lead_time", "y", "x")
@@ -63,25 +63,25 @@ def test_all_init_times_are_lazy_until_asked(counting_scheduler):
 
 
 def test_numpy_cube_gives_dask_backed_multi_forecast(cube):
-    fcs = cube.nowcast.forecast(init_times="all", n_out=2)
+    fcs = cube.nowcast.forecast(init_times="all", model_params={"n_out": 2})
     assert fcs.chunks is not None
     np.testing.assert_array_equal(fcs.init_time.values, cube.time.values[11:])
 
 
 def test_init_time_selections(cube):
     t = cube.time.values
-    one = cube.nowcast.forecast(init_times=t[15], n_out=2)
+    one = cube.nowcast.forecast(init_times=t[15], model_params={"n_out": 2})
     assert one.dims == ("lead_time", "y", "x") and one.init_time.values == t[15]
-    several = cube.nowcast.forecast(init_times=[t[12], t[20]], n_out=2)
+    several = cube.nowcast.forecast(init_times=[t[12], t[20]], model_params={"n_out": 2})
     assert list(several.init_time.values) == [t[12], t[20]]
-    sliced = cube.nowcast.forecast(init_times=slice(t[12], t[14]), n_out=2)
+    sliced = cube.nowcast.forecast(init_times=slice(t[12], t[14]), model_params={"n_out": 2})
     assert sliced.sizes["init_time"] == 3
-    thinned = cube.nowcast.forecast(init_times="all", every="15min", n_out=2)
+    thinned = cube.nowcast.forecast(init_times="all", every="15min", model_params={"n_out": 2})
     assert all(pd.Timestamp(v).minute % 15 == 0 for v in thinned.init_time.values)
 
 
 def test_forecasts_skip_windows_across_gaps(cube):
-    fcs = cube.drop_isel(time=[15]).nowcast.forecast(init_times="all", n_out=2)
+    fcs = cube.drop_isel(time=[15]).nowcast.forecast(init_times="all", model_params={"n_out": 2})
     assert fcs.sizes["init_time"] == (15 - 11) + (14 - 11)
 
 
@@ -94,7 +94,9 @@ def test_all_nan_input_is_a_clear_error(cube):
 def test_all_nan_window_in_multi_forecast_gives_nan(cube):
     data = cube.values.copy()
     data[:14] = np.nan
-    fcs = cube.copy(data=data).nowcast.forecast(init_times="all", n_out=2).compute()
+    fcs = (
+        cube.copy(data=data).nowcast.forecast(init_times="all", model_params={"n_out": 2}).compute()
+    )
     assert np.isnan(fcs.isel(init_time=[0, 1, 2]).values).all()
     assert np.isfinite(fcs.isel(init_time=3).values).any()
 
@@ -106,7 +108,7 @@ def test_too_few_frames_for_model(cube):
 
 def test_dataset_input_and_var(cube):
     ds = xr.Dataset({"rain": cube, "other": cube * 2})
-    fc = ds.nowcast.forecast(var="other", n_out=2)
+    fc = ds.nowcast.forecast(var="other", model_params={"n_out": 2})
     assert fc.name == "other"
     with pytest.raises(ValueError, match="var="):
         ds.nowcast.forecast()
@@ -125,14 +127,14 @@ def test_user_model_instance_and_contract_enforced(cube):
 
 def test_model_params_error(cube):
     with pytest.raises(TypeError, match="bad parameters for model 'persistence'"):
-        cube.nowcast.forecast(model="persistence", colour="red")
+        cube.nowcast.forecast(model="persistence", model_params={"colour": "red"})
     with pytest.raises(ValueError, match="n_out must be a positive integer"):
-        cube.nowcast.forecast(model="persistence", n_out=0)
+        cube.nowcast.forecast(model="persistence", model_params={"n_out": 0})
 
 
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])
 def test_round_trip_keeps_coords_and_attrs(cube, tmp_path, suffix):
-    fcs = cube.nowcast.forecast(init_times="all", n_out=3)
+    fcs = cube.nowcast.forecast(init_times="all", model_params={"n_out": 3})
     path = tmp_path / f"fc{suffix}"
     save_forecast(fcs, path)
     back = open_forecast(path).load()
@@ -149,7 +151,7 @@ def test_round_trip_keeps_coords_and_attrs(cube, tmp_path, suffix):
 
 @pytest.mark.parametrize("suffix", [".zarr", ".nc"])
 def test_opened_forecast_can_be_written_again(cube, tmp_path, suffix):
-    save_forecast(cube.nowcast.forecast(n_out=2), tmp_path / f"fc{suffix}")
+    save_forecast(cube.nowcast.forecast(model_params={"n_out": 2}), tmp_path / f"fc{suffix}")
     back = open_forecast(tmp_path / f"fc{suffix}")
     save_forecast(back, tmp_path / f"again{suffix}")
     again = open_forecast(tmp_path / f"again{suffix}")
@@ -160,7 +162,9 @@ def test_opened_forecast_can_be_written_again(cube, tmp_path, suffix):
 def test_opened_zarr_forecast_of_a_large_grid_has_consistent_chunks(tmp_path):
     """zarr chunks 2-D lat/lon 256 x 256 on its own; the opened forecast must still verify."""
     cube = synthetic_radar(n_times=13, size=300, seed=1)
-    save_forecast(cube.nowcast.forecast(init_times="all", n_out=1), tmp_path / "fc.zarr")
+    save_forecast(
+        cube.nowcast.forecast(init_times="all", model_params={"n_out": 1}), tmp_path / "fc.zarr"
+    )
     back = open_forecast(tmp_path / "fc.zarr")
     assert back.chunksizes["y"] == back.lat.chunksizes["y"]
     scores = xnowcast.verify(back, cube, metrics=["mae"])
@@ -182,7 +186,9 @@ def test_bom_archive_forecast_for_real(bom_cube):
     np.testing.assert_array_equal(
         fc.isel(lead_time=-1).values, bom_cube.isel(time=-1).values.astype("float32")
     )
-    fcs = bom_cube.nowcast.forecast(model="persistence", init_times="all", n_out=2)
+    fcs = bom_cube.nowcast.forecast(
+        model="persistence", init_times="all", model_params={"n_out": 2}
+    )
     assert fcs.sizes["init_time"] == 61 - 11
     assert float(fcs.isel(init_time=-1, lead_time=0).max()) > 0
 
@@ -201,7 +207,7 @@ def test_model_trained_on_another_step_warns(cube):
 def test_written_files_are_cf_coordinates_without_fill_value(cube, tmp_path, suffix):
     """CF allows no missing values in coordinate variables: no _FillValue on x/y/lat/lon."""
     path = tmp_path / f"fc{suffix}"
-    save_forecast(cube.nowcast.forecast(n_out=2), path)
+    save_forecast(cube.nowcast.forecast(model_params={"n_out": 2}), path)
     if suffix == ".nc":
         import netCDF4
 
@@ -226,4 +232,4 @@ def test_written_files_are_cf_coordinates_without_fill_value(cube, tmp_path, suf
 )
 def test_bad_chunk_init_times_is_refused_not_replaced(cube, bad, error):
     with pytest.raises(error, match=f"chunk_init_times must be a positive integer, got {bad}"):
-        cube.nowcast.forecast(init_times="all", n_out=2, chunk_init_times=bad)
+        cube.nowcast.forecast(init_times="all", chunk_init_times=bad, model_params={"n_out": 2})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from xnowcast.models.neural.conv3d import Conv3D  # noqa: E402
 from xnowcast.models.neural.conv_ed_lstm import ConvEDLSTM  # noqa: E402
 from xnowcast.models.neural.convlstm import ConvLSTM  # noqa: E402
 from xnowcast.models.neural.unet import UNet  # noqa: E402
+from xnowcast.models.settings import RunSettings  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -48,7 +50,9 @@ def _build(key: str, n_in: int = 3, n_out: int = 2, **extra) -> TorchModel:
     name = key.split("-stacked")[0].split("-ar")[0]
     for suffix in ("-pool", "-bilinear", "-patch"):
         name = name.replace(suffix, "")
-    model = get_model(name, n_in=n_in, n_out=n_out, device="cpu", **TINY[key], **extra)
+    model = get_model(name, n_in=n_in, n_out=n_out, **TINY[key], **extra).with_settings(
+        device="cpu"
+    )
     assert isinstance(model, TorchModel)
     model.trained = True  # random weights are fine for shape checks
     return model
@@ -107,10 +111,16 @@ def test_clip_keeps_forecasts_in_the_transform_range():
             return torch.stack([x[:, -1] * 0 - 3.0, x[:, -1] * 0 + 50.0], dim=1)
 
     frames = np.ones((1, 2, 4, 4), np.float32)
-    free = TorchModel(Wild(), n_in=2, n_out=2, transform="log", device="cpu").predict(frames)
+    free = (
+        TorchModel(Wild(), n_in=2, n_out=2, transform="log")
+        .with_settings(device="cpu")
+        .predict(frames)
+    )
     assert free[0, 0].max() < 0 and free[0, 1].max() > 1e20  # expm1 of runaway values
-    clipped = TorchModel(Wild(), n_in=2, n_out=2, transform="log", clip=True, device="cpu").predict(
-        frames
+    clipped = (
+        TorchModel(Wild(), n_in=2, n_out=2, transform="log", clip=True)
+        .with_settings(device="cpu")
+        .predict(frames)
     )
     np.testing.assert_allclose(clipped[0, 0], 0.0)
     np.testing.assert_allclose(clipped[0, 1], 100.0, rtol=1e-5)  # the transform's vmax
@@ -179,8 +189,10 @@ def test_one_convlstm_cell_serves_both_recurrent_models():
 def test_registry_builds_untrained_models_that_refuse_to_forecast():
     for name in ("conv3d", "convlstm", "conv-ed-lstm", "unet"):
         assert name in xnowcast.list_models()
-    model = get_model("convlstm", n_in=2, n_out=3, hidden=[4], transform="dbr", batch_size=4)
-    assert (model.n_in, model.n_out, model.name, model.batch_size) == (2, 3, "convlstm", 4)
+    model = get_model("convlstm", n_in=2, n_out=3, hidden=[4], transform="dbr").with_settings(
+        batch_size=4
+    )
+    assert (model.n_in, model.n_out, model.name, model.settings.batch_size) == (2, 3, "convlstm", 4)
     assert model.module.hidden == [4]
     assert model.get_params()["transform"]["name"] == "dbr"
     with pytest.raises(RuntimeError, match="untrained.*Trainer"):
@@ -196,7 +208,9 @@ def test_registry_builds_untrained_models_that_refuse_to_forecast():
 def test_user_module_forecasts_like_persistence_and_keeps_nan():
     cube = synthetic_radar(n_times=8, size=40, seed=2)
     net = LastFrame(n_out=3)
-    fc = xnowcast.forecast(cube, model=net, n_in=4, n_out=3, transform="log", device="cpu")
+    fc = xnowcast.forecast(
+        cube, model=net, device="cpu", model_params={"n_in": 4, "n_out": 3, "transform": "log"}
+    )
     last = cube.isel(time=-1).values
     assert fc.dims == ("lead_time", "y", "x") and fc.sizes["lead_time"] == 3
     assert fc.attrs["xnowcast_model"] == "torch"
@@ -213,7 +227,7 @@ def test_nan_inputs_become_transformed_zero_rain():
             seen["x"] = x.clone()
             return x[:, -1:]
 
-    model = TorchModel(Spy(), n_in=2, n_out=1, transform="dbr", device="cpu")
+    model = TorchModel(Spy(), n_in=2, n_out=1, transform="dbr").with_settings(device="cpu")
     frames = np.ones((1, 2, 4, 4), np.float32)
     frames[0, 0, 0, 0] = np.nan  # an earlier frame: filled, output stays defined
     frames[0, 1, 1, 1] = np.nan  # the last frame: output NaN there
@@ -225,7 +239,9 @@ def test_nan_inputs_become_transformed_zero_rain():
 
 def test_tiles_blend_without_seams():
     net = LastFrame(n_out=2, size_multiple=8)
-    model = TorchModel(net, n_in=3, n_out=2, tile=32, tile_overlap=8, device="cpu", batch_size=5)
+    model = TorchModel(net, n_in=3, n_out=2).with_settings(
+        tile=32, tile_overlap=8, device="cpu", batch_size=5
+    )
     frames = np.random.default_rng(1).random((2, 3, 70, 90), dtype=np.float32) * 20
     CALLS.clear()
     out = model.predict(frames)
@@ -234,11 +250,13 @@ def test_tiles_blend_without_seams():
     assert {s[-2:] for s in CALLS} == {(32, 32)}  # the network only ever saw tiles
     assert max(s[0] for s in CALLS) <= 5  # batched by batch_size
     with pytest.raises(ValueError, match="tile_overlap"):
-        TorchModel(net, n_in=3, n_out=2, tile=16, tile_overlap=16)
+        TorchModel(net, n_in=3, n_out=2).with_settings(tile=16, tile_overlap=16)
     # a whole cube through forecast(): tiles of 20 (not a multiple of 8: each is padded),
     # log transform and NaN outside radar range, still the last frame everywhere
     cube = synthetic_radar(n_times=5, size=(61, 83), seed=6)
-    tiled = TorchModel(net, n_in=3, n_out=2, tile=20, tile_overlap=6, transform="log", device="cpu")
+    tiled = TorchModel(net, n_in=3, n_out=2, transform="log").with_settings(
+        tile=20, tile_overlap=6, device="cpu"
+    )
     CALLS.clear()
     fc = xnowcast.forecast(cube, model=tiled)
     assert len(CALLS) > 1 and {s[-2:] for s in CALLS} == {(24, 24)}  # 20 padded to 24
@@ -249,7 +267,7 @@ def test_tiles_blend_without_seams():
 
 def test_padding_to_the_network_multiple_is_cropped_back():
     net = LastFrame(n_out=1, size_multiple=8)
-    model = TorchModel(net, n_in=2, n_out=1, device="cpu", transform="identity")
+    model = TorchModel(net, n_in=2, n_out=1, transform="identity").with_settings(device="cpu")
     frames = np.arange(2 * 13 * 19, dtype=np.float32).reshape(1, 2, 13, 19)
     out = model.predict(frames)
     np.testing.assert_array_equal(out[0, 0], frames[0, 1])
@@ -258,7 +276,7 @@ def test_padding_to_the_network_multiple_is_cropped_back():
 
 def test_the_wrapped_module_is_left_alone_but_retraining_is_seen():
     net = LastFrame(n_out=1)
-    model = TorchModel(net, n_in=2, n_out=1, device="cpu")
+    model = TorchModel(net, n_in=2, n_out=1).with_settings(device="cpu")
     frames = np.ones((1, 2, 4, 4), np.float32)
     assert model.predict(frames)[0, 0, 0, 0] == 1.0
     assert net.training  # not switched to eval mode
@@ -273,7 +291,7 @@ def test_contract_violations_are_reported():
             return x  # n_in frames instead of n_out
 
     with pytest.raises(RuntimeError, match="broke the contract"):
-        model = TorchModel(Wrong(), n_in=2, n_out=3, device="cpu")
+        model = TorchModel(Wrong(), n_in=2, n_out=3).with_settings(device="cpu")
         model.predict(np.ones((1, 2, 4, 4), np.float32))
 
 
@@ -300,12 +318,20 @@ def test_device_and_precision():
     with pytest.raises(ValueError, match="device must be"):
         resolve_device("tpu")
     with pytest.raises(ValueError, match="precision"):
-        TorchModel(LastFrame(), n_in=2, precision="fp8")
+        TorchModel(LastFrame(), n_in=2).with_settings(precision="fp8")
     torch.manual_seed(0)
     net = UNet(2, 2, depth=1, filters=4)
     frames = np.random.default_rng(3).random((1, 2, 16, 16), dtype=np.float32)
-    fp32 = TorchModel(net, device="cpu", precision="fp32", transform="identity").predict(frames)
-    bf16 = TorchModel(net, device="cpu", precision="bf16", transform="identity").predict(frames)
+    fp32 = (
+        TorchModel(net, transform="identity")
+        .with_settings(device="cpu", precision="fp32")
+        .predict(frames)
+    )
+    bf16 = (
+        TorchModel(net, transform="identity")
+        .with_settings(device="cpu", precision="bf16")
+        .predict(frames)
+    )
     np.testing.assert_allclose(bf16, fp32, atol=0.1)
 
 
@@ -315,3 +341,22 @@ def test_import_xnowcast_does_not_import_torch():
         "xnowcast.Trainer; assert 'torch' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_run_settings_apply_to_a_model_instance_and_stay_out_of_its_identity(tmp_path):
+    """Issue 14: a loaded model takes device=; attrs and params hold no run settings."""
+    from xnowcast.models.neural.checkpoint import save_checkpoint
+
+    net = get_model("unet", n_in=3, n_out=2, depth=1, filters=4)
+    meta = {"architecture": "unet", "model_params": {"depth": 1, "filters": 4}, "n_in": 3}
+    path = save_checkpoint(tmp_path / "u.pt", net.module.state_dict(), {**meta, "n_out": 2})
+    model = xnowcast.load_model(path)
+    cube = synthetic_radar(n_times=8, size=32)
+    fc = cube.nowcast.forecast(model=model, device="cpu", batch_size=2, tile=24)
+    assert model.settings == RunSettings()  # the caller's instance is unchanged
+    params = json.loads(fc.attrs["xnowcast_model_params"])
+    assert not set(params) & set(RunSettings.names())
+    by_path = cube.nowcast.forecast(model=str(path), device="cpu", batch_size=2, tile=24)
+    np.testing.assert_array_equal(fc.values, by_path.values)
+    with pytest.raises(TypeError, match="run settings, not model parameters"):
+        get_model("unet", n_in=3, n_out=2, depth=1, filters=4, device="cpu")

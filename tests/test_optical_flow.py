@@ -207,7 +207,8 @@ def test_forecast_through_xarray_and_dask_equals_eager():
 def test_accessor_forecast_with_options():
     cube = _cube(moving(1.0, 0.5, 6))
     fc = cube.nowcast.forecast(
-        model="optical-flow", method="farneback", n_flows=2, trend="none", n_in=4, n_out=2
+        model="optical-flow",
+        model_params={"method": "farneback", "n_flows": 2, "trend": "none", "n_in": 4, "n_out": 2},
     )
     assert fc.sizes["lead_time"] == 2
     assert json.loads(fc.attrs["xnowcast_model_params"])["method"] == "farneback"

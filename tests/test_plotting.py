@@ -63,7 +63,9 @@ def obs():
 
 @pytest.fixture(scope="module")
 def fc(obs):
-    return obs.isel(time=slice(0, 8)).nowcast.forecast(model="persistence", n_in=2, n_out=6)
+    return obs.isel(time=slice(0, 8)).nowcast.forecast(
+        model="persistence", model_params={"n_in": 2, "n_out": 6}
+    )
 
 
 def assert_image(path, min_colours=8, frames=1):
@@ -131,7 +133,9 @@ def test_plot_forecast_with_observed_row_and_motion(fc, obs, tmp_path):
 
 
 def test_plot_forecast_multi_init_needs_a_choice(obs):
-    fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=3)
+    fcs = obs.nowcast.forecast(
+        model="persistence", init_times="all", model_params={"n_in": 2, "n_out": 3}
+    )
     with pytest.raises(ValueError, match="init_time="):
         quiet(plot_forecast, fcs, leads=[1])
     fig = quiet(plot_forecast, fcs, leads=[1], init_time=-1)
@@ -233,7 +237,9 @@ def test_lead_selection(fc):
 
 
 def test_plot_skill_panels_and_reference(obs, tmp_path):
-    fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=4)
+    fcs = obs.nowcast.forecast(
+        model="persistence", init_times="all", model_params={"n_in": 2, "n_out": 4}
+    )
     scores = verify(
         fcs, obs, ["mae", "csi", "fss"], thresholds=[0.5, 2], scales=[1, 5], reference="persistence"
     )
@@ -257,7 +263,9 @@ def test_plot_skill_panels_and_reference(obs, tmp_path):
 def test_plot_skill_computes_lazy_scores_once(obs, counting_scheduler):
     import dask
 
-    fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=3)
+    fcs = obs.nowcast.forecast(
+        model="persistence", init_times="all", model_params={"n_in": 2, "n_out": 3}
+    )
     with dask.config.set(scheduler=counting_scheduler):
         scores = verify(
             fcs,
@@ -378,7 +386,9 @@ def test_accessor_and_cli_render(fc, obs, tmp_path):
 def test_cli_plot_of_many_init_times_names_the_option(obs, tmp_path, capsys):
     from xnowcast.cli import main
 
-    fcs = obs.nowcast.forecast(model="persistence", init_times="all", n_in=2, n_out=3)
+    fcs = obs.nowcast.forecast(
+        model="persistence", init_times="all", model_params={"n_in": 2, "n_out": 3}
+    )
     fc_path, png = tmp_path / "fcs.nc", tmp_path / "maps.png"
     xnowcast.io.save_forecast(fcs, fc_path)
     assert quiet(main, ["plot", str(fc_path), "--out", str(png)]) == 2
@@ -405,7 +415,9 @@ def test_bad_lead_and_init_time_choices_are_clear(fc, obs):
         lead_positions(fc, ["soon"])
     assert lead_positions(fc, 2) == [1]
     quiet(plot_forecast, fc, 2)  # one lead, not "'int' object is not iterable"
-    fcs = xnowcast.forecast(obs, "persistence", init_times="all", n_in=2, n_out=2)
+    fcs = xnowcast.forecast(
+        obs, "persistence", init_times="all", model_params={"n_in": 2, "n_out": 2}
+    )
     with pytest.raises(ValueError, match="init_time position 99 is out of range"):
         plot_forecast(fcs, [1], init_time=99)
     with pytest.raises(ValueError, match="init_time: expected times.*'yesterday'"):
@@ -439,7 +451,9 @@ def test_one_feature_name_is_one_feature(fc):
 
 
 def test_bad_plot_skill_arguments_are_clear(obs):
-    fcs = xnowcast.forecast(obs, "persistence", init_times="all", n_in=2, n_out=2)
+    fcs = xnowcast.forecast(
+        obs, "persistence", init_times="all", model_params={"n_in": 2, "n_out": 2}
+    )
     scores = verify(fcs, obs, ["csi"], mean=True)
     with pytest.raises(ValueError, match="threshold='x' is not in the scores"):
         plot_skill(scores, threshold="x")

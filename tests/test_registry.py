@@ -51,7 +51,7 @@ def test_register_in_code(cube):
     register_model("test-doubling", Doubling, overwrite=True)
     with pytest.raises(ValueError, match="already registered"):
         register_model("test-doubling", lambda **kw: None)
-    fc = cube.nowcast.forecast(model="test-doubling", n_out=2)
+    fc = cube.nowcast.forecast(model="test-doubling", model_params={"n_out": 2})
     np.testing.assert_allclose(fc.isel(lead_time=1).values, 2 * cube.isel(time=-1).values)
     assert fc.attrs["xnowcast_model"] == "test-doubling"
 

@@ -18,8 +18,8 @@ torch = pytest.importorskip("torch")
 
 import xnowcast  # noqa: E402
 from xnowcast.datasets import synthetic_radar  # noqa: E402
+from xnowcast.models.neural.checkpoint import read_checkpoint  # noqa: E402
 from xnowcast.training import Trainer, WindowDataset, load_model, read_metadata  # noqa: E402
-from xnowcast.training.checkpoint import read_checkpoint  # noqa: E402
 from xnowcast.training.config import (  # noqa: E402
     OPTIONS,
     _trainer_defaults,
@@ -197,7 +197,7 @@ def test_checkpoint_round_trip_gives_identical_forecasts(small, tmp_path):
     trainer = Trainer("unet", {"depth": 1, "filters": 4}, epochs=1, transform="dbr", **TINY)
     trainer.fit(train)
     path = trainer.save(tmp_path / "unet.pt")
-    loaded = load_model(path, device="cpu", batch_size=3)
+    loaded = load_model(path).with_settings(device="cpu", batch_size=3)
     frames = val.values[None, :3]
     np.testing.assert_array_equal(loaded.predict(frames), trainer.model.predict(frames))
     meta = read_metadata(path)
@@ -217,7 +217,7 @@ def test_checkpoint_round_trip_gives_identical_forecasts(small, tmp_path):
 
 def test_checkpoint_file_is_readable_like_any_file_the_user_writes(tmp_path):
     """Not private (mode 0600, as a mkstemp file would be): workers and colleagues read it."""
-    from xnowcast.training.checkpoint import save_checkpoint
+    from xnowcast.models.neural.checkpoint import save_checkpoint
 
     mask = os.umask(0o022)
     try:
@@ -287,7 +287,7 @@ def test_user_network_trains_and_checkpoints(small, tmp_path):
     assert read_metadata(path)["module_class"].endswith("TinyNet")
     with pytest.raises(ValueError, match="pass module="):
         load_model(path)
-    model = load_model(path, module=TinyNet(), device="cpu")
+    model = load_model(path, module=TinyNet()).with_settings(device="cpu")
     np.testing.assert_array_equal(
         model.predict(val.values[None, :3]), trainer.model.predict(val.values[None, :3])
     )

@@ -360,7 +360,9 @@ def test_verify_aligns_many_init_times_on_valid_time(small_cube):
 
 def test_verify_one_init_time_and_dataset_inputs(small_cube):
     fc = small_cube.nowcast.forecast(
-        model="persistence", init_times=small_cube.time.values[8], n_in=2, n_out=3
+        model="persistence",
+        init_times=small_cube.time.values[8],
+        model_params={"n_in": 2, "n_out": 3},
     )
     scores = verify(fc.to_dataset(), small_cube.to_dataset(), ["mae", "pod"], thresholds=1.0)
     assert scores["mae"].dims == ("lead_time",)
@@ -462,7 +464,9 @@ def test_verify_persistence_reference_and_skill(small_cube):
                 (categorical.csi(fc.values[i, j], o, 1.0) - ref_csi) / (1 - ref_csi), rel=1e-9
             )
     # persistence scored against itself has no skill
-    pers = obs.nowcast.forecast(model="persistence", init_times="all", n_in=1, n_out=2)
+    pers = obs.nowcast.forecast(
+        model="persistence", init_times="all", model_params={"n_in": 1, "n_out": 2}
+    )
     own = verify(pers, obs, ["mae"], reference="persistence", mean=True)
     np.testing.assert_allclose(own["mae_skill"].values, 0.0, atol=1e-12)
 
@@ -609,7 +613,9 @@ def test_verify_as_written_on_shared_radar(radar_dir):
     pysteps on one forecast/observation pair with missing data in both."""
     cube = xnowcast.open_archive(radar_dir / "mch-20150515.nc")
     obs = cube.isel(y=slice(320, 640), x=slice(390, 710))  # 320 x 320, ~28 % outside range
-    fcs = obs.nowcast.forecast(model="optical-flow", init_times=obs.time.values[[14, 20]], n_out=6)
+    fcs = obs.nowcast.forecast(
+        model="optical-flow", init_times=obs.time.values[[14, 20]], model_params={"n_out": 6}
+    )
     scores = xnowcast.verify(
         fcs,
         obs,
@@ -654,7 +660,9 @@ def fc_and_obs():
     from xnowcast.datasets import synthetic_radar
 
     cube = synthetic_radar(n_times=10, size=32, seed=2)
-    return xnowcast.forecast(cube, "persistence", init_times="all", n_in=2, n_out=3), cube
+    return xnowcast.forecast(
+        cube, "persistence", init_times="all", model_params={"n_in": 2, "n_out": 3}
+    ), cube
 
 
 def test_bad_verify_arguments_are_clear(fc_and_obs):

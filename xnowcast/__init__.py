@@ -38,7 +38,7 @@ __all__ = [
 #: Attributes that import PyTorch, resolved on first use (``import xnowcast`` stays light).
 _LAZY = {
     "Trainer": "xnowcast.training.trainer",
-    "load_model": "xnowcast.training.checkpoint",
+    "load_model": "xnowcast.models.neural.checkpoint",
 }
 
 

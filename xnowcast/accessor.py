@@ -9,7 +9,7 @@ Examples
 >>> import xnowcast
 >>> from xnowcast.datasets import synthetic_radar
 >>> cube = synthetic_radar(n_times=16, size=32)
->>> cube.nowcast.forecast(model="persistence", n_out=3).sizes["lead_time"]
+>>> cube.nowcast.forecast(model="persistence", model_params={"n_out": 3}).sizes["lead_time"]
 3
 >>> cube.to_dataset().nowcast.windows(n_in=4, n_out=2)
 <Windows: 11 windows of 4 input + 2 target frames, stride 1, step 0 days 00:05:00; 0 skipped at 0 gap(s)>
@@ -27,50 +27,34 @@ __all__ = ["NowcastAccessor", "NowcastDataArrayAccessor", "NowcastDatasetAccesso
 class NowcastAccessor:
     """Shared base of the DataArray and Dataset accessors.
 
-    Methods take ``var=`` to pick the variable of a Dataset; for a DataArray
-    it must be omitted (or equal the array's name).
+    Every method forwards ``*args, **kwargs`` to the public function it names,
+    with the object as first argument, so defaults and documentation live in
+    one place. ``var=`` picks the variable of a Dataset; for a DataArray it
+    must be omitted (or equal the array's name).
     """
 
     def __init__(self, obj: xr.DataArray | xr.Dataset) -> None:
         self._obj = obj
 
-    def forecast(
-        self,
-        model: Any = "persistence",
-        *,
-        init_times: Any = "latest",
-        var: str | None = None,
-        **kwargs: Any,
-    ) -> xr.DataArray:
+    def forecast(self, *args: Any, **kwargs: Any) -> xr.DataArray:
         """Forecast this cube; see :func:`xnowcast.forecast.forecast`."""
         from xnowcast.forecast import forecast
 
-        return forecast(self._obj, model, init_times=init_times, var=var, **kwargs)
+        return forecast(self._obj, *args, **kwargs)
 
-    def windows(self, n_in: int = 12, n_out: int = 24, stride: int = 1, *, var: str | None = None):
+    def windows(self, *args: Any, **kwargs: Any):
         """Gap-free input/target windows; see :func:`xnowcast.windows.windows`."""
         from xnowcast.windows import windows
 
-        return windows(self._obj, n_in=n_in, n_out=n_out, stride=stride, var=var)
+        return windows(self._obj, *args, **kwargs)
 
-    def motion(
-        self, method: str | None = None, *, var: str | None = None, **kwargs: Any
-    ) -> xr.Dataset:
+    def motion(self, *args: Any, **kwargs: Any) -> xr.Dataset:
         """The motion field (u, v) of the last frames; see :func:`xnowcast.motion.motion`."""
         from xnowcast.motion import motion
 
-        if method is not None:
-            kwargs["method"] = method
-        return motion(self._obj, var=var, **kwargs)
+        return motion(self._obj, *args, **kwargs)
 
-    def sequences(
-        self,
-        max_gap: Any = "10min",
-        rain_threshold: float = 0.1,
-        *,
-        var: str | None = None,
-        **kwargs: Any,
-    ):
+    def sequences(self, *args: Any, **kwargs: Any):
         """Per-frame table of the rainy sequences; see :func:`xnowcast.sequences.sequence_table`.
 
         Returns
@@ -80,19 +64,9 @@ class NowcastAccessor:
         """
         from xnowcast.sequences import sequence_table
 
-        return sequence_table(
-            self._obj, max_gap=max_gap, rain_threshold=rain_threshold, var=var, **kwargs
-        )
+        return sequence_table(self._obj, *args, **kwargs)
 
-    def split_dataset(
-        self,
-        table: Any,
-        fractions: Any = (0.7, 0.15, 0.15),
-        seed: int = 0,
-        *,
-        var: str | None = None,
-        **kwargs: Any,
-    ):
+    def split_dataset(self, *args: Any, **kwargs: Any):
         """Deal whole sequences into balanced sets; see :func:`xnowcast.sequences.split_dataset`.
 
         Returns
@@ -102,22 +76,15 @@ class NowcastAccessor:
         """
         from xnowcast.sequences import split_dataset
 
-        return split_dataset(self._obj, table, fractions=fractions, seed=seed, var=var, **kwargs)
+        return split_dataset(self._obj, *args, **kwargs)
 
-    def verify(
-        self,
-        obs: xr.DataArray | xr.Dataset,
-        metrics: Any = None,
-        *,
-        var: str | None = None,
-        **kwargs: Any,
-    ) -> xr.Dataset:
+    def verify(self, *args: Any, **kwargs: Any) -> xr.Dataset:
         """Score this forecast against observations per lead time; see :func:`xnowcast.verify`."""
         from xnowcast.verification import verify
 
-        return verify(self._obj, obs, metrics, var=var, **kwargs)
+        return verify(self._obj, *args, **kwargs)
 
-    def plot(self, leads: Any = (1, 6, 12, 24), *, var: str | None = None, **kwargs: Any):
+    def plot(self, *args: Any, **kwargs: Any):
         """Map panels of this forecast; see :func:`xnowcast.plotting.plot_forecast`.
 
         Returns
@@ -126,16 +93,9 @@ class NowcastAccessor:
         """
         from xnowcast.plotting import plot_forecast
 
-        return plot_forecast(self._obj, leads, var=var, **kwargs)
+        return plot_forecast(self._obj, *args, **kwargs)
 
-    def animate(
-        self,
-        path: Any,
-        obs: xr.DataArray | xr.Dataset | None = None,
-        *,
-        var: str | None = None,
-        **kwargs: Any,
-    ):
+    def animate(self, *args: Any, **kwargs: Any):
         """Animate this forecast next to the observations; see :func:`xnowcast.plotting.animate`.
 
         Returns
@@ -144,9 +104,9 @@ class NowcastAccessor:
         """
         from xnowcast.plotting import animate
 
-        return animate(self._obj, path, obs, var=var, **kwargs)
+        return animate(self._obj, *args, **kwargs)
 
-    def validate(self, *, var: str | None = None):
+    def validate(self, *args: Any, **kwargs: Any):
         """Check the cube and report what was found; see :func:`xnowcast.conventions.normalize_cube`.
 
         Returns
@@ -155,7 +115,7 @@ class NowcastAccessor:
         """
         from xnowcast.conventions import normalize_cube
 
-        return normalize_cube(self._obj, var)[1]
+        return normalize_cube(self._obj, *args, **kwargs)[1]
 
 
 @xr.register_dataarray_accessor("nowcast")

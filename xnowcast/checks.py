@@ -31,7 +31,7 @@ from typing import Any, Literal, NoReturn, overload
 
 import numpy as np
 
-__all__ = ["boolean", "check_signature", "choice", "integer", "positive_int", "real"]
+__all__ = ["boolean", "check_signature", "choice", "error_line", "integer", "positive_int", "real"]
 
 
 def _fail(wrong_type: bool, name: str, what: str, value: Any, allow_none: bool) -> NoReturn:
@@ -359,3 +359,15 @@ def check_signature(factory: Callable[..., Any], params: dict[str, Any], what: s
         signature.bind(**params)
     except TypeError as err:
         raise TypeError(f"bad parameters for {what}: {err}") from None
+
+
+def error_line(err: BaseException) -> str:
+    """``Type: first line of the message``, for one-line reports (backend errors span many lines).
+
+    Examples
+    --------
+    >>> error_line(OSError("disk full\\nmore detail"))
+    'OSError: disk full'
+    """
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")

@@ -74,8 +74,15 @@ def _add_window_args(parser: argparse.ArgumentParser) -> None:
         action="append",
         type=_parse_param,
         metavar="KEY=VALUE",
-        help="model parameter (repeatable), e.g. --param method=dis",
+        help="model parameter (repeatable), e.g. --param motion=dis",
     )
+    g = parser.add_argument_group("run settings (how the model runs, not what it is)")
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    g.add_argument("--batch-size", type=int, help="windows or tiles per forward pass")
+    g.add_argument("--precision", help="auto (default), fp32 or bf16")
+    g.add_argument("--tile", type=int, help="cut larger grids into tiles of this many pixels")
+    g.add_argument("--tile-overlap", type=int, help="overlap of neighbouring tiles, pixels")
+    g.add_argument("--threads", type=int, help="CPU threads of the libraries per forecast")
 
 
 def _inputs(args: argparse.Namespace) -> str | list[str]:
@@ -94,13 +101,27 @@ def _model_params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings given on the command line (``--device``, ``--threads``, ...)."""
+    from xnowcast.models.settings import RunSettings
+
+    values = {name: getattr(args, name, None) for name in RunSettings.names()}
+    return {name: value for name, value in values.items() if value is not None}
+
+
 def _cmd_forecast(args: argparse.Namespace) -> int:
     from xnowcast.forecast import forecast
     from xnowcast.io import open_archive, save_forecast
 
     cube = open_archive(_inputs(args), var=args.var, time=args.time_source)
-    params = _model_params(args)
-    fc = forecast(cube, args.model, init_times=args.init_times, every=args.every, **params)
+    fc = forecast(
+        cube,
+        args.model,
+        init_times=args.init_times,
+        every=args.every,
+        model_params=_model_params(args),
+        **_settings(args),
+    )
     with _progress(fc):
         save_forecast(fc, args.out, overwrite=args.overwrite)
     shape = " x ".join(f"{d}={n}" for d, n in fc.sizes.items())
@@ -123,15 +144,16 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             f"{args.workers}; leave it out to run on threads in this process"
         )
     cube = open_archive(_inputs(args), var=args.var, time=args.time_source)
-    params = _model_params(args)
-    client, cluster, threads = args.scheduler, None, None
+    settings = _settings(args)
+    client, cluster = args.scheduler, None
     if args.workers:
         from distributed import Client, LocalCluster
 
         cluster = LocalCluster(
             n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
-        client, threads = Client(cluster), 1
+        client = Client(cluster)
+        settings.setdefault("threads", 1)  # N single-threaded workers use N cores
     try:
         job = forecast_archive(
             cube,
@@ -143,8 +165,8 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             retries=args.retries,
             client=client,
-            task_threads=threads,
-            **params,
+            model_params=_model_params(args),
+            **settings,
         )
         summary = job.run(progress=not args.no_progress, retry_failed=args.retry_failed)
     finally:

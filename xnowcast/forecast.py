@@ -27,9 +27,10 @@ from xnowcast.conventions import (
     forecast_coords,
 )
 from xnowcast.models.interface import NowcastModel, get_model, run_model
+from xnowcast.models.settings import RunSettings
 from xnowcast.windows import select_init_times, windows
 
-__all__ = ["default_chunk_init_times", "forecast", "forecast_block"]
+__all__ = ["default_chunk_init_times", "forecast", "forecast_block", "prepare_model"]
 
 #: Target size of one output chunk of a multi-init-time forecast.
 _TARGET_CHUNK_BYTES = 128 * 2**20
@@ -43,7 +44,8 @@ def forecast(
     var: str | None = None,
     every: str | pd.Timedelta | None = None,
     chunk_init_times: int | None = None,
-    **model_params: Any,
+    model_params: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> xr.DataArray:
     """Forecast a cube with a nowcasting model.
 
@@ -68,8 +70,17 @@ def forecast(
     chunk_init_times : int, optional
         Init times per dask chunk of a multi-init forecast (default: about
         128 MiB of output per chunk).
-    **model_params
-        Parameters of the model, e.g. ``n_in=12, n_out=24``.
+    model_params : dict, optional
+        What the model is: parameters of a registry model or checkpoint
+        loader, e.g. ``{"n_out": 6}``. Not allowed with a model instance
+        (set them when creating it).
+    **kwargs
+        Run settings (:class:`~xnowcast.models.settings.RunSettings`:
+        ``device``, ``batch_size``, ``precision``, ``tile``,
+        ``tile_overlap``, ``threads``) say how the model runs; they change
+        neither the model's parameters nor the forecast's attributes. Any
+        other keyword is a model parameter, shorthand for ``model_params``
+        (``n_out=6`` is ``model_params={"n_out": 6}``).
 
     Returns
     -------
@@ -84,7 +95,9 @@ def forecast(
     Raises
     ------
     ValueError, TypeError
-        Invalid cube (see :func:`xnowcast.conventions.normalize_cube`), an
+        A model parameter the model does not take (the message lists the
+        ones it takes), invalid cube (see
+        :func:`xnowcast.conventions.normalize_cube`), an
         init time without a complete gap-free input window, or a one-init-time
         forecast whose input frames are all NaN.
 
@@ -101,11 +114,13 @@ def forecast(
     >>> fc = forecast(cube, "persistence", n_out=6)
     >>> fc.dims, fc.sizes["lead_time"], str(fc.init_time.values)[:16]
     (('lead_time', 'y', 'x'), 6, '2024-06-01T13:35')
-    >>> fcs = forecast(cube, "persistence", init_times="all", n_out=6)
+    >>> fcs = forecast(cube, "persistence", init_times="all", model_params={"n_out": 6}, threads=1)
+    >>> fcs.attrs["xnowcast_model_params"]  # what the model is; threads=1 is how it ran
+    '{"n_in": 12, "n_out": 6}'
     >>> fcs.dims, fcs.sizes["init_time"], fcs.chunks is not None
     (('init_time', 'lead_time', 'y', 'x'), 9, True)
     """
-    nowcaster = get_model(model, **model_params)
+    nowcaster = prepare_model(model, model_params, kwargs)
     wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)
     cube, info = wins.cube, wins.info
     _check_time_step(nowcaster, info)
@@ -118,6 +133,40 @@ def forecast(
     else:
         data = _forecast_lazy(cube, nowcaster, init_idx, chunk_init_times)
     return _label(cube, info, nowcaster, init_idx, data, single)
+
+
+def prepare_model(
+    model: Any, model_params: dict[str, Any] | None, kwargs: dict[str, Any]
+) -> NowcastModel:
+    """The model of a forecast, from the one keyword rule of every forecasting entry point.
+
+    Keywords named like a run setting (:meth:`RunSettings.names`) say how
+    the model runs; every other keyword is a model parameter, shorthand for
+    ``model_params={...}``. :func:`forecast`,
+    :func:`xnowcast.batch.forecast_archive` and the CLI all read their
+    keywords here.
+
+    Examples
+    --------
+    >>> model = prepare_model("persistence", None, {"n_out": 3, "threads": 1})
+    >>> model, model.settings.threads
+    (Persistence(n_in=12, n_out=3), 1)
+    """
+    if model_params is not None and not isinstance(model_params, dict):
+        raise TypeError(
+            f"model_params must be a dict of model parameters, e.g. {{'n_out': 6}}, got "
+            f"{type(model_params).__name__}"
+        )
+    settings = {k: v for k, v in kwargs.items() if k in RunSettings.names()}
+    params = {k: v for k, v in kwargs.items() if k not in settings}
+    twice = sorted(set(params) & set(model_params or {}))
+    if twice:
+        raise TypeError(
+            f"model parameter {twice[0]!r} given twice, as a keyword and in model_params; "
+            "give it once"
+        )
+    nowcaster = get_model(model, **(model_params or {}), **params)
+    return nowcaster.with_settings(**settings) if settings else nowcaster
 
 
 def _check_time_step(model: NowcastModel, info: CubeInfo) -> None:

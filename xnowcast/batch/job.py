@@ -28,8 +28,9 @@ from xnowcast.batch.tasks import (
 )
 from xnowcast.checks import boolean, integer, positive_int, real
 from xnowcast.conventions import INIT_TIME
-from xnowcast.forecast import forecast
-from xnowcast.models.interface import NowcastModel, get_model
+from xnowcast.forecast import forecast, prepare_model
+from xnowcast.models.interface import NowcastModel
+from xnowcast.models.settings import RunSettings
 from xnowcast.windows import select_init_times, windows
 
 __all__ = ["BatchJob", "BatchStatus", "BatchSummary", "forecast_archive"]
@@ -423,6 +424,11 @@ def _as_cube(cube: Any, var: str | None) -> Any:
     return cube
 
 
+def _model_keywords(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The model parameters among ``kwargs`` (all but the run settings)."""
+    return {k: v for k, v in kwargs.items() if k not in RunSettings.names()}
+
+
 def forecast_archive(
     cube: xr.DataArray | xr.Dataset | str | os.PathLike,
     model: str | os.PathLike | NowcastModel | Any = "optical-flow",
@@ -436,8 +442,8 @@ def forecast_archive(
     retries: int = 2,
     retry_delay: float = 1.0,
     client: Any = None,
-    task_threads: int | None = None,
-    **model_params: Any,
+    model_params: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> BatchJob:
     """Prepare a batch forecast of an archive into a resumable zarr store.
 
@@ -485,13 +491,18 @@ def forecast_archive(
         address (``"tcp://host:8786"``); a ``Client``; a cluster object
         (``LocalCluster``, dask-jobqueue's ``SLURMCluster``, ...); or a
         local scheduler name (``"threads"``, ``"processes"``, ``"sync"``).
-    task_threads : int, optional
-        Threads a task may use inside libraries (OpenCV, PyTorch, zarr's
-        codec pool), set in each worker process. Use 1 with single-threaded
-        worker processes, so that N workers use N cores. Default: leave the
-        libraries as they are.
-    **model_params
-        Parameters of the model, e.g. ``n_out=12, method="farneback"``.
+    model_params : dict, optional
+        What the model is, e.g. ``{"n_out": 12}`` (see
+        :func:`xnowcast.forecast`); part of the job's identity.
+    **kwargs
+        Model parameters (shorthand for ``model_params``) and run settings
+        (:class:`~xnowcast.models.settings.RunSettings`), as in
+        :func:`xnowcast.forecast`. Run settings are not part of the job's
+        identity: a job resumes with another ``device`` or ``batch_size``.
+        ``threads`` limits the threads a task may use inside
+        libraries (OpenCV, PyTorch, numba, zarr's codec pool) in each worker
+        process: use 1 with single-threaded worker processes, so that N
+        workers use N cores. Default: leave the libraries as they are.
 
     Returns
     -------
@@ -527,9 +538,8 @@ def forecast_archive(
     integer(retries, "retries", low=0)
     real(retry_delay, "retry_delay", low=0)
     boolean(overwrite, "overwrite")
-    positive_int(task_threads, "task_threads", allow_none=True)
     cube = _as_cube(cube, var)
-    nowcaster = get_model(model, **model_params)
+    nowcaster = prepare_model(model, model_params, kwargs)
     wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)
     positions = select_init_times(wins, init_times, every=every)
     init_idx = wins.init_indices[positions]
@@ -553,7 +563,9 @@ def forecast_archive(
     if isinstance(model, (str, os.PathLike)):
         ref = os.fspath(model)
         model_ref: ModelSpec | NowcastModel = ModelSpec(
-            os.path.abspath(ref) if os.path.exists(ref) else ref, dict(model_params)
+            os.path.abspath(ref) if os.path.exists(ref) else ref,
+            {**(model_params or {}), **_model_keywords(kwargs)},
+            nowcaster.settings,
         )
         cache_model(model_ref, nowcaster)  # tasks in this process reuse it
     else:
@@ -565,7 +577,7 @@ def forecast_archive(
         n_in=nowcaster.n_in,
         retries=int(retries),
         retry_delay=float(retry_delay),
-        task_threads=None if task_threads is None else int(task_threads),
+        threads=nowcaster.settings.threads,
     )
     return BatchJob(
         store=store,

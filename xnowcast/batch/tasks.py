@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 import traceback
@@ -30,9 +29,10 @@ from typing import Any, TypeVar
 import numpy as np
 
 from xnowcast.batch.store import DONE, FAILED, write_chunk
+from xnowcast.checks import error_line
 from xnowcast.forecast import forecast_block
-from xnowcast.io.archive import _first_line
 from xnowcast.models.interface import NowcastModel, get_model
+from xnowcast.models.settings import RunSettings, set_library_threads
 
 __all__ = [
     "ChunkTask",
@@ -62,14 +62,15 @@ class ModelSpec:
 
     ref: str
     params: dict[str, Any] = field(default_factory=dict)
+    settings: RunSettings = field(default_factory=RunSettings)
 
     @property
-    def key(self) -> tuple[str, str]:
-        """Cache key: the reference (with the file's modification time) and the parameters."""
+    def key(self) -> tuple[str, str, str]:
+        """Cache key: the reference (with the file's modification time), parameters, settings."""
         ref = self.ref
         if os.path.isfile(ref):
             ref = f"{ref}@{os.path.getmtime(ref)}"
-        return ref, json.dumps(self.params, sort_keys=True, default=repr)
+        return ref, json.dumps(self.params, sort_keys=True, default=repr), repr(self.settings)
 
 
 def resolve_model(model: ModelSpec | NowcastModel) -> NowcastModel:
@@ -87,7 +88,7 @@ def resolve_model(model: ModelSpec | NowcastModel) -> NowcastModel:
     with _MODEL_LOCK:
         cached = _MODEL_CACHE.get(key)
         if cached is None:
-            cached = get_model(model.ref, **model.params)
+            cached = get_model(model.ref, **model.params).with_settings(model.settings)
             _MODEL_CACHE[key] = cached
             while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
                 _MODEL_CACHE.popitem(last=False)
@@ -105,12 +106,10 @@ def cache_model(spec: ModelSpec, model: NowcastModel) -> None:
 
 
 def limit_threads(n: int | None) -> None:
-    """Limit the threads of OpenCV, PyTorch and zarr's codec pool to ``n`` in this process.
+    """Limit OpenCV, PyTorch, numba and zarr's codec pool to ``n`` threads in this process.
 
-    ``None`` leaves them. OpenCV and PyTorch are touched only once imported
-    (importing them here would cost every model that does not use them);
-    tasks call this before and after forecasting, so a library a model
-    imports on its first forecast is limited from then on.
+    ``None`` leaves them. Tasks call this before and after forecasting, so a
+    library a model imports on its first forecast is limited from then on.
     """
     if n is None:
         return
@@ -121,15 +120,7 @@ def limit_threads(n: int | None) -> None:
         if hasattr(zarr, "config"):  # zarr 3: the pool that encodes and decodes chunks
             zarr.config.set({"threading.max_workers": n})
         _THREADS_SET["zarr"] = n
-    for name in ("cv2", "torch"):
-        module = sys.modules.get(name)
-        if module is None or _THREADS_SET.get(name) == n:
-            continue
-        if name == "cv2":
-            module.setNumThreads(n)
-        elif module.get_num_threads() != n:
-            module.set_num_threads(n)
-        _THREADS_SET[name] = n
+    set_library_threads(n)
 
 
 class FrameSource:
@@ -219,7 +210,7 @@ class JobContext:
     n_in: int
     retries: int = 2
     retry_delay: float = 1.0
-    task_threads: int | None = None
+    threads: int | None = None
 
 
 def _with_retries(fn: Callable[[], T], retries: int, delay: float) -> T:
@@ -234,7 +225,7 @@ def _with_retries(fn: Callable[[], T], retries: int, delay: float) -> T:
 
 
 #: ``Type: first line of the message`` of an error (one line per failure in reports).
-_reason = _first_line
+_reason = error_line
 
 
 def _read_frames(
@@ -315,7 +306,7 @@ def run_chunk(
     n = len(task)
     try:
         nowcaster = resolve_model(model)
-        limit_threads(ctx.task_threads)
+        limit_threads(ctx.threads)
         frames, bad_frames = _read_frames(source.bind(shared), task, ctx)
         offsets = np.arange(-ctx.n_in + 1, 1)
         reasons: dict[int, str] = {}
@@ -340,7 +331,7 @@ def run_chunk(
             model_errors = {}
             if usable.any():
                 data[usable], model_errors = _forecast(frames, task.ends[usable], nowcaster)
-        limit_threads(ctx.task_threads)  # libraries the model imported on first use
+        limit_threads(ctx.threads)  # libraries the model imported on first use
         positions = np.nonzero(usable)[0]
         reasons.update({int(positions[k]): why for k, why in model_errors.items()})
         del frames

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast.checks import error_line
 from xnowcast.conventions import add_latlon, as_dataarray, find_spatial_dims, find_time_dim
 
 __all__ = [
@@ -267,7 +268,7 @@ def open_archive(
         try:
             ds = _open_one(path, chunks)
         except Exception as err:
-            failures.append(f"{path} ({_first_line(err)})")
+            failures.append(f"{path} ({error_line(err)})")
             continue
         frames.append(_as_frames(ds, path, var, time))
         sources.append(path)
@@ -300,12 +301,6 @@ def open_archive(
         )
     y_dim, x_dim = find_spatial_dims(cube, "time")
     return add_latlon(cube, y_dim=y_dim, x_dim=x_dim)
-
-
-def _first_line(err: BaseException) -> str:
-    """``Type: first line of the message`` (backend errors can span many lines)."""
-    lines = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def _grid_key(da: xr.DataArray) -> tuple:

@@ -18,6 +18,11 @@ Array contract
   input. ``NaN`` where the model can say nothing (for example pixels advected in
   from outside the domain). A model must not modify ``inputs``.
 
+What a model *is* (:meth:`NowcastModel.get_params`) is kept apart from how it
+*runs* (:class:`~xnowcast.models.settings.RunSettings`: device, batch size,
+precision, tiling, threads), which :meth:`NowcastModel.with_settings` applies
+to a copy.
+
 Models are looked up by name with :func:`get_model`; third-party packages add
 models through the ``xnowcast.models`` entry-point group::
 
@@ -28,8 +33,10 @@ models through the ``xnowcast.models`` entry-point group::
 from __future__ import annotations
 
 import abc
+import copy
 import importlib
 import json
+import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from os import PathLike
@@ -38,6 +45,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from xnowcast.checks import check_signature, positive_int
+from xnowcast.models.settings import RunSettings, threads_limited
 from xnowcast.optional import MissingOptionalDependency
 
 __all__ = [
@@ -62,6 +70,11 @@ _BUILTIN_MODELS: dict[str, str] = {
     "unet": "xnowcast.models.neural.unet:build",
 }
 
+#: Loaders of model files by suffix, as lazy ``"module:attribute"`` references.
+_LOADERS: dict[tuple[str, ...], str] = {
+    (".pt", ".pth", ".ckpt"): "xnowcast.models.neural.checkpoint:load_model",
+}
+
 _REGISTRY: dict[str, Callable[..., NowcastModel] | str] = dict(_BUILTIN_MODELS)
 _ENTRY_POINTS_LOADED = False
 
@@ -80,13 +93,17 @@ class NowcastModel(abc.ABC):
     -----
     Subclasses set :attr:`name`, implement :meth:`predict` and, when they take
     parameters of their own, extend :meth:`get_params` so that the parameters
-    are recorded in the attributes of every forecast.
+    are recorded in the attributes of every forecast. Run settings (device,
+    batch size, ...) are not parameters: :meth:`predict` reads them from
+    :attr:`settings`.
     """
 
     #: Registry name, written into forecast attributes.
     name: ClassVar[str] = ""
     #: Smallest ``n_in`` the model can work with.
     min_n_in: ClassVar[int] = 1
+    #: How the model runs; change it on a copy with :meth:`with_settings`.
+    settings: RunSettings = RunSettings()
 
     def __init__(self, *, n_in: int = 12, n_out: int = 24) -> None:
         self.n_in = positive_int(n_in, "n_in")
@@ -100,6 +117,31 @@ class NowcastModel(abc.ABC):
         """Parameters that reproduce this model (JSON-serialisable)."""
         return {"n_in": self.n_in, "n_out": self.n_out}
 
+    def with_settings(self, settings: RunSettings | None = None, **changes: Any) -> NowcastModel:
+        """A copy of this model that runs with other run settings; the model is unchanged.
+
+        Parameters
+        ----------
+        settings : RunSettings, optional
+            Settings to start from (default: this model's).
+        **changes
+            Run settings to change: ``device``, ``batch_size``, ``precision``,
+            ``tile``, ``tile_overlap``, ``threads``.
+
+        Examples
+        --------
+        >>> from xnowcast.models import get_model
+        >>> model = get_model("persistence")
+        >>> model.with_settings(threads=1).settings.threads, model.settings.threads
+        (1, None)
+        """
+        base = self.settings if settings is None else settings
+        if not isinstance(base, RunSettings):
+            raise TypeError(f"settings must be a RunSettings, got {type(base).__name__}")
+        new = copy.copy(self)
+        new.settings = base.replace(**changes) if changes else base
+        return new
+
     @abc.abstractmethod
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Forecast ``(batch, n_out, y, x)`` from ``(batch, n_in, y, x)`` inputs."""
@@ -108,8 +150,8 @@ class NowcastModel(abc.ABC):
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
-    def __dask_tokenize__(self) -> tuple[str, str]:
-        """Deterministic dask token: the class and its parameters.
+    def __dask_tokenize__(self) -> tuple[str, str, str]:
+        """Deterministic dask token: the class, its parameters and its run settings.
 
         Models whose output depends on more than :meth:`get_params` (trained
         weights) must override this.
@@ -118,6 +160,7 @@ class NowcastModel(abc.ABC):
         return (
             f"{cls.__module__}.{cls.__qualname__}",
             json.dumps(self.get_params(), sort_keys=True, default=str),
+            repr(self.settings),
         )
 
 
@@ -150,7 +193,8 @@ def run_model(model: NowcastModel, inputs: np.ndarray) -> np.ndarray:
             f"model {model.name!r} expects inputs of shape (batch, n_in={model.n_in}, y, x), "
             f"got {inputs.shape}"
         )
-    out = np.asarray(model.predict(inputs))
+    with threads_limited(model.settings.threads):
+        out = np.asarray(model.predict(inputs))
     expected = (inputs.shape[0], model.n_out, *inputs.shape[2:])
     if out.shape != expected:
         raise RuntimeError(
@@ -233,7 +277,9 @@ def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> Nowc
         by :class:`xnowcast.Trainer`, a model instance (returned as is), or a
         ``torch.nn.Module`` following the array contract.
     **params
-        Passed to the model's constructor.
+        Passed to the model's constructor (or checkpoint loader): what the
+        model *is*. How it runs is set with :meth:`NowcastModel.with_settings`
+        or the run settings of :func:`xnowcast.forecast`.
 
     Raises
     ------
@@ -246,6 +292,12 @@ def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> Nowc
     >>> get_model("Persistence", n_out=6)
     Persistence(n_in=12, n_out=6)
     """
+    misplaced = sorted(set(params) & set(RunSettings.names()))
+    if misplaced:
+        raise TypeError(
+            f"{', '.join(misplaced)}: run settings, not model parameters; pass them to "
+            f"xnowcast.forecast(..., {misplaced[0]}=...) or model.with_settings({misplaced[0]}=...)"
+        )
     if isinstance(model, NowcastModel):
         if params:
             raise TypeError(
@@ -257,10 +309,9 @@ def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> Nowc
         from xnowcast.models.neural import TorchModel
 
         return TorchModel(model, **params)
-    if isinstance(model, PathLike) or (isinstance(model, str) and _looks_like_checkpoint(model)):
-        from xnowcast.training.checkpoint import load_model
-
-        return load_model(model, **params)
+    loader = _loader(model)
+    if loader is not None:
+        return _resolve(loader, f"model files {os.fspath(model)!r}")(model, **params)
     if not isinstance(model, str):
         raise TypeError(
             f"model must be a registered name, a checkpoint path or a NowcastModel, got "
@@ -272,16 +323,7 @@ def get_model(model: str | PathLike | NowcastModel | Any, **params: Any) -> Nowc
         raise ValueError(f"unknown model {model!r}; valid names are: {', '.join(sorted(registry))}")
     factory = registry[key]
     if isinstance(factory, str):
-        module_name, _, attr = factory.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except MissingOptionalDependency:
-            raise  # names the extra to install
-        except (ImportError, AttributeError) as err:
-            raise ImportError(
-                f"model {key!r} is registered as {registry[key]!r}, which cannot be loaded "
-                f"({type(err).__name__}: {err}); install or fix the package that provides it"
-            ) from None
+        factory = _resolve(factory, f"model {key!r}")
     check_signature(factory, params, f"model {key!r}")
     built = factory(**params)
     if not isinstance(built, NowcastModel):
@@ -298,8 +340,32 @@ def _normalise(name: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
-def _looks_like_checkpoint(name: str) -> bool:
-    return name.endswith((".pt", ".pth", ".ckpt"))
+def _loader(model: Any) -> str | None:
+    """The loader reference for a model file path, ``None`` for anything else."""
+    if not isinstance(model, (str, PathLike)):
+        return None
+    name = os.fspath(model)
+    for suffixes, ref in _LOADERS.items():
+        if str(name).endswith(suffixes):
+            return ref
+    if isinstance(model, PathLike):
+        known = ", ".join(s for suffixes in _LOADERS for s in suffixes)
+        raise ValueError(f"cannot load a model from {name!r}: model files end in {known}")
+    return None
+
+
+def _resolve(ref: str, what: str) -> Callable[..., Any]:
+    """Import a lazy ``"module:attribute"`` reference."""
+    module_name, _, attr = ref.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except MissingOptionalDependency:
+        raise  # names the extra to install
+    except (ImportError, AttributeError) as err:
+        raise ImportError(
+            f"{what} is registered as {ref!r}, which cannot be loaded "
+            f"({type(err).__name__}: {err}); install or fix the package that provides it"
+        ) from None
 
 
 def _is_torch_module(obj: Any) -> bool:

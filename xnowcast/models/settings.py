@@ -4,9 +4,10 @@ A model's identity (architecture, weights, transform, ``n_in``/``n_out``,
 method options) is what :meth:`NowcastModel.get_params` returns; it is
 recorded in forecast attributes and compared when a batch job resumes. How it
 runs (device, batch size, precision, tiling, threads) changes neither, and is
-given to :func:`xnowcast.forecast`, :func:`xnowcast.batch.forecast_archive`,
-:class:`xnowcast.Trainer` and the CLI, which apply it to a *copy* of the model
-with :meth:`NowcastModel.with_settings` (as earth2studio's
+given to :func:`xnowcast.forecast`, :func:`xnowcast.batch.forecast_archive`
+and the CLI (keywords named like a setting are settings, all others model
+parameters), which apply it to a *copy* of the model with
+:meth:`NowcastModel.with_settings` (as earth2studio's
 ``run.deterministic(..., device=)`` and ``model.to(device)`` do).
 
 Examples
@@ -14,22 +15,24 @@ Examples
 >>> from xnowcast.models.settings import RunSettings
 >>> RunSettings(device="cpu", batch_size=16)
 RunSettings(device='cpu', batch_size=16, precision='auto', tile=None, tile_overlap=None, threads=None)
->>> RunSettings.check_names({"n_out": 6}, "forecast()")
+>>> RunSettings().replace(n_out=6)
 Traceback (most recent call last):
 ...
-TypeError: forecast() got an unexpected keyword argument 'n_out'. Run settings are device, batch_size, precision, tile, tile_overlap, threads; model parameters go in model_params={'n_out': 6}
+TypeError: RunSettings.replace() got an unexpected keyword argument 'n_out'. Run settings are device, batch_size, precision, tile, tile_overlap, threads; model parameters go in model_params={'n_out': 6}
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from xnowcast.checks import choice, integer, positive_int
 
-__all__ = ["PRECISIONS", "RunSettings"]
+__all__ = ["PRECISIONS", "RunSettings", "set_library_threads", "threads_limited"]
 
 #: Valid values of :attr:`RunSettings.precision`.
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -119,3 +122,64 @@ class RunSettings:
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (for logs and the CLI)."""
         return dataclasses.asdict(self)
+
+
+def set_library_threads(n: int) -> list[tuple[Any, int]]:
+    """Set the thread count of OpenCV, PyTorch and numba (those imported) to ``n``.
+
+    Libraries are touched only once imported (importing them here would cost
+    every model that does not use them). numba is capped at its
+    ``NUMBA_NUM_THREADS``.
+
+    Returns
+    -------
+    list
+        ``(setter, previous count)`` of each library changed, for restoring.
+
+    Examples
+    --------
+    >>> from xnowcast.models.settings import set_library_threads
+    >>> for setter, previous in set_library_threads(1):
+    ...     setter(previous)
+    """
+    previous = []
+    for name, get, set_ in _THREAD_CONTROLS:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        limit = min(n, module.config.NUMBA_NUM_THREADS) if name == "numba" else n
+        setter = getattr(module, set_)
+        previous.append((setter, getattr(module, get)()))
+        setter(limit)
+    return previous
+
+
+@contextlib.contextmanager
+def threads_limited(n: int | None) -> Iterator[None]:
+    """Limit OpenCV, PyTorch and numba to ``n`` threads inside the block, then restore.
+
+    ``None`` changes nothing.
+
+    Examples
+    --------
+    >>> from xnowcast.models.settings import threads_limited
+    >>> with threads_limited(1):
+    ...     pass
+    """
+    if n is None:
+        yield
+        return
+    previous = set_library_threads(n)
+    try:
+        yield
+    finally:
+        for setter, value in reversed(previous):
+            setter(value)
+
+
+#: ``(module, getter, setter)`` of each library's thread count.
+_THREAD_CONTROLS = (
+    ("cv2", "getNumThreads", "setNumThreads"),
+    ("torch", "get_num_threads", "set_num_threads"),
+    ("numba", "get_num_threads", "set_num_threads"),
+)

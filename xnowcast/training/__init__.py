@@ -10,7 +10,7 @@ from xnowcast.optional import import_optional
 
 import_optional("torch", "training and checkpoints")
 
-from xnowcast.training.checkpoint import load_model, read_metadata  # noqa: E402
+from xnowcast.models.neural.checkpoint import load_model, read_metadata  # noqa: E402
 from xnowcast.training.dataset import WindowDataset  # noqa: E402
 from xnowcast.training.losses import get_loss  # noqa: E402
 from xnowcast.training.trainer import Trainer  # noqa: E402

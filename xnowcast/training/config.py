@@ -87,7 +87,6 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "checkpoint": (None, "resumable checkpoint written after every epoch"),
     "resume": (None, "checkpoint to continue training from"),
     "progress": (True, "progress bar"),
-    "batch_size_eval": (8, "batch size of the saved model at forecast time"),
 }
 
 _DATA_KEYS = ("train", "val", "output", "time")

@@ -3,7 +3,7 @@
 :class:`Trainer` turns cubes into windows (:class:`~xnowcast.training.dataset.WindowDataset`),
 trains a registered architecture or any ``torch.nn.Module`` with the neural
 array contract, and writes safe checkpoints
-(:mod:`xnowcast.training.checkpoint`) that forecast straight away::
+(:mod:`xnowcast.models.neural.checkpoint`) that forecast straight away::
 
     trainer = xnowcast.Trainer(model="convlstm", epochs=5, crop=128)
     trainer.fit(train_cube, val_cube)
@@ -39,7 +39,7 @@ from xnowcast.models.neural.adapter import (
     resolve_device,
     resolve_precision,
 )
-from xnowcast.training.checkpoint import read_checkpoint, save_checkpoint
+from xnowcast.models.neural.checkpoint import read_checkpoint, save_checkpoint
 from xnowcast.training.dataset import WindowDataset, centre_crop, make_loader
 from xnowcast.training.losses import get_loss
 from xnowcast.transforms import get_transform
@@ -255,8 +255,6 @@ class Trainer:
         Show a progress bar with the running loss.
     var : str, optional
         Variable of Dataset cubes.
-    batch_size_eval : int
-        Batch size of the :attr:`model` returned for forecasting.
 
     Attributes
     ----------
@@ -316,13 +314,11 @@ class Trainer:
         resume: str | os.PathLike | None = None,
         progress: bool = True,
         var: str | None = None,
-        batch_size_eval: int = 8,
     ) -> None:
         self.n_in = positive_int(n_in, "n_in")
         self.n_out = positive_int(n_out, "n_out")
         self.epochs = positive_int(epochs, "epochs")
         self.batch_size = positive_int(batch_size, "batch_size")
-        self.batch_size_eval = positive_int(batch_size_eval, "batch_size_eval")
         self.stride = positive_int(stride, "stride")
         self.step_size = positive_int(step_size, "step_size")
         self.steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
@@ -469,19 +465,22 @@ class Trainer:
 
     @property
     def model(self) -> TorchModel:
-        """The trained network as a forecasting model (a snapshot on the CPU)."""
+        """The trained network as a forecasting model (a snapshot on the CPU).
+
+        It runs on the trainer's ``device``; other run settings go to
+        :func:`xnowcast.forecast` or :meth:`~TorchModel.with_settings`.
+        """
         net = copy.deepcopy(self._bare(self.net)).cpu().eval()
-        return TorchModel(
+        model = TorchModel(
             net,
             n_in=self.n_in,
             n_out=self.n_out,
             transform=self.transform,
-            device=self.device_request,
-            batch_size=self.batch_size_eval,
             clip=True,
             trained=bool(self._history),
             metadata={"training": self._training_record(), "time_step": self._time_step},
         )
+        return model.with_settings(device=self.device_request)
 
     def fit(self, train: Any, val: Any = None) -> Trainer:
         """Train on ``train`` (a cube or a list of cubes), validating on ``val``.
@@ -539,7 +538,7 @@ class Trainer:
             net.train(was_training)
 
     def save(self, path: str | os.PathLike, *, training_state: bool = True) -> Path | None:
-        """Write a checkpoint (see :mod:`xnowcast.training.checkpoint`).
+        """Write a checkpoint (see :mod:`xnowcast.models.neural.checkpoint`).
 
         ``training_state=True`` also stores the optimizer and schedule so that
         ``Trainer(..., resume=path)`` can continue. Under ``torchrun`` only the

@@ -4,8 +4,9 @@
 H, W)`` frames in *transformed* space to ``(batch, n_out, H, W)`` frames and
 makes it a :class:`~xnowcast.models.NowcastModel`: it applies the intensity
 transform and its inverse, fills missing data, pads the grid to what the
-network needs, cuts large grids into overlapping tiles, batches, picks the
-device and runs under :func:`torch.inference_mode`.
+network needs and, following its run settings (:attr:`~TorchModel.settings`:
+device, batch size, precision, tiles), cuts large grids into overlapping
+tiles, batches, picks the device and runs under :func:`torch.inference_mode`.
 """
 
 from __future__ import annotations
@@ -22,27 +23,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xnowcast.checks import choice, integer, positive_int
+from xnowcast.checks import choice
 from xnowcast.models.interface import NowcastModel
+from xnowcast.models.settings import PRECISIONS
 from xnowcast.transforms import Transform, get_transform
 
 __all__ = ["ADAPTER_PARAMS", "TorchModel", "build_registered", "resolve_device"]
 
 #: Parameters of :class:`TorchModel` (as opposed to parameters of the network);
 #: registry factories split a flat ``**params`` along these.
-ADAPTER_PARAMS = (
-    "n_in",
-    "n_out",
-    "transform",
-    "device",
-    "batch_size",
-    "precision",
-    "tile",
-    "tile_overlap",
-    "clip",
-)
+ADAPTER_PARAMS = ("n_in", "n_out", "transform", "clip")
 
-_PRECISIONS = ("auto", "fp32", "bf16")
+#: Defaults of the run settings a network uses when they are ``None``.
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_TILE_OVERLAP = 32
 
 #: Per-process inference copies of networks, keyed by (model token, device, weight
 #: versions): a dask worker that unpickles the same model for many tasks moves it to
@@ -83,7 +77,7 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """Autocast dtype for ``precision`` on ``device`` (``None``: plain float32)."""
-    precision = choice(precision, "precision", _PRECISIONS)
+    precision = choice(precision, "precision", PRECISIONS)
     if precision == "fp32":
         return None
     if precision == "auto":
@@ -118,21 +112,6 @@ class TorchModel(NowcastModel):
         Intensity transform the network works in (see
         :func:`xnowcast.transforms.get_transform`), e.g. ``"log"`` or
         ``{"name": "dbr", "threshold": 0.1}``. Default: ``"identity"``.
-    device : str
-        ``"auto"`` (CUDA if available, else MPS, else CPU), ``"cpu"``,
-        ``"cuda"``, ``"cuda:1"``, ...
-    batch_size : int
-        Windows (or tiles) per forward pass.
-    precision : {"auto", "fp32", "bf16"}
-        ``"auto"``: bfloat16 autocast on CUDA GPUs that support it, float32
-        otherwise.
-    tile : int, optional
-        Cut grids larger than ``tile`` pixels into overlapping ``tile x tile``
-        tiles, forecast each and blend them back with weights that fall off
-        linearly over the overlap (no seams). Bounds the memory of large grids
-        and keeps a network in the grid size it was trained on.
-    tile_overlap : int
-        Overlap of neighbouring tiles, in pixels.
     clip : bool
         Clip the network's output to the transform's ``output_range`` (the
         physical range ``0 .. vmax``) before inverting it: no negative rain,
@@ -147,6 +126,15 @@ class TorchModel(NowcastModel):
 
     Notes
     -----
+    Run settings (:class:`~xnowcast.models.settings.RunSettings`, applied with
+    :meth:`with_settings` or by :func:`xnowcast.forecast`): ``device``
+    (``"auto"``: CUDA, else MPS, else CPU), ``batch_size`` (windows or tiles
+    per forward pass, default 8), ``precision`` (``"auto"``: bfloat16 autocast
+    on CUDA GPUs that support it), ``tile`` (cut grids larger than ``tile``
+    pixels into overlapping tiles, forecast each and blend them back with
+    weights that fall off linearly over the overlap; bounds the memory of
+    large grids) and ``tile_overlap`` (default 32 pixels).
+
     ``NaN`` inputs (outside radar coverage) are replaced by the transformed
     value of zero rain before the network sees them; the forecast is ``NaN``
     wherever the last input frame is ``NaN``.
@@ -162,7 +150,7 @@ class TorchModel(NowcastModel):
     >>> class LastFrame(torch.nn.Module):
     ...     def forward(self, x):
     ...         return x[:, -1:].repeat(1, 3, 1, 1)
-    >>> model = TorchModel(LastFrame(), n_in=2, n_out=3, device="cpu")
+    >>> model = TorchModel(LastFrame(), n_in=2, n_out=3).with_settings(device="cpu")
     >>> frames = np.random.default_rng(0).random((1, 2, 5, 7), dtype="float32")
     >>> out = model.predict(frames)
     >>> out.shape, bool(np.allclose(out[0, 2], frames[0, 1]))
@@ -178,11 +166,6 @@ class TorchModel(NowcastModel):
         n_in: int | None = None,
         n_out: int | None = None,
         transform: str | dict | Transform | None = None,
-        device: str = "auto",
-        batch_size: int = 8,
-        precision: str = "auto",
-        tile: int | None = None,
-        tile_overlap: int = 32,
         clip: bool = False,
         trained: bool = True,
         metadata: dict[str, Any] | None = None,
@@ -195,14 +178,6 @@ class TorchModel(NowcastModel):
         self._module = module
         self.transform = get_transform(transform)
         self._fill = float(np.asarray(self.transform.forward(np.zeros(1, np.float32)))[0])
-        self.device = device
-        resolve_device(device)  # validate now, not on the first forecast
-        self.batch_size = positive_int(batch_size, "batch_size")
-        self.precision = choice(precision, "precision", _PRECISIONS)
-        self.tile = positive_int(tile, "tile (pixels)", allow_none=True)
-        self.tile_overlap = integer(tile_overlap, "tile_overlap", low=0)
-        if self.tile is not None and self.tile_overlap >= self.tile:
-            raise ValueError(f"tile_overlap ({tile_overlap}) must be smaller than tile ({tile})")
         self.clip = bool(clip)
         self.trained = bool(trained)
         self.metadata = dict(metadata or {})
@@ -256,21 +231,23 @@ class TorchModel(NowcastModel):
         get_config = getattr(self._module, "get_config", None)
         if callable(get_config):
             params["model_params"] = get_config()
-        params.update(
-            transform=self.transform.to_dict(),
-            device=str(self.device),
-            batch_size=self.batch_size,
-            precision=self.precision,
-            tile=self.tile,
-            tile_overlap=self.tile_overlap,
-            clip=self.clip,
-        )
+        params.update(transform=self.transform.to_dict(), clip=self.clip)
         if self.metadata:
             params["metadata"] = self.metadata
         return params
 
+    def with_settings(self, settings=None, **changes: Any) -> TorchModel:
+        new = super().with_settings(settings, **changes)
+        resolve_device(new.settings.device)  # refuse a missing GPU now, not at the first forecast
+        return new  # type: ignore[return-value]
+
     def __dask_tokenize__(self):
-        return ("xnowcast.TorchModel", self._token, json.dumps(self.get_params(), default=str))
+        return (
+            "xnowcast.TorchModel",
+            self._token,
+            json.dumps(self.get_params(), default=str),
+            repr(self.settings),
+        )
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -341,24 +318,29 @@ class TorchModel(NowcastModel):
         numpy.ndarray
             ``(batch, n_out, H, W)`` float32 in transformed space.
         """
-        device = resolve_device(self.device)
-        autocast = resolve_precision(self.precision, device)
+        run = self.settings
+        device = resolve_device(run.device)
+        autocast = resolve_precision(run.precision, device)
+        batch_size = run.batch_size or DEFAULT_BATCH_SIZE
+        overlap = DEFAULT_TILE_OVERLAP if run.tile_overlap is None else run.tile_overlap
         net = self._network(device)
         b, _, hgt, wid = x.shape
-        ty = min(self.tile or hgt, hgt)
-        tx = min(self.tile or wid, wid)
-        ys = _tile_starts(hgt, ty, self.tile_overlap)
-        xs = _tile_starts(wid, tx, self.tile_overlap)
+        ty = min(run.tile or hgt, hgt)
+        tx = min(run.tile or wid, wid)
+        if run.tile is not None:
+            overlap = min(overlap, run.tile - 1)
+        ys = _tile_starts(hgt, ty, overlap)
+        xs = _tile_starts(wid, tx, overlap)
         tiles = [(i, y0, x0) for i in range(b) for y0 in ys for x0 in xs]
         out = np.zeros((b, self.n_out, hgt, wid), dtype=np.float32)
         single = len(ys) == 1 and len(xs) == 1
         weight = None
         if not single:
-            weight = np.outer(_ramp(ty, self.tile_overlap), _ramp(tx, self.tile_overlap))
+            weight = np.outer(_ramp(ty, overlap), _ramp(tx, overlap))
         wsum = None if single else np.zeros((b, hgt, wid), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(tiles), self.batch_size):
-                chunk = tiles[start : start + self.batch_size]
+            for start in range(0, len(tiles), batch_size):
+                chunk = tiles[start : start + batch_size]
                 batch = np.stack([x[i, :, y0 : y0 + ty, x0 : x0 + tx] for i, y0, x0 in chunk])
                 pred = self._forward(net, batch, device, autocast)
                 for (i, y0, x0), p in zip(chunk, pred):

@@ -5,9 +5,10 @@ plain data::
 
     {
         "format": "xnowcast-checkpoint",
-        "format_version": 1,
+        "format_version": 2,
         "metadata": "<JSON text>",        # what the network is and how it was trained
         "state_dict": {name: tensor},     # the weights
+        "sha256": "<hex>",                # of the metadata and the weights
         "training_state": {...},          # optional: optimizer, scheduler, epoch (resume)
     }
 
@@ -19,11 +20,17 @@ rebuilds the network from the registry and fills in the weights.
 
 Files are read with ``torch.load(..., weights_only=True)``: a file that holds
 any other Python object (a tampered or foreign file) is refused before
-anything in it runs.
+anything in it runs. The SHA-256 digest of the metadata and the weights is
+checked on every read: a changed or damaged file is refused (files of format
+version 1, written before digests, are read without that check).
+
+This module sits below both the model registry (which loads ``.pt`` paths
+through it) and :mod:`xnowcast.training` (which writes checkpoints).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -44,7 +51,24 @@ __all__ = [
 ]
 
 FORMAT = "xnowcast-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+
+def weights_digest(metadata_json: str, state_dict: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a checkpoint's metadata text and weights (names, dtypes, shapes, bytes).
+
+    Examples
+    --------
+    >>> import torch
+    >>> len(weights_digest("{}", {"w": torch.zeros(2)}))
+    64
+    """
+    digest = hashlib.sha256(metadata_json.encode())
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _check_plain(obj: Any, where: str = "training_state") -> None:
@@ -106,6 +130,7 @@ def save_checkpoint(
         "format_version": FORMAT_VERSION,
         "metadata": meta_json,
         "state_dict": weights,
+        "sha256": weights_digest(meta_json, weights),
     }
     if training_state is not None:
         _check_plain(training_state)
@@ -187,6 +212,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} has no valid state_dict of tensors; the file is damaged")
+    if version >= 2 and payload.get("sha256") != weights_digest(payload["metadata"], state):
+        raise ValueError(
+            f"{path} fails its SHA-256 check: the file was changed or damaged after it was "
+            "written. Nothing in it was used; train again or restore the file from a backup"
+        )
     out = {"metadata": metadata, "state_dict": state}
     if "training_state" in payload:
         out["training_state"] = payload["training_state"]
@@ -241,11 +271,6 @@ def build_network(metadata: dict[str, Any], module: nn.Module | None = None) -> 
 def load_model(
     path: str | os.PathLike,
     *,
-    device: str = "auto",
-    batch_size: int = 8,
-    precision: str = "auto",
-    tile: int | None = None,
-    tile_overlap: int = 32,
     clip: bool = True,
     module: nn.Module | None = None,
     n_in: int | None = None,
@@ -253,12 +278,17 @@ def load_model(
 ):
     """Load a trained network from a checkpoint as a ready-to-forecast model.
 
+    How it runs (device, batch size, precision, tiles) is not part of the
+    model: pass run settings to :func:`xnowcast.forecast`, or use
+    ``load_model(path).with_settings(device="cuda")``.
+
     Parameters
     ----------
     path : str or path
         Checkpoint written by :meth:`xnowcast.Trainer.save`.
-    device, batch_size, precision, tile, tile_overlap, clip
-        Inference settings, see :class:`~xnowcast.models.neural.TorchModel`.
+    clip : bool
+        Clip outputs to the transform's physical range, see
+        :class:`~xnowcast.models.neural.TorchModel`.
     module : torch.nn.Module, optional
         A fresh instance of the network, for checkpoints of user networks
         (registered architectures are rebuilt automatically).
@@ -273,13 +303,19 @@ def load_model(
 
     Examples
     --------
-    >>> model = load_model("convlstm.pt", device="auto", batch_size=32)  # doctest: +SKIP
-    >>> fc = cube.nowcast.forecast(model=model)  # doctest: +SKIP
+    >>> model = load_model("convlstm.pt")  # doctest: +SKIP
+    >>> fc = cube.nowcast.forecast(model=model, device="cuda", batch_size=32)  # doctest: +SKIP
     """
     from xnowcast.models.neural.adapter import TorchModel
 
     ck = read_checkpoint(path)
     meta = ck["metadata"]
+    for key in ("n_in", "n_out"):
+        if not isinstance(meta, dict) or not isinstance(meta.get(key), int):
+            raise ValueError(
+                f"{path} has no integer {key!r} in its metadata; it was not written by "
+                "xnowcast.Trainer.save or is damaged"
+            )
     for value, key in ((n_in, "n_in"), (n_out, "n_out")):
         if value is not None and value != meta.get(key):
             raise ValueError(
@@ -309,11 +345,6 @@ def load_model(
         n_in=meta["n_in"],
         n_out=meta["n_out"],
         transform=meta.get("transform"),
-        device=device,
-        batch_size=batch_size,
-        precision=precision,
-        tile=tile,
-        tile_overlap=tile_overlap,
         clip=clip,
         trained=True,
         metadata=info,

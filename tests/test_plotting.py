@@ -32,7 +32,7 @@ from xnowcast.plotting import (  # noqa: E402
     rain_colormap,
     set_natural_earth_dir,
 )
-from xnowcast.plotting.maps import lead_positions  # noqa: E402
+from xnowcast.plotting.frames import lead_positions  # noqa: E402
 from xnowcast.verification import verify  # noqa: E402
 
 
@@ -95,8 +95,8 @@ def test_plot_forecast_map_panels_in_the_grid_projection(fc, tmp_path):
     crs = xnowcast.conventions.grid_crs(fc)
     assert maps[0].projection.to_wkt() == crs.to_wkt()  # the cube's own projection
     titles = [ax.get_title() for ax in maps]
-    assert titles[0] == "+5 min, valid 12:40" and titles[2].startswith("+30 min")
-    assert "init 2024-06-01 12:35" in fig._suptitle.get_text()
+    assert titles[0] == "+5 min, valid 12:40 UTC" and titles[2].startswith("+30 min")
+    assert "init 2024-06-01 12:35 UTC" in fig._suptitle.get_text()
     colorbar = [ax for ax in fig.axes if ax not in maps]
     assert len(colorbar) == 1 and "mm h-1" in colorbar[0].get_ylabel()
 
@@ -139,7 +139,7 @@ def test_plot_forecast_multi_init_needs_a_choice(obs):
     with pytest.raises(ValueError, match="init_time="):
         quiet(plot_forecast, fcs, leads=[1])
     fig = quiet(plot_forecast, fcs, leads=[1], init_time=-1)
-    assert "init 2024-06-01 13:05" in fig._suptitle.get_text()
+    assert "init 2024-06-01 13:05 UTC" in fig._suptitle.get_text()
 
 
 def test_plain_axes_without_grid_mapping_and_latlon_fallback(fc, tmp_path):
@@ -231,6 +231,28 @@ def test_lead_selection(fc):
         lead_positions(fc, [7])
     with pytest.raises(ValueError, match="not in the forecast"):
         lead_positions(fc, ["7min"])
+
+
+def test_figures_are_not_held_by_pyplot_so_a_notebook_shows_them_once(fc, obs, tmp_path):
+    """The inline backend shows every figure pyplot manages, and the cell shows the returned one.
+
+    A figure made through pyplot showed twice in a notebook; the plots make
+    theirs without pyplot, and a script can still hand one to pyplot to show.
+    """
+    plt.close("all")
+    scores = verify(fc, obs, ["mae"])
+    figures = [
+        quiet(plot_forecast, fc, leads=[1]),
+        quiet(fc.nowcast.plot, leads=[1]),
+        plot_skill(scores),
+    ]
+    quiet(animate, fc, tmp_path / "fc.gif", leads=[1, 2], dpi=40)
+    assert plt.get_fignums() == []
+    for fig in figures:
+        assert isinstance(fig, matplotlib.figure.Figure)
+        fig.savefig(tmp_path / "saved.png")
+        assert_image(tmp_path / "saved.png", min_colours=2)
+    assert plt.figure(figures[0]) is figures[0] and plt.get_fignums() == [1]
 
 
 # ------------------------------------------------------------------------ skill

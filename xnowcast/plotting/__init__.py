@@ -9,18 +9,19 @@
 * :func:`set_natural_earth_dir`: where the offline Natural Earth shapefiles
   are (nothing is ever downloaded; see :mod:`.natural_earth`).
 
+The building blocks, one module each: :mod:`.grid` (how a cube's grid goes
+on a map, from its CF grid mapping), :mod:`.draw` (colour scale, figures, map
+axes, fields, motion arrows), :mod:`.frames` (init time, lead times,
+observations and labels of the frames drawn). Figures are made without
+pyplot, so a notebook shows each plot once.
+
 Nothing here is imported by ``import xnowcast``.
 """
 
 from xnowcast.plotting.animate import animate
-from xnowcast.plotting.maps import (
-    RAIN_LEVELS,
-    map_grid,
-    plot_field,
-    plot_forecast,
-    plot_motion,
-    rain_colormap,
-)
+from xnowcast.plotting.draw import RAIN_LEVELS, plot_field, plot_motion, rain_colormap
+from xnowcast.plotting.grid import map_grid
+from xnowcast.plotting.maps import plot_forecast
 from xnowcast.plotting.natural_earth import set_natural_earth_dir
 from xnowcast.plotting.skill import plot_skill
 

@@ -10,7 +10,26 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xnowcast.checks import integer, real
 from xnowcast.conventions import LEAD_TIME, VALID_TIME
+from xnowcast.optional import import_optional
+from xnowcast.plotting.draw import (
+    add_map_axes,
+    new_figure,
+    plot_field,
+    plot_motion,
+    rain_colormap,
+    update_field,
+)
+from xnowcast.plotting.frames import (
+    colorbar_label,
+    init_label,
+    lead_label,
+    lead_positions,
+    observations_on_grid,
+    select_forecast,
+)
+from xnowcast.plotting.grid import map_grid
 
 __all__ = ["animate"]
 
@@ -18,9 +37,8 @@ _GIF = (".gif",)
 _VIDEO = (".mp4", ".m4v", ".mov", ".mkv")
 
 
-def _writer(path: Path, fps: float):
-    from matplotlib import animation
-
+def _writer(path: Path, fps: float) -> Any:
+    animation = import_optional("matplotlib.animation", "animations")
     suffix = path.suffix.lower()
     if suffix in _GIF:
         return animation.PillowWriter(fps=fps)
@@ -69,7 +87,7 @@ def animate(
     init_time : time or int, optional
         Which init time of a multi-init forecast.
     leads : sequence, optional
-        Lead times to animate (see :func:`xnowcast.plotting.maps.lead_positions`;
+        Lead times to animate (see :func:`xnowcast.plotting.frames.lead_positions`;
         default all).
     motion : Dataset or array, optional
         Motion vectors to overlay on the forecast panel.
@@ -105,30 +123,7 @@ def animate(
     ...     out.stat().st_size > 1000
     True
     """
-    from matplotlib.animation import FuncAnimation
-
-    from xnowcast.checks import integer, real
-    from xnowcast.plotting.maps import (
-        _add_axes,
-        _aspect,
-        _colorbar_label,
-        _field,
-        _init_label,
-        _lead_label,
-        _obs_frame,
-        _observations,
-        _pyplot,
-        _spatial_last,
-        lead_positions,
-        map_grid,
-        plot_field,
-        plot_motion,
-        rain_colormap,
-        select_init,
-        update_field,
-    )
-
-    plt = _pyplot()
+    animation = import_optional("matplotlib.animation", "animations")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(
             f"path must be a file path ending in .gif or {', '.join(_VIDEO)}, got "
@@ -139,26 +134,26 @@ def animate(
     dpi = integer(dpi, "dpi", low=1, whole=True)
     panel_size = real(panel_size, "panel_size", low=0, low_inclusive=False)
     writer = _writer(path, fps)
-    da = _spatial_last(select_init(_field(fc, var), init_time))
+    da = select_forecast(fc, init_time, var)
     positions = lead_positions(da, leads)
     frames = np.asarray(da.isel({LEAD_TIME: positions}).values, dtype=float)
     observed = None
     if obs is not None:
-        obs_da = _observations(_field(obs, var), da)
+        obs_da = observations_on_grid(obs, da, var)
         valid = (
             da[VALID_TIME].values[positions] if VALID_TIME in da.coords else [None] * len(positions)
         )
-        observed = [_obs_frame(obs_da, t) for t in valid]
+        observed = [obs_da.frame(t) for t in valid]
     grid = map_grid(da)
     cmap, norm = rain_colormap(levels, colors)
 
     ncols = 2 if observed is not None else 1
-    fig = plt.figure(
-        figsize=(panel_size * ncols + 1.0, panel_size * _aspect(grid) + 0.6), layout="constrained"
+    fig = new_figure(
+        figsize=(panel_size * ncols + 1.0, panel_size * grid.aspect() + 0.6), layout="constrained"
     )
     panels = []
     if observed is not None:
-        ax_obs = _add_axes(fig, 1, ncols, 1, grid)
+        ax_obs = add_map_axes(fig, 1, ncols, 1, grid)
         first = observed[0] if observed[0] is not None else np.full(frames.shape[1:], np.nan)
         panels.append(
             (
@@ -175,7 +170,7 @@ def animate(
                 "observed",
             )
         )
-    ax_fc = _add_axes(fig, 1, ncols, ncols, grid)
+    ax_fc = add_map_axes(fig, 1, ncols, ncols, grid)
     mesh = plot_field(
         ax_fc, frames[0], grid, cmap=cmap, norm=norm, features=features, resolution=resolution
     )
@@ -187,30 +182,27 @@ def animate(
         ax=fig.axes,
         shrink=0.8,
         extend="max",
-        label=_colorbar_label(da),
+        label=colorbar_label(da),
         ticks=norm.boundaries,
         format="%g",
     )
-    fig.suptitle(_init_label(da), fontsize=11)
+    fig.suptitle(init_label(da), fontsize=11)
 
     def draw(k: int):
         for ax, artist, label in panels:
             if label == "observed":
                 values = observed[k]
-                text = f"observed {_lead_label(da, positions[k])}"
+                text = f"observed {lead_label(da, positions[k])}"
                 if values is None:
                     values = np.full(frames.shape[1:], np.nan)
                     text += " (none)"
             else:
-                values, text = frames[k], f"forecast {_lead_label(da, positions[k])}"
+                values, text = frames[k], f"forecast {lead_label(da, positions[k])}"
             update_field(artist, values, grid)
             ax.set_title(text, fontsize=9)
         return [artist for _, artist, _ in panels]
 
     draw(0)
-    anim = FuncAnimation(fig, draw, frames=len(positions), blit=False, repeat=False)
-    try:
-        anim.save(path, writer=writer, dpi=dpi)
-    finally:
-        plt.close(fig)
+    anim = animation.FuncAnimation(fig, draw, frames=len(positions), blit=False, repeat=False)
+    anim.save(path, writer=writer, dpi=dpi)
     return path

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from xnowcast.checks import integer, real
 from xnowcast.conventions import INIT_TIME, LEAD_TIME
+from xnowcast.plotting.draw import new_figure, save_figure
 
 __all__ = ["plot_skill"]
 
@@ -98,7 +100,7 @@ def plot_skill(
     title : str, optional
         Figure title.
     path : path, optional
-        Save the figure there and close it.
+        Save the figure there too.
     dpi : int
         Resolution when saving.
 
@@ -118,10 +120,6 @@ def plot_skill(
     >>> len(plot_skill(scores).axes)  # MAE, CSI and one FSS panel per threshold
     5
     """
-    from xnowcast.checks import integer, real
-    from xnowcast.plotting.maps import _finish, _pyplot
-
-    plt = _pyplot()
     if not isinstance(scores, xr.Dataset):
         raise TypeError(
             f"plot_skill takes the Dataset returned by xnowcast.verify, got {type(scores).__name__}"
@@ -174,9 +172,8 @@ def plot_skill(
         raise ValueError("nothing to plot: the Dataset holds no scores")
     ncols = min(ncols, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(panel_size[0] * ncols, panel_size[1] * nrows), squeeze=False
-    )
+    fig = new_figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[len(panels) :]:
         ax.remove()
     for ax, (name, attrs, suffix, lines, ref_lines, ref_label) in zip(axes.ravel(), panels):
@@ -203,4 +200,4 @@ def plot_skill(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return _finish(fig, path, dpi)
+    return save_figure(fig, path, dpi)

@@ -1,0 +1,406 @@
+"""Drawing fields on maps: the rain colour scale, figures, map axes, fields and motion arrows.
+
+Figures are made without pyplot (:func:`new_figure`): pyplot's global figure
+manager never holds them, so in a notebook a plot shows once (as the cell's
+result), not a second time through the inline backend, and scripts that make
+many plots do not accumulate open figures. Show one in a window with
+``matplotlib.pyplot.figure(fig); matplotlib.pyplot.show()``, or save it.
+
+Rain rates use a discrete colour scale with the usual logarithmic-ish levels
+(:data:`RAIN_LEVELS`, values below the first level are transparent), and
+coastlines and borders come from local Natural Earth files
+(:mod:`xnowcast.plotting.natural_earth`; nothing is downloaded).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from xnowcast.optional import import_optional
+from xnowcast.plotting.grid import MapGrid
+from xnowcast.plotting.natural_earth import add_features
+
+__all__ = [
+    "NO_DATA_COLOR",
+    "RAIN_COLORS",
+    "RAIN_LEVELS",
+    "add_map_axes",
+    "new_figure",
+    "plot_field",
+    "plot_motion",
+    "rain_colormap",
+    "save_figure",
+    "update_field",
+]
+
+#: Colour-scale levels for rain rates (mm/h): below 0.1 is transparent.
+RAIN_LEVELS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+#: Colour of missing data (NaN: outside radar range); dry areas are left white.
+NO_DATA_COLOR = "#e4e4e4"
+#: One colour per interval between :data:`RAIN_LEVELS` (light blue to purple).
+RAIN_COLORS = (
+    "#c6e5fa",
+    "#7cc1f0",
+    "#2e8fe0",
+    "#1a5fb4",
+    "#2db84c",
+    "#f6e31c",
+    "#f79a1e",
+    "#e3261b",
+    "#a3186e",
+)
+
+
+def _matplotlib(module: str) -> Any:
+    """``matplotlib.<module>``, or the install hint of the ``plot`` extra."""
+    return import_optional(f"matplotlib.{module}", "plotting")
+
+
+def rain_colormap(
+    levels: Sequence[float] | None = None, colors: Sequence[Any] | None = None
+) -> tuple[Any, Any]:
+    """A discrete colormap and :class:`~matplotlib.colors.BoundaryNorm` for rain rates.
+
+    Parameters
+    ----------
+    levels : sequence of float, optional
+        Increasing boundaries (default :data:`RAIN_LEVELS`); values below the
+        first are transparent, values above the last get the last colour,
+        missing values (NaN) are light grey (:data:`NO_DATA_COLOR`).
+    colors : sequence of colours, optional
+        ``len(levels) - 1`` colours (default: :data:`RAIN_COLORS`, resampled
+        when the number of levels differs).
+
+    Returns
+    -------
+    cmap : matplotlib.colors.ListedColormap
+    norm : matplotlib.colors.BoundaryNorm
+
+    Examples
+    --------
+    >>> cmap, norm = rain_colormap()
+    >>> cmap.N, int(norm(3.0))
+    (9, 4)
+    """
+    mcolors = _matplotlib("colors")
+    try:
+        bounds = np.asarray(RAIN_LEVELS if levels is None else levels, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"levels must be at least two increasing numbers, got {levels!r}"
+        ) from None
+    if bounds.ndim != 1 or bounds.size < 2 or (np.diff(bounds) <= 0).any():
+        raise ValueError(f"levels must be at least two increasing numbers, got {bounds.tolist()}")
+    n = bounds.size - 1
+    if colors is None:
+        ramp = mcolors.LinearSegmentedColormap.from_list("rain", RAIN_COLORS)
+        colors = (
+            RAIN_COLORS if n == len(RAIN_COLORS) else [ramp(i / max(n - 1, 1)) for i in range(n)]
+        )
+    if len(colors) != n:
+        raise ValueError(
+            f"give one colour per interval: {n} colours for {n + 1} levels, got {len(colors)}"
+        )
+    cmap = mcolors.ListedColormap(list(colors), name="xnowcast_rain")
+    cmap = cmap.with_extremes(under=(0, 0, 0, 0), over=cmap(n - 1), bad=NO_DATA_COLOR)
+    return cmap, mcolors.BoundaryNorm(bounds, n)
+
+
+def new_figure(**kwargs: Any) -> Any:
+    """A matplotlib Figure that pyplot does not manage.
+
+    Such a figure displays once in a notebook (as the value of the cell, not
+    again by the inline backend), is freed when no longer referenced, and
+    saves with ``fig.savefig``. To show it in a window, hand it to pyplot
+    first: ``plt.figure(fig); plt.show()``.
+
+    Parameters
+    ----------
+    **kwargs
+        Passed to :class:`matplotlib.figure.Figure` (``figsize``, ``layout``...).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig = new_figure(figsize=(3, 2))
+    >>> fig.get_size_inches().tolist(), plt.get_fignums()
+    ([3.0, 2.0], [])
+    """
+    return _matplotlib("figure").Figure(**kwargs)
+
+
+def save_figure(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
+    """Save ``fig`` to ``path`` (format from the suffix) when a path is given; return ``fig``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> fig = new_figure(figsize=(2, 2))
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = save_figure(fig, Path(tmp) / "empty.png", dpi=50)
+    ...     (Path(tmp) / "empty.png").stat().st_size > 0
+    True
+    """
+    if path is not None:
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return fig
+
+
+def add_map_axes(fig: Any, nrows: int, ncols: int, index: int, grid: MapGrid) -> Any:
+    """Subplot ``index`` of an ``nrows`` x ``ncols`` layout, in the grid's projection if any.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ax = add_map_axes(new_figure(), 1, 2, 1, MapGrid("plain", np.arange(3), np.arange(3)))
+    >>> ax.get_subplotspec().colspan.start
+    0
+    """
+    if grid.is_map:
+        return fig.add_subplot(nrows, ncols, index, projection=grid.projection)
+    return fig.add_subplot(nrows, ncols, index)
+
+
+def plot_field(
+    ax: Any,
+    values: np.ndarray,
+    grid: MapGrid,
+    *,
+    cmap: Any = None,
+    norm: Any = None,
+    features: Sequence[str] = ("coastline", "borders"),
+    resolution: str = "50m",
+    gridlines: bool = True,
+) -> Any:
+    """Draw one 2-D field on ``ax`` (made for ``grid``); return the artist.
+
+    Regular grids are drawn as an image (:meth:`~matplotlib.axes.Axes.imshow`,
+    in the grid's own projection, so without resampling), others as a mesh;
+    update the returned artist with :func:`update_field`.
+
+    Map axes get coastlines and borders when their shapefiles are available
+    locally (see :mod:`xnowcast.plotting.natural_earth`) and, with
+    ``gridlines``, dotted meridians and parallels (drawn without any data
+    files, so that offline maps still show where they are).
+
+    Parameters
+    ----------
+    ax : Axes
+        A panel made by :func:`add_map_axes` for ``grid``.
+    values : numpy.ndarray
+        The ``(y, x)`` field; NaN is drawn as missing data.
+    grid : MapGrid
+        The field's grid (:func:`xnowcast.plotting.map_grid`).
+    cmap, norm : optional
+        Colour scale (default :func:`rain_colormap`).
+    features : str or sequence of str
+        Natural Earth features of map axes.
+    resolution : {"10m", "50m", "110m"}
+        Natural Earth resolution.
+    gridlines : bool
+        Draw meridians and parallels on map axes.
+
+    Returns
+    -------
+    matplotlib.image.AxesImage or matplotlib.collections.QuadMesh
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = MapGrid("plain", np.arange(4.0), np.arange(3.0))
+    >>> ax = add_map_axes(new_figure(), 1, 1, 1, grid)
+    >>> image = plot_field(ax, np.full((3, 4), 2.0), grid)
+    >>> image.get_array().shape, ax.get_xlabel()
+    ((3, 4), 'x')
+    """
+    if cmap is None or norm is None:
+        cmap, norm = rain_colormap()
+    values = np.ma.masked_invalid(np.asarray(values, dtype=float))
+    kwargs: dict[str, Any] = {"cmap": cmap, "norm": norm}
+    if grid.is_map:
+        kwargs["transform"] = grid.transform
+    if grid.is_regular:
+        mesh = ax.imshow(
+            grid.as_image(values),
+            extent=grid.image_extent(),
+            origin="upper",
+            interpolation="nearest",
+            **kwargs,
+        )
+    else:
+        mesh = ax.pcolormesh(grid.x, grid.y, values, shading="auto", **kwargs)
+    if grid.is_map and grid.extent is not None:
+        ax.set_extent(grid.extent, crs=grid.transform)
+        add_features(ax, features, resolution)
+        if gridlines:
+            _graticule(ax, grid)
+    else:
+        ax.set_aspect("equal")
+        ax.set_xlabel(grid.xlabel)
+        ax.set_ylabel(grid.ylabel)
+    return mesh
+
+
+def _nice_step(span: float) -> float:
+    for step in (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0):
+        if span / step <= 6:
+            return step
+    return 60.0
+
+
+def _graticule(ax: Any, grid: MapGrid) -> None:
+    """Dotted meridians and parallels, projected once (cheaper than cartopy's gridliner)."""
+    import cartopy.crs as ccrs
+
+    geo = ccrs.PlateCarree()
+    if grid.extent is None:
+        return
+    x0, x1, y0, y1 = grid.extent
+    if grid.kind == "latlon":
+        lon_min, lon_max, lat_min, lat_max = x0, x1, y0, y1
+    else:
+        t = np.linspace(0.0, 1.0, 50)
+        px = np.concatenate(
+            [x0 + (x1 - x0) * t, np.full(50, x1), x1 - (x1 - x0) * t, np.full(50, x0)]
+        )
+        py = np.concatenate(
+            [np.full(50, y0), y0 + (y1 - y0) * t, np.full(50, y1), y1 - (y1 - y0) * t]
+        )
+        ll = geo.transform_points(grid.transform, px, py)
+        if not np.isfinite(ll[:, :2]).all():
+            return
+        lon_min, lon_max = ll[:, 0].min(), ll[:, 0].max()
+        lat_min, lat_max = ll[:, 1].min(), ll[:, 1].max()
+    step = _nice_step(max(lon_max - lon_min, lat_max - lat_min))
+    dense = np.linspace(0.0, 1.0, 100)
+    lines = [
+        (np.full(100, lon), lat_min + (lat_max - lat_min) * dense)
+        for lon in np.arange(np.ceil(lon_min / step) * step, lon_max, step)
+    ]
+    lines += [
+        (lon_min + (lon_max - lon_min) * dense, np.full(100, lat))
+        for lat in np.arange(np.ceil(lat_min / step) * step, lat_max, step)
+    ]
+    for lon, lat in lines:
+        xy = ax.projection.transform_points(geo, lon, lat)
+        ax.plot(xy[:, 0], xy[:, 1], transform=ax.projection, color="0.45", lw=0.4, ls=":", zorder=2)
+
+
+def update_field(artist: Any, values: np.ndarray, grid: MapGrid) -> None:
+    """Replace the field drawn by :func:`plot_field` (for animations).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = MapGrid("plain", np.arange(4.0), np.arange(3.0))
+    >>> ax = add_map_axes(new_figure(), 1, 1, 1, grid)
+    >>> image = plot_field(ax, np.zeros((3, 4)), grid)
+    >>> update_field(image, np.full((3, 4), 5.0), grid)
+    >>> float(image.get_array().max())
+    5.0
+    """
+    values = np.ma.masked_invalid(np.asarray(values, dtype=float))
+    if grid.is_regular:
+        artist.set_data(grid.as_image(values))
+    else:
+        artist.set_array(values)
+
+
+def _motion_components(motion: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(u, v)`` in pixels per step along the array axes from the supported inputs."""
+    if isinstance(motion, xr.Dataset):
+        if "u" not in motion or "v" not in motion:
+            raise ValueError(
+                "a motion Dataset needs variables 'u' and 'v' (pixels per step along the array "
+                f"axes, as made by xnowcast.motion.motion); it has {list(motion.data_vars)}"
+            )
+        u, v = motion["u"], motion["v"]
+        if u.ndim != 2:
+            raise ValueError(
+                f"the motion field has dims {u.dims}; select one time, e.g. motion.isel(time=-1)"
+            )
+        return np.asarray(u.values, dtype=float), np.asarray(v.values, dtype=float)
+    arr = np.asarray(motion.values if isinstance(motion, xr.DataArray) else motion, dtype=float)
+    if arr.ndim != 3 or arr.shape[0] != 2:
+        raise ValueError(
+            f"motion must be a Dataset with u/v or an array of shape (2, y, x) (u, v in pixels "
+            f"per step, pysteps' convention); got shape {arr.shape}"
+        )
+    return arr[0], arr[1]
+
+
+def plot_motion(
+    ax: Any,
+    motion: Any,
+    grid: MapGrid,
+    *,
+    every: int | None = None,
+    color: str = "0.1",
+    **quiver_kwargs: Any,
+) -> Any:
+    """Overlay motion vectors (quiver) on a map made by :func:`plot_field`.
+
+    Parameters
+    ----------
+    ax : Axes
+        The panel.
+    motion : Dataset, DataArray or numpy.ndarray
+        The motion field on the panel's grid: a Dataset with ``u``, ``v`` in
+        pixels per time step along the array axes (what
+        :func:`xnowcast.motion.motion` returns), or a ``(2, y, x)`` array of
+        ``(u, v)`` (pysteps' convention).
+    grid : MapGrid
+        The panel's grid.
+    every : int, optional
+        Draw every ``every``-th vector in each direction (default: about 20
+        arrows across the field).
+    color : str
+        Arrow colour.
+    **quiver_kwargs
+        Passed to :meth:`matplotlib.axes.Axes.quiver`.
+
+    Returns
+    -------
+    matplotlib.quiver.Quiver
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = MapGrid("plain", np.arange(40.0), np.arange(40.0))
+    >>> ax = add_map_axes(new_figure(), 1, 1, 1, grid)
+    >>> arrows = plot_motion(ax, np.ones((2, 40, 40)), grid, every=10)
+    >>> arrows.U.size  # every 10th vector in each direction
+    16
+    """
+    u, v = _motion_components(motion)
+    ny, nx = u.shape
+    if grid.x.ndim == 1 and (grid.x.size, grid.y.size) != (nx, ny):
+        raise ValueError(
+            f"the motion field is {ny} x {nx} cells, the map {grid.y.size} x "
+            f"{grid.x.size}; give the motion of the forecast's grid"
+        )
+    step = every or max(1, max(ny, nx) // 20)
+    sl = (slice(step // 2, None, step), slice(step // 2, None, step))
+    if grid.x.ndim == 1:
+        xx, yy = np.meshgrid(grid.x, grid.y)
+        # pixels per step along the array axes -> displacement in coordinate units
+        du = u * np.gradient(grid.x)[None, :]
+        dv = v * np.gradient(grid.y)[:, None]
+    else:
+        xx, yy = grid.x, grid.y
+        du = u * np.gradient(grid.x, axis=1)
+        dv = v * np.gradient(grid.y, axis=0)
+    kwargs = {"angles": "xy", "color": color, "width": 0.003, "zorder": 4, **quiver_kwargs}
+    if grid.is_map:
+        kwargs.setdefault("transform", grid.transform)
+    return ax.quiver(xx[sl], yy[sl], du[sl], dv[sl], **kwargs)

@@ -396,12 +396,20 @@ def test_cli_sequences_on_a_folder_of_images(tmp_path, capsys):
     capsys.readouterr()
     assert (
         main(
-            ["sequences", str(tmp_path / "sri" / "*.png"), "--time", "%Y-%m-%d", "--out", str(out)]
+            [
+                "sequences",
+                str(tmp_path / "sri" / "*.png"),
+                "--time",
+                "%Y-%m-%d",
+                "--out",
+                str(out),
+                "--overwrite",
+            ]
         )
         == 2
     )
     assert "sri_202106010600.png" in capsys.readouterr().err  # the files are named
     nc = tmp_path / "radar.nc"
     cube.isel(time=slice(0, 3)).compute().to_dataset(name="rain").to_netcdf(nc)
-    assert main(["sequences", str(nc), "--crop", "0,2,0,2", "--out", str(out)]) == 2
+    assert main(["sequences", str(nc), "--crop", "0,2,0,2", "--out", str(out), "--overwrite"]) == 2
     assert "only for image inputs" in capsys.readouterr().err

@@ -473,7 +473,8 @@ def test_cli_sequences_writes_the_table(tmp_path, capsys):
     assert set(written["set"]) == {"train", "val", "test"}
     assert written.groupby("sequence_id")["set"].nunique().max() == 1
     assert "sequences kept" in capsys.readouterr().out
-    assert main(["sequences", str(path), "--out", str(out), "--max-gap=0min"]) == 2
+    args = ["sequences", str(path), "--out", str(out), "--max-gap=0min", "--overwrite"]
+    assert main(args) == 2
     assert "max_gap" in capsys.readouterr().err
 
 

@@ -112,7 +112,9 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_forecast(args: argparse.Namespace) -> int:
     from xnowcast.forecast import forecast
     from xnowcast.io import open_archive, save_forecast
+    from xnowcast.io.output import check_output
 
+    check_output(args.out, overwrite=args.overwrite, inputs=_inputs(args))
     cube = open_archive(_inputs(args), var=args.var, time=args.time_source)
     fc = forecast(
         cube,
@@ -123,7 +125,7 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
         **_settings(args),
     )
     with _progress(fc):
-        save_forecast(fc, args.out, overwrite=args.overwrite)
+        save_forecast(fc, args.out, overwrite=args.overwrite, inputs=_inputs(args))
     shape = " x ".join(f"{d}={n}" for d, n in fc.sizes.items())
     print(f"wrote {args.out}: {args.model} forecast, {shape}")
     return 0
@@ -132,6 +134,7 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from xnowcast.batch import forecast_archive
     from xnowcast.io import open_archive
+    from xnowcast.io.output import check_output
 
     if args.scheduler and args.workers:
         raise ValueError(
@@ -143,6 +146,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             f"--workers must be a positive number of worker processes, got "
             f"{args.workers}; leave it out to run on threads in this process"
         )
+    check_output(args.out, overwrite=True, inputs=_inputs(args))  # resumes an existing OUT
     cube = open_archive(_inputs(args), var=args.var, time=args.time_source)
     settings = _settings(args)
     client, cluster = args.scheduler, None
@@ -163,6 +167,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             every=args.every,
             chunk_init_times=args.chunk_init_times,
             overwrite=args.overwrite,
+            inputs=_inputs(args),
             retries=args.retries,
             client=client,
             model_params=_model_params(args),
@@ -191,9 +196,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from xnowcast.datasets import synthetic_radar
     from xnowcast.forecast import forecast
     from xnowcast.io import save_forecast
+    from xnowcast.io.output import check_output
     from xnowcast.models import get_model
     from xnowcast.verification import verify
 
+    check_output(args.out, overwrite=args.overwrite)
     t0 = time.perf_counter()
     model = get_model(args.model)
     if args.frames < model.n_in:
@@ -210,7 +217,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     # Forecast from the frame after which the cube still holds the whole truth.
     init = max(model.n_in - 1, cube.sizes["time"] - 1 - model.n_out)
     fc = forecast(cube, model, init_times=cube.time.values[init])
-    save_forecast(fc, args.out, overwrite=True)
+    save_forecast(fc, args.out, overwrite=args.overwrite)
     print(
         f"{model.name} forecast from {str(fc.init_time.values)[:16]}: "
         f"{fc.sizes['lead_time']} lead times of {fc.sizes['y']}x{fc.sizes['x']} "
@@ -293,8 +300,10 @@ def _open_sequences_input(args: argparse.Namespace):
 def _cmd_sequences(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from xnowcast.io.output import check_output
     from xnowcast.sequences import assign_sequences, sequence_table, set_names
 
+    check_output(args.out, overwrite=args.overwrite, inputs=_inputs(args))
     cube = _open_sequences_input(args)
     with _progress(cube):
         table = sequence_table(
@@ -311,7 +320,7 @@ def _cmd_sequences(args: argparse.Namespace) -> int:
         sets = assign_sequences(table, args.split, seed=args.seed)
         names = np.asarray(set_names(len(args.split)))
         table["set"] = names[sets.reindex(table["sequence_id"]).to_numpy()]
-    table.to_csv(args.out, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    _write_csv(table, args)
     edges = ", ".join(f"{e:.3g}" for e in table.attrs["category_edges"])
     print(
         f"wrote {args.out}: {len(table)} frames in {table.attrs['n_sequences_kept']} of "
@@ -320,10 +329,20 @@ def _cmd_sequences(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_csv(table: Any, args: argparse.Namespace, inputs: Any = None) -> None:
+    """``table`` to ``args.out`` as CSV, atomically (``--overwrite`` to replace a file)."""
+    from xnowcast.io.output import atomic_output
+
+    with atomic_output(args.out, overwrite=args.overwrite, inputs=inputs or _inputs(args)) as tmp:
+        table.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+
+
 def _cmd_verify(args: argparse.Namespace) -> int:
     from xnowcast.io import open_archive, open_forecast
+    from xnowcast.io.output import check_output
     from xnowcast.verification import scores_to_dataframe, verify
 
+    check_output(args.out, overwrite=args.overwrite, inputs=[args.forecast, args.obs])
     fc = open_forecast(args.forecast, var=args.var)
     obs = open_archive(args.obs, var=args.var, time=args.time_source)
     scores = verify(
@@ -342,7 +361,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     table = scores_to_dataframe(scores)
     table["lead_time"] = table["lead_time"].dt.total_seconds() / 60.0
     table = table.rename(columns={"lead_time": "lead_time_min"})
-    table.to_csv(args.out, index=False, date_format="%Y-%m-%dT%H:%M:%S")
+    _write_csv(table, args, inputs=[args.forecast, args.obs])
     names = ", ".join(str(v) for v in scores.data_vars)
     print(
         f"wrote {args.out}: {len(table)} scores ({names}) for "
@@ -356,8 +375,11 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")  # files only, no window
     from xnowcast.io import open_archive, open_forecast
+    from xnowcast.io.output import atomic_output, check_output
     from xnowcast.plotting import animate, plot_forecast, set_natural_earth_dir
 
+    inputs = [args.forecast, *([args.obs] if args.obs else [])]
+    check_output(args.out, overwrite=args.overwrite, inputs=inputs)
     if args.natural_earth:
         set_natural_earth_dir(args.natural_earth)
     fc = open_forecast(args.forecast, var=args.var)
@@ -365,12 +387,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     init_time = args.init_time
     if init_time is not None and init_time.lstrip("-").isdigit():
         init_time = int(init_time)
-    if args.out.lower().endswith((".gif", ".mp4", ".mov", ".mkv", ".m4v")):
-        path = animate(fc, args.out, obs, init_time=init_time, leads=args.leads)
-    else:
-        plot_forecast(fc, args.leads or (1, 6, 12, 24), init_time=init_time, obs=obs, path=args.out)
-        path = args.out
-    print(f"wrote {path}")
+    with atomic_output(args.out, overwrite=args.overwrite, inputs=inputs) as tmp:
+        if args.out.lower().endswith((".gif", ".mp4", ".mov", ".mkv", ".m4v")):
+            animate(fc, tmp, obs, init_time=init_time, leads=args.leads)
+        else:
+            leads = args.leads or (1, 6, 12, 24)
+            plot_forecast(fc, leads, init_time=init_time, obs=obs, path=tmp)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -498,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rain rates instead of grey levels (0-255)",
     )
     g.add_argument("--units", help="units of the legend values, e.g. mm/h")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_cmd_sequences)
 
     p = sub.add_parser(
@@ -602,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="time_source",
         help="time variable or file-name pattern of per-scan OBS files",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser(
@@ -636,6 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="time_source",
         help="time variable or file-name pattern of per-scan OBS files",
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_cmd_plot)
 
     p = sub.add_parser("models", help="list the available models")
@@ -656,6 +682,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256, help="grid size in pixels (default 256)")
     p.add_argument("--frames", type=int, default=36, help="frames to generate (default 36)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(

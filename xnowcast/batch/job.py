@@ -29,6 +29,7 @@ from xnowcast.batch.tasks import (
 from xnowcast.checks import boolean, integer, positive_int, real
 from xnowcast.conventions import INIT_TIME
 from xnowcast.forecast import forecast, prepare_model
+from xnowcast.io.output import check_output, source_paths
 from xnowcast.models.interface import NowcastModel
 from xnowcast.models.settings import RunSettings
 from xnowcast.windows import select_init_times, windows
@@ -424,6 +425,15 @@ def _as_cube(cube: Any, var: str | None) -> Any:
     return cube
 
 
+def _paths_of(obj: Any) -> list[str]:
+    """The paths (or globs) in ``obj`` when it is a path or a list of them, else none."""
+    if isinstance(obj, (str, os.PathLike)):
+        return [os.fspath(obj)]
+    if isinstance(obj, Sequence) and not isinstance(obj, (xr.DataArray, xr.Dataset)):
+        return [os.fspath(p) for p in obj if isinstance(p, (str, os.PathLike))]
+    return []
+
+
 def _model_keywords(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The model parameters among ``kwargs`` (all but the run settings)."""
     return {k: v for k, v in kwargs.items() if k not in RunSettings.names()}
@@ -439,6 +449,7 @@ def forecast_archive(
     every: str | pd.Timedelta | None = None,
     chunk_init_times: int = 8,
     overwrite: bool = False,
+    inputs: Any = None,
     retries: int = 2,
     retry_delay: float = 1.0,
     client: Any = None,
@@ -480,6 +491,11 @@ def forecast_archive(
         a new, empty one. By default a store made by this same job is resumed
         (only what it is missing is computed) and a store made by another job
         (other model, parameters, input, init times or chunking) is refused.
+        ``out`` is never one of the inputs (or inside one), whatever
+        ``overwrite`` says.
+    inputs : path, glob or list of them, optional
+        The files ``cube`` is read from, which ``out`` must not replace, when
+        ``cube`` is a DataArray (a path given as ``cube`` counts already).
     retries : int
         Retries of a transient error (``OSError``) when reading frames or
         writing a chunk.
@@ -517,7 +533,8 @@ def forecast_archive(
     FileExistsError
         ``out`` exists and is not a batch store, and ``overwrite`` is false.
     ValueError, TypeError
-        Invalid cube, model, parameters or init time selection.
+        Invalid cube, model, parameters or init time selection; ``out`` is
+        (or lies inside, or holds) an input.
 
     Examples
     --------
@@ -538,7 +555,11 @@ def forecast_archive(
     integer(retries, "retries", low=0)
     real(retry_delay, "retry_delay", low=0)
     boolean(overwrite, "overwrite")
+    sources = [*_paths_of(cube), *([] if inputs is None else _paths_of(inputs))]
+    check_output(out, overwrite=True, inputs=sources)  # an existing store of this job resumes
     cube = _as_cube(cube, var)
+    sources += source_paths(cube)
+    check_output(out, overwrite=True, inputs=sources)
     nowcaster = prepare_model(model, model_params, kwargs)
     wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)
     positions = select_init_times(wins, init_times, every=every)

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from xnowcast.conventions import INIT_TIME, LEAD_TIME
+from xnowcast.io.output import move_into_place
 
 __all__ = [
     "DONE",
@@ -39,6 +41,7 @@ __all__ = [
     "FAILED",
     "MISSING",
     "SIGNATURE_ATTR",
+    "STALE_PARTIAL_SECONDS",
     "STATUS",
     "StoreMismatchError",
     "job_signature",
@@ -239,8 +242,13 @@ def prepare_store(
     """Create the store of a job, or check that an existing one belongs to it.
 
     The store is written to a temporary sibling and renamed into place, so a
-    store at ``path`` is always complete (a crash while creating it leaves
-    only a ``<name>.partial-*`` folder, removed by the next creation).
+    store at ``path`` is always complete: a failed creation removes its
+    ``<name>.partial-*`` folder, one left by a killed process is removed by a
+    later creation once it is an hour old (never one another job is writing
+    now). An existing store replaced with ``overwrite`` stays whole until the
+    new one is in place. Two jobs creating the same store at once are safe:
+    the second finds the first one's store and resumes it (or refuses it,
+    when made by another job).
 
     Parameters
     ----------
@@ -278,34 +286,61 @@ def prepare_store(
         )
     path = Path(text).expanduser().absolute()
     wanted = job_signature(template, chunk_init_times)
-    if _is_store(path):
-        stored = _read_signature(path)
-        if stored is None:
-            if not overwrite:
-                raise FileExistsError(
-                    f"{str(path)!r} exists and is not an xnowcast batch store; pass "
-                    "overwrite=True (--overwrite) to replace it, or choose another out="
-                )
-        else:
-            diffs = _differences(stored, wanted)
-            if not overwrite and not diffs:
-                return path, False
-            if not overwrite:
-                raise StoreMismatchError(
-                    f"the store {str(path)!r} was made by another job: "
-                    + "; ".join(diffs)
-                    + ". Pass overwrite=True (--overwrite) to replace it, or choose another out="
-                )
-        _remove(path)
-    for stale in path.parent.glob(f"{path.name}.partial-*"):
-        _remove(stale)
+    if _is_store(path) and not _replaceable(path, wanted, overwrite):
+        return path, False
+    _remove_stale_partials(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.partial-{uuid.uuid4().hex[:8]}")
-    ds, encoding = _template_dataset(template, chunk_init_times)
-    ds.attrs[SIGNATURE_ATTR] = json.dumps(wanted, sort_keys=True)
-    ds.to_zarr(tmp, mode="w-", compute=False, encoding=encoding, consolidated=False)
-    os.rename(tmp, path)
+    try:
+        ds, encoding = _template_dataset(template, chunk_init_times)
+        ds.attrs[SIGNATURE_ATTR] = json.dumps(wanted, sort_keys=True)
+        ds.to_zarr(tmp, mode="w-", compute=False, encoding=encoding, consolidated=False)
+        move_into_place(tmp, path, overwrite=overwrite)
+    except FileExistsError:
+        # Another job created the store meanwhile: resume it as if it had been there.
+        return prepare_store(path, template, chunk_init_times, overwrite=False)
+    finally:
+        if tmp.exists():
+            _remove(tmp)
     return path, True
+
+
+def _replaceable(path: Path, wanted: dict[str, Any], overwrite: bool) -> bool:
+    """Whether the existing store at ``path`` is to be replaced (else it is resumed).
+
+    Raises when it may not be replaced: made by another job, or not a batch store.
+    """
+    stored = _read_signature(path)
+    if stored is None:
+        if not overwrite:
+            raise FileExistsError(
+                f"{str(path)!r} exists and is not an xnowcast batch store; pass "
+                "overwrite=True (--overwrite) to replace it, or choose another out="
+            )
+        return True
+    diffs = _differences(stored, wanted)
+    if not overwrite and diffs:
+        raise StoreMismatchError(
+            f"the store {str(path)!r} was made by another job: "
+            + "; ".join(diffs)
+            + ". Pass overwrite=True (--overwrite) to replace it, or choose another out="
+        )
+    return overwrite
+
+
+#: Age after which a ``.partial-*`` folder is taken as left by a killed process.
+STALE_PARTIAL_SECONDS = 3600.0
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Remove ``<name>.partial-*`` folders old enough that no job is still writing them."""
+    now = time.time()
+    for stale in path.parent.glob(f"{path.name}.partial-*"):
+        try:
+            if now - stale.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                _remove(stale)
+        except OSError:  # removed by another job meanwhile
+            continue
 
 
 def read_status(path: str | os.PathLike) -> np.ndarray:

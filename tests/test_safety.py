@@ -1,0 +1,283 @@
+"""Never lose a user's data: no overwrite without asking, atomic writes, inputs never replaced."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from xnowcast.batch import forecast_archive
+from xnowcast.batch import store as batch_store
+from xnowcast.cli import main
+from xnowcast.datasets import synthetic_radar
+from xnowcast.io import open_forecast, save_forecast
+from xnowcast.io.output import COMPLETE_ATTR, atomic_output, check_output, move_into_place
+
+THESIS = b"my thesis, four years of work\n"
+
+
+def _digest(path: Path) -> str:
+    """SHA-256 of a file, or of every file (names and bytes) of a folder."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def cube():
+    return synthetic_radar(n_times=14, size=16, seed=3)
+
+
+@pytest.fixture
+def inputs(cube, tmp_path):
+    """An input netCDF file and zarr store of ``cube``."""
+    nc, store = tmp_path / "in.nc", tmp_path / "in.zarr"
+    cube.to_dataset(name="rain").to_netcdf(nc)
+    cube.to_dataset(name="rain").to_zarr(store, consolidated=False)
+    return nc, store
+
+
+def _failing(fc: xr.DataArray) -> xr.DataArray:
+    """``fc`` (lazy) whose second chunk along init_time raises while being written."""
+
+    def boom(block, block_info=None):
+        if block_info[None]["chunk-location"][0] == 1:
+            raise OSError("No space left on device (simulated)")
+        return block
+
+    return fc.copy(data=fc.data.map_blocks(boom, dtype=fc.dtype))
+
+
+# ------------------------------------------------------------- 1. no overwrite without asking
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo", "--size", "16", "--frames", "14", "--model", "persistence"],
+        ["forecast", "{nc}", "--n-out", "2"],
+        ["verify", "{nc}", "{nc}"],
+        ["sequences", "{nc}"],
+        ["plot", "{nc}"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_cli_refuses_an_existing_output_without_overwrite(command, inputs, tmp_path, capsys):
+    nc, _ = inputs
+    out = tmp_path / ("thesis.png" if command[0] == "plot" else "thesis.nc")
+    if command[0] in ("verify", "sequences"):
+        out = out.with_suffix(".csv")
+    out.write_bytes(THESIS)
+    args = [a.format(nc=nc) for a in command] + ["--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert str(out) in err and "--overwrite" in err
+    assert out.read_bytes() == THESIS
+
+
+def test_cli_overwrite_replaces_an_existing_output(inputs, tmp_path):
+    nc, _ = inputs
+    out = tmp_path / "thesis.nc"
+    out.write_bytes(THESIS)
+    assert main(["forecast", str(nc), "--n-out", "2", "--out", str(out), "--overwrite"]) == 0
+    assert open_forecast(out).sizes["lead_time"] == 2
+    assert sorted(os.listdir(tmp_path)) == ["in.nc", "in.zarr", "thesis.nc"]
+
+
+def test_api_writers_refuse_an_existing_output_by_default(cube, tmp_path):
+    out = tmp_path / "fc.zarr"
+    out.mkdir()
+    (out / "notes.txt").write_bytes(THESIS)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save_forecast(cube.nowcast.forecast(n_out=2), out)
+    with pytest.raises(FileExistsError, match="not an xnowcast batch store"):
+        forecast_archive(cube, "persistence", out, n_out=2)
+    assert (out / "notes.txt").read_bytes() == THESIS
+
+
+# ------------------------------------------------------------- 2. atomic writes
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_a_failed_overwrite_leaves_the_old_output_bit_identical(cube, tmp_path, suffix):
+    fcs = cube.nowcast.forecast(init_times="all", n_out=2, chunk_init_times=1)
+    out = tmp_path / f"fc{suffix}"
+    save_forecast(fcs, out)
+    before = _digest(out)
+    with pytest.raises(OSError, match="simulated"):
+        save_forecast(_failing(fcs), out, overwrite=True)
+    assert _digest(out) == before
+    assert os.listdir(tmp_path) == [out.name]  # no fragment behind
+    xr.testing.assert_allclose(open_forecast(out).load(), fcs.compute())
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_a_failed_first_write_leaves_nothing(cube, tmp_path, suffix):
+    fcs = cube.nowcast.forecast(init_times="all", n_out=2, chunk_init_times=1)
+    with pytest.raises(OSError, match="simulated"):
+        save_forecast(_failing(fcs), tmp_path / f"fc{suffix}")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_overwrite_replaces_a_store_whole(cube, tmp_path):
+    out = tmp_path / "fc.zarr"
+    save_forecast(cube.nowcast.forecast(init_times="all", n_out=3), out)
+    save_forecast(cube.nowcast.forecast(n_out=2), out, overwrite=True)
+    back = open_forecast(out)
+    assert back.sizes["lead_time"] == 2 and "init_time" not in back.dims
+    assert os.listdir(tmp_path) == ["fc.zarr"]
+
+
+def test_atomic_output_of_a_folder_and_a_race(tmp_path):
+    out = tmp_path / "out"
+    with atomic_output(out) as tmp:
+        tmp.mkdir()
+        (tmp / "a").write_text("new")
+    assert (out / "a").read_text() == "new"
+    # a file made by someone else while we were writing is never replaced without overwrite
+    target = tmp_path / "t.csv"
+    with (
+        pytest.raises(FileExistsError, match="created while writing"),
+        atomic_output(target) as tmp,
+    ):
+        tmp.write_text("ours")
+        target.write_bytes(THESIS)
+    assert target.read_bytes() == THESIS and sorted(os.listdir(tmp_path)) == ["out", "t.csv"]
+
+
+def test_move_into_place_puts_the_old_folder_back_when_the_swap_fails(tmp_path, monkeypatch):
+    old, new = tmp_path / "fc.zarr", tmp_path / "new"
+    old.mkdir()
+    (old / "data").write_bytes(THESIS)
+    new.mkdir()
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src) == new:
+            raise OSError("simulated failure of the second rename")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError, match="second rename"):
+        move_into_place(new, old, overwrite=True)
+    assert (old / "data").read_bytes() == THESIS
+
+
+# ------------------------------------------------------------- 3. output is never an input
+@pytest.mark.parametrize("which", ["nc", "zarr"])
+def test_cli_forecast_refuses_its_input_as_output(inputs, which, capsys):
+    src = inputs[0] if which == "nc" else inputs[1]
+    before = _digest(src)
+    assert main(["forecast", str(src), "--out", str(src), "--n-out", "2", "--overwrite"]) == 2
+    assert "would destroy the input" in capsys.readouterr().err
+    assert _digest(src) == before
+
+
+def test_the_input_is_found_through_symlinks_relative_paths_and_globs(inputs, monkeypatch):
+    nc = inputs[0]
+    folder = nc.parent
+    link = folder / "link.nc"
+    link.symlink_to(nc)
+    monkeypatch.chdir(folder)
+    for out, given in [
+        ("link.nc", "in.nc"),  # a symlink to the input
+        ("./sub/../in.nc", str(nc)),  # a relative path to it
+        ("in.nc", "*.nc"),  # matched by the input glob
+        ("in.zarr/inner.zarr", "in.zarr"),  # inside an input store
+        (str(folder), "in.nc"),  # a folder holding the input
+    ]:
+        with pytest.raises(ValueError, match="would destroy the input"):
+            check_output(out, overwrite=True, inputs=given)
+    assert check_output("other.nc", inputs="*.nc").name == "other.nc"
+
+
+def test_batch_refuses_its_input_as_output(inputs, capsys):
+    _, store = inputs
+    before = _digest(store)
+    assert main(["batch", str(store), "--out", str(store), "--n-out", "2", "--overwrite"]) == 2
+    assert "would destroy the input" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="would destroy the input"):
+        forecast_archive(str(store), "persistence", store, n_out=2, overwrite=True)
+    assert _digest(store) == before
+
+
+def test_save_forecast_refuses_its_input(inputs, cube):
+    nc, _ = inputs
+    before = _digest(nc)
+    with pytest.raises(ValueError, match="would destroy the input"):
+        save_forecast(cube.nowcast.forecast(n_out=2), nc, overwrite=True, inputs=nc)
+    assert _digest(nc) == before
+
+
+# ------------------------------------------------------------- 4. completion mark
+def test_open_forecast_refuses_a_forecast_without_the_completion_mark(cube, tmp_path):
+    fc = cube.nowcast.forecast(init_times="all", n_out=2)
+    save_forecast(fc, tmp_path / "good.zarr")
+    assert COMPLETE_ATTR not in open_forecast(tmp_path / "good.zarr").attrs
+    # what an interrupted write of earlier versions left: the data, no mark
+    fc.to_dataset(name="rain").to_zarr(tmp_path / "partial.zarr", consolidated=False)
+    with pytest.raises(ValueError, match="completion mark"):
+        open_forecast(tmp_path / "partial.zarr")
+    assert open_forecast(tmp_path / "partial.zarr", check_complete=False).sizes["lead_time"] == 2
+    # a forecast made by another program (no xnowcast attributes) opens
+    other = fc.copy()
+    other.attrs = {"units": "mm/h"}
+    other.to_dataset(name="rain").to_netcdf(tmp_path / "other.nc")
+    assert open_forecast(tmp_path / "other.nc").sizes["lead_time"] == 2
+
+
+def test_a_saved_forecast_is_saved_again_with_one_fresh_mark(cube, tmp_path):
+    save_forecast(cube.nowcast.forecast(n_out=2), tmp_path / "a.nc")
+    back = open_forecast(tmp_path / "a.nc")
+    save_forecast(back, tmp_path / "b.nc")
+    assert COMPLETE_ATTR in xr.open_dataset(tmp_path / "b.nc").attrs
+
+
+# ------------------------------------------------------------- 15. concurrent batch creation
+def test_a_batch_job_losing_the_creation_race_resumes_the_winners_store(
+    cube, tmp_path, monkeypatch
+):
+    out = tmp_path / "fc.zarr"
+    real_move = batch_store.move_into_place
+
+    def winner_first(tmp, target, *, overwrite):
+        # another job creates the same store between our check and our rename
+        monkeypatch.setattr(batch_store, "move_into_place", real_move)
+        forecast_archive(cube, "persistence", out, n_out=2, chunk_init_times=2)
+        return real_move(tmp, target, overwrite=overwrite)
+
+    monkeypatch.setattr(batch_store, "move_into_place", winner_first)
+    job = forecast_archive(cube, "persistence", out, n_out=2, chunk_init_times=2)
+    assert job.run(progress=False).done == len(job.init_times)
+    assert os.listdir(tmp_path) == ["fc.zarr"]  # the loser's partial folder is gone
+
+
+def test_stale_partial_folders_are_removed_but_not_fresh_ones(cube, tmp_path):
+    stale, fresh = tmp_path / "fc.zarr.partial-dead0000", tmp_path / "fc.zarr.partial-busy0000"
+    stale.mkdir()
+    fresh.mkdir()
+    old = time.time() - batch_store.STALE_PARTIAL_SECONDS - 60
+    os.utime(stale, (old, old))
+    forecast_archive(cube, "persistence", tmp_path / "fc.zarr", n_out=2)
+    assert sorted(os.listdir(tmp_path)) == ["fc.zarr", fresh.name]
+
+
+def test_a_batch_overwrite_that_fails_keeps_the_old_store(cube, tmp_path, monkeypatch):
+    out = tmp_path / "fc.zarr"
+    job = forecast_archive(cube, "persistence", out, n_out=2)
+    job.run(progress=False)
+    before = _digest(out)
+
+    def fail(*args, **kwargs):
+        raise OSError("No space left on device (simulated)")
+
+    monkeypatch.setattr(xr.Dataset, "to_zarr", fail)
+    with pytest.raises(OSError, match="simulated"):
+        forecast_archive(cube, "persistence", out, n_out=3, overwrite=True)
+    assert _digest(out) == before and os.listdir(tmp_path) == ["fc.zarr"]
+    assert np.all(batch_store.read_status(out) == batch_store.DONE)

@@ -27,11 +27,14 @@ import contextlib
 import inspect
 import math
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, NoReturn, overload
+from typing import Any, Literal, NoReturn, TypeVar, overload
 
 import numpy as np
 
 __all__ = ["boolean", "check_signature", "choice", "error_line", "integer", "positive_int", "real"]
+
+#: The type of the options of :func:`choice` (``str`` or a ``Literal`` of names).
+Option = TypeVar("Option", bound=str)
 
 
 def _fail(wrong_type: bool, name: str, what: str, value: Any, allow_none: bool) -> NoReturn:
@@ -40,7 +43,7 @@ def _fail(wrong_type: bool, name: str, what: str, value: Any, allow_none: bool) 
     raise error(f"{name} must be {what}{alt}, got {value!r}")
 
 
-def choice(value: Any, name: str, options: Iterable[str]) -> str:
+def choice(value: Any, name: str, options: Iterable[Option]) -> Option:
     """``value`` normalised (stripped, lower case) if it is one of ``options``.
 
     Parameters
@@ -55,6 +58,7 @@ def choice(value: Any, name: str, options: Iterable[str]) -> str:
     Returns
     -------
     str
+        The matching option (of the options' type: a ``Literal`` stays one).
 
     Raises
     ------
@@ -76,7 +80,7 @@ def choice(value: Any, name: str, options: Iterable[str]) -> str:
     if key not in valid:
         listed = ", ".join(repr(v) for v in valid)
         raise ValueError(f"{name} must be one of {listed}; got {value!r}")
-    return key
+    return valid[valid.index(key)]  # the option itself, typed as the options are
 
 
 def boolean(value: Any, name: str) -> bool:

@@ -6,6 +6,8 @@ run anywhere without downloading anything.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -81,29 +83,17 @@ def synthetic_radar(
     """
     from xnowcast.conventions import as_interval, as_times
 
-    shape = (size, size) if np.ndim(size) == 0 else tuple(np.ravel(size))
-    for value, name in ((n_times, "n_times"), *zip(shape, ("size", "size"))):
-        integer(value, name)
-    if len(shape) != 2:
+    shape = [size, size] if np.ndim(size) == 0 else list(np.ravel(size))
+    n_times = integer(n_times, "n_times")
+    sizes = [integer(value, "size") for value in shape]
+    if len(sizes) != 2:
         raise ValueError(f"size must be an int or (ny, nx), got {size!r}")
-    ny, nx = shape
+    ny, nx = sizes
     if n_times < 1 or ny < 8 or nx < 8:
         raise ValueError("synthetic_radar needs n_times >= 1 and a grid of at least 8x8 pixels")
     integer(seed, "seed", low=0)
     integer(n_cells, "n_cells", low=0, allow_none=True)
-    try:
-        resolution_m = float(resolution_m)
-        wind_ms = tuple(float(w) for w in wind_ms)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"resolution_m must be a number and wind_ms two numbers (u, v), got "
-            f"{resolution_m!r} and {wind_ms!r}"
-        ) from None
-    if not (np.isfinite(resolution_m) and resolution_m > 0) or len(wind_ms) != 2:
-        raise ValueError(
-            f"resolution_m must be a positive number of metres and wind_ms two "
-            f"numbers (u, v), got {resolution_m!r} and {wind_ms!r}"
-        )
+    resolution_m, (wind_u, wind_v) = _resolution_and_wind(resolution_m, wind_ms)
     rng = np.random.default_rng(seed)
     step_td = as_interval(step, "step", example="5min")
     dt_s = step_td.total_seconds()
@@ -112,8 +102,8 @@ def synthetic_radar(
 
     yy, xx = np.mgrid[0:ny, 0:nx].astype(np.float32)
     # Mean motion in pixels per step; image rows grow southward.
-    u_px = wind_ms[0] * dt_s / resolution_m
-    v_px = -wind_ms[1] * dt_s / resolution_m
+    u_px = wind_u * dt_s / resolution_m
+    v_px = -wind_v * dt_s / resolution_m
     # Cells may start upwind of the grid so that rain keeps flowing in.
     span_t = n_times
     x0 = rng.uniform(-0.3 * nx, 1.1 * nx, n_cells) - u_px * span_t * 0.3
@@ -189,6 +179,24 @@ def synthetic_radar(
 
     cube = add_latlon(cube)
     return cube.chunk(chunks) if chunks is not None else cube
+
+
+def _resolution_and_wind(resolution_m: Any, wind_ms: Any) -> tuple[float, tuple[float, float]]:
+    """``resolution_m`` as a positive float and ``wind_ms`` as two floats, or a clear error."""
+    try:
+        resolution = float(resolution_m)
+        wind = tuple(float(w) for w in wind_ms)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"resolution_m must be a number and wind_ms two numbers (u, v), got "
+            f"{resolution_m!r} and {wind_ms!r}"
+        ) from None
+    if not (np.isfinite(resolution) and resolution > 0) or len(wind) != 2:
+        raise ValueError(
+            f"resolution_m must be a positive number of metres and wind_ms two "
+            f"numbers (u, v), got {resolution_m!r} and {wind_ms!r}"
+        )
+    return resolution, (wind[0], wind[1])
 
 
 def moving_squares(

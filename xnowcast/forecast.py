@@ -17,6 +17,7 @@ import dask.array as dsa
 import numpy as np
 import pandas as pd
 import xarray as xr
+from dask.highlevelgraph import HighLevelGraph
 
 from xnowcast.checks import positive_int
 from xnowcast.conventions import (
@@ -128,6 +129,7 @@ def forecast(
     init_idx = wins.init_indices[positions]
     single = _is_single(init_times)
 
+    data: np.ndarray | dsa.Array
     if single:
         data = _forecast_now(cube, info, nowcaster, int(init_idx[0]))
     else:
@@ -238,6 +240,12 @@ def forecast_block(frames: np.ndarray, ends: np.ndarray, model: NowcastModel) ->
     return out
 
 
+def _graph_layers(array: dsa.Array) -> int:
+    """Layers of a dask array's graph (1 for a plain, materialized graph)."""
+    graph = array.__dask_graph__()
+    return len(graph.layers) if isinstance(graph, HighLevelGraph) else 1
+
+
 def _forecast_lazy(
     cube: xr.DataArray,
     model: NowcastModel,
@@ -250,7 +258,7 @@ def _forecast_lazy(
     source = cube.data
     if not isinstance(source, dsa.Array):
         source = dsa.from_array(source, chunks=(min(64, cube.shape[0]), -1, -1))
-    elif len(source.__dask_graph__().layers) > 1:
+    elif _graph_layers(source) > 1:
         # A per-scan archive has one graph layer per file; merging all of them into
         # every block's graph would make planning quadratic in the number of files.
         (source,) = dask.optimize(source)

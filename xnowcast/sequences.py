@@ -55,7 +55,7 @@ __all__ = [
 DEFAULT_QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95)
 
 AmountMethod = Literal["fraction", "mean", "no_rain_count"]
-_METHODS = ("fraction", "mean", "no_rain_count")
+_METHODS: tuple[AmountMethod, ...] = ("fraction", "mean", "no_rain_count")
 
 
 # --------------------------------------------------------------------------- split
@@ -307,7 +307,7 @@ def category_edges(
     if q.size == 0 or np.any((q <= 0) | (q >= 1)) or np.any(np.diff(q) <= 0):
         raise ValueError(
             f"quantiles must be strictly increasing levels between 0 and 1 (exclusive), "
-            f"got {list(np.ravel(quantiles))}"
+            f"got {q.tolist()}"
         )
     values = _values_1d(amount)
     values = values[np.isfinite(values)]
@@ -713,15 +713,15 @@ def assign_sequences(
         np.add.at(set_lens, assignment, seq_lens)
         return set_cats, set_lens
 
-    best, best_score = None, np.inf
-    for _ in range(n_trials):
+    def trial() -> tuple[float, np.ndarray]:
         # Longest strata first (big items first keeps the frame counts close
         # to the fractions), a seeded random order inside a stratum.
         order = np.lexsort((rng.random(uniq.size), cbin, -lbin))
         assignment = _deal(order, length, f)
-        score = _imbalance(*totals(assignment), f, all_cats, all_lens)
-        if score < best_score:
-            best, best_score = assignment, score
+        return _imbalance(*totals(assignment), f, all_cats, all_lens), assignment
+
+    # the first of the best trials (n_trials >= 1 was checked)
+    best_score, best = min((trial() for _ in range(n_trials)), key=lambda scored: scored[0])
 
     # Local search: swap two sequences of different sets, or move one, when
     # that makes the sets more alike.

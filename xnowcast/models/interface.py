@@ -40,13 +40,16 @@ import os
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from os import PathLike
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeGuard
 
 import numpy as np
 
 from xnowcast.checks import check_signature, positive_int
 from xnowcast.models.settings import RunSettings, threads_limited
 from xnowcast.optional import MissingOptionalDependency
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -99,7 +102,7 @@ class NowcastModel(abc.ABC):
     """
 
     #: Registry name, written into forecast attributes.
-    name: ClassVar[str] = ""
+    name: str = ""
     #: Smallest ``n_in`` the model can work with.
     min_n_in: ClassVar[int] = 1
     #: How the model runs; change it on a copy with :meth:`with_settings`.
@@ -368,7 +371,8 @@ def _resolve(ref: str, what: str) -> Callable[..., Any]:
         ) from None
 
 
-def _is_torch_module(obj: Any) -> bool:
+def _is_torch_module(obj: Any) -> TypeGuard[torch.nn.Module]:
+    """Whether ``obj`` is a ``torch.nn.Module``, without importing torch."""
     return any(cls.__module__ == "torch.nn.modules.module" for cls in type(obj).__mro__)
 
 

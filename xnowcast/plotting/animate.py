@@ -137,7 +137,7 @@ def animate(
     da = select_forecast(fc, init_time, var)
     positions = lead_positions(da, leads)
     frames = np.asarray(da.isel({LEAD_TIME: positions}).values, dtype=float)
-    observed = None
+    observed: list[np.ndarray | None] = []
     if obs is not None:
         obs_da = observations_on_grid(obs, da, var)
         valid = (
@@ -147,12 +147,12 @@ def animate(
     grid = map_grid(da)
     cmap, norm = rain_colormap(levels, colors)
 
-    ncols = 2 if observed is not None else 1
+    ncols = 2 if obs is not None else 1
     fig = new_figure(
         figsize=(panel_size * ncols + 1.0, panel_size * grid.aspect() + 0.6), layout="constrained"
     )
     panels = []
-    if observed is not None:
+    if obs is not None:
         ax_obs = add_map_axes(fig, 1, ncols, 1, grid)
         first = observed[0] if observed[0] is not None else np.full(frames.shape[1:], np.nan)
         panels.append(

@@ -36,12 +36,15 @@ from xnowcast.plotting.frames import (
 )
 from xnowcast.plotting.grid import map_grid
 
-__all__ = ["plot_forecast"]
+__all__ = ["DEFAULT_LEADS", "plot_forecast"]
+
+#: Lead-time steps drawn by default (those beyond the forecast are left out).
+DEFAULT_LEADS = (1, 6, 12, 24)
 
 
 def plot_forecast(
     fc: xr.DataArray | xr.Dataset,
-    leads: Sequence[Any] | None = (1, 6, 12, 24),
+    leads: Sequence[Any] | None = DEFAULT_LEADS,
     *,
     init_time: Any = None,
     obs: xr.DataArray | xr.Dataset | None = None,
@@ -121,12 +124,7 @@ def plot_forecast(
     panel_size = real(panel_size, "panel_size", low=0, low_inclusive=False)
     dpi = integer(dpi, "dpi", low=1, whole=True)
     da = select_forecast(fc, init_time, var)
-    default_leads = (
-        np.ndim(leads) == 1 and not isinstance(leads, str) and tuple(leads) == (1, 6, 12, 24)
-    )
-    if default_leads:
-        leads = [lead for lead in leads if lead <= da.sizes[LEAD_TIME]] or [1]
-    positions = lead_positions(da, leads)
+    positions = lead_positions(da, _fitting_leads(leads, da.sizes[LEAD_TIME]))
     obs_da = observations_on_grid(obs, da, var) if obs is not None else None
     grid = map_grid(da)
     cmap, norm = rain_colormap(levels, colors)
@@ -142,7 +140,7 @@ def plot_forecast(
     mesh = None
     for k, pos in enumerate(positions):
         frame = da.isel({LEAD_TIME: pos})
-        panels = [("forecast", frame.values, k + 1)]
+        panels: list[tuple[str, np.ndarray | None, int]] = [("forecast", frame.values, k + 1)]
         if obs_da is not None:
             valid = frame[VALID_TIME].values if VALID_TIME in frame.coords else None
             panels.insert(0, ("observed", obs_da.frame(valid), k + 1))
@@ -173,3 +171,16 @@ def plot_forecast(
             format="%g",
         )
     return save_figure(fig, path, dpi)
+
+
+def _fitting_leads(leads: Sequence[Any] | None, n: int) -> Sequence[Any] | None:
+    """The default leads ``(1, 6, 12, 24)`` without those beyond ``n`` lead times."""
+    is_default = (
+        leads is not None
+        and np.ndim(leads) == 1
+        and not isinstance(leads, str)
+        and tuple(leads) == DEFAULT_LEADS
+    )
+    if not is_default:
+        return leads
+    return [lead for lead in DEFAULT_LEADS if lead <= n] or [1]

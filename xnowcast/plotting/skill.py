@@ -130,7 +130,7 @@ def plot_skill(
     dpi = integer(dpi, "dpi", low=1, whole=True)
     if np.ndim(panel_size) != 1 or len(panel_size) != 2:
         raise ValueError(f"panel_size must be (width, height) in inches, got {panel_size!r}")
-    panel_size = tuple(real(v, "panel_size", low=0, low_inclusive=False) for v in panel_size)
+    width, height = (real(v, "panel_size", low=0, low_inclusive=False) for v in panel_size)
     names = (
         _base_metrics(scores)
         if metrics is None
@@ -172,7 +172,7 @@ def plot_skill(
         raise ValueError("nothing to plot: the Dataset holds no scores")
     ncols = min(ncols, len(panels))
     nrows = -(-len(panels) // ncols)
-    fig = new_figure(figsize=(panel_size[0] * ncols, panel_size[1] * nrows))
+    fig = new_figure(figsize=(width * ncols, height * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[len(panels) :]:
         ax.remove()

@@ -520,6 +520,8 @@ def _output_coords(params: dict, obs: xr.DataArray) -> dict[str, xr.DataArray]:
 
 
 def _skill(score: xr.DataArray, ref: xr.DataArray, metric: Metric, suffix: str) -> xr.DataArray:
+    if metric.perfect is None:
+        raise ValueError(f"{metric.name} has no perfect score, so no skill score")
     denom = metric.perfect - ref
     skill = (score - ref) / denom.where(denom != 0)
     skill.attrs = {

@@ -339,16 +339,17 @@ def ms_ssim_stats(
 
     See :func:`ms_ssim` for the parameters.
     """
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.ndim != 1 or weights.size < 1:
-        raise ValueError(f"weights must be a non-empty list of numbers, got {weights!r}")
+    scale_weights = np.asarray(weights, dtype=np.float64)
+    if scale_weights.ndim != 1 or scale_weights.size < 1:
+        raise ValueError(f"weights must be a non-empty list of numbers, got {scale_weights!r}")
+    n_scales = scale_weights.size
     f, o, r, w, sample_covariance = _prepare(
-        fc, obs, data_range, win_size, gaussian, sigma, sample_covariance, n_scales=weights.size
+        fc, obs, data_range, win_size, gaussian, sigma, sample_covariance, n_scales=n_scales
     )
     value = np.ones(f.shape[:-2])
-    for level, weight in enumerate(weights):
+    for level, weight in enumerate(scale_weights):
         smap, csmap = _ssim_maps(f, o, r, w, sample_covariance, k1, k2)
-        last = level == weights.size - 1
+        last = level == n_scales - 1
         term = safe_divide(*_window_sum_count(smap if last else csmap))
         # NaN (no window free of gaps at this scale) propagates into the value.
         value = value * np.maximum(term, 0.0) ** weight

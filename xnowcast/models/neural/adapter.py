@@ -16,7 +16,7 @@ import json
 import threading
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import torch
@@ -87,7 +87,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     return torch.bfloat16
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int | np.integer]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
@@ -334,9 +334,8 @@ class TorchModel(NowcastModel):
         tiles = [(i, y0, x0) for i in range(b) for y0 in ys for x0 in xs]
         out = np.zeros((b, self.n_out, hgt, wid), dtype=np.float32)
         single = len(ys) == 1 and len(xs) == 1
-        weight = None
-        if not single:
-            weight = np.outer(_ramp(ty, overlap), _ramp(tx, overlap))
+        # overlapping tiles are blended with ramp weights; one tile is copied as is
+        weight = None if single else np.outer(_ramp(ty, overlap), _ramp(tx, overlap))
         wsum = None if single else np.zeros((b, hgt, wid), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(tiles), batch_size):
@@ -344,12 +343,12 @@ class TorchModel(NowcastModel):
                 batch = np.stack([x[i, :, y0 : y0 + ty, x0 : x0 + tx] for i, y0, x0 in chunk])
                 pred = self._forward(net, batch, device, autocast)
                 for (i, y0, x0), p in zip(chunk, pred):
-                    if single:
+                    if weight is None or wsum is None:
                         out[i] = p
                     else:
                         out[i, :, y0 : y0 + ty, x0 : x0 + tx] += p * weight
                         wsum[i, y0 : y0 + ty, x0 : x0 + tx] += weight
-        if not single:
+        if wsum is not None:
             out /= wsum[:, None]
         return out
 

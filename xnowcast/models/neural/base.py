@@ -103,6 +103,8 @@ class NowcastNet(nn.Module):
     #: Name in the model registry.
     architecture: ClassVar[str] = ""
     variable_n_out: ClassVar[bool] = False
+    #: The output convolution (set by :meth:`_output_layer`).
+    head: nn.Conv2d | nn.Conv3d
 
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
@@ -118,7 +120,9 @@ class NowcastNet(nn.Module):
         """Constructor arguments other than ``n_in``/``n_out`` (JSON-able)."""
         raise NotImplementedError
 
-    def _output_layer(self, head: nn.Module, output_activation: str | None, residual: bool) -> None:
+    def _output_layer(
+        self, head: nn.Conv2d | nn.Conv3d, output_activation: str | None, residual: bool
+    ) -> None:
         """Set the output convolution ``head`` and what follows it (see :meth:`_finish`).
 
         Stores ``residual`` and the activation's name (for :meth:`get_config`);
@@ -130,7 +134,8 @@ class NowcastNet(nn.Module):
         self.head = head
         if self.residual:  # start as persistence: the network learns the change
             nn.init.zeros_(head.weight)
-            nn.init.zeros_(head.bias)
+            if head.bias is not None:
+                nn.init.zeros_(head.bias)
         self.activation = _activation(output_activation)
 
     def _finish(self, out: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:

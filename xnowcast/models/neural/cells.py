@@ -9,12 +9,14 @@ implementations), with an optional layer normalisation of the gates.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from xnowcast.models.neural.base import check_kernel_size
 
-__all__ = ["ConvLSTMCell"]
+__all__ = ["ConvLSTMCell", "lstm_cells"]
 
 
 class ConvLSTMCell(nn.Module):
@@ -120,3 +122,15 @@ class ConvLSTMCell(nn.Module):
             f"in={self.in_channels}, hidden={self.hidden_channels}, kernel={self.kernel_size}, "
             f"layer_norm={self.gate_norm is not None}"
         )
+
+
+def lstm_cells(stack: nn.ModuleList) -> list[ConvLSTMCell]:
+    """The cells of a stack of ConvLSTM layers, typed as cells (a ModuleList holds Modules).
+
+    Examples
+    --------
+    >>> stack = nn.ModuleList([ConvLSTMCell(1, 4, 3), ConvLSTMCell(4, 4, 3)])
+    >>> [cell.hidden_channels for cell in lstm_cells(stack)]
+    [4, 4]
+    """
+    return cast(list[ConvLSTMCell], list(stack))

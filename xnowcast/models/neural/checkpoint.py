@@ -190,10 +190,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             "file is truncated or not a checkpoint"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        if isinstance(payload, dict):
-            keys = sorted(map(str, payload))[:8]
-        else:
-            keys = type(payload).__name__
+        keys: list[str] | str = (
+            sorted(map(str, payload))[:8] if isinstance(payload, dict) else type(payload).__name__
+        )
         raise ValueError(
             f"{path} is not an xnowcast checkpoint (found {keys}). For plain PyTorch weights, "
             "build the network yourself, call net.load_state_dict(torch.load(path, "

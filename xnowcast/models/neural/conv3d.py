@@ -8,6 +8,7 @@ times (kernel ``(n_in, 1, 1)``) maps them to ``n_out`` lead times.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -55,7 +56,7 @@ class Conv3D(NowcastNet):
         n_in: int = 12,
         n_out: int = 24,
         *,
-        filters: list[int] = (32, 32, 32),
+        filters: Sequence[int] = (32, 32, 32),
         kernel_size: int = 3,
         batch_norm: bool = True,
         leaky_slope: float = 0.0,

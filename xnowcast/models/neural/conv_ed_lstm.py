@@ -22,13 +22,14 @@ What the decoder reads (``decoder_input``):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from xnowcast.models.neural.base import RecurrentNet, check_hidden, check_kernel_size
-from xnowcast.models.neural.cells import ConvLSTMCell
+from xnowcast.models.neural.cells import ConvLSTMCell, lstm_cells
 
 __all__ = ["ConvEDLSTM", "build"]
 
@@ -82,7 +83,7 @@ class ConvEDLSTM(RecurrentNet):
         n_in: int = 12,
         n_out: int = 24,
         *,
-        hidden: list[int] = (64, 32, 32, 16),
+        hidden: Sequence[int] = (64, 32, 32, 16),
         kernel_size: int = 3,
         patch_size: int = 1,
         downsample: str = "stride",
@@ -176,7 +177,7 @@ class ConvEDLSTM(RecurrentNet):
     ) -> torch.Tensor:
         b, _, hgt, wid = x.shape
         states = []
-        for i, cell in enumerate(self.encoder):
+        for i, cell in enumerate(lstm_cells(self.encoder)):
             scale = self.patch_size * 2**i
             like = x.new_empty(b, 1, hgt // scale, wid // scale)
             states.append(cell.init_state(like))

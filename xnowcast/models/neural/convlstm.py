@@ -21,6 +21,7 @@ recurrent layers (as OpenSTL's ConvLSTM does), which makes large grids
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -28,7 +29,7 @@ from torch import nn
 
 from xnowcast.checks import choice
 from xnowcast.models.neural.base import RecurrentNet, check_hidden, next_input, per_layer
-from xnowcast.models.neural.cells import ConvLSTMCell
+from xnowcast.models.neural.cells import ConvLSTMCell, lstm_cells
 
 __all__ = ["ConvLSTM", "build"]
 
@@ -80,7 +81,7 @@ class ConvLSTM(RecurrentNet):
         n_in: int = 12,
         n_out: int = 24,
         *,
-        hidden: list[int] = (64, 64),
+        hidden: Sequence[int] = (64, 64),
         kernel_size: int | list[int] = 3,
         variant: str = "encoder-forecaster",
         patch_size: int = 1,
@@ -107,7 +108,7 @@ class ConvLSTM(RecurrentNet):
 
         self.encoder = stack(frame_ch)
         if variant == "encoder-forecaster":
-            self.forecaster = stack(frame_ch if self.autoregressive else 0)
+            self.forecaster: nn.ModuleList | None = stack(frame_ch if self.autoregressive else 0)
             head = nn.Conv2d(sum(self.hidden), frame_ch, kernel_size=1)
         else:
             self.forecaster = None
@@ -149,15 +150,16 @@ class ConvLSTM(RecurrentNet):
         self, x: torch.Tensor, steps: int, targets: torch.Tensor | None, teacher_forcing: float
     ) -> torch.Tensor:
         folded = self._fold(x[:, :1])
-        states = [cell.init_state(folded) for cell in self.encoder]
+        states = [cell.init_state(folded) for cell in lstm_cells(self.encoder)]
         for t in range(self.n_in):
             self._run(self.encoder, self._fold(x[:, t : t + 1]), states)
         previous = x[:, -1:]
-        if self.variant == "encoder-forecaster":
+        forecaster = self.forecaster
+        if forecaster is not None:  # the encoder-forecaster variant
 
             def step(previous: torch.Tensor) -> torch.Tensor:
                 inp = self._fold(previous) if self.autoregressive else None
-                self._run(self.forecaster, inp, states)
+                self._run(forecaster, inp, states)
                 return self._frame(states, previous)
 
             return self._rollout(step, previous, steps, targets, teacher_forcing)

@@ -2,9 +2,16 @@
 
 An archive is a single multi-time file (netCDF or zarr), or many files each
 holding one scan (or a few frames), named by a glob pattern or a list. Files
-are opened lazily (dask-backed), checked to share one grid, stacked along time
-and sorted. Time comes from the file's CF time coordinate, from a scalar time
-variable (the BOM files keep it in ``valid_time``), or from the file name.
+are opened lazily (dask-backed), checked to share one grid and one quantity,
+stacked along time and sorted. Time comes from the file's CF time coordinate,
+from a scalar time variable (the BOM files keep it in ``valid_time``), or from
+the file name.
+
+Raw radar formats (ODIM and KNMI HDF5, MeteoSwiss GIF, FMI PGM and GeoTIFF,
+MRMS GRIB2) are recognised by their content and read by
+:mod:`xnowcast.io.formats`; ``engine=`` names a format or any xarray engine
+(``"cfgrib"``, ``"rasterio"``, ``"h5netcdf"``...), with ``backend_kwargs=``
+passed to it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import xarray as xr
 
 from xnowcast.checks import error_line
 from xnowcast.conventions import add_latlon, as_dataarray, find_spatial_dims, find_time_dim
+from xnowcast.io.formats.backends import ENGINES
+from xnowcast.io.formats.detect import FORMATS, detect_format, open_radar_file
 
 __all__ = [
     "check_unique_times",
@@ -110,11 +119,82 @@ def open_zarr_store(path: str | os.PathLike, **kwargs: Any) -> xr.Dataset:
         return xr.open_zarr(path, **kwargs)
 
 
-def _open_one(path: str, chunks: Any) -> xr.Dataset:
-    kwargs = {"chunks": chunks, "decode_coords": "all"}
+#: Suffixes of the raw radar formats, to name what a file that is not one seemed to be.
+_SUFFIXES = {
+    ".hdf": "ODIM HDF5",
+    ".h5": "HDF5 (ODIM or KNMI)",
+    ".gif": "MeteoSwiss GIF",
+    ".pgm": "FMI PGM",
+    ".gz": "gzipped FMI PGM",
+    ".tif": "GeoTIFF",
+    ".tiff": "GeoTIFF",
+    ".grib2": "GRIB2",
+    ".grb2": "GRIB2",
+}
+
+
+def reader_format(path: str, engine: str | None = None) -> str | None:
+    """The :mod:`xnowcast.io.formats` reader for a file, or ``None`` for xarray's engines.
+
+    ``engine`` names a format (``"odim"``) or its xarray engine
+    (``"xnowcast_odim"``; ``"xnowcast"``: by content); any other engine is
+    xarray's. Without ``engine``, the file's content decides; a file whose
+    suffix names a raw format that its content is not is refused.
+
+    Raises
+    ------
+    ValueError
+        The suffix names a raw format but the content is not one (truncated,
+        corrupt or misnamed), or an HDF5 file cannot be opened.
+
+    Examples
+    --------
+    >>> reader_format("frames/a.nc", engine="xnowcast_odim")
+    'odim'
+    >>> reader_format("frames/a.nc", engine="h5netcdf") is None
+    True
+    """
+    if engine is not None:
+        if engine in FORMATS:
+            return engine
+        if engine in ENGINES:
+            fmt = ENGINES[engine].format
+            return fmt if fmt is not None else _detected(path)
+        return None
     if _is_zarr(path):
+        return None
+    return _detected(path, by_suffix=True)
+
+
+def _detected(path: str, by_suffix: bool = False) -> str | None:
+    fmt = detect_format(path)
+    if fmt is None and by_suffix:
+        name = path.lower()
+        suffix = next((s for s in _SUFFIXES if name.endswith(s)), None)
+        if suffix is not None and not name.endswith((".nc.gz", ".tar.gz")):
+            raise ValueError(
+                f"named like a {_SUFFIXES[suffix]} file but its content is not one xnowcast "
+                "reads (truncated, corrupt or misnamed?); name the reader with engine='...'"
+            )
+    if fmt is None and not by_suffix:
+        raise ValueError(f"not a raw radar file xnowcast reads ({', '.join(FORMATS)})")
+    return fmt
+
+
+def _open_one(
+    path: str, chunks: Any, engine: str | None = None, backend_kwargs: dict | None = None
+) -> xr.Dataset:
+    options = dict(backend_kwargs or {})
+    fmt = reader_format(path, engine)
+    if fmt is not None:
+        ds = open_radar_file(path, fmt, **options)
+        return ds.chunk(chunks) if chunks else ds
+    kwargs = {"chunks": chunks, "decode_coords": "all"}
+    if engine is None and _is_zarr(path):
         return open_zarr_store(path, **kwargs)
-    return xr.open_dataset(path, **kwargs)
+    if engine == "cfgrib":
+        options.setdefault("indexpath", "")  # no .idx files written next to the data
+    return xr.open_dataset(path, engine=engine, backend_kwargs=options or None, **kwargs)
 
 
 def parse_time_from_name(path: str | os.PathLike, time_format: str) -> pd.Timestamp:
@@ -179,6 +259,8 @@ def _as_frames(ds: xr.Dataset, path: str, var: str | None, time: str | None) -> 
         da = as_dataarray(ds, var)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
+    if "band" in da.dims and da.sizes["band"] == 1:  # a one-band raster (engine="rasterio")
+        da = da.squeeze("band", drop=True)
     try:
         time_dim = find_time_dim(da)
     except ValueError:
@@ -212,6 +294,8 @@ def open_archive(
     var: str | None = None,
     time: str | None = None,
     chunks: Any = None,
+    engine: str | None = None,
+    backend_kwargs: dict[str, Any] | None = None,
 ) -> xr.DataArray:
     """Open per-scan files, a zarr store or a multi-time file as one lazy cube.
 
@@ -230,6 +314,15 @@ def open_archive(
     chunks : dict, optional
         Dask chunks; default: one chunk per file for per-scan archives and the
         on-disk chunking of multi-time files.
+    engine : str, optional
+        How to read the files: a raw radar format of :mod:`xnowcast.io.formats`
+        (``"odim"``, ``"knmi"``, ``"mch_gif"``, ``"fmi_pgm"``, ``"geotiff"``,
+        ``"mrms"``) or any xarray engine (``"cfgrib"``, ``"rasterio"``,
+        ``"h5netcdf"``...). Default: raw radar formats are recognised by their
+        content, anything else goes to xarray (netCDF, zarr).
+    backend_kwargs : dict, optional
+        Options of the reader (``{"quantity": "DBZH"}`` for ODIM files holding
+        several quantities) or of the xarray engine.
 
     Returns
     -------
@@ -237,21 +330,26 @@ def open_archive(
         Lazy cube ``(time, y, x)`` sorted by time, with the files' attributes,
         the grid-mapping coordinate and 2-D lat/lon (derived from the grid
         mapping when the files have none). Nothing is converted: units and
-        values are those of the files.
+        values are those of the files (for raw formats, the physical values
+        the file encodes; see :mod:`xnowcast.units` to get rain rates).
 
     Raises
     ------
     FileNotFoundError
         Nothing matches ``paths``.
     ValueError
-        Unreadable files, files on different grids, or duplicate times; the
-        message lists the offending files.
+        Unreadable (truncated, corrupt) files, files on different grids or
+        holding different quantities, or duplicate times; the message lists
+        the offending files.
 
     Examples
     --------
     >>> cube = open_archive("../shared/data/radar/bom-2-20180616/*.nc")  # doctest: +SKIP
     >>> cube.sizes  # doctest: +SKIP
     Frozen({'time': 61, 'y': 512, 'x': 512})
+    >>> opera = open_archive("../shared/data/formats/OPERA/20180824/*.hdf")  # doctest: +SKIP
+    >>> opera.name, opera.attrs["units"], opera.sizes["time"]  # doctest: +SKIP
+    ('RATE', 'mm h-1', 24)
     """
     files = expand_paths(paths)
     chunks = {} if chunks is None else chunks
@@ -266,7 +364,7 @@ def open_archive(
             )
             continue
         try:
-            ds = _open_one(path, chunks)
+            ds = _open_one(path, chunks, engine, backend_kwargs)
         except Exception as err:
             failures.append(f"{path} ({error_line(err)})")
             continue
@@ -279,6 +377,7 @@ def open_archive(
             + (" ..." if len(failures) > 10 else "")
         )
     _check_same_grid(frames, sources)
+    _check_same_quantity(frames, sources)
     if len(frames) == 1:
         cube = frames[0]
     else:
@@ -328,6 +427,23 @@ def _check_same_grid(frames: list[xr.DataArray], sources: list[str]) -> None:
             "the files are on different grids: "
             + " ".join(described)
             + "; open each grid separately or regrid first"
+        )
+
+
+def _check_same_quantity(frames: list[xr.DataArray], sources: list[str]) -> None:
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for da, src in zip(frames, sources):
+        groups[(da.name, da.attrs.get("units"), da.attrs.get("standard_name"))].append(src)
+    if len(groups) > 1:
+        described = [
+            f"[{name} ({units or 'no units'}): {len(files)} file(s), e.g. {', '.join(files[:3])}]"
+            for (name, units, _), files in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+        ]
+        raise ValueError(
+            "the files hold different quantities or products: "
+            + " ".join(described)
+            + "; open each product separately (a glob per product, or var=/backend_kwargs= "
+            "to pick one quantity)"
         )
 
 

@@ -281,3 +281,102 @@ def test_a_batch_overwrite_that_fails_keeps_the_old_store(cube, tmp_path, monkey
         forecast_archive(cube, "persistence", out, n_out=3, overwrite=True)
     assert _digest(out) == before and os.listdir(tmp_path) == ["fc.zarr"]
     assert np.all(batch_store.read_status(out) == batch_store.DONE)
+
+
+# ------------------------------------------------------------- 1, 12, 13. training outputs
+TINY = dict(n_in=3, n_out=2, batch_size=4, crop=16, progress=False, device="cpu", epochs=1)
+
+
+@pytest.fixture(scope="module")
+def train_cube():
+    return synthetic_radar(n_times=12, size=24, seed=1)
+
+
+def test_trainer_refuses_bad_or_existing_outputs_before_training(tmp_path):
+    pytest.importorskip("torch")
+    from xnowcast.training import Trainer
+
+    with pytest.raises(ValueError, match="is a folder; give a file"):
+        Trainer("conv3d", {"filters": [2]}, checkpoint=tmp_path, **TINY)
+    ck = tmp_path / "m.pt"
+    ck.write_bytes(THESIS)
+    with pytest.raises(FileExistsError, match="m.pt' exists; pass overwrite=True"):
+        Trainer("conv3d", {"filters": [2]}, checkpoint=ck, **TINY)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "metrics.csv").write_bytes(THESIS)
+    with pytest.raises(FileExistsError, match="metrics.csv' exists"):
+        Trainer("conv3d", {"filters": [2]}, log_dir=tmp_path / "logs", **TINY)
+    assert ck.read_bytes() == THESIS
+    assert (tmp_path / "logs" / "metrics.csv").read_bytes() == THESIS
+
+
+def test_trainer_save_refuses_untrained_weights_and_existing_files(train_cube, tmp_path):
+    pytest.importorskip("torch")
+    from xnowcast.training import Trainer
+
+    trainer = Trainer("conv3d", {"filters": [2]}, **TINY)
+    with pytest.raises(ValueError, match="nothing is trained yet"):
+        trainer.save(tmp_path / "m.pt")
+    assert not (tmp_path / "m.pt").exists()
+    trainer.fit(train_cube)
+    out = tmp_path / "m.pt"
+    out.write_bytes(THESIS)
+    with pytest.raises(FileExistsError, match="overwrite"):
+        trainer.save(out)
+    assert out.read_bytes() == THESIS
+    assert trainer.save(out, overwrite=True) == out and out.read_bytes() != THESIS
+    assert os.listdir(tmp_path) == ["m.pt"]
+
+
+def test_a_checkpoint_write_that_fails_leaves_the_old_one(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from xnowcast.models.neural.checkpoint import read_checkpoint, save_checkpoint
+
+    path = tmp_path / "m.pt"
+    meta = {"n_in": 2, "n_out": 1}
+    save_checkpoint(path, {"w": torch.zeros(2)}, meta)
+    before = _digest(path)
+
+    def half(payload, f):
+        Path(f).write_bytes(b"PK\x03\x04 half a checkpoint")
+        raise OSError("No space left on device (simulated)")
+
+    monkeypatch.setattr(torch, "save", half)
+    with pytest.raises(OSError, match="simulated"):
+        save_checkpoint(path, {"w": torch.ones(2)}, meta, overwrite=True)
+    assert _digest(path) == before and os.listdir(tmp_path) == ["m.pt"]
+    assert read_checkpoint(path)["state_dict"]["w"].tolist() == [0.0, 0.0]
+
+
+def test_cli_train_refuses_an_existing_output_then_overwrites_it(train_cube, tmp_path, capsys):
+    pytest.importorskip("torch")
+    yaml = pytest.importorskip("yaml")
+    train_cube.to_dataset(name="rain").to_netcdf(tmp_path / "radar.nc")
+    config = {"train": "radar.nc", "output": "m.pt", "model": "conv3d"}
+    config.update(model_params={"filters": [2]}, log_dir="logs", **TINY)
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "m.pt").write_bytes(THESIS)
+    assert main(["train", str(tmp_path / "train.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "m.pt" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "m.pt").read_bytes() == THESIS and not (tmp_path / "logs").exists()
+    assert main(["train", str(tmp_path / "train.yaml"), "--overwrite"]) == 0
+    assert (tmp_path / "m.pt").read_bytes() != THESIS
+    # a second run refuses the metrics of the first
+    (tmp_path / "m.pt").unlink()
+    assert main(["train", str(tmp_path / "train.yaml")]) == 2
+    assert "metrics.csv" in capsys.readouterr().err
+
+
+def test_a_resumed_run_may_replace_its_own_checkpoint_and_metrics(train_cube, tmp_path):
+    pytest.importorskip("torch")
+    import pandas as pd
+
+    from xnowcast.training import Trainer
+
+    ck, logs = tmp_path / "last.pt", tmp_path / "logs"
+    kw = {**TINY, "log_dir": logs, "checkpoint": ck}
+    Trainer("conv3d", {"filters": [2]}, **kw).fit(train_cube)
+    resumed = Trainer("conv3d", {"filters": [2]}, resume=ck, **{**kw, "epochs": 2})
+    resumed.fit(train_cube)
+    assert list(pd.read_csv(logs / "metrics.csv").epoch) == [1, 2]

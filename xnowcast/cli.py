@@ -698,6 +698,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print a config with every option and its default, and exit",
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output, checkpoint or log_dir/metrics.csv",
+    )
     p.set_defaults(func=_cmd_train)
     return parser
 
@@ -712,7 +717,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 0
     if not args.config:
         raise ValueError("give a CONFIG.yaml (or --example to print one)")
-    trainer = run_config(args.config)
+    trainer = run_config(args.config, overwrite=args.overwrite or None)
     if int(os.environ.get("RANK", "0")) == 0:
         hist = trainer.history
         summary = ""

@@ -86,6 +86,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "log_dir": (None, "folder for metrics.csv and TensorBoard logs"),
     "checkpoint": (None, "resumable checkpoint written after every epoch"),
     "resume": (None, "checkpoint to continue training from"),
+    "overwrite": (False, "replace an existing output, checkpoint or log_dir/metrics.csv"),
     "progress": (True, "progress bar"),
 }
 
@@ -204,20 +205,26 @@ def open_data(
     return cubes
 
 
-def run_config(source: str | os.PathLike | dict[str, Any]):
+def run_config(source: str | os.PathLike | dict[str, Any], *, overwrite: bool | None = None):
     """Train as a config says and write the checkpoint; returns the :class:`Trainer`.
 
-    This is what ``xnowcast train CONFIG.yaml`` runs.
+    This is what ``xnowcast train CONFIG.yaml [--overwrite]`` runs. Every
+    output (``output``, ``checkpoint``, ``log_dir/metrics.csv``) is checked
+    before training: an existing one is refused unless ``overwrite`` (the
+    argument, else the config's key) or it belongs to the run being resumed.
     """
     from xnowcast.training.trainer import Trainer
 
     config = load_config(source)
+    if overwrite is not None:
+        config["overwrite"] = bool(overwrite)
     trainer_kwargs = {k: v for k, v in config.items() if k not in _DATA_KEYS}
     train = open_data(config["train"], var=config.get("var"), time=config.get("time"))
     val = None
     if config.get("val"):
         val = open_data(config["val"], var=config.get("var"), time=config.get("time"))
     trainer = Trainer(**trainer_kwargs)
+    trainer.check_outputs(config["output"])
     trainer.fit(train, val)
     trainer.save(config["output"])
     return trainer

@@ -32,6 +32,7 @@ from torch import nn
 
 from xnowcast._version import __version__
 from xnowcast.checks import boolean, choice, integer, positive_int, real
+from xnowcast.io.output import atomic_output
 from xnowcast.models.interface import get_model
 from xnowcast.models.neural.adapter import (
     ADAPTER_PARAMS,
@@ -57,6 +58,10 @@ _HISTORY_COLUMNS = (
     "seconds",
 )
 _SCHEDULES = ("constant", "step", "cosine", "onecycle")
+
+
+def _resolved(path: str | os.PathLike) -> Path:
+    return Path(path).expanduser().resolve()
 
 
 def _curriculum(spec: Any, n_out: int, epochs: int):
@@ -251,6 +256,12 @@ class Trainer:
     resume : str, optional
         Continue training from a checkpoint written by ``checkpoint=`` or
         :meth:`save` (weights, optimizer, schedule, epoch, history).
+    overwrite : bool
+        Replace an existing ``checkpoint`` file, ``log_dir/metrics.csv`` and
+        the file of :meth:`save`. By default existing ones are refused when
+        the trainer is made (before any training), except those of the run
+        it resumes (``resume=``: its checkpoint and metrics) and those it
+        wrote itself.
     progress : bool
         Show a progress bar with the running loss.
     var : str, optional
@@ -312,6 +323,7 @@ class Trainer:
         log_dir: str | os.PathLike | None = None,
         checkpoint: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None,
+        overwrite: bool = False,
         progress: bool = True,
         var: str | None = None,
     ) -> None:
@@ -349,6 +361,15 @@ class Trainer:
         self.log_dir = None if log_dir is None else Path(log_dir)
         self.checkpoint_path = None if checkpoint is None else Path(checkpoint)
         self.resume = None if resume is None else Path(resume)
+        self.overwrite = boolean(overwrite, "overwrite")
+        # Outputs this trainer may replace without overwrite: those of the run it resumes,
+        # and those it wrote itself.
+        self._own: set[Path] = set()
+        if self.resume is not None:
+            self._own.add(_resolved(self.resume))
+            if self.log_dir is not None:
+                self._own.add(_resolved(self.log_dir / "metrics.csv"))
+        self.check_outputs()
         self.device = resolve_device(device)
         self.device_request = str(device)
         self.precision = precision
@@ -537,20 +558,104 @@ class Trainer:
         finally:
             net.train(was_training)
 
-    def save(self, path: str | os.PathLike, *, training_state: bool = True) -> Path | None:
-        """Write a checkpoint (see :mod:`xnowcast.models.neural.checkpoint`).
+    def save(
+        self,
+        path: str | os.PathLike,
+        *,
+        training_state: bool = True,
+        overwrite: bool | None = None,
+    ) -> Path | None:
+        """Write a checkpoint of the trained network (see :mod:`xnowcast.models.neural.checkpoint`).
 
         ``training_state=True`` also stores the optimizer and schedule so that
         ``Trainer(..., resume=path)`` can continue. Under ``torchrun`` only the
         first process writes (the others return ``None``).
+
+        Parameters
+        ----------
+        path : str or path
+            The checkpoint file (``.pt``).
+        training_state : bool
+            Also store what resuming needs.
+        overwrite : bool, optional
+            Replace an existing file; default: the trainer's ``overwrite``.
+            Files this trainer wrote (its ``checkpoint=``) are always replaced.
+
+        Raises
+        ------
+        ValueError
+            Nothing is trained yet (call :meth:`fit` first), or ``path`` is a folder.
+        FileExistsError
+            ``path`` exists and may not be replaced.
+
+        Examples
+        --------
+        >>> Trainer("unet", n_in=2, n_out=1, progress=False).save("m.pt")
+        Traceback (most recent call last):
+        ...
+        ValueError: nothing is trained yet: call fit() before save() (a checkpoint of the untrained network's random weights would forecast noise)
         """
+        if not self._history:
+            raise ValueError(
+                "nothing is trained yet: call fit() before save() (a checkpoint of the "
+                "untrained network's random weights would forecast noise)"
+            )
         if int(os.environ.get("RANK", "0")) != 0:
             return None
+        overwrite = self.overwrite if overwrite is None else boolean(overwrite, "overwrite")
         state = self._training_state() if training_state and hasattr(self, "_optimizer") else None
         self.saved_path = save_checkpoint(
-            path, self._bare(self.net).state_dict(), self._metadata(), state
+            path,
+            self._bare(self.net).state_dict(),
+            self._metadata(),
+            state,
+            overwrite=overwrite or _resolved(path) in self._own,
         )
+        self._own.add(_resolved(path))
         return self.saved_path
+
+    def check_outputs(self, *paths: str | os.PathLike) -> None:
+        """Check, before any training, that the trainer's outputs (and ``paths``) may be written.
+
+        The ``checkpoint`` file and ``log_dir/metrics.csv`` (and each of
+        ``paths``, e.g. the file :meth:`save` will write) must not be folders
+        and must not exist, unless ``overwrite`` or they belong to this run
+        (see ``overwrite``). :meth:`fit` checks again before it trains.
+
+        Raises
+        ------
+        ValueError
+            A checkpoint path is a folder, or ``log_dir`` a file.
+        FileExistsError
+            An output exists and may not be replaced.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> Trainer("unet", n_in=2, n_out=1, checkpoint=folder)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: checkpoint path '...' is a folder; give a file such as '...last.pt'
+        """
+        from xnowcast.io.output import check_output
+
+        files = [Path(p) for p in paths]
+        if self.checkpoint_path is not None:
+            files.append(self.checkpoint_path)
+        if self.log_dir is not None:
+            if self.log_dir.exists() and not self.log_dir.is_dir():
+                raise ValueError(
+                    f"log_dir {str(self.log_dir)!r} is a file; give a folder for metrics.csv"
+                )
+            files.append(self.log_dir / "metrics.csv")
+        for path in files:
+            if path.is_dir():
+                raise ValueError(
+                    f"checkpoint path {str(path)!r} is a folder; give a file such as "
+                    f"{str(path / 'last.pt')!r}"
+                )
+            check_output(path, overwrite=self.overwrite or _resolved(path) in self._own)
 
     # ------------------------------------------------------------------ internals
     @staticmethod
@@ -739,6 +844,8 @@ class Trainer:
     def _fit(self, train: Any, val: Any, dist: _Distributed) -> Trainer:
         if self.early_stopping and val is None:
             raise ValueError("early_stopping needs validation data: call fit(train, val)")
+        if not dist.active:  # under torchrun every process checked when it was made
+            self.check_outputs()
         device = self.device
         if dist.active and device.type == "cuda":
             device = torch.device("cuda", dist.local_rank)
@@ -808,7 +915,7 @@ class Trainer:
                 if dist.main:
                     self._log(row, tb)
                     if self.checkpoint_path is not None:
-                        self.save(self.checkpoint_path)
+                        self.save(self.checkpoint_path, overwrite=True)  # checked before
                 if stop or self._out_of_time(started, dist, device):
                     break
         finally:
@@ -935,14 +1042,13 @@ class Trainer:
             )
         if self.log_dir is None:
             return
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # The whole history (of a resumed run too), replacing the file atomically.
         path = self.log_dir / "metrics.csv"
-        new = not path.exists() or row["epoch"] == 1
-        with open(path, "w" if new else "a", newline="") as fh:
+        with atomic_output(path, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+            writer.writeheader()
+            writer.writerows(self._history)
+        self._own.add(_resolved(path))
         if tb is not None:
             for key, value in row.items():
                 if key != "epoch" and value is not None:

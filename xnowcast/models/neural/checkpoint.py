@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import pickle
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +95,8 @@ def save_checkpoint(
     state_dict: dict[str, torch.Tensor],
     metadata: dict[str, Any],
     training_state: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
     """Write a checkpoint (atomically: a crash never leaves a half-written file).
 
@@ -109,12 +110,36 @@ def save_checkpoint(
         JSON-serialisable description (see the module docstring).
     training_state : dict, optional
         Optimizer/scheduler state and counters, for resuming.
+    overwrite : bool
+        Replace an existing file at ``path`` (by default it is refused).
 
     Returns
     -------
     pathlib.Path
         The path written.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is false.
+    ValueError
+        ``path`` is a folder.
+
+    Examples
+    --------
+    >>> import os, tempfile, torch
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.pt")
+    >>> meta = {"n_in": 2, "n_out": 1}
+    >>> _ = save_checkpoint(path, {"w": torch.zeros(2)}, meta)
+    >>> save_checkpoint(path, {"w": torch.ones(2)}, meta)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileExistsError: '...m.pt' exists; pass overwrite=True (--overwrite) to replace it
+    >>> read_checkpoint(path)["state_dict"]["w"].tolist()
+    [0.0, 0.0]
     """
+    from xnowcast.io.output import atomic_output
+
     path = Path(path)
     try:
         meta_json = json.dumps(metadata, sort_keys=True)
@@ -135,16 +160,12 @@ def save_checkpoint(
     if training_state is not None:
         _check_plain(training_state)
         payload["training_state"] = training_state
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise ValueError(f"checkpoint path {str(path)!r} is a folder; give a file such as model.pt")
     # A fresh name next to the target (not mkstemp, whose files are private, mode 0600):
     # the checkpoint gets the permissions of any file the user writes (umask).
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_output(path, overwrite=overwrite) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -24,6 +24,7 @@ from cartopy.mpl.feature_artist import FeatureArtist  # noqa: E402
 from cartopy.mpl.geoaxes import GeoAxes  # noqa: E402
 
 from xnowcast.plotting import (  # noqa: E402
+    MapStyle,
     animate,
     map_grid,
     natural_earth,
@@ -231,6 +232,37 @@ def test_lead_selection(fc):
         lead_positions(fc, [7])
     with pytest.raises(ValueError, match="not in the forecast"):
         lead_positions(fc, ["7min"])
+
+
+def test_map_style_groups_the_look_of_maps_and_animations(fc, tmp_path):
+    style = MapStyle(levels=[1, 2, 4], features="coastline", panel_size=2)
+    assert style.features == ("coastline",) and style.panel_size == 2.0
+
+    def ticks(fig):
+        (bar,) = [ax for ax in fig.axes if not isinstance(ax, GeoAxes)]
+        return [float(t) for t in bar.get_yticks()]
+
+    fig = quiet(plot_forecast, fc, [1], style=style)
+    assert ticks(fig) == [1.0, 2.0, 4.0]
+    assert fig.get_size_inches()[0] == pytest.approx(2.0 + 1.0)  # one 2-inch panel + colour bar
+    # a dict of the fields, and keywords that override it
+    fig = quiet(plot_forecast, fc, [1], style={"levels": [1, 2, 4]}, levels=[0.5, 1, 2])
+    assert ticks(fig) == [0.5, 1.0, 2.0]
+    assert quiet(fc.nowcast.plot, leads=[1], style=style).get_size_inches()[0] == 3.0
+    with pytest.raises(TypeError, match=r"unexpected keyword\(s\) \['colour'\]: the map style"):
+        plot_forecast(fc, [1], colour="red")
+    with pytest.raises(TypeError, match="style must be a MapStyle or a dict"):
+        plot_forecast(fc, [1], style="dark")
+    with pytest.raises(ValueError, match="unknown map feature 'coast'"):
+        MapStyle(features=["coast"])
+    with pytest.raises(ValueError, match="resolution must be one of"):
+        animate(fc, tmp_path / "a.gif", resolution="1m")
+    with pytest.raises(ValueError, match="increasing"):
+        plot_forecast(fc, [1], style=style, levels=[2, 1])
+    gif = quiet(animate, fc, tmp_path / "styled.gif", leads=[1, 2], dpi=80, style=style)
+    assert_image(gif, min_colours=2, frames=2)
+    with PIL_Image.open(gif) as img:
+        assert img.size[0] == (2 + 1) * 80  # the style's panel size
 
 
 def test_figures_are_not_held_by_pyplot_so_a_notebook_shows_them_once(fc, obs, tmp_path):

@@ -19,7 +19,13 @@ Nothing here is imported by ``import xnowcast``.
 """
 
 from xnowcast.plotting.animate import animate
-from xnowcast.plotting.draw import RAIN_LEVELS, plot_field, plot_motion, rain_colormap
+from xnowcast.plotting.draw import (
+    RAIN_LEVELS,
+    MapStyle,
+    plot_field,
+    plot_motion,
+    rain_colormap,
+)
 from xnowcast.plotting.grid import map_grid
 from xnowcast.plotting.maps import plot_forecast
 from xnowcast.plotting.natural_earth import set_natural_earth_dir
@@ -27,6 +33,7 @@ from xnowcast.plotting.skill import plot_skill
 
 __all__ = [
     "RAIN_LEVELS",
+    "MapStyle",
     "animate",
     "map_grid",
     "plot_field",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +14,11 @@ from xnowcast.checks import integer, real
 from xnowcast.conventions import LEAD_TIME, VALID_TIME
 from xnowcast.optional import import_optional
 from xnowcast.plotting.draw import (
+    MapStyle,
     add_map_axes,
     new_figure,
     plot_field,
     plot_motion,
-    rain_colormap,
     update_field,
 )
 from xnowcast.plotting.frames import (
@@ -29,9 +29,12 @@ from xnowcast.plotting.frames import (
     observations_on_grid,
     select_forecast,
 )
-from xnowcast.plotting.grid import map_grid
+from xnowcast.plotting.grid import MapGrid, map_grid
 
-__all__ = ["animate"]
+__all__ = ["PANEL_SIZE", "animate"]
+
+#: Default width of one panel of an animation, in inches.
+PANEL_SIZE = 4.0
 
 _GIF = (".gif",)
 _VIDEO = (".mp4", ".m4v", ".mov", ".mkv")
@@ -65,12 +68,9 @@ def animate(
     motion: Any = None,
     fps: float = 3.0,
     dpi: int = 90,
-    levels: Sequence[float] | None = None,
-    colors: Sequence[str] | None = None,
-    features: Sequence[str] = ("coastline", "borders"),
-    resolution: str = "50m",
-    panel_size: float = 4.0,
     var: str | None = None,
+    style: MapStyle | Mapping[str, Any] | None = None,
+    **style_options: Any,
 ) -> Path:
     """Animate a forecast, one frame per lead time, next to the observations.
 
@@ -95,14 +95,13 @@ def animate(
         Frames per second.
     dpi : int
         Resolution of the frames.
-    levels, colors : optional
-        Colour scale (see :func:`xnowcast.plotting.rain_colormap`).
-    features, resolution : optional
-        Map features (see :func:`xnowcast.plotting.plot_forecast`).
-    panel_size : float
-        Width of one panel in inches.
     var : str, optional
         Variable of a Dataset.
+    style : MapStyle or dict, optional
+        The look of the maps (:class:`~xnowcast.plotting.MapStyle`: ``levels``,
+        ``colors``, ``features``, ``resolution``, ``panel_size``, default 4 inches).
+    **style_options
+        The same fields as keywords; they override ``style``.
 
     Returns
     -------
@@ -124,80 +123,28 @@ def animate(
     True
     """
     animation = import_optional("matplotlib.animation", "animations")
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(
-            f"path must be a file path ending in .gif or {', '.join(_VIDEO)}, got "
-            f"{type(path).__name__}"
-        )
-    path = Path(path)
+    look = MapStyle.from_options(style, **style_options)
+    path = _output_path(path)
     fps = real(fps, "fps", low=0, low_inclusive=False)
     dpi = integer(dpi, "dpi", low=1, whole=True)
-    panel_size = real(panel_size, "panel_size", low=0, low_inclusive=False)
     writer = _writer(path, fps)
     da = select_forecast(fc, init_time, var)
     positions = lead_positions(da, leads)
     frames = np.asarray(da.isel({LEAD_TIME: positions}).values, dtype=float)
-    observed: list[np.ndarray | None] = []
-    if obs is not None:
-        obs_da = observations_on_grid(obs, da, var)
-        valid = (
-            da[VALID_TIME].values[positions] if VALID_TIME in da.coords else [None] * len(positions)
-        )
-        observed = [obs_da.frame(t) for t in valid]
+    observed = _observed(obs, da, positions, var)
     grid = map_grid(da)
-    cmap, norm = rain_colormap(levels, colors)
+    fig, panels = _figure(da, grid, look, frames[0], observed is not None, motion)
+    missing = np.full(frames.shape[1:], np.nan)
 
-    ncols = 2 if obs is not None else 1
-    fig = new_figure(
-        figsize=(panel_size * ncols + 1.0, panel_size * grid.aspect() + 0.6), layout="constrained"
-    )
-    panels = []
-    if obs is not None:
-        ax_obs = add_map_axes(fig, 1, ncols, 1, grid)
-        first = observed[0] if observed[0] is not None else np.full(frames.shape[1:], np.nan)
-        panels.append(
-            (
-                ax_obs,
-                plot_field(
-                    ax_obs,
-                    first,
-                    grid,
-                    cmap=cmap,
-                    norm=norm,
-                    features=features,
-                    resolution=resolution,
-                ),
-                "observed",
-            )
-        )
-    ax_fc = add_map_axes(fig, 1, ncols, ncols, grid)
-    mesh = plot_field(
-        ax_fc, frames[0], grid, cmap=cmap, norm=norm, features=features, resolution=resolution
-    )
-    panels.append((ax_fc, mesh, "forecast"))
-    if motion is not None:
-        plot_motion(ax_fc, motion, grid)
-    fig.colorbar(
-        mesh,
-        ax=fig.axes,
-        shrink=0.8,
-        extend="max",
-        label=colorbar_label(da),
-        ticks=norm.boundaries,
-        format="%g",
-    )
-    fig.suptitle(init_label(da), fontsize=11)
-
-    def draw(k: int):
+    def draw(k: int) -> list[Any]:
+        lead = lead_label(da, positions[k])
         for ax, artist, label in panels:
-            if label == "observed":
+            if label == "observed" and observed is not None:
                 values = observed[k]
-                text = f"observed {lead_label(da, positions[k])}"
-                if values is None:
-                    values = np.full(frames.shape[1:], np.nan)
-                    text += " (none)"
+                text = f"observed {lead}" + (" (none)" if values is None else "")
+                values = missing if values is None else values
             else:
-                values, text = frames[k], f"forecast {lead_label(da, positions[k])}"
+                values, text = frames[k], f"forecast {lead}"
             update_field(artist, values, grid)
             ax.set_title(text, fontsize=9)
         return [artist for _, artist, _ in panels]
@@ -206,3 +153,58 @@ def animate(
     anim = animation.FuncAnimation(fig, draw, frames=len(positions), blit=False, repeat=False)
     anim.save(path, writer=writer, dpi=dpi)
     return path
+
+
+def _output_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be a file path ending in .gif or {', '.join(_VIDEO)}, got "
+            f"{type(path).__name__}"
+        )
+    return Path(path)
+
+
+def _observed(
+    obs: xr.DataArray | xr.Dataset | None, da: xr.DataArray, positions: list[int], var: str | None
+) -> list[np.ndarray | None] | None:
+    """The observed frame at the valid time of each lead drawn (None where there is none)."""
+    if obs is None:
+        return None
+    frames = observations_on_grid(obs, da, var)
+    if VALID_TIME not in da.coords:
+        return [None] * len(positions)
+    return [frames.frame(t) for t in da[VALID_TIME].values[positions]]
+
+
+def _figure(
+    da: xr.DataArray,
+    grid: MapGrid,
+    look: MapStyle,
+    first: np.ndarray,
+    with_obs: bool,
+    motion: Any,
+) -> tuple[Any, list[tuple[Any, Any, str]]]:
+    """The figure and its ``(axes, artist, label)`` panels: observed (if any), then forecast."""
+    ncols = 2 if with_obs else 1
+    size = look.panel_size or PANEL_SIZE
+    fig = new_figure(figsize=(size * ncols + 1.0, size * grid.aspect() + 0.6), layout="constrained")
+    cmap, norm = look.colormap()
+    options = dict(cmap=cmap, norm=norm, features=look.features, resolution=look.resolution)
+    labels = ["observed", "forecast"] if with_obs else ["forecast"]
+    panels = []
+    for index, label in enumerate(labels, start=1):
+        ax = add_map_axes(fig, 1, ncols, index, grid)
+        panels.append((ax, plot_field(ax, first, grid, **options), label))
+    if motion is not None:
+        plot_motion(panels[-1][0], motion, grid)
+    fig.colorbar(
+        panels[-1][1],
+        ax=fig.axes,
+        shrink=0.8,
+        extend="max",
+        label=colorbar_label(da),
+        ticks=norm.boundaries,
+        format="%g",
+    )
+    fig.suptitle(init_label(da), fontsize=11)
+    return fig, panels

@@ -15,20 +15,23 @@ coastlines and borders come from local Natural Earth files
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from xnowcast.checks import choice, real
 from xnowcast.optional import import_optional
 from xnowcast.plotting.grid import MapGrid
-from xnowcast.plotting.natural_earth import add_features
+from xnowcast.plotting.natural_earth import FEATURES, RESOLUTIONS, add_features
 
 __all__ = [
     "NO_DATA_COLOR",
     "RAIN_COLORS",
     "RAIN_LEVELS",
+    "MapStyle",
     "add_map_axes",
     "new_figure",
     "plot_field",
@@ -109,6 +112,94 @@ def rain_colormap(
     cmap = mcolors.ListedColormap(list(colors), name="xnowcast_rain")
     cmap = cmap.with_extremes(under=(0, 0, 0, 0), over=cmap(n - 1), bad=NO_DATA_COLOR)
     return cmap, mcolors.BoundaryNorm(bounds, n)
+
+
+@dataclass(frozen=True)
+class MapStyle:
+    """How forecast maps look: colour scale, map features and panel size, checked once.
+
+    :func:`~xnowcast.plotting.plot_forecast` and :func:`~xnowcast.plotting.animate`
+    take it as ``style=`` (a MapStyle or a dict of its fields) or field by field as
+    keywords (``levels=[...]``, which override ``style``).
+
+    Attributes
+    ----------
+    levels, colors : optional
+        Colour scale (see :func:`rain_colormap`).
+    features : str or sequence of str
+        Natural Earth features (``"coastline"``, ``"borders"``, ``"lakes"``,
+        ``"rivers"``; one name is one feature), kept as a tuple.
+    resolution : {"10m", "50m", "110m"}
+        Natural Earth resolution.
+    panel_size : float, optional
+        Width of one panel in inches (default: the plot's own).
+
+    Examples
+    --------
+    >>> MapStyle(features="coastline").features
+    ('coastline',)
+    >>> MapStyle.from_options({"levels": [1, 2, 4]}, panel_size=2).panel_size
+    2.0
+    >>> MapStyle(resolution="1m")
+    Traceback (most recent call last):
+    ...
+    ValueError: resolution must be one of '10m', '50m', '110m'; got '1m'
+    """
+
+    levels: Sequence[float] | None = None
+    colors: Sequence[Any] | None = None
+    features: Sequence[str] = ("coastline", "borders")
+    resolution: str = "50m"
+    panel_size: float | None = None
+
+    def __post_init__(self) -> None:
+        features = (self.features,) if isinstance(self.features, str) else tuple(self.features)
+        unknown = [f for f in features if f not in FEATURES]
+        if unknown:
+            raise ValueError(
+                f"unknown map feature {unknown[0]!r}; choose from {', '.join(FEATURES)}"
+            )
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "resolution", choice(self.resolution, "resolution", RESOLUTIONS))
+        if self.panel_size is not None:
+            size = real(self.panel_size, "panel_size", low=0, low_inclusive=False)
+            object.__setattr__(self, "panel_size", size)
+        self.colormap()  # levels and colors are checked by building the colour scale
+
+    def colormap(self) -> tuple[Any, Any]:
+        """``(cmap, norm)`` of the colour scale (see :func:`rain_colormap`)."""
+        return rain_colormap(self.levels, self.colors)
+
+    @classmethod
+    def from_options(
+        cls, style: MapStyle | Mapping[str, Any] | None = None, **options: Any
+    ) -> MapStyle:
+        """``style`` (a MapStyle, a dict of its fields, or None) with ``options`` replacing fields.
+
+        Raises
+        ------
+        TypeError
+            An option that is not a field, or a ``style`` of another type.
+        """
+        names = [f.name for f in fields(cls)]
+        if style is None:
+            base: dict[str, Any] = {}
+        elif isinstance(style, MapStyle):
+            base = {name: getattr(style, name) for name in names}
+        elif isinstance(style, Mapping):
+            base = dict(style)
+        else:
+            raise TypeError(
+                f"style must be a MapStyle or a dict of its fields ({', '.join(names)}), "
+                f"got {type(style).__name__}"
+            )
+        unknown = sorted(set(base) - set(names)) + sorted(set(options) - set(names))
+        if unknown:
+            raise TypeError(
+                f"unexpected keyword(s) {unknown}: the map style options are "
+                f"{', '.join(names)} (xnowcast.plotting.MapStyle)"
+            )
+        return cls(**{**base, **options})
 
 
 def new_figure(**kwargs: Any) -> Any:

@@ -10,23 +10,24 @@ pyplot, so it shows once in a notebook (see :func:`~xnowcast.plotting.draw.new_f
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from xnowcast.checks import integer, real
+from xnowcast.checks import integer
 from xnowcast.conventions import LEAD_TIME, VALID_TIME
 from xnowcast.plotting.draw import (
+    MapStyle,
     add_map_axes,
     new_figure,
     plot_field,
     plot_motion,
-    rain_colormap,
     save_figure,
 )
 from xnowcast.plotting.frames import (
+    ObservedFrames,
     colorbar_label,
     init_label,
     lead_label,
@@ -34,12 +35,14 @@ from xnowcast.plotting.frames import (
     observations_on_grid,
     select_forecast,
 )
-from xnowcast.plotting.grid import map_grid
+from xnowcast.plotting.grid import MapGrid, map_grid
 
-__all__ = ["DEFAULT_LEADS", "plot_forecast"]
+__all__ = ["DEFAULT_LEADS", "PANEL_SIZE", "plot_forecast"]
 
 #: Lead-time steps drawn by default (those beyond the forecast are left out).
 DEFAULT_LEADS = (1, 6, 12, 24)
+#: Default width of one map panel, in inches.
+PANEL_SIZE = 3.6
 
 
 def plot_forecast(
@@ -49,17 +52,14 @@ def plot_forecast(
     init_time: Any = None,
     obs: xr.DataArray | xr.Dataset | None = None,
     motion: Any = None,
-    levels: Sequence[float] | None = None,
-    colors: Sequence[str] | None = None,
+    var: str | None = None,
     ncols: int | None = None,
-    features: Sequence[str] = ("coastline", "borders"),
-    resolution: str = "50m",
-    panel_size: float = 3.6,
     title: str | None = None,
     path: str | os.PathLike | None = None,
     dpi: int = 110,
-    var: str | None = None,
-):
+    style: MapStyle | Mapping[str, Any] | None = None,
+    **style_options: Any,
+) -> Any:
     """Map panels of a forecast at chosen lead times.
 
     Parameters
@@ -77,26 +77,24 @@ def plot_forecast(
         Observed cube: adds a row with the observation at each valid time.
     motion : Dataset or array, optional
         Motion field to overlay as arrows on the forecast panels (see
-        :func:`plot_motion`).
-    levels, colors : optional
-        Colour scale (see :func:`rain_colormap`).
+        :func:`~xnowcast.plotting.plot_motion`).
+    var : str, optional
+        Variable of a Dataset.
     ncols : int, optional
         Panels per row (default: all leads in one row, at most 4).
-    features : sequence of str
-        Map features from local Natural Earth files (coastline, borders,
-        lakes, rivers).
-    resolution : {"10m", "50m", "110m"}
-        Natural Earth resolution.
-    panel_size : float
-        Width of one panel in inches.
     title : str, optional
         Figure title (default: init time and model).
     path : path, optional
         Save the figure there too (PNG, PDF, SVG, ...).
     dpi : int
         Resolution when saving.
-    var : str, optional
-        Variable of a Dataset.
+    style : MapStyle or dict, optional
+        The look of the maps (:class:`~xnowcast.plotting.MapStyle`): colour
+        scale (``levels``, ``colors``), Natural Earth ``features`` (coastline,
+        borders, lakes, rivers) at a ``resolution`` ("10m", "50m", "110m"),
+        and ``panel_size``, the width of one panel in inches (default 3.6).
+    **style_options
+        The same fields as keywords (``levels=[1, 5, 10]``); they override ``style``.
 
     Returns
     -------
@@ -115,49 +113,34 @@ def plot_forecast(
     >>> fc = cube.nowcast.forecast(model="persistence", n_in=2, n_out=6)
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")  # no Natural Earth files offline
-    ...     fig = plot_forecast(fc, leads=[1, 6])
+    ...     fig = plot_forecast(fc, leads=[1, 6], features="coastline")
     >>> len(fig.axes)  # two panels and the colour bar
     3
     """
+    look = MapStyle.from_options(style, **style_options)
     if ncols is not None:
         ncols = integer(ncols, "ncols", low=1, whole=True)
-    panel_size = real(panel_size, "panel_size", low=0, low_inclusive=False)
     dpi = integer(dpi, "dpi", low=1, whole=True)
     da = select_forecast(fc, init_time, var)
     positions = lead_positions(da, _fitting_leads(leads, da.sizes[LEAD_TIME]))
-    obs_da = observations_on_grid(obs, da, var) if obs is not None else None
+    observed = observations_on_grid(obs, da, var) if obs is not None else None
     grid = map_grid(da)
-    cmap, norm = rain_colormap(levels, colors)
-
-    n = len(positions)
-    ncols = ncols or min(n, 4)
-    rows_per_set = -(-n // ncols)
-    nrows = rows_per_set * (2 if obs_da is not None else 1)
-    aspect = grid.aspect()
+    ncols = ncols or min(len(positions), 4)
+    rows = -(-len(positions) // ncols) * (2 if observed is not None else 1)
+    panel_size = look.panel_size or PANEL_SIZE
     fig = new_figure(
-        figsize=(panel_size * ncols + 1.0, panel_size * aspect * nrows + 0.7), layout="constrained"
+        figsize=(panel_size * ncols + 1.0, panel_size * grid.aspect() * rows + 0.7),
+        layout="constrained",
     )
     mesh = None
     for k, pos in enumerate(positions):
-        frame = da.isel({LEAD_TIME: pos})
-        panels: list[tuple[str, np.ndarray | None, int]] = [("forecast", frame.values, k + 1)]
-        if obs_da is not None:
-            valid = frame[VALID_TIME].values if VALID_TIME in frame.coords else None
-            panels.insert(0, ("observed", obs_da.frame(valid), k + 1))
-            panels[1] = ("forecast", frame.values, k + 1 + rows_per_set * ncols)
-        for label, values, index in panels:
-            ax = add_map_axes(fig, nrows, ncols, index, grid)
+        for label, values, index in _panels(da, pos, k, observed, ncols, rows):
+            ax = add_map_axes(fig, rows, ncols, index, grid)
             if values is None:
                 ax.set_title(f"{lead_label(da, pos)}\nno observation", fontsize=9)
                 continue
-            mesh = plot_field(
-                ax, values, grid, cmap=cmap, norm=norm, features=features, resolution=resolution
-            )
-            if label == "forecast" and motion is not None:
-                plot_motion(ax, motion, grid)
-            prefix = (
-                "observed" if label == "observed" else ("forecast" if obs_da is not None else "")
-            )
+            mesh = _draw(ax, values, grid, look, motion if label == "forecast" else None)
+            prefix = label if observed is not None or label == "observed" else ""
             ax.set_title(f"{prefix} {lead_label(da, pos)}".strip(), fontsize=9)
     fig.suptitle(title if title is not None else init_label(da), fontsize=11)
     if mesh is not None:
@@ -167,10 +150,37 @@ def plot_forecast(
             shrink=0.9,
             extend="max",
             label=colorbar_label(da),
-            ticks=norm.boundaries,
+            ticks=mesh.norm.boundaries,
             format="%g",
         )
     return save_figure(fig, path, dpi)
+
+
+def _panels(
+    da: xr.DataArray, pos: int, k: int, observed: ObservedFrames | None, ncols: int, rows: int
+) -> list[tuple[str, np.ndarray | None, int]]:
+    """``(label, values, subplot index)`` of the panels of the ``k``-th lead drawn.
+
+    With observations, the observed frames fill the upper rows and the
+    forecasts the lower ones.
+    """
+    frame = da.isel({LEAD_TIME: pos})
+    if observed is None:
+        return [("forecast", frame.values, k + 1)]
+    valid = frame[VALID_TIME].values if VALID_TIME in frame.coords else None
+    lower = k + 1 + (rows // 2) * ncols
+    return [("observed", observed.frame(valid), k + 1), ("forecast", frame.values, lower)]
+
+
+def _draw(ax: Any, values: np.ndarray, grid: MapGrid, look: MapStyle, motion: Any) -> Any:
+    """One panel: the field in the style's colours and features, and the motion if given."""
+    cmap, norm = look.colormap()
+    mesh = plot_field(
+        ax, values, grid, cmap=cmap, norm=norm, features=look.features, resolution=look.resolution
+    )
+    if motion is not None:
+        plot_motion(ax, motion, grid)
+    return mesh
 
 
 def _fitting_leads(leads: Sequence[Any] | None, n: int) -> Sequence[Any] | None:

@@ -7,7 +7,7 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from xnowcast.extrapolation import backward_displacement, extrapolate  # noqa: E402
+from xnowcast.extrapolation import advect, backward_displacement, extrapolate  # noqa: E402
 
 
 def smooth_field(n=64, seed=0, sigma=3.0, pad=0):
@@ -124,7 +124,7 @@ def test_backward_displacement_constant_and_midpoint():
     "args, match",
     [
         ((np.zeros((4, 4)), np.zeros((2, 4, 5)), 3), "flow must have shape"),
-        ((np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), 3), "frame must be 2-D"),
+        ((np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), 3), r"frame must have shape \(y, x\)"),
         ((np.zeros((4, 4)), np.zeros((2, 4, 4)), 0), "n_steps"),
         ((np.zeros((4, 4)), np.full((2, 4, 4), np.nan), 2), "flow contains NaN"),
     ],
@@ -152,3 +152,142 @@ def test_matches_pysteps_semilagrangian(step):
     ref = sl.extrapolate(frame.astype("float64"), flow.astype("float64"), 8, interp_order=1)
     ours = extrapolate(frame, flow, 8, step=step)
     np.testing.assert_allclose(ours[:, 12:-12, 12:-12], ref[:, 12:-12, 12:-12], atol=0.02)
+
+
+# ------------------------------------------- the fused kernel against a plain reference
+def _sample(a, x, y, interpolation):
+    """``a`` at float64 positions ``(x, y)``, borders replicated (plain numpy)."""
+    ny, nx = a.shape
+    a = a.astype(np.float64)
+    if interpolation == "nearest":
+        return a[
+            np.clip(np.rint(y), 0, ny - 1).astype(int), np.clip(np.rint(x), 0, nx - 1).astype(int)
+        ]
+    if interpolation == "linear":
+        x, y = np.clip(x, 0, nx - 1), np.clip(y, 0, ny - 1)
+        x0 = np.minimum(np.floor(x), nx - 2).astype(int)
+        y0 = np.minimum(np.floor(y), ny - 2).astype(int)
+        tx, ty = x - x0, y - y0
+        top = a[y0, x0] * (1 - tx) + a[y0, x0 + 1] * tx
+        bottom = a[y0 + 1, x0] * (1 - tx) + a[y0 + 1, x0 + 1] * tx
+        return top * (1 - ty) + bottom * ty
+
+    def keys(d):  # OpenCV's cubic convolution kernel, a = -0.75
+        d, k = np.abs(d), -0.75
+        near = ((k + 2) * d - (k + 3)) * d * d + 1
+        far = ((k * d - 5 * k) * d + 8 * k) * d - 4 * k
+        return np.where(d <= 1, near, np.where(d < 2, far, 0.0))
+
+    fx, fy = np.floor(x), np.floor(y)
+    total = np.zeros(np.shape(x))
+    for r in range(-1, 3):
+        for c in range(-1, 3):
+            rows = np.clip(fy + r, 0, ny - 1).astype(int)
+            cols = np.clip(fx + c, 0, nx - 1).astype(int)
+            total += keys(x - (fx + c)) * keys(y - (fy + r)) * a[rows, cols]
+    return total
+
+
+def reference(frame, flow, n_steps, step, interpolation="linear", fill=np.nan):
+    """Semi-Lagrangian extrapolation written out plainly: coarse midpoint trajectories in
+    float64, ``cv2.resize`` of the displacement, sampling of the nearest-filled source,
+    the nearest source pixel's validity, ``fill`` outside."""
+    ny, nx = frame.shape
+    nodes = [(np.arange(-(-n // step)) + 0.5) * (n / -(-n // step)) - 0.5 for n in (nx, ny)]
+    start_x, start_y = np.meshgrid(*nodes)
+    x, y = start_x.copy(), start_y.copy()
+    missing = np.isnan(frame)
+    _, labels = cv2.distanceTransformWithLabels(
+        missing.astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    source = np.concatenate([[0.0], frame[~missing]])[labels]
+    grid_x, grid_y = np.meshgrid(np.arange(nx), np.arange(ny))
+    out = []
+    for _ in range(n_steps):
+        du, dv = _sample(flow[0], x, y, "linear"), _sample(flow[1], x, y, "linear")
+        du, dv = (
+            _sample(flow[0], x - du / 2, y - dv / 2, "linear"),
+            _sample(flow[1], x - du / 2, y - dv / 2, "linear"),
+        )
+        x, y = x - du, y - dv
+        sx = grid_x + cv2.resize((x - start_x).astype(np.float32), (nx, ny))
+        sy = grid_y + cv2.resize((y - start_y).astype(np.float32), (nx, ny))
+        lead = _sample(source, sx, sy, interpolation)
+        lead[_sample(missing, sx, sy, "nearest") > 0] = np.nan
+        lead[(sx < -0.5) | (sx > nx - 0.5) | (sy < -0.5) | (sy > ny - 0.5)] = fill
+        out.append(lead)
+    return np.stack(out)
+
+
+def swirl(n=48, omega_deg=4.0):
+    c = (n - 1) / 2
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    omega = np.deg2rad(omega_deg)
+    return np.stack([-(yy - c) * omega + 0.7, (xx - c) * omega - 0.3]).astype(np.float32)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "nearest", "cubic"])
+@pytest.mark.parametrize("step", [1, 4])
+def test_fused_kernel_equals_the_plain_reference(step, interpolation):
+    frame = smooth_field(48, seed=3)
+    frame[10:16, 20:30] = np.nan  # a data gap
+    frame[40, 5] = np.nan
+    flow = swirl()
+    ours = extrapolate(frame, flow, 6, step=step, interpolation=interpolation, fill=-2.0)
+    ref = reference(frame, flow, 6, step, interpolation, fill=-2.0)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=2e-4, equal_nan=True)
+    assert (ours == -2.0).any() and np.isnan(ours).any()
+
+
+def test_one_source_frame_per_lead_time():
+    flow = swirl()
+    leads = np.stack([smooth_field(48, seed=s) for s in range(5)])
+    leads[2, 30:35, 30:35] = np.nan  # a gap in one lead only
+    out = extrapolate(leads, flow, 5)
+    for k in range(5):  # lead k + 1 samples leads[k] at the end of its k + 1 step trajectory
+        np.testing.assert_array_equal(out[k], extrapolate(leads[k], flow, k + 1)[k])
+    assert np.isnan(out[2][20:45, 20:45]).any() and not np.isnan(out[3][20:45, 20:45]).any()
+    # shared gaps: one mask for every lead, still each lead its own values
+    leads[:, 30:35, 30:35] = np.nan
+    out = extrapolate(leads, flow, 5, interpolation="cubic")
+    for k in range(5):
+        np.testing.assert_array_equal(
+            out[k], extrapolate(leads[k], flow, k + 1, interpolation="cubic")[k]
+        )
+
+
+def test_advect_is_the_last_lead_of_extrapolate():
+    frame = smooth_field(48, seed=5)
+    frame[5:9, 5:9] = np.nan
+    flow = swirl()
+    for n in (1, 4):
+        np.testing.assert_array_equal(advect(frame, flow, n), extrapolate(frame, flow, n)[-1])
+    uniform = np.ones((2, 48, 48), np.float32)
+    np.testing.assert_array_equal(advect(frame, uniform, 3), extrapolate(frame, uniform, 3)[-1])
+    with pytest.raises(ValueError, match="use extrapolate"):
+        advect(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)), 2)
+
+
+def test_out_is_filled_and_checked():
+    frame, flow = smooth_field(16), np.ones((2, 16, 16), np.float32)
+    out = np.zeros((3, 16, 16), np.float32)
+    assert extrapolate(frame, flow, 3, out=out) is out
+    np.testing.assert_array_equal(out, extrapolate(frame, flow, 3))
+    with pytest.raises(ValueError, match="C-contiguous float32 array of shape \\(3, 16, 16\\)"):
+        extrapolate(frame, flow, 3, out=np.zeros((3, 16, 32), np.float32)[:, :, ::2])
+
+
+def test_without_numba_the_error_names_the_extra():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['numba'] = None\n"
+        "import numpy as np\n"
+        "from xnowcast.extrapolation import extrapolate\n"
+        "extrapolate(np.zeros((4, 4)), np.zeros((2, 4, 4)), 1)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert run.returncode != 0
+    assert "MissingOptionalDependency" in run.stderr and "xnowcast[flow]" in run.stderr

@@ -3,6 +3,6 @@
 See :mod:`xnowcast.extrapolation.semilagrangian`.
 """
 
-from xnowcast.extrapolation.semilagrangian import backward_displacement, extrapolate
+from xnowcast.extrapolation.semilagrangian import advect, backward_displacement, extrapolate
 
-__all__ = ["backward_displacement", "extrapolate"]
+__all__ = ["advect", "backward_displacement", "extrapolate"]

@@ -17,7 +17,16 @@ would blur it more with every step).
   ``NaN`` exactly when the source pixel nearest to its trajectory start is
   missing (the missing area is advected, neither grown nor smeared).
 
-All arithmetic is ``float32`` with :func:`cv2.remap`.
+One pass over the full grid per lead time: trajectories are traced on a
+coarse grid of nodes (every ``step``-th pixel), and a compiled kernel
+(:mod:`xnowcast.extrapolation.kernels`, numba) interpolates the coarse
+displacement to each pixel, applies ``fill`` and the missing-data mask and
+samples the source, all at once. All arithmetic is ``float32``.
+
+``frame`` may also hold one source frame per lead time (``(n_steps, y, x)``):
+lead ``k`` samples its own frame at the end of the ``k``-step trajectory, so a
+forecast made in the Lagrangian frame is advected in the same single pass.
+:func:`advect` moves one frame ``n`` steps forward with one full-grid pass.
 
 Examples
 --------
@@ -34,28 +43,37 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from xnowcast.checks import choice, positive_int
 from xnowcast.optional import import_optional
 
-__all__ = ["INTERPOLATIONS", "backward_displacement", "extrapolate"]
+__all__ = ["INTERPOLATIONS", "advect", "backward_displacement", "extrapolate"]
 
-#: ``interpolation`` names and their OpenCV flags' names.
+#: ``interpolation`` names and their OpenCV flags' names (the kernels follow OpenCV's
+#: definitions, see :mod:`xnowcast.extrapolation.kernels`).
 INTERPOLATIONS = {"nearest": "INTER_NEAREST", "linear": "INTER_LINEAR", "cubic": "INTER_CUBIC"}
+
+#: Coarse displacements and how they map onto the full grid (see :func:`_trajectories`).
+Coarse = tuple[np.ndarray, tuple, tuple]
 
 
 def _check_inputs(frame: np.ndarray, flow: np.ndarray, n_steps: int):
-    frame = np.asarray(frame, dtype=np.float32)
+    positive_int(n_steps, "n_steps")
+    frame = np.ascontiguousarray(frame, dtype=np.float32)
     flow = np.asarray(flow, dtype=np.float32)
-    if frame.ndim != 2:
-        raise ValueError(f"frame must be 2-D (y, x), got shape {frame.shape}")
-    if flow.shape != (2, *frame.shape):
+    if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[0] != n_steps):
         raise ValueError(
-            f"flow must have shape (2, y, x) = {(2, *frame.shape)} to match the frame, got "
+            f"frame must have shape (y, x) (one source frame) or (n_steps={n_steps}, y, x) "
+            f"(one source frame per lead time), got shape {frame.shape}"
+        )
+    if flow.shape != (2, *frame.shape[-2:]):
+        raise ValueError(
+            f"flow must have shape (2, y, x) = {(2, *frame.shape[-2:])} to match the frame, got "
             f"{flow.shape}"
         )
-    positive_int(n_steps, "n_steps")
     if not np.isfinite(flow).all():
         raise ValueError(
             "flow contains NaN or inf; fill it first (e.g. np.nan_to_num(flow)), since a "
@@ -64,16 +82,38 @@ def _check_inputs(frame: np.ndarray, flow: np.ndarray, n_steps: int):
     return frame, flow
 
 
-def _fill_nearest(frame: np.ndarray, missing: np.ndarray) -> np.ndarray:
-    """``frame`` with every missing pixel set to the value of the nearest valid one."""
+def _nearest_labels(missing: np.ndarray) -> np.ndarray:
+    """For every pixel, 1 + the raster index among the valid pixels of the nearest valid one."""
     cv2 = import_optional("cv2", "semi-Lagrangian advection")
 
     _, labels = cv2.distanceTransformWithLabels(
         missing.astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL
     )
+    return labels
+
+
+def _fill_nearest(frame: np.ndarray, missing: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``frame`` with every missing pixel set to the value of the nearest valid one."""
     # labels number the valid (zero) pixels in raster order, starting at 1
     values = np.concatenate([np.zeros(1, np.float32), frame[~missing]])
     return values[labels]
+
+
+def _sources(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(l, y, x)`` frames without NaN, and ``(l or 1, y, x)`` uint8 masks of the missing pixels.
+
+    The masks are an empty ``(1, 0, 0)`` array when nothing is missing; frames that share
+    one missing area share one mask and one nearest-neighbour search.
+    """
+    missing = np.isnan(frames)
+    if not missing.any():
+        return frames, np.zeros((1, 0, 0), np.uint8)
+    if (missing == missing[:1]).all():
+        labels = _nearest_labels(missing[0])
+        filled = np.stack([_fill_nearest(f, missing[0], labels) for f in frames])
+        return filled, missing[:1].view(np.uint8)
+    filled = np.stack([_fill_nearest(f, m, _nearest_labels(m)) for f, m in zip(frames, missing)])
+    return filled, missing.view(np.uint8)
 
 
 def _node_coords(n: int, step: int) -> tuple[np.ndarray, int]:
@@ -82,8 +122,43 @@ def _node_coords(n: int, step: int) -> tuple[np.ndarray, int]:
     return ((np.arange(m, dtype=np.float32) + 0.5) * np.float32(n / m) - 0.5), m
 
 
-def backward_displacement(flow: np.ndarray, n_steps: int, *, midpoint: bool = True, step: int = 1):
+def _trajectories(flow: np.ndarray, n_steps: int, midpoint: bool, step: int) -> Coarse:
+    """The coarse trajectory displacements of lead times ``1 .. n_steps``.
+
+    Returns ``(disp, rows, cols)``: the displacement (trajectory start minus node) on the
+    coarse nodes, ``(n_steps, 2, my, mx)``, and the
+    :func:`~xnowcast.extrapolation.kernels.resize_weights` that interpolate it to the full grid.
+    """
+    from xnowcast.extrapolation.kernels import resize_weights, trace
+
+    positive_int(step, "step")
+    ny, nx = flow.shape[1:]
+    if bool((flow == flow[:, :1, :1]).all()):  # uniform motion: no trajectories to trace
+        k = np.arange(1, n_steps + 1, dtype=np.float32)[:, None]
+        disp = (-k * flow[:, 0, 0]).astype(np.float32).reshape(n_steps, 2, 1, 1)
+        return disp, resize_weights(ny, 1), resize_weights(nx, 1)
+    node_x, mx = _node_coords(nx, int(step))
+    node_y, my = _node_coords(ny, int(step))
+    start_x, start_y = np.meshgrid(node_x, node_y)
+    u, v = np.ascontiguousarray(flow[0]), np.ascontiguousarray(flow[1])
+    disp = trace(u, v, start_x, start_y, n_steps, bool(midpoint))
+    return disp, resize_weights(ny, my), resize_weights(nx, mx)
+
+
+def _expand(disp: np.ndarray, rows: tuple, cols: tuple) -> np.ndarray:
+    """The coarse ``disp`` interpolated to the full grid (as the kernel does it)."""
+    (r0, r1, wr), (c0, c1, wc) = rows, cols
+    across = disp[:, c0] + wc * (disp[:, c1] - disp[:, c0])
+    return across[r0] + wr[:, None] * (across[r1] - across[r0])
+
+
+def backward_displacement(
+    flow: np.ndarray, n_steps: int, *, midpoint: bool = True, step: int = 1
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield the backward trajectory end points for lead times ``1 .. n_steps``.
+
+    :func:`extrapolate` never forms these maps (it interpolates the coarse
+    displacement inside its one pass per lead time); they are for inspection.
 
     Parameters
     ----------
@@ -113,44 +188,14 @@ def backward_displacement(flow: np.ndarray, n_steps: int, *, midpoint: bool = Tr
     >>> [float(mx[1, 2]) for mx, my in backward_displacement(flow, 3)]
     [1.0, 0.0, -1.0]
     """
-    cv2 = import_optional("cv2", "semi-Lagrangian advection")
-
-    positive_int(step, "step")
+    flow = np.asarray(flow, dtype=np.float32)
     ny, nx = flow.shape[1:]
     grid_x, grid_y = np.meshgrid(np.arange(nx, dtype=np.float32), np.arange(ny, dtype=np.float32))
-    map_x, map_y = grid_x.copy(), grid_y.copy()
-    if bool((flow == flow[:, :1, :1]).all()):  # uniform motion: no trajectories to trace
-        for _ in range(n_steps):
-            map_x -= flow[0, 0, 0]
-            map_y -= flow[1, 0, 0]
-            yield map_x, map_y
-        return
-    u = np.ascontiguousarray(flow[0], dtype=np.float32)
-    v = np.ascontiguousarray(flow[1], dtype=np.float32)
-    node_x, mx = _node_coords(nx, int(step))
-    node_y, my = _node_coords(ny, int(step))
-    start_x, start_y = np.meshgrid(node_x, node_y)
-    pos_x, pos_y = start_x.copy(), start_y.copy()
-    linear, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
-
-    def sample(px, py):
-        return (
-            cv2.remap(u, px, py, linear, borderMode=border),
-            cv2.remap(v, px, py, linear, borderMode=border),
-        )
-
-    for _ in range(n_steps):
-        du, dv = sample(pos_x, pos_y)
-        if midpoint:
-            du, dv = sample(pos_x - 0.5 * du, pos_y - 0.5 * dv)
-        pos_x -= du
-        pos_y -= dv
-        if (mx, my) == (nx, ny):
-            np.copyto(map_x, pos_x)
-            np.copyto(map_y, pos_y)
-        else:
-            np.add(grid_x, cv2.resize(pos_x - start_x, (nx, ny), interpolation=linear), out=map_x)
-            np.add(grid_y, cv2.resize(pos_y - start_y, (nx, ny), interpolation=linear), out=map_y)
+    map_x, map_y = np.empty_like(grid_x), np.empty_like(grid_y)
+    disp, rows, cols = _trajectories(flow, n_steps, midpoint, step)
+    for disp_x, disp_y in disp:
+        np.add(grid_x, _expand(disp_x, rows, cols), out=map_x)
+        np.add(grid_y, _expand(disp_y, rows, cols), out=map_y)
         yield map_x, map_y
 
 
@@ -169,8 +214,11 @@ def extrapolate(
 
     Parameters
     ----------
-    frame : (y, x) array
-        The last observed frame (``NaN`` = missing).
+    frame : (y, x) or (n_steps, y, x) array
+        The last observed frame (``NaN`` = missing); or one source frame per
+        lead time: lead ``k`` (``k = 1 .. n_steps``) samples ``frame[k - 1]``
+        at the end of its ``k``-step trajectory (e.g. a forecast made in the
+        Lagrangian frame, advected in the same pass).
     flow : (2, y, x) array
         Motion in pixels per step, ``u`` along +x, ``v`` along +y.
     n_steps : int
@@ -185,39 +233,86 @@ def extrapolate(
         Trace trajectories from every ``step``-th pixel and interpolate the
         displacement in between (see :func:`backward_displacement`); 1 traces
         every pixel.
-    out : (n_steps, y, x) float32 array, optional
+    out : (n_steps, y, x) float32 C-contiguous array, optional
         Where to write the result.
 
     Returns
     -------
     (n_steps, y, x) float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flow = np.zeros((2, 4, 6), "float32"); flow[0] = 1.0
+    >>> leads = np.stack([np.full((4, 6), k, "float32") for k in (1.0, 2.0)])
+    >>> out = extrapolate(leads, flow, 2)  # lead k samples leads[k - 1]
+    >>> out[:, 0].tolist()
+    [[nan, 1.0, 1.0, 1.0, 1.0, 1.0], [nan, nan, 2.0, 2.0, 2.0, 2.0]]
     """
-    cv2 = import_optional("cv2", "semi-Lagrangian advection")
+    from xnowcast.extrapolation.kernels import ORDERS, advect_leads
 
     frame, flow = _check_inputs(frame, flow, n_steps)
     interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
-    fill = np.float32(fill)
-    inter = getattr(cv2, INTERPOLATIONS[interpolation])
-    ny, nx = frame.shape
+    shape = (n_steps, *frame.shape[-2:])
     if out is None:
-        out = np.empty((n_steps, ny, nx), np.float32)
-    elif out.shape != (n_steps, ny, nx) or out.dtype != np.float32:
-        raise ValueError(f"out must be float32 of shape {(n_steps, ny, nx)}")
-    missing = np.isnan(frame)
-    has_missing = bool(missing.any())
-    if has_missing:
-        source = _fill_nearest(frame, missing)
-        valid = (~missing).astype(np.uint8)
-    else:
-        source = frame
-    lo_x, hi_x, lo_y, hi_y = -0.5, nx - 0.5, -0.5, ny - 0.5
-    border = cv2.BORDER_REPLICATE
-    trajectories = backward_displacement(flow, n_steps, midpoint=midpoint, step=step)
-    for k, (map_x, map_y) in enumerate(trajectories):
-        cv2.remap(source, map_x, map_y, inter, dst=out[k], borderMode=border)
-        if has_missing:
-            hit = cv2.remap(valid, map_x, map_y, cv2.INTER_NEAREST, borderMode=border)
-            np.copyto(out[k], np.float32(np.nan), where=hit == 0)
-        outside = (map_x < lo_x) | (map_x > hi_x) | (map_y < lo_y) | (map_y > hi_y)
-        np.copyto(out[k], fill, where=outside)
+        out = np.empty(shape, np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}")
+    sources, missing = _sources(frame.reshape(-1, *shape[1:]))
+    disp, rows, cols = _trajectories(flow, n_steps, midpoint, step)
+    advect_leads(sources, missing, disp, rows, cols, ORDERS[interpolation], np.float32(fill), out)
     return out
+
+
+def advect(
+    frame: np.ndarray,
+    flow: np.ndarray,
+    n_steps: int,
+    *,
+    fill: float = np.nan,
+    interpolation: str = "linear",
+    midpoint: bool = True,
+    step: int = 4,
+) -> np.ndarray:
+    """``frame`` moved ``n_steps`` forward along ``flow``: ``extrapolate(...)[-1]``, cheaply.
+
+    Aligns an earlier frame with a later one (e.g. frame ``t - j`` onto the
+    grid of frame ``t`` with ``n_steps=j``) in a single pass over the full
+    grid: only the coarse trajectory is traced through the intermediate steps.
+
+    Parameters
+    ----------
+    frame : (y, x) array
+        The frame to move (``NaN`` = missing).
+    flow, n_steps, fill, interpolation, midpoint, step
+        As for :func:`extrapolate`.
+
+    Returns
+    -------
+    (y, x) float32
+        Equal to ``extrapolate(frame, flow, n_steps, ...)[-1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frame = np.arange(6, dtype="float32").reshape(1, 6)
+    >>> flow = np.zeros((2, 1, 6), "float32"); flow[0] = 1.0
+    >>> advect(frame, flow, 2, fill=-1).tolist()
+    [[-1.0, -1.0, 0.0, 1.0, 2.0, 3.0]]
+    """
+    from xnowcast.extrapolation.kernels import ORDERS, advect_leads
+
+    if np.ndim(frame) != 2:
+        raise ValueError(
+            f"advect moves one (y, x) frame, got shape {np.shape(frame)}; use extrapolate "
+            "for one source frame per lead time"
+        )
+    frame, flow = _check_inputs(frame, flow, n_steps)
+    interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
+    sources, missing = _sources(frame[None])
+    disp, rows, cols = _trajectories(flow, n_steps, midpoint, step)
+    out = np.empty((1, *frame.shape), np.float32)
+    advect_leads(
+        sources, missing, disp[-1:], rows, cols, ORDERS[interpolation], np.float32(fill), out
+    )
+    return out[0]

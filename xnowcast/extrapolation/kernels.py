@@ -1,0 +1,260 @@
+"""Numba kernels of semi-Lagrangian advection.
+
+Two kernels, both parallel (one parallel region per forecast) and compiled
+once (``cache=True``):
+
+* :func:`trace`: the backward trajectories of a set of points (usually a
+  coarse grid of nodes) through the full-resolution flow, for every lead time;
+* :func:`advect_leads`: the whole work of each lead time in one pass over the
+  full grid: interpolate the coarse displacement to the pixel, find its
+  trajectory start, mark it ``fill`` when that lies outside the domain,
+  ``NaN`` when the nearest source pixel is missing, and otherwise sample the
+  lead's source there.
+
+Interpolation (of the flow, of the coarse displacement and of the source) is
+``float32`` arithmetic with replicated borders: bilinear as :func:`cv2.remap`
+and :func:`cv2.resize` (``INTER_LINEAR``) define it, without their
+1/32-pixel quantisation of coordinates; nearest rounds half to even as
+:func:`cv2.remap` does; cubic is Keys' kernel with ``a = -0.75`` (OpenCV's).
+The inner loops work on whole rows in stages without branches (coordinates,
+then samples, then masks), so that the compiler vectorises them.
+
+Examples
+--------
+>>> import numpy as np
+>>> from xnowcast.extrapolation.kernels import ORDERS, resize_weights
+>>> ORDERS["linear"]
+1
+>>> [a.tolist() for a in resize_weights(4, 2)]
+[[0, 0, 0, 1], [1, 1, 1, 1], [0.0, 0.25, 0.75, 0.0]]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from xnowcast.optional import import_optional
+
+numba = import_optional("numba", "semi-Lagrangian advection")
+
+__all__ = ["ORDERS", "advect_leads", "resize_weights", "trace"]
+
+#: Interpolation name -> kernel code of :func:`advect_leads`.
+ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
+
+_CUBIC_A = np.float32(-0.75)
+
+
+def resize_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbour indices and weight of a half-pixel-aligned linear resize from ``n_in`` to ``n_out``.
+
+    Output position ``i`` reads ``(1 - w) * a[lo] + w * a[hi]``, exactly as
+    :func:`cv2.resize` with ``INTER_LINEAR`` places it (borders replicated).
+
+    Examples
+    --------
+    >>> lo, hi, w = resize_weights(3, 3)  # same size: the identity
+    >>> lo.tolist(), hi.tolist(), w.tolist()
+    ([0, 1, 2], [1, 2, 2], [0.0, 0.0, 0.0])
+    """
+    pos = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5
+    lo = np.floor(pos).astype(np.int64)
+    w = (pos - lo).astype(np.float32)
+    w[lo < 0] = 0.0
+    lo = np.clip(lo, 0, n_in - 1)
+    w[lo >= n_in - 1] = 0.0
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo, hi, w
+
+
+@numba.njit(cache=True, inline="always")
+def _keys(t):  # pragma: no cover - compiled
+    """Keys' cubic convolution weights of the 4 neighbours at offset ``t`` in [0, 1)."""
+    a = _CUBIC_A
+    w0 = ((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a
+    w1 = ((a + 2) * t - (a + 3)) * t * t + 1
+    s = 1 - t
+    w2 = ((a + 2) * s - (a + 3)) * s * s + 1
+    return w0, w1, w2, np.float32(1.0) - w0 - w1 - w2
+
+
+@numba.njit(cache=True, inline="always")
+def _bicubic(a, x, y):  # pragma: no cover - compiled
+    """``a`` at ``(x, y)``, Keys' cubic (``a = -0.75``), borders replicated."""
+    ny, nx = a.shape
+    fx = math.floor(x)
+    fy = math.floor(y)
+    wx = _keys(np.float32(x - fx))
+    wy = _keys(np.float32(y - fy))
+    ix = int(fx) - 1
+    iy = int(fy) - 1
+    total = np.float32(0.0)
+    for r in range(4):
+        row = min(max(iy + r, 0), ny - 1)
+        acc = np.float32(0.0)
+        for c in range(4):
+            col = min(max(ix + c, 0), nx - 1)
+            acc += wx[c] * a[row, col]
+        total += wy[r] * acc
+    return total
+
+
+@numba.njit(cache=True)
+def _cells(xs, ys, nx, ny, index, tx, ty):  # pragma: no cover - compiled
+    """Flat index of the top-left neighbour and the offsets of each point (borders replicated).
+
+    Points are clamped into the grid; the neighbour is at most ``(ny - 2, nx - 2)`` so that
+    its right and lower neighbours exist (the offset is then 1 at the last row or column).
+    """
+    x_max, y_max = np.float32(nx - 1), np.float32(ny - 1)
+    i_max, j_max = max(nx - 2, 0), max(ny - 2, 0)
+    zero = np.float32(0.0)
+    for j in range(xs.shape[0]):
+        x = min(max(xs[j], zero), x_max)
+        y = min(max(ys[j], zero), y_max)
+        x0 = min(np.int64(x), i_max)
+        y0 = min(np.int64(y), j_max)
+        tx[j] = x - np.float32(x0)
+        ty[j] = y - np.float32(y0)
+        index[j] = y0 * nx + x0
+
+
+@numba.njit(cache=True)
+def _lerp2(a, index, tx, ty, nx, out):  # pragma: no cover - compiled
+    """Bilinear samples of the flat array ``a`` at the cells of :func:`_cells`."""
+    right = 1 if nx > 1 else 0
+    down = nx if a.shape[0] > nx else 0
+    for j in range(index.shape[0]):
+        p = index[j]
+        top = a[p] + tx[j] * (a[p + right] - a[p])
+        bottom = a[p + down] + tx[j] * (a[p + down + right] - a[p + down])
+        out[j] = top + ty[j] * (bottom - top)
+
+
+@numba.njit(cache=True)
+def _closest(xs, ys, nx, ny, out):  # pragma: no cover - compiled
+    """Flat index of the pixel nearest each point, halves to even (as OpenCV), borders replicated."""
+    x_max, y_max = np.float32(nx - 1), np.float32(ny - 1)
+    zero = np.float32(0.0)
+    for j in range(xs.shape[0]):
+        x = np.rint(min(max(xs[j], zero), x_max))
+        y = np.rint(min(max(ys[j], zero), y_max))
+        out[j] = np.int64(y) * nx + np.int64(x)
+
+
+@numba.njit(parallel=True, cache=True)
+def trace(u, v, start_x, start_y, n_steps, midpoint):  # pragma: no cover - compiled
+    """Backward trajectories of the points ``(start_x, start_y)`` through the flow ``(u, v)``.
+
+    Returns the displacements (trajectory start minus point) after ``1 .. n_steps``
+    steps, ``(n_steps, 2, rows, cols)``. With ``midpoint`` the flow is read at the
+    midpoint of each step.
+    """
+    rows, cols = start_x.shape
+    ny, nx = u.shape
+    flat_u, flat_v = u.ravel(), v.ravel()
+    disp = np.empty((n_steps, 2, rows, cols), np.float32)
+    half = np.float32(0.5)
+    for i in numba.prange(rows):
+        px, py = start_x[i].copy(), start_y[i].copy()
+        qx, qy = np.empty(cols, np.float32), np.empty(cols, np.float32)
+        du, dv = np.empty(cols, np.float32), np.empty(cols, np.float32)
+        index = np.empty(cols, np.int64)
+        tx, ty = np.empty(cols, np.float32), np.empty(cols, np.float32)
+        for k in range(n_steps):
+            _cells(px, py, nx, ny, index, tx, ty)
+            _lerp2(flat_u, index, tx, ty, nx, du)
+            _lerp2(flat_v, index, tx, ty, nx, dv)
+            if midpoint:
+                for j in range(cols):
+                    qx[j] = px[j] - half * du[j]
+                    qy[j] = py[j] - half * dv[j]
+                _cells(qx, qy, nx, ny, index, tx, ty)
+                _lerp2(flat_u, index, tx, ty, nx, du)
+                _lerp2(flat_v, index, tx, ty, nx, dv)
+            for j in range(cols):
+                px[j] -= du[j]
+                py[j] -= dv[j]
+                disp[k, 0, i, j] = px[j] - start_x[i, j]
+                disp[k, 1, i, j] = py[j] - start_y[i, j]
+    return disp
+
+
+@numba.njit(parallel=True, cache=True)
+def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragma: no cover
+    """Every lead time, each in one pass over the grid (see the module docstring).
+
+    Parameters
+    ----------
+    sources : (l, y, x) float32
+        Frames to sample, without NaN (missing pixels filled); lead ``k`` reads
+        ``sources[min(k, l - 1)]``.
+    missing : (m, y, x) uint8
+        1 where the original frame is missing, likewise per lead; shape ``(1, 0, 0)``
+        when nothing is missing.
+    disp : (n, 2, my, mx) float32
+        Coarse displacement (trajectory start minus node) of each lead, ``x`` then ``y``.
+    rows, cols : tuples ``(lo, hi, w)`` of :func:`resize_weights`
+        From the coarse grid to the full one, for rows and columns.
+    order : int
+        0 nearest, 1 linear, 3 cubic.
+    fill : float32
+        Value of pixels whose trajectory starts outside the domain.
+    out : (n, y, x) float32
+        Result.
+    """
+    n, ny, nx = out.shape
+    row_lo, row_hi, row_w = rows
+    col_lo, col_hi, col_w = cols
+    n_src, n_mask = sources.shape[0], missing.shape[0]
+    has_missing = missing.shape[1] > 0
+    lo_x, hi_x = np.float32(-0.5), np.float32(nx - 0.5)
+    lo_y, hi_y = np.float32(-0.5), np.float32(ny - 0.5)
+    nan = np.float32(np.nan)
+    mx = disp.shape[3]
+    for task in numba.prange(n * ny):
+        k = task // ny
+        i = task - k * ny
+        src = sources[min(k, n_src - 1)]
+        flat = src.ravel()
+        mask = missing[min(k, n_mask - 1)].ravel()
+        target = out[k, i]
+        # the coarse displacement interpolated to this row, then along it to each pixel
+        r0, r1, wr = row_lo[i], row_hi[i], row_w[i]
+        line_x, line_y = np.empty(mx, np.float32), np.empty(mx, np.float32)
+        for c in range(mx):
+            a, b = disp[k, 0, r0, c], disp[k, 0, r1, c]
+            line_x[c] = a + wr * (b - a)
+            a, b = disp[k, 1, r0, c], disp[k, 1, r1, c]
+            line_y[c] = a + wr * (b - a)
+        xs, ys = np.empty(nx, np.float32), np.empty(nx, np.float32)
+        fi = np.float32(i)
+        for j in range(nx):
+            c0, c1, wc = col_lo[j], col_hi[j], col_w[j]
+            xs[j] = np.float32(j) + (line_x[c0] + wc * (line_x[c1] - line_x[c0]))
+            ys[j] = fi + (line_y[c0] + wc * (line_y[c1] - line_y[c0]))
+        index = np.empty(nx, np.int64)
+        tx, ty = np.empty(nx, np.float32), np.empty(nx, np.float32)
+        _cells(xs, ys, nx, ny, index, tx, ty)
+        if order == 1:
+            _lerp2(flat, index, tx, ty, nx, target)
+        elif order == 0:
+            near = np.empty(nx, np.int64)
+            _closest(xs, ys, nx, ny, near)
+            for j in range(nx):
+                target[j] = flat[near[j]]
+        else:
+            for j in range(nx):
+                target[j] = _bicubic(src, xs[j], ys[j])
+        if has_missing:
+            near = np.empty(nx, np.int64)
+            _closest(xs, ys, nx, ny, near)
+            for j in range(nx):
+                if mask[near[j]] != 0:
+                    target[j] = nan
+        for j in range(nx):
+            x, y = xs[j], ys[j]
+            if x < lo_x or x > hi_x or y < lo_y or y > hi_y:
+                target[j] = fill

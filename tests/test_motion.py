@@ -15,7 +15,7 @@ from xnowcast.motion import (  # noqa: E402
     list_methods,
     motion,
 )
-from xnowcast.motion.interface import combine_flows, frame_pairs  # noqa: E402
+from xnowcast.motion.common import combine_flows, frame_pairs  # noqa: E402
 
 N, PAD, INNER = 96, 24, np.s_[:, 16:-16, 16:-16]
 # each method with a setting that resolves sub-pixel motion (DIS "fast"/"ultrafast"

@@ -22,7 +22,8 @@ from xnowcast.motion.api import (
     DEFAULT_TRANSFORM,
     estimate_motion,
 )
-from xnowcast.motion.interface import canonical_name, check_combine, get_method, list_methods
+from xnowcast.motion.common import check_combine
+from xnowcast.motion.interface import canonical_name, get_method, list_methods
 from xnowcast.optional import import_optional
 
 __all__ = ["TRENDS", "OpticalFlow"]

@@ -16,12 +16,8 @@ import pandas as pd
 import xarray as xr
 
 from xnowcast.checks import positive_int, real
-from xnowcast.motion.interface import (
-    check_combine,
-    check_frames,
-    check_range,
-    get_method,
-)
+from xnowcast.motion.common import check_combine, check_frames, check_range
+from xnowcast.motion.interface import get_method, get_validator
 from xnowcast.transforms import Transform, get_transform
 
 __all__ = [
@@ -89,8 +85,8 @@ def estimate_motion(
     --------
     >>> import numpy as np
     >>> from xnowcast.motion import estimate_motion
-    >>> estimate_motion(np.zeros((4, 16, 16))).any()
-    np.False_
+    >>> bool(estimate_motion(np.zeros((4, 16, 16))).any())
+    False
     """
     tf = get_transform(DEFAULT_TRANSFORM if transform is None else transform)
     estimator = get_method(method)
@@ -127,10 +123,18 @@ def method_options(estimator: Any) -> list[str]:
 def check_options(estimator: Any, options: dict[str, Any]) -> None:
     """Raise a TypeError naming the valid options when ``options`` has unknown ones.
 
-    A ``preset`` the method does not have is a ``ValueError`` listing its presets, and so
-    is a bad option value (``smooth``, ``value_range``, and the checks of the method
-    module's ``validate_options``), so that a model with bad options fails when it is
-    made, not inside OpenCV at its first forecast.
+    A bad option value (``smooth``, ``value_range``, and those the method's registered
+    option check, :func:`xnowcast.motion.interface.get_validator`, rejects, such as an
+    unknown ``preset``) is a ``ValueError`` naming it, so that a model with bad options
+    fails when it is made, not inside OpenCV at its first forecast.
+
+    Examples
+    --------
+    >>> from xnowcast.motion import get_method
+    >>> check_options(get_method("dis"), {"preset": "slow"})
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown DIS preset 'slow'; valid presets are: ultrafast, fast, medium
     """
     valid = method_options(estimator)
     unknown = sorted(set(options) - set(valid))
@@ -139,23 +143,12 @@ def check_options(estimator: Any, options: dict[str, Any]) -> None:
             f"unknown option(s) {unknown} for motion method {_method_name(estimator)!r}; "
             f"valid options are: {', '.join(valid)}"
         )
-    presets = getattr(inspect.getmodule(estimator), "PRESETS", None)
-    preset = options.get("preset")
-    if (
-        presets is not None
-        and preset is not None
-        and (not isinstance(preset, str) or preset.strip().lower() not in presets)
-    ):
-        raise ValueError(
-            f"unknown preset {preset!r} for motion method {_method_name(estimator)!r}; "
-            f"valid presets are: {', '.join(presets)}"
-        )
     if "smooth" in options:
         real(options["smooth"], "smooth (sigma in pixels)", low=0)
     if "value_range" in options:
         check_range(options["value_range"])
-    validate = getattr(inspect.getmodule(estimator), "validate_options", None)
-    if callable(validate):  # the method's own checks of its option values
+    validate = get_validator(estimator)
+    if validate is not None:  # the method's own checks of its option values
         validate(**options)
 
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from xnowcast.checks import integer
-from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
+from xnowcast.motion.common import check_frames, finish_flow, frame_pairs
 from xnowcast.optional import import_optional
 
 __all__ = ["PRESETS", "dis", "validate_options"]

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from xnowcast.checks import integer, real
-from xnowcast.motion.interface import (
+from xnowcast.motion.common import (
     check_frames,
     finish_flow,
     frame_pairs,

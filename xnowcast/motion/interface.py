@@ -31,6 +31,10 @@ Missing data: for each pair, pixels missing in *either* frame are set to the
 bottom of ``value_range`` in *both*, so that data gaps that open or close
 between frames do not look like motion.
 
+This module holds only the registry (as pysteps' ``motion/interface.py``):
+names, the estimators and their option checks. The helpers the methods share
+are in :mod:`xnowcast.motion.common`.
+
 Examples
 --------
 >>> import numpy as np
@@ -46,31 +50,18 @@ True
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from xnowcast.checks import choice, positive_int, real
-from xnowcast.optional import import_optional
-
 __all__ = [
-    "COMBINE",
     "available_methods",
     "canonical_name",
-    "check_combine",
-    "check_frames",
-    "check_range",
-    "combine_flows",
-    "finish_flow",
-    "frame_pairs",
     "get_method",
+    "get_validator",
     "list_methods",
-    "smooth_flow",
 ]
-
-#: Valid values of ``combine``.
-COMBINE = ("weighted", "median")
 
 #: Built-in methods as lazy ``"module:function"`` references (OpenCV is only
 #: imported when a method is used).
@@ -80,7 +71,19 @@ _METHODS: dict[str, str] = {
     "lucas-kanade": "xnowcast.motion.lucas_kanade:lucas_kanade",
     "tvl1": "xnowcast.motion.tvl1:tvl1",
 }
+#: The option checks of the built-in methods (``"module:function"``): each raises a
+#: ValueError naming the first bad option value, so that a model fails when it is made.
+_VALIDATORS: dict[str, str] = {
+    "dis": "xnowcast.motion.dis:validate_options",
+    "farneback": "xnowcast.motion.farneback:validate_options",
+    "lucas-kanade": "xnowcast.motion.lucas_kanade:validate_options",
+}
 _ALIASES = {"lk": "lucas-kanade", "lucaskanade": "lucas-kanade", "tv-l1": "tvl1"}
+
+
+def _load(reference: str) -> Callable[..., Any]:
+    module, _, attr = reference.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def canonical_name(name: str) -> str:
@@ -107,10 +110,28 @@ def list_methods() -> list[str]:
 
 
 def available_methods() -> list[str]:
-    """Names of the motion methods usable with the installed OpenCV build."""
+    """Names of the motion methods usable with the installed OpenCV build.
+
+    Examples
+    --------
+    >>> {"dis", "farneback", "lucas-kanade"} <= set(available_methods())
+    True
+    """
     from xnowcast.motion.tvl1 import tvl1_available
 
     return [m for m in list_methods() if m != "tvl1" or tvl1_available()]
+
+
+def _registered_name(name: Any) -> str:
+    """The registry key of ``name``; a ValueError listing the valid names otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"method must be a name, got {type(name).__name__}")
+    key = canonical_name(name)
+    if key not in _METHODS:
+        raise ValueError(
+            f"unknown motion method {name!r}; valid names are: {', '.join(list_methods())}"
+        )
+    return key
 
 
 def get_method(name: str) -> Callable[..., np.ndarray]:
@@ -133,142 +154,34 @@ def get_method(name: str) -> Callable[..., np.ndarray]:
     """
     if callable(name):
         return name
-    if not isinstance(name, str):
-        raise TypeError(f"method must be a name, got {type(name).__name__}")
-    key = canonical_name(name)
-    if key not in _METHODS:
-        raise ValueError(
-            f"unknown motion method {name!r}; valid names are: {', '.join(list_methods())}"
-        )
-    module, _, attr = _METHODS[key].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return _load(_METHODS[_registered_name(name)])
 
 
-def check_frames(frames: Any, n_flows: int = 1) -> np.ndarray:
-    """Validate ``(t, y, x)`` frames and ``n_flows``; return them as ``float32``.
+def get_validator(method: str | Callable[..., Any]) -> Callable[..., None] | None:
+    """The option check of a method, given by name or as its registered estimator.
 
-    Raises
-    ------
-    ValueError
-        Wrong shape, fewer than ``n_flows + 1`` frames, or a bad ``n_flows``.
-    """
-    frames = np.asarray(frames)
-    if frames.ndim != 3:
-        raise ValueError(
-            f"motion estimation needs frames of shape (t, y, x), got shape {frames.shape}"
-        )
-    if not np.issubdtype(frames.dtype, np.number):
-        raise TypeError(f"frames must be numeric, got dtype {frames.dtype}")
-    positive_int(n_flows, "n_flows")
-    if frames.shape[0] < n_flows + 1:
-        raise ValueError(
-            f"n_flows={n_flows} needs at least {n_flows + 1} frames, got {frames.shape[0]}; "
-            "pass more frames or lower n_flows"
-        )
-    if min(frames.shape[1:]) < 2:
-        raise ValueError(f"frames must be at least 2x2 pixels, got {frames.shape[1:]}")
-    return frames.astype(np.float32, copy=False)
-
-
-def frame_pairs(
-    frames: np.ndarray,
-    n_flows: int,
-    value_range: Sequence[float] = (0.0, 1.0),
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The last ``n_flows`` consecutive pairs as 8-bit images, oldest first.
-
-    Each frame is mapped onto ``0 .. 255`` with the fixed ``value_range``
-    (:func:`xnowcast.transforms.to_uint8`); pixels missing (``NaN``) in either
-    frame of a pair get the bottom value in both.
+    The check takes the method's options as keywords and raises a ValueError
+    (TypeError for a wrong type) naming the first bad value. ``None`` for a
+    method without value checks (``"tvl1"``) and for estimators that are not
+    in the registry.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> f = np.array([[[0.0, np.nan]], [[1.0, 0.5]]])
-    >>> [p.tolist() for p in frame_pairs(f, 1)[0]]
-    [[[0, 0]], [[255, 0]]]
+    >>> check = get_validator("lk")
+    >>> check(win_size=2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Lucas-Kanade option win_size must be a whole number >= 3, got 2
+    >>> get_validator(get_method("dis")) is get_validator("dis")
+    True
+    >>> get_validator("tvl1") is None
+    True
     """
-    from xnowcast.transforms import to_uint8
-
-    lo, hi = check_range(value_range)
-    frames = np.asarray(frames, dtype=np.float32)
-    t = frames.shape[0]
-    missing = np.isnan(frames)
-    images = to_uint8(frames, (lo, hi))
-    pairs = []
-    for i in range(t - n_flows - 1, t - 1):
-        a, b = images[i], images[i + 1]
-        gap = missing[i] | missing[i + 1]
-        if gap.any() and not (missing[i] == missing[i + 1]).all():
-            a, b = a.copy(), b.copy()
-            a[gap] = 0
-            b[gap] = 0
-        pairs.append((a, b))
-    return pairs
-
-
-def check_range(value_range: Sequence[float]) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"value_range must be two numbers (lo, hi), got {value_range!r}") from None
-    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
-        raise ValueError(f"value_range must be finite with hi > lo, got {value_range!r}")
-    return lo, hi
-
-
-def combine_flows(flows: Sequence[np.ndarray], combine: str = "weighted") -> np.ndarray:
-    """Combine the flows of several frame pairs (oldest first) into one.
-
-    Parameters
-    ----------
-    flows : sequence of (2, y, x) arrays
-        One flow per pair, oldest first.
-    combine : {"weighted", "median"}
-        ``"weighted"``: mean with weights ``1, 2, ..., n`` (recent pairs weigh
-        more); ``"median"``: pixel-wise median of ``u`` and ``v``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> flows = [np.full((2, 1, 1), v, "float32") for v in (0.0, 3.0)]
-    >>> float(combine_flows(flows, "weighted")[0, 0, 0])
-    2.0
-    >>> float(combine_flows(flows + [np.ones((2, 1, 1))], "median")[0, 0, 0])
-    1.0
-    """
-    combine = check_combine(combine)
-    if len(flows) == 1:
-        return np.asarray(flows[0], dtype=np.float32)
-    stack = np.stack(flows).astype(np.float32, copy=False)
-    if combine == "median":
-        return np.median(stack, axis=0).astype(np.float32)
-    weights = np.arange(1, len(flows) + 1, dtype=np.float32)
-    weights /= weights.sum()
-    return np.tensordot(weights, stack, axes=1).astype(np.float32)
-
-
-def smooth_flow(flow: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian-smooth both components of a ``(2, y, x)`` flow (``sigma`` in pixels)."""
-    sigma = real(sigma, "smooth (sigma in pixels)", low=0)
-    if sigma == 0:
-        return flow
-    cv2 = import_optional("cv2", "optical-flow motion")
-
-    return np.stack(
-        [cv2.GaussianBlur(c, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE) for c in flow]
-    )
-
-
-def finish_flow(
-    flows: Sequence[np.ndarray], combine: str = "weighted", smooth: float = 0.0
-) -> np.ndarray:
-    """Combine per-pair ``(2, y, x)`` flows (:func:`combine_flows`), smooth, return float32."""
-    flow = combine_flows(flows, combine)
-    flow = smooth_flow(np.ascontiguousarray(flow, dtype=np.float32), smooth)
-    return np.ascontiguousarray(flow, dtype=np.float32)
-
-
-def check_combine(combine: str) -> str:
-    """Validate ``combine`` (see :data:`COMBINE`)."""
-    return choice(combine, "combine", COMBINE)
+    if callable(method):
+        reference = f"{getattr(method, '__module__', '')}:{getattr(method, '__name__', '')}"
+        key = next((k for k, ref in _METHODS.items() if ref == reference), None)
+    else:
+        key = _registered_name(method)
+    if key is None or key not in _VALIDATORS:
+        return None
+    return _load(_VALIDATORS[key])

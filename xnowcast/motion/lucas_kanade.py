@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from xnowcast.checks import integer, real
-from xnowcast.motion.interface import (
+from xnowcast.motion.common import (
     check_combine,
     check_frames,
     finish_flow,
@@ -293,7 +293,7 @@ def lucas_kanade(
         sigma=sigma,
         grid_step=grid_step,
     )
-    track = dict(
+    track: dict[str, Any] = dict(
         max_corners=max_corners,
         quality_level=quality_level,
         min_distance=min_distance,
@@ -303,7 +303,7 @@ def lucas_kanade(
         fb_threshold=fb_threshold,
     )
     shape = frames.shape[1:]
-    interp = dict(sigma=sigma, grid_step=grid_step)
+    interp: dict[str, Any] = dict(sigma=sigma, grid_step=grid_step)
     pairs = frame_pairs(frames, n_flows, value_range)
     tracked = [sparse_vectors(a, b, **track) for a, b in pairs]
     if combine == "median":

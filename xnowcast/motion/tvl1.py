@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xnowcast.motion.interface import check_frames, finish_flow, frame_pairs
+from xnowcast.motion.common import check_frames, finish_flow, frame_pairs
 from xnowcast.optional import import_optional
 
 __all__ = ["require_tvl1", "tvl1", "tvl1_available"]

@@ -287,6 +287,48 @@ def test_figures_are_not_held_by_pyplot_so_a_notebook_shows_them_once(fc, obs, t
     assert plt.figure(figures[0]) is figures[0] and plt.get_fignums() == [1]
 
 
+NOTEBOOK = """
+import warnings
+from IPython.core.interactiveshell import InteractiveShell
+
+class NotebookLikeShell(InteractiveShell):
+    def enable_gui(self, gui=None):  # the inline backend needs no GUI loop (as in ipykernel)
+        pass
+
+shell = NotebookLikeShell.instance()
+shell.run_cell("%matplotlib inline").raise_error()
+shown, results = [], []  # what the inline backend displays; what the cells return
+shell.display_pub.publish = lambda data, metadata=None, **kw: shown.append(sorted(data))
+shell.displayhook.write_format_data = lambda data, md=None: results.append(sorted(data))
+for cell in [
+    "import warnings; warnings.simplefilter('ignore'); import xnowcast",
+    "cube = xnowcast.datasets.synthetic_radar(n_times=8, size=16)",
+    "fc = xnowcast.forecast(cube, 'persistence', init_times='all', n_in=2, n_out=2)",
+    "fc.isel(init_time=-1).nowcast.plot(leads=[1])",
+    "xnowcast.plotting.plot_skill(xnowcast.verify(fc, cube, ['mae']))",
+]:
+    shell.run_cell(cell).raise_error()
+print("FIGURES=" + repr((shown, results)))
+"""
+
+
+def test_a_notebook_shows_each_figure_once():
+    """Cells run as in Jupyter (IPython with the inline backend): each plot is displayed once,
+    as the cell's result, and not a second time by the inline backend."""
+    pytest.importorskip("IPython")
+    pytest.importorskip("matplotlib_inline")
+    import ast
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", NOTEBOOK], capture_output=True, text=True, timeout=300, check=True
+    )
+    shown, results = ast.literal_eval(result.stdout.split("FIGURES=")[-1])
+    assert shown == []
+    assert results == [["image/png", "text/plain"]] * 2
+
+
 # ------------------------------------------------------------------------ skill
 
 

@@ -14,6 +14,7 @@ from xnowcast.conventions import normalize_cube
 from xnowcast.forecast import forecast
 from xnowcast.io import open_archive, open_image_sequence
 from xnowcast.models import get_model, list_models, register_model
+from xnowcast.units import to_rain_rate
 from xnowcast.verification import verify
 from xnowcast.windows import windows
 
@@ -31,6 +32,7 @@ __all__ = [
     "open_image_sequence",
     "register_model",
     "sequences",
+    "to_rain_rate",
     "verify",
     "windows",
 ]

@@ -106,6 +106,12 @@ class NowcastAccessor:
 
         return animate(self._obj, *args, **kwargs)
 
+    def to_rain_rate(self, *args: Any, **kwargs: Any) -> xr.DataArray:
+        """This cube as a rain rate in mm h-1; see :func:`xnowcast.units.to_rain_rate`."""
+        from xnowcast.units import to_rain_rate
+
+        return to_rain_rate(self._obj, *args, **kwargs)
+
     def validate(self, *args: Any, **kwargs: Any):
         """Check the cube and report what was found; see :func:`xnowcast.conventions.normalize_cube`.
 

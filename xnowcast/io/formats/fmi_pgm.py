@@ -184,6 +184,7 @@ def open_fmi_pgm(path: str | os.PathLike) -> Any:
         "units": "dBZ",
         "standard_name": "equivalent_reflectivity_factor",
         "long_name": " ".join(meta.get("param", ["reflectivity"])),
+        "undetect": FMI_OFFSET,  # PV 0, the lowest class: no echo
     }
     glob = {
         "Conventions": "CF-1.8",

@@ -130,14 +130,17 @@ def open_geotiff(path: str | os.PathLike) -> Any:
         )
     nodata = float(meta["Nodata"][0]) if "Nodata" in meta else nodata_tag
     time = pd.Timestamp(pd.to_datetime(meta["Observation time"][0], format="%Y%m%d%H%M"))
+    gain, offset = float(meta["Gain"][0]), float(meta["Offset"][0])
     data = lazy_field(
         read_geotiff,
         path,
         (grid.ny, grid.nx),
-        gain=float(meta["Gain"][0]),
-        offset=float(meta["Offset"][0]),
+        gain=gain,
+        offset=offset,
         nodata=np.nan if nodata is None else nodata,
     )
-    attrs = {**_DBZ, "long_name": quantity}
+    attrs: dict[str, Any] = {**_DBZ, "long_name": quantity}
+    if "Undetect" in meta:  # the raw value of "no echo", as a reflectivity
+        attrs["undetect"] = float(meta["Undetect"][0]) * gain + offset
     glob = {"Conventions": "CF-1.8", "source": "radar GeoTIFF"}
     return frame_dataset("reflectivity", data, grid, time, attrs, global_attrs=glob)

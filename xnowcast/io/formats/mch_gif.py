@@ -67,8 +67,8 @@ def mch_grid(shape: tuple[int, int] = (640, 710)) -> Grid:
     Examples
     --------
     >>> g = mch_grid()
-    >>> g.x[0], g.y[-1]
-    (np.float64(255500.0), np.float64(-159500.0))
+    >>> float(g.x[0]), float(g.y[-1])
+    (255500.0, -159500.0)
     """
     return Grid(
         pyproj.CRS.from_proj4(MCH_PROJ),

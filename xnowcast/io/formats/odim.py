@@ -288,6 +288,8 @@ def open_odim(path: str | os.PathLike, quantity: str | None = None) -> Any:
         undetect_value=known["undetect"],
     )
     attrs = {**known["attrs"], "odim_quantity": field.quantity}
+    if attrs["units"] == "dBZ":
+        attrs["undetect"] = known["undetect"]  # "no echo": to_rain_rate gives 0 mm h-1 there
     glob = {
         "Conventions": "CF-1.8",
         "source": f"{conventions} composite",

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -370,8 +371,6 @@ def test_cli_train_refuses_an_existing_output_then_overwrites_it(train_cube, tmp
 
 def test_a_resumed_run_may_replace_its_own_checkpoint_and_metrics(train_cube, tmp_path):
     pytest.importorskip("torch")
-    import pandas as pd
-
     from xnowcast.training import Trainer
 
     ck, logs = tmp_path / "last.pt", tmp_path / "logs"
@@ -380,3 +379,143 @@ def test_a_resumed_run_may_replace_its_own_checkpoint_and_metrics(train_cube, tm
     resumed = Trainer("conv3d", {"filters": [2]}, resume=ck, **{**kw, "epochs": 2})
     resumed.fit(train_cube)
     assert list(pd.read_csv(logs / "metrics.csv").epoch) == [1, 2]
+
+
+# ------------------------------------------------------------- 5, 6. missing and damaged chunks
+@pytest.fixture
+def damaged(tmp_path):
+    """A zarr store of one frame per chunk: frame 5's chunk missing, frame 19's corrupt."""
+    import glob
+
+    cube = synthetic_radar(n_times=20, size=16, seed=2)
+    src = tmp_path / "in.zarr"
+    cube.to_dataset().to_zarr(
+        src, encoding={cube.name: {"chunks": (1, 16, 16)}}, consolidated=False
+    )
+    (missing,) = glob.glob(str(src / cube.name / "c" / "5" / "*" / "*"))
+    os.remove(missing)
+    return src, cube
+
+
+def test_a_frame_lost_to_a_missing_chunk_is_named(damaged):
+    import xnowcast
+
+    src, cube = damaged
+    archive = xnowcast.open_archive(src)
+    when = str(pd.Timestamp(cube.time.values[5]))
+    with pytest.warns(UserWarning, match=f"entirely NaN .*{when}.*missing zarr chunk"):
+        xnowcast.forecast(archive, init_times=cube.time.values[12], n_out=2)
+    lazy = xnowcast.forecast(archive, init_times="all", n_out=2)
+    with pytest.warns(UserWarning, match=f"entirely NaN .*{when}"):
+        lazy.compute()
+    job = forecast_archive(archive, "persistence", src.parent / "fc.zarr", n_out=2)
+    summary = job.run(progress=False)
+    # the windows of n_in=12 frames holding frame 5 end at frames 11 to 16
+    assert {t for t, _ in summary.missing_data} == set(pd.DatetimeIndex(cube.time.values[11:17]))
+    assert "missing data" in str(summary)
+
+
+def test_a_corrupt_chunk_gives_one_line_naming_the_path_and_time(damaged, capsys):
+    import glob
+
+    src, cube = damaged
+    (chunk,) = glob.glob(str(src / cube.name / "c" / "19" / "*" / "*"))
+    Path(chunk).write_bytes(b"not zstd at all" * 8)
+    when = str(pd.Timestamp(cube.time.values[19]))
+    for init_times in ("latest", "all"):
+        out = src.parent / f"fc-{init_times}.nc"
+        args = ["forecast", str(src), "--out", str(out), "--n-out", "2"]
+        assert main([*args, "--init-times", init_times]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(src) in err and when in err, err
+        assert not out.exists()
+    save_forecast(cube.isel(time=slice(0, 19)).nowcast.forecast(n_out=1), src.parent / "f.nc")
+    out = src.parent / "s.csv"
+    assert (
+        main(["verify", str(src.parent / "f.nc"), str(src), "--out", str(out), "--metrics", "mae"])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(src) in err and when in err, err
+
+
+# ------------------------------------------------------------- 7. fill values, Inf, negatives
+def test_fill_values_left_in_attrs_are_missing_data(cube):
+    raw = cube.fillna(-9999.0)
+    raw.attrs["_FillValue"] = -9999.0
+    fc = raw.nowcast.forecast(n_out=2, model="optical-flow")
+    assert float(fc.min()) >= 0.0  # no (-9999, -1) values blended in
+    expected = cube.nowcast.forecast(n_out=2, model="optical-flow")
+    xr.testing.assert_allclose(fc, expected.assign_attrs(fc.attrs))
+    raw.attrs = {**cube.attrs, "missing_value": -9999.0}
+    assert float(raw.nowcast.forecast(n_out=2).min()) >= 0.0
+
+
+def test_infinite_values_are_masked_with_a_warning(cube):
+    bad = cube.copy(deep=True)
+    bad[-1, 8, 8] = np.inf
+    with pytest.warns(RuntimeWarning, match="1 infinite value"):
+        fc = bad.nowcast.forecast(n_out=1)
+    assert np.isnan(fc.values[0, 8, 8]) and np.isfinite(fc.values).any()
+    with pytest.warns(RuntimeWarning, match="infinite value"):
+        bad.chunk({"time": 1}).nowcast.forecast(n_out=1, init_times="all").compute()
+
+
+def test_negative_values_pass_unchanged(cube):
+    shifted = cube - 1.0  # e.g. dBZ: negative values are data
+    fc = shifted.nowcast.forecast(n_out=1)
+    np.testing.assert_array_equal(fc.values[0], shifted.values[-1])
+
+
+# ------------------------------------------------------------- 8, 9, 10. grids, every, size
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda c: c.isel(x=[0, 2, 1, *range(3, 16)]), r"'x' is not in order .*sortby\('x'\)"),
+        (
+            lambda c: c.assign_coords(y=[0.0, 0.0, *np.arange(2, 16.0)]),
+            r"'y' repeats values .*drop_duplicates\('y'\)",
+        ),
+    ],
+    ids=["unsorted", "duplicated"],
+)
+def test_scrambled_grids_are_refused(cube, change, match):
+    with pytest.raises(ValueError, match=match):
+        change(cube).nowcast.forecast(n_out=1)
+    flipped = cube.isel(y=slice(None, None, -1))  # decreasing (north-up) grids are fine
+    assert flipped.nowcast.forecast(n_out=1).sizes["y"] == 16
+
+
+def test_every_must_be_a_multiple_of_the_step(cube):
+    with pytest.raises(ValueError, match=r"every='7min' is not a whole multiple .* 5min"):
+        cube.nowcast.forecast(init_times="all", every="7min", n_out=1)
+    kept = cube.nowcast.forecast(init_times="all", every="10min", n_in=2, n_out=1)
+    assert kept.sizes["init_time"] == 6
+
+
+def test_an_output_larger_than_memory_is_refused_before_allocating(cube):
+    with pytest.raises(ValueError, match=r"n_out=1000000000 .* more than this machine's"):
+        cube.nowcast.forecast(n_out=10**9)
+    with pytest.raises(ValueError, match="more than this machine's"):
+        cube.nowcast.forecast(n_out=10**9, init_times="all")
+
+
+# ------------------------------------------------------------- 14. models returning no data
+def test_a_model_returning_nan_or_inf_everywhere_is_flagged(cube):
+    from xnowcast.models import NowcastModel, run_model
+
+    class Broken(NowcastModel):
+        name = "broken"
+
+        def __init__(self, fill=np.nan, n_in=2, n_out=1):
+            super().__init__(n_in=n_in, n_out=n_out)
+            self.fill = fill
+
+        def predict(self, inputs):
+            return np.full((len(inputs), self.n_out, *inputs.shape[2:]), self.fill, "float32")
+
+    frames = np.ones((1, 2, 4, 4), "float32")
+    for fill in (np.nan, np.inf):
+        with pytest.raises(RuntimeError, match="returned no finite value"):
+            run_model(Broken(fill), frames)
+    assert np.isnan(run_model(Broken(), np.full_like(frames, np.nan))).all()  # nothing to say

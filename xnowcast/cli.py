@@ -116,16 +116,17 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
 
     check_output(args.out, overwrite=args.overwrite, inputs=_inputs(args))
     cube = open_archive(_inputs(args), var=args.var, time=args.time_source)
-    fc = forecast(
-        cube,
-        args.model,
-        init_times=args.init_times,
-        every=args.every,
-        model_params=_model_params(args),
-        **_settings(args),
-    )
-    with _progress(fc):
-        save_forecast(fc, args.out, overwrite=args.overwrite, inputs=_inputs(args))
+    with _reading({args.input: cube}):
+        fc = forecast(
+            cube,
+            args.model,
+            init_times=args.init_times,
+            every=args.every,
+            model_params=_model_params(args),
+            **_settings(args),
+        )
+        with _progress(fc):
+            save_forecast(fc, args.out, overwrite=args.overwrite, inputs=_inputs(args))
     shape = " x ".join(f"{d}={n}" for d, n in fc.sizes.items())
     print(f"wrote {args.out}: {args.model} forecast, {shape}")
     return 0
@@ -151,12 +152,13 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     settings = _settings(args)
     client, cluster = args.scheduler, None
     if args.workers:
-        from distributed import Client, LocalCluster
+        from xnowcast.optional import import_optional
 
-        cluster = LocalCluster(
+        distributed = import_optional("distributed", "batch jobs on local worker processes")
+        cluster = distributed.LocalCluster(
             n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
-        client = Client(cluster)
+        client = distributed.Client(cluster)
         settings.setdefault("threads", 1)  # N single-threaded workers use N cores
     try:
         job = forecast_archive(
@@ -356,7 +358,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         data_range=args.data_range,
         win_size=args.win_size,
     )
-    with _progress(scores):
+    with _reading({args.obs: obs, args.forecast: fc}), _progress(scores):
         scores = scores.compute()
     table = scores_to_dataframe(scores)
     table["lead_time"] = table["lead_time"].dt.total_seconds() / 60.0
@@ -371,9 +373,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    import matplotlib
+    from xnowcast.optional import import_optional
 
-    matplotlib.use("Agg")  # files only, no window
+    import_optional("matplotlib", "plotting").use("Agg")  # files only, no window
     from xnowcast.io import open_archive, open_forecast
     from xnowcast.io.output import atomic_output, check_output
     from xnowcast.plotting import animate, plot_forecast, set_natural_earth_dir
@@ -400,6 +402,39 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 def _leads(text: str) -> list:
     """Comma-separated lead steps (``1,6,12``) or lead times (``30min,1h``)."""
     return [int(v) if v.strip().isdigit() else v.strip() for v in text.split(",") if v.strip()]
+
+
+class _reading:
+    """Name the input and frame behind an error raised while reading ``inputs`` (path: cube).
+
+    Library errors from damaged files (a codec's ``RuntimeError``, ...) become
+    one-line ``ValueError``s naming the path and the time of the first unreadable
+    frame; other errors pass through unchanged.
+    """
+
+    def __init__(self, inputs: dict[str, Any]) -> None:
+        self.inputs = inputs
+
+    def __enter__(self) -> _reading:
+        return self
+
+    def __exit__(self, kind: Any, err: Any, tb: Any) -> None:
+        from xnowcast.forecast import UnreadableInputError, first_unreadable_frame
+
+        if err is None or not isinstance(err, Exception):
+            return
+        if isinstance(err, UnreadableInputError):
+            raise ValueError(f"{', '.join(self.inputs)}: {err}") from None
+        if isinstance(err, (ValueError, TypeError, KeyError, ImportError)):
+            return
+        for path, cube in self.inputs.items():
+            dim = cube.dims[0]
+            found = first_unreadable_frame(cube, dim)
+            if found is not None:
+                raise ValueError(
+                    f"{path}: input frame {found[0]} could not be read ({found[1]}); the file "
+                    "or zarr chunk holding it is damaged: replace it, or leave its times out"
+                ) from None
 
 
 class _progress:

@@ -48,6 +48,8 @@ __all__ = [
     "as_dataarray",
     "as_interval",
     "as_times",
+    "check_spatial_index",
+    "decode_missing",
     "find_latlon",
     "find_spatial_dims",
     "find_time_dim",
@@ -488,6 +490,119 @@ def _check_time_index(da: xr.DataArray, time_dim: str) -> pd.DatetimeIndex:
     return times
 
 
+#: Name prefix of the dask layer :func:`decode_missing` adds (so that it is added once).
+_FINITE_LAYER = "xnowcast-finite-"
+
+
+def decode_missing(da: xr.DataArray) -> xr.DataArray:
+    """CF fill values still in the data become NaN; infinite values become NaN with a warning.
+
+    xarray decodes ``_FillValue``/``missing_value`` when it opens a file; a
+    cube built by hand or opened with ``mask_and_scale=False`` still holds
+    them (``-9999`` would be taken as rain). Those values become NaN and the
+    attributes move to ``encoding`` (written back as they were). ``Inf`` is
+    not data either: it becomes NaN, with a ``RuntimeWarning`` saying how
+    many (lazily, when a dask-backed cube is computed). Negative values are
+    kept as they are (reflectivity in dBZ is negative in light echoes).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> da = xr.DataArray([0.5, -9999.0], dims="x", attrs={"_FillValue": -9999.0})
+    >>> out = decode_missing(da)
+    >>> out.values.tolist(), out.encoding["_FillValue"], "_FillValue" in out.attrs
+    ([0.5, nan], -9999.0, False)
+    """
+    fills = [
+        v
+        for key in ("_FillValue", "missing_value")
+        for v in np.atleast_1d(da.attrs.get(key, [])).tolist()
+        if isinstance(v, (int, float)) and not (isinstance(v, float) and np.isnan(v))
+    ]
+    if fills:
+        encoding = {
+            **da.encoding,
+            **{k: da.attrs[k] for k in ("_FillValue", "missing_value") if k in da.attrs},
+        }
+        attrs = {k: v for k, v in da.attrs.items() if k not in ("_FillValue", "missing_value")}
+        da = da.where(~da.isin(fills))
+        da.attrs, da.encoding = attrs, encoding
+    if not np.issubdtype(da.dtype, np.floating):
+        return da
+    if da.chunks is None and not da.variable._in_memory:
+        return da  # a lazily indexed file: read frame by frame later, never loaded here
+    if isinstance(da.data, np.ndarray):
+        n_inf = int(np.isinf(da.data).sum())
+        if n_inf:
+            _warn_infinite(n_inf)
+            da = da.copy(data=np.where(np.isinf(da.data), np.nan, da.data).astype(da.dtype))
+        return da
+    data = da.data
+    if hasattr(data, "map_blocks") and not str(getattr(data, "name", "")).startswith(_FINITE_LAYER):
+        import dask.base
+
+        token = dask.base.tokenize(data)
+        da = da.copy(
+            data=data.map_blocks(_finite_block, dtype=da.dtype, name=_FINITE_LAYER + token)
+        )
+    return da
+
+
+def _finite_block(block: np.ndarray) -> np.ndarray:
+    inf = np.isinf(block)
+    if not inf.any():
+        return block
+    _warn_infinite(int(inf.sum()))
+    return np.where(inf, np.nan, block).astype(block.dtype)
+
+
+def _warn_infinite(n: int) -> None:
+    warnings.warn(
+        f"the cube holds {n} infinite value(s); they are treated as missing data (NaN). "
+        "Replace them in the input (e.g. cube.where(np.isfinite(cube))) to silence this",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+
+
+def check_spatial_index(da: xr.DataArray, dim: str) -> None:
+    """Refuse a grid coordinate with repeated values or out of order.
+
+    Motion and advection take neighbouring columns for neighbouring places: a
+    scrambled or repeated ``x``/``y`` gives a scrambled field. Increasing and
+    decreasing coordinates (north-up grids) are both fine.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> da = xr.DataArray([[1.0, 2.0, 3.0]], dims=("y", "x"), coords={"x": [0.0, 2.0, 1.0]})
+    >>> check_spatial_index(da, "x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: the grid coordinate 'x' is not in order (...); sort it with cube.sortby('x')
+    """
+    if dim not in da.coords or da[dim].ndim != 1 or da.sizes[dim] < 2:
+        return
+    values = np.asarray(da[dim].values)
+    if not np.issubdtype(values.dtype, np.number):
+        return
+    steps = np.diff(values.astype("float64"))
+    if np.isnan(values.astype("float64")).any():
+        raise ValueError(f"the grid coordinate {dim!r} holds NaN; give every row/column a place")
+    if (steps == 0).any():
+        dup = values[1:][steps == 0][:3].tolist()
+        raise ValueError(
+            f"the grid coordinate {dim!r} repeats values (e.g. {dup}); drop the repeated "
+            f"rows/columns with cube.drop_duplicates({dim!r})"
+        )
+    if not ((steps > 0).all() or (steps < 0).all()):
+        at = int(np.nonzero(np.sign(steps) != np.sign(steps[0]))[0][0]) + 1
+        raise ValueError(
+            f"the grid coordinate {dim!r} is not in order ({values[at - 1].item()} then "
+            f"{values[at].item()} at position {at}); sort it with cube.sortby({dim!r})"
+        )
+
+
 def normalize_cube(
     obj: xr.DataArray | xr.Dataset,
     var: str | None = None,
@@ -543,6 +658,9 @@ def normalize_cube(
     time_dim = find_time_dim(da)
     y_dim, x_dim = find_spatial_dims(da, time_dim)
     times = _check_time_index(da, time_dim)
+    for dim in (y_dim, x_dim):
+        check_spatial_index(da, dim)
+    da = decode_missing(da)
     if len(times) < min_frames:
         raise ValueError(
             f"the cube has {len(times)} frame(s) along {time_dim!r} but {min_frames} are needed "

@@ -9,6 +9,8 @@ conventions of :mod:`xnowcast.conventions`.
 
 from __future__ import annotations
 
+import itertools
+import os
 import warnings
 from typing import Any
 
@@ -19,7 +21,7 @@ import pandas as pd
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
-from xnowcast.checks import positive_int
+from xnowcast.checks import error_line, positive_int
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,
@@ -31,7 +33,17 @@ from xnowcast.models.interface import NowcastModel, get_model, run_model
 from xnowcast.models.settings import RunSettings
 from xnowcast.windows import select_init_times, windows
 
-__all__ = ["default_chunk_init_times", "forecast", "forecast_block", "prepare_model"]
+__all__ = [
+    "UnreadableInputError",
+    "check_output_size",
+    "default_chunk_init_times",
+    "first_unreadable_frame",
+    "forecast",
+    "forecast_block",
+    "physical_memory",
+    "prepare_model",
+    "read_frames",
+]
 
 #: Target size of one output chunk of a multi-init-time forecast.
 _TARGET_CHUNK_BYTES = 128 * 2**20
@@ -129,6 +141,9 @@ def forecast(
     init_idx = wins.init_indices[positions]
     single = _is_single(init_times)
 
+    ny, nx = cube.shape[1:]
+    per_block = 1 if single else (chunk_init_times or default_chunk_init_times(nowcaster, ny, nx))
+    check_output_size(nowcaster.n_out, ny, nx, min(per_block, len(init_idx)))
     data: np.ndarray | dsa.Array
     if single:
         data = _forecast_now(cube, info, nowcaster, int(init_idx[0]))
@@ -192,8 +207,86 @@ def _is_single(init_times: Any) -> bool:
     return not isinstance(init_times, slice) and np.ndim(init_times) == 0
 
 
+class UnreadableInputError(ValueError):
+    """An input frame could not be read (a damaged file or zarr chunk); names the frame."""
+
+
+def read_frames(cube: xr.DataArray, time_dim: str = "time") -> np.ndarray:
+    """The values of ``cube``; when reading fails, an error naming the first unreadable frame.
+
+    Raises
+    ------
+    UnreadableInputError
+        A frame could not be read; the message names its time and the
+        library's one-line reason.
+
+    Examples
+    --------
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> read_frames(synthetic_radar(n_times=3, size=8)).shape
+    (3, 8, 8)
+    """
+    try:
+        return np.asarray(cube.values)
+    except Exception as err:
+        found = first_unreadable_frame(cube, time_dim)
+        when, why = found if found is not None else (None, error_line(err))
+        raise UnreadableInputError(
+            f"input frame {when} could not be read ({why}); the file or zarr chunk "
+            "holding it is damaged: replace it, or choose init times whose windows avoid it"
+            if when is not None
+            else f"the input could not be read ({why})"
+        ) from None
+
+
+def first_unreadable_frame(cube: xr.DataArray, time_dim: str = "time") -> tuple[Any, str] | None:
+    """``(time, reason)`` of the first frame of ``cube`` that cannot be read, or ``None``.
+
+    Reads chunk by chunk along time (frame by frame inside a failing chunk):
+    meant for explaining a failed read, not for checking a whole archive
+    up front.
+
+    Examples
+    --------
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> first_unreadable_frame(synthetic_radar(n_times=3, size=8)) is None
+    True
+    """
+    sizes = cube.chunksizes.get(time_dim, (cube.sizes[time_dim],)) if cube.chunks else None
+    bounds = np.cumsum([0, *(sizes or [cube.sizes[time_dim]])])
+    for start, stop in itertools.pairwise(bounds):
+        try:
+            np.asarray(cube.isel({time_dim: slice(int(start), int(stop))}).values)
+            continue
+        except Exception:
+            pass
+        for i in range(int(start), int(stop)):
+            try:
+                np.asarray(cube.isel({time_dim: i}).values)
+            except Exception as err:
+                return pd.Timestamp(cube[time_dim].values[i]), error_line(err)
+    return None
+
+
+def _warn_empty_frames(frames: np.ndarray, times: Any, what: str) -> None:
+    """Warn about frames entirely NaN beside frames with data (a missing chunk or scan)."""
+    empty = ~np.isfinite(frames).reshape(len(frames), -1).any(axis=1)
+    if empty.any() and not empty.all():
+        named = ", ".join(str(pd.Timestamp(t)) for t in np.asarray(times)[empty][:5])
+        warnings.warn(
+            f"{int(empty.sum())} input frame(s) of {what} are entirely NaN while the others hold "
+            f"data ({named}{', ...' if empty.sum() > 5 else ''}): missing data, such as a "
+            "missing zarr chunk or scan; the forecast is made from what is left",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
 def _forecast_now(cube: xr.DataArray, info: CubeInfo, model: NowcastModel, end: int) -> np.ndarray:
-    frames = np.asarray(cube.isel({info.time_dim: slice(end - model.n_in + 1, end + 1)}).values)
+    window = cube.isel({info.time_dim: slice(end - model.n_in + 1, end + 1)})
+    frames = read_frames(window, info.time_dim)
+    t_init = pd.Timestamp(cube[info.time_dim].values[end])
+    _warn_empty_frames(frames, window[info.time_dim].values, f"the forecast from {t_init}")
     if not np.isfinite(frames).any():
         t = pd.Timestamp(cube[info.time_dim].values[end])
         raise ValueError(
@@ -203,13 +296,59 @@ def _forecast_now(cube: xr.DataArray, info: CubeInfo, model: NowcastModel, end: 
     return run_model(model, frames[None])[0]
 
 
+def physical_memory() -> int | None:
+    """Bytes of memory of this machine, or ``None`` when the system does not say.
+
+    Examples
+    --------
+    >>> physical_memory() is None or physical_memory() > 0
+    True
+    """
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def check_output_size(n_out: int, ny: int, nx: int, n_init: int = 1) -> None:
+    """Refuse a forecast block that cannot fit in memory, before allocating anything.
+
+    One block of a forecast (``n_init`` init times of ``n_out`` lead times of
+    ``ny x nx`` float32 values) is computed at once; more than this machine's
+    memory would end in a ``MemoryError`` (or the system killing the process)
+    after a long wait.
+
+    Examples
+    --------
+    >>> check_output_size(10**9, 512, 512)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: n_out=1000000000 lead times of 512x512 need ... for one forecast, ...
+    """
+    need = 4 * int(n_out) * int(ny) * int(nx) * int(n_init)
+    have = physical_memory()
+    if have is not None and need > have:
+        what = "one forecast" if n_init == 1 else f"a block of {n_init} init times"
+        raise ValueError(
+            f"n_out={n_out} lead times of {ny}x{nx} need {_gib(need)} for {what}, more than "
+            f"this machine's {_gib(have)} of memory; ask for fewer lead times (n_out), a "
+            "smaller grid or fewer init times per chunk (chunk_init_times)"
+        )
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB"
+
+
 def default_chunk_init_times(model: NowcastModel, ny: int, nx: int) -> int:
     """Init times per chunk so that one output chunk is about 128 MiB."""
     per_init = model.n_out * ny * nx * 4
     return int(max(1, min(64, _TARGET_CHUNK_BYTES // max(per_init, 1))))
 
 
-def forecast_block(frames: np.ndarray, ends: np.ndarray, model: NowcastModel) -> np.ndarray:
+def forecast_block(
+    frames: np.ndarray, ends: np.ndarray, model: NowcastModel, times: np.ndarray | None = None
+) -> np.ndarray:
     """Forecast every window of a block of consecutive frames.
 
     This is the kernel of lazy forecasts and batch jobs.
@@ -222,6 +361,9 @@ def forecast_block(frames: np.ndarray, ends: np.ndarray, model: NowcastModel) ->
         Index into ``frames`` of the last input frame of each window.
     model : NowcastModel
         The model.
+    times : numpy.ndarray, optional
+        Times of ``frames``: a window with entirely-NaN frames beside frames
+        with data (missing data) is then named in a ``UserWarning``.
 
     Returns
     -------
@@ -231,6 +373,10 @@ def forecast_block(frames: np.ndarray, ends: np.ndarray, model: NowcastModel) ->
     frames = np.asarray(frames, dtype=np.float32)
     idx = np.asarray(ends)[:, None] + np.arange(-model.n_in + 1, 1)[None, :]
     inputs = frames[idx]
+    if times is not None:
+        for j, end in enumerate(np.asarray(ends)):
+            what = f"the forecast from {pd.Timestamp(times[end])}"
+            _warn_empty_frames(inputs[j], np.asarray(times)[idx[j]], what)
     valid = np.isfinite(inputs).reshape(len(ends), -1).any(axis=1)
     if valid.all():
         return run_model(model, inputs)
@@ -264,12 +410,13 @@ def _forecast_lazy(
         (source,) = dask.optimize(source)
     model_ref = dask.delayed(model, pure=True)
     kernel = dask.delayed(forecast_block, pure=True)
+    times = cube[cube.dims[0]].values
     blocks = []
     for start in range(0, len(init_idx), size):
         ends = init_idx[start : start + size]
         first = int(ends[0]) - model.n_in + 1
         frames = source[first : int(ends[-1]) + 1]
-        block = kernel(frames, ends - first, model_ref)
+        block = kernel(frames, ends - first, model_ref, times[first : int(ends[-1]) + 1])
         blocks.append(
             dsa.from_delayed(block, shape=(len(ends), model.n_out, ny, nx), dtype=np.float32)
         )

@@ -246,6 +246,7 @@ def select_init_times(
         positions = _positions_of(wins, requested, times, usable)
     if every is not None:
         every_td = as_interval(every, "every")
+        _check_every(every, every_td, pd.Timedelta(wins.info.step))
         chosen = available[positions]
         try:
             positions = positions[chosen == chosen.floor(every_td)]
@@ -257,6 +258,26 @@ def select_init_times(
             f"{f', every={every!r}' if every is not None else ''}; {usable}"
         )
     return positions
+
+
+def _check_every(every: Any, every_td: pd.Timedelta, step: pd.Timedelta) -> None:
+    """Refuse an ``every`` that is not a whole multiple of the cube's time step.
+
+    ``every="7min"`` on 5-minute frames would keep only the init times where both line
+    up (once every 35 minutes, or none).
+    """
+    if step > pd.Timedelta(0) and every_td % step != pd.Timedelta(0):
+        whole = max(1, round(every_td / step)) * step
+        raise ValueError(
+            f"every={every!r} is not a whole multiple of the cube's time step "
+            f"{_interval_text(step)}, so it would keep only the init times where both line "
+            f"up; give a multiple of {_interval_text(step)}, e.g. every={_interval_text(whole)!r}"
+        )
+
+
+def _interval_text(td: pd.Timedelta) -> str:
+    minutes, seconds = divmod(int(td.total_seconds()), 60)
+    return f"{minutes}min" if not seconds else f"{int(td.total_seconds())}s"
 
 
 def _as_times(value: Any) -> pd.DatetimeIndex:

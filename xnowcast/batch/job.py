@@ -32,6 +32,7 @@ from xnowcast.forecast import forecast, prepare_model
 from xnowcast.io.output import check_output, source_paths
 from xnowcast.models.interface import NowcastModel
 from xnowcast.models.settings import RunSettings
+from xnowcast.optional import import_optional
 from xnowcast.windows import select_init_times, windows
 
 __all__ = ["BatchJob", "BatchStatus", "BatchSummary", "forecast_archive"]
@@ -58,6 +59,10 @@ class BatchSummary:
         earlier run, not recomputed.
     failed : list of (Timestamp, str)
         Init times this run could not forecast, with the reason.
+    missing_data : list of (Timestamp, str)
+        Init times forecast (done) from windows holding input frames that are
+        entirely NaN while the others hold data: missing data, such as a
+        missing zarr chunk or scan. Check the input at those times.
     seconds : float
         Wall time of the run.
     """
@@ -68,6 +73,7 @@ class BatchSummary:
     skipped: int
     failed: list[tuple[pd.Timestamp, str]] = field(default_factory=list)
     seconds: float = 0.0
+    missing_data: list[tuple[pd.Timestamp, str]] = field(default_factory=list)
 
     @property
     def forecasts_per_second(self) -> float:
@@ -84,6 +90,13 @@ class BatchSummary:
             lines.append(f"  failed {t}: {why}")
         if len(self.failed) > 20:
             lines.append(f"  ... and {len(self.failed) - 20} more")
+        if self.missing_data:
+            lines.append(
+                f"{len(self.missing_data)} init time(s) forecast from windows with entirely-NaN "
+                "input frames (missing data: a missing zarr chunk or scan?), e.g."
+            )
+            for t, why in self.missing_data[:5]:
+                lines.append(f"  {t}: {why}")
         return "\n".join(lines)
 
 
@@ -223,9 +236,9 @@ class BatchJob:
         return tasks
 
     def _source(self, needed: np.ndarray) -> FrameSource:
-        if self._cube.chunks is None:
-            return FrameSource(index=needed)
         data = self._lazy
+        if data is None:  # an in-memory cube
+            return FrameSource(index=needed)
         # Contiguous runs of frames, sliced from the lazy cube, graph culled to them.
         breaks = np.nonzero(np.diff(needed) != 1)[0] + 1
         pieces = [data[int(run[0]) : int(run[-1]) + 1] for run in np.split(needed, breaks)]
@@ -275,7 +288,11 @@ class BatchJob:
             for result in self._execute(pending, progress, n_pending):
                 summary.done += result["done"]
                 summary.failed.extend((pd.Timestamp(t), why) for t, why in result["failed"])
+                summary.missing_data.extend(
+                    (pd.Timestamp(t), why) for t, why in result.get("missing_data", [])
+                )
         summary.failed.sort(key=lambda item: item[0])
+        summary.missing_data.sort(key=lambda item: item[0])
         summary.seconds = time.perf_counter() - t0
         return summary
 
@@ -340,7 +357,7 @@ def _resolve_scheduler(client: Any) -> tuple[str, Any, bool]:
     """``(kind, scheduler, owned)``: kind "local" (a dask scheduler name or None for the
     configured default) or "distributed" (a Client, closed after the run when owned)."""
     if client is None:
-        if "distributed" in sys.modules:
+        if sys.modules.get("distributed") is not None:  # a default Client may exist
             from distributed import default_client
 
             try:
@@ -356,17 +373,13 @@ def _resolve_scheduler(client: Any) -> tuple[str, Any, bool]:
                 f"client={client!r} is neither a local scheduler ({', '.join(LOCAL_SCHEDULERS)}) "
                 "nor a scheduler address such as 'tcp://10.0.0.1:8786'"
             )
-        from distributed import Client
-
-        return "distributed", Client(client), True
-    try:
-        from distributed import Client
-    except ImportError:  # pragma: no cover - distributed is optional
-        Client = None
-    if Client is not None and isinstance(client, Client):
+        return "distributed", _distributed().Client(client), True
+    # a Client exists only where distributed was imported
+    client_type = getattr(sys.modules.get("distributed"), "Client", None)
+    if client_type is not None and isinstance(client, client_type):
         return "distributed", client, False
     if hasattr(client, "scheduler_address"):  # a cluster object (LocalCluster, SLURMCluster ...)
-        return "distributed", Client(client), True
+        return "distributed", _distributed().Client(client), True
     raise TypeError(
         f"client must be None (dask's default scheduler), a dask.distributed Client or "
         f"cluster, a scheduler address such as 'tcp://10.0.0.1:8786', or one of "
@@ -413,6 +426,11 @@ def _run_distributed(
         results.append(result)
         future.release()
     return results
+
+
+def _distributed() -> Any:
+    """The ``distributed`` package, or the install hint of the ``distributed`` extra."""
+    return import_optional("distributed", "batch jobs on a dask.distributed cluster")
 
 
 def _as_cube(cube: Any, var: str | None) -> Any:
@@ -557,11 +575,11 @@ def forecast_archive(
     boolean(overwrite, "overwrite")
     sources = [*_paths_of(cube), *([] if inputs is None else _paths_of(inputs))]
     check_output(out, overwrite=True, inputs=sources)  # an existing store of this job resumes
-    cube = _as_cube(cube, var)
-    sources += source_paths(cube)
+    opened = _as_cube(cube, var)
+    sources += source_paths(opened)
     check_output(out, overwrite=True, inputs=sources)
     nowcaster = prepare_model(model, model_params, kwargs)
-    wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)
+    wins = windows(opened, n_in=nowcaster.n_in, n_out=0, var=var)
     positions = select_init_times(wins, init_times, every=every)
     init_idx = wins.init_indices[positions]
     source = wins.cube
@@ -581,16 +599,16 @@ def forecast_archive(
     if template.name is None:
         template.name = "forecast"
     store, _ = prepare_store(out, template, int(chunk_init_times), overwrite=overwrite)
+    model_ref: ModelSpec | NowcastModel = nowcaster
     if isinstance(model, (str, os.PathLike)):
         ref = os.fspath(model)
-        model_ref: ModelSpec | NowcastModel = ModelSpec(
+        spec = ModelSpec(
             os.path.abspath(ref) if os.path.exists(ref) else ref,
             {**(model_params or {}), **_model_keywords(kwargs)},
             nowcaster.settings,
         )
-        cache_model(model_ref, nowcaster)  # tasks in this process reuse it
-    else:
-        model_ref = nowcaster
+        cache_model(spec, nowcaster)  # tasks in this process reuse it
+        model_ref = spec
     context = JobContext(
         store=str(store),
         name=str(template.name),

@@ -50,7 +50,7 @@ T = TypeVar("T")
 #: Errors worth retrying: I/O on network filesystems and object stores.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (OSError,)
 
-_MODEL_CACHE: OrderedDict[tuple[str, str], NowcastModel] = OrderedDict()
+_MODEL_CACHE: OrderedDict[tuple[str, str, str], NowcastModel] = OrderedDict()
 _MODEL_CACHE_SIZE = 4
 _MODEL_LOCK = threading.Lock()
 _THREADS_SET: dict[str, int] = {}
@@ -273,6 +273,27 @@ def _forecast(
     return out, bad
 
 
+def empty_frames_note(frames: np.ndarray, times: np.ndarray) -> str | None:
+    """Why a window is suspect: frames entirely NaN beside frames with data; else ``None``.
+
+    A frame with no valid pixel while its neighbours have some is missing data
+    (a missing zarr chunk or scan), not a radar that saw nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frames = np.ones((3, 2, 2)); frames[1] = np.nan
+    >>> empty_frames_note(frames, np.arange(3).astype("datetime64[m]"))
+    'input frame(s) 1970-01-01T00:01:00 entirely NaN while the others hold data (missing data)'
+    """
+    empty = ~np.isfinite(frames).reshape(len(frames), -1).any(axis=1)
+    if not empty.any() or empty.all():
+        return None
+    named = ", ".join(np.datetime_as_string(t, unit="s") for t in np.asarray(times)[empty][:3])
+    more = ", ..." if empty.sum() > 3 else ""
+    return f"input frame(s) {named}{more} entirely NaN while the others hold data (missing data)"
+
+
 def run_chunk(
     task: ChunkTask,
     source: FrameSource,
@@ -310,12 +331,15 @@ def run_chunk(
         frames, bad_frames = _read_frames(source.bind(shared), task, ctx)
         offsets = np.arange(-ctx.n_in + 1, 1)
         reasons: dict[int, str] = {}
+        notes: dict[int, str] = {}
         usable = np.ones(n, dtype=bool)  # windows handed to the model (NaN-only ones too)
         for j, end in enumerate(task.ends):
             window = end + offsets
             broken = [bad_frames[i] for i in window if i in bad_frames]
             if broken:
                 reasons[j], usable[j] = broken[0], False
+            elif (note := empty_frames_note(frames[window], task.frame_times[window])) is not None:
+                notes[j] = note
             elif not np.isfinite(frames[window]).any():
                 first = np.datetime_as_string(task.frame_times[window[0]], unit="s")
                 last = np.datetime_as_string(task.frame_times[window[-1]], unit="s")
@@ -348,6 +372,7 @@ def run_chunk(
             "index": task.index,
             "done": int((status == DONE).sum()),
             "failed": [(task.init_times[j], reasons[j]) for j in sorted(reasons)],
+            "missing_data": [(task.init_times[j], notes[j]) for j in sorted(notes)],
             "written": True,
             "seconds": time.perf_counter() - t0,
         }

@@ -37,6 +37,7 @@ import copy
 import importlib
 import json
 import os
+import warnings
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from os import PathLike
@@ -204,7 +205,31 @@ def run_model(model: NowcastModel, inputs: np.ndarray) -> np.ndarray:
             f"model {model.name!r} broke the array contract: returned shape {out.shape}, "
             f"expected {expected}"
         )
-    return out.astype(np.float32, copy=False)
+    out = out.astype(np.float32, copy=False)
+    _check_finite(model, inputs, out)
+    return out
+
+
+def _check_finite(model: NowcastModel, inputs: np.ndarray, out: np.ndarray) -> None:
+    """Flag a forecast with no finite value from inputs with some, and infinite values."""
+    finite = np.isfinite(out)
+    if finite.all():
+        return
+    if not finite.any() and np.isfinite(inputs).any():
+        raise RuntimeError(
+            f"model {model.name!r} broke the array contract: it returned no finite value "
+            f"({'NaN' if np.isnan(out).all() else 'NaN/Inf'} everywhere) for inputs that "
+            "hold data; a model returns the forecast in the input's units, NaN only where it "
+            "can say nothing"
+        )
+    n_inf = int(np.isinf(out).sum())
+    if n_inf:
+        warnings.warn(
+            f"model {model.name!r} returned {n_inf} infinite value(s) (of {out.size}); the "
+            "array contract asks for finite values or NaN: check the model",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def register_model(

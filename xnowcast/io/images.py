@@ -25,6 +25,7 @@ import xarray as xr
 
 from xnowcast.checks import choice
 from xnowcast.io.archive import check_unique_times, expand_paths, parse_time_from_name
+from xnowcast.optional import import_optional
 
 __all__ = ["IMAGE_SUFFIXES", "ColorLegend", "is_image_path", "open_image_sequence"]
 
@@ -149,7 +150,9 @@ class ColorLegend:
                 "a colour legend is a list of (colour, value) pairs, e.g. "
                 "[((0, 0, 255), 1.0), ('#ff0000', 10.0)], or a {colour: value} mapping"
             ) from None
-        return cls(colors, values, units=units, **kwargs)
+        return cls(
+            np.array([_parse_colour(c) for c in colors]), np.asarray(values), units=units, **kwargs
+        )
 
     @classmethod
     def read(cls, path: str | os.PathLike, units: str | None = None, **kwargs: Any) -> ColorLegend:
@@ -262,6 +265,11 @@ def _check_pair(value: Any, name: str, n: int, example: str) -> tuple[int, ...] 
     return out
 
 
+def _pillow() -> Any:
+    """``PIL.Image``, or the install hint of the extra that brings Pillow."""
+    return import_optional("PIL.Image", "reading image folders", extra="formats")
+
+
 def _read_frame(
     path: str,
     crop: tuple[int, int, int, int] | None,
@@ -271,7 +279,7 @@ def _read_frame(
     shape: tuple[int, int],
 ) -> np.ndarray:
     """Decode one image into a float32 ``(ny, nx)`` frame (the per-chunk kernel)."""
-    from PIL import Image
+    Image = _pillow()
 
     filters = {
         "nearest": Image.Resampling.NEAREST,
@@ -339,14 +347,14 @@ def _times(files: list[str], time_format: str | Callable[[str], Any]) -> pd.Date
 
 def _header_shapes(files: list[str]) -> list[tuple[int, int]]:
     """(height, width) of every image, reading headers only."""
-    from PIL import Image, UnidentifiedImageError
+    Image = _pillow()
 
     shapes, failures = [], []
     for path in files:
         try:
             with Image.open(path) as im:
                 shapes.append((im.size[1], im.size[0]))
-        except (OSError, UnidentifiedImageError, ValueError) as err:
+        except (OSError, Image.UnidentifiedImageError, ValueError) as err:
             failures.append(f"{path} ({type(err).__name__}: {err})")
     if failures:
         raise _list_problems(
@@ -361,8 +369,8 @@ def _header_shapes(files: list[str]) -> list[tuple[int, int]]:
 def open_image_sequence(
     pattern: str | os.PathLike | Sequence[str | os.PathLike],
     time_format: str | Callable[[str], Any] = "%Y%m%d%H%M",
-    crop: tuple[int, int, int, int] | None = None,
-    size: tuple[int, int] | None = None,
+    crop: Sequence[int] | None = None,
+    size: Sequence[int] | None = None,
     colormap: ColorLegend | Sequence[tuple[Any, float]] | Mapping[Any, float] | None = None,
     *,
     resample: str | None = None,

@@ -351,7 +351,7 @@ class Trainer:
         self.lr_schedule = choice(lr_schedule, "lr_schedule", _SCHEDULES)
         self.crop = positive_int(crop, "crop", allow_none=True)
         self.target_crop = positive_int(target_crop, "target_crop", allow_none=True)
-        if self.crop is not None and self.target_crop is not None and self.target_crop > crop:
+        if self.crop is not None and self.target_crop is not None and self.target_crop > self.crop:
             raise ValueError(f"target_crop ({target_crop}) must not exceed crop ({crop})")
         self.flips = boolean(flips, "flips")
         self.progress = boolean(progress, "progress")
@@ -444,7 +444,8 @@ class Trainer:
                 "conv3d, convlstm, conv-ed-lstm and unet (or pass a torch.nn.Module)"
             )
         net = built.module
-        config = net.get_config() if callable(getattr(net, "get_config", None)) else params
+        get_config = getattr(net, "get_config", None)
+        config = get_config() if callable(get_config) else params
         return net, built.name, config
 
     def _describe(self) -> dict[str, Any]:
@@ -866,7 +867,7 @@ class Trainer:
                 UserWarning,
                 stacklevel=3,
             )
-        common = dict(
+        common: dict[str, Any] = dict(
             seed=self.seed,
             num_workers=self.num_workers,
             pin_memory=device.type == "cuda",
@@ -945,7 +946,7 @@ class Trainer:
             self._bad_epochs = 0
             return False
         self._bad_epochs += 1
-        return bool(self.early_stopping) and self._bad_epochs >= self.early_stopping
+        return self.early_stopping is not None and self._bad_epochs >= self.early_stopping
 
     def _run_epoch(self, net, loader, val_loader, dist: _Distributed, device) -> dict[str, Any]:
         epoch = self._epoch
@@ -956,7 +957,7 @@ class Trainer:
         lr = self._optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
         net.train()
-        total, count, valid = 0.0, 0, 0.0
+        total, count, valid = 0.0, 0.0, 0.0
         bar = self._bar(loader, f"epoch {epoch + 1}/{self.epochs}", dist)
         for x, y, m in bar:
             x = x.to(device, non_blocking=True)
@@ -1004,7 +1005,7 @@ class Trainer:
 
     def _validate(self, net, loader, dist: _Distributed, device) -> float:
         net.eval()
-        total, count = 0.0, 0
+        total, count = 0.0, 0.0
         with torch.inference_mode():
             for x, y, m in loader:
                 x, y, m = (t.to(device, non_blocking=True) for t in (x, y, m))

@@ -498,3 +498,37 @@ def test_bom_accumulations_convert_to_rain_rate(bom_cube):
     np.testing.assert_allclose(
         rate.values, bom_cube.isel(time=slice(0, 2)).values * 10.0, rtol=1e-6, equal_nan=True
     )
+
+
+def test_verify_converts_accumulations_for_its_default_thresholds():
+    from xnowcast.datasets import synthetic_radar
+
+    rate = synthetic_radar(n_times=8, size=16, seed=2)
+    amount = (rate / 10.0).assign_attrs(units="kg m-2", standard_name="precipitation_amount")
+    amount = amount.assign_coords(start_time=("time", rate.time.values - np.timedelta64(6, "m")))
+    fc = xnowcast.forecast(amount, "persistence", init_times="all", n_in=2, n_out=2)
+    with pytest.warns(UserWarning, match="verify's default thresholds.*kg m-2"):
+        scores = xnowcast.verify(fc, amount, ["csi"])
+    fc_rate = xnowcast.forecast(
+        rate.assign_attrs(units="mm h-1"), "persistence", init_times="all", n_in=2, n_out=2
+    )
+    expected = xnowcast.verify(fc_rate, rate, ["csi"])
+    np.testing.assert_allclose(scores["csi"].values, expected["csi"].values, equal_nan=True)
+    # Explicit thresholds are in the data's units: nothing is converted, no warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        xnowcast.verify(fc, amount, ["csi"], thresholds=[0.1])
+
+
+def test_verify_refuses_different_units_and_unconvertible_defaults():
+    from xnowcast.datasets import synthetic_radar
+
+    rate = synthetic_radar(n_times=8, size=16, seed=2).assign_attrs(units="mm h-1")
+    fc = xnowcast.forecast(rate, "persistence", init_times="all", n_in=2, n_out=2)
+    with pytest.raises(ValueError, match="forecast is in 'mm h-1' but the observations in 'dBZ'"):
+        xnowcast.verify(fc, rate.assign_attrs(units="dBZ"), ["mse"])
+    counts = rate.assign_attrs(units="1")
+    fc_counts = xnowcast.forecast(counts, "persistence", init_times="all", n_in=2, n_out=2)
+    with pytest.raises(ValueError, match="default thresholds are rain rates.*give values"):
+        xnowcast.verify(fc_counts, counts, ["csi"])
+    assert "mse" in xnowcast.verify(fc_counts, counts, ["mse"])  # no thresholds: no conversion

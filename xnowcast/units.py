@@ -58,6 +58,7 @@ __all__ = [
     "describe_quantity",
     "quantity_of",
     "rain_rate_for",
+    "rain_rate_pair",
     "to_rain_rate",
 ]
 
@@ -414,3 +415,58 @@ def check_same_units(forecast: xr.DataArray, obs: xr.DataArray) -> None:
             f"the forecast is in {qf.units!r} but the observations in {qo.units!r}; convert "
             "both to rain rate with xnowcast.to_rain_rate(...) first"
         )
+
+
+def _single_period(obs: xr.DataArray) -> pd.Timedelta | None:
+    try:
+        span = accumulation_period(obs)
+    except ValueError:
+        return None
+    if isinstance(span, pd.Timedelta):
+        return span
+    values = np.unique(np.asarray(span.values).ravel())
+    return pd.Timedelta(values[0]) if len(values) == 1 else None
+
+
+def rain_rate_pair(
+    forecast: xr.DataArray, obs: xr.DataArray, purpose: str, **kwargs: Any
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """A forecast and its observations, both as rain rates where rain-rate defaults apply.
+
+    Checks that both are in the same units (:func:`check_same_units`), then
+    converts both with :func:`rain_rate_for` (one warning). A forecast of
+    accumulations rarely says its period (it has no ``start_time``): it takes
+    the observations' period when that is one period.
+
+    Raises
+    ------
+    ValueError
+        Different units, or a quantity that cannot be converted.
+
+    Examples
+    --------
+    >>> import warnings, numpy as np, pandas as pd, xarray as xr
+    >>> t = pd.to_datetime(["2018-06-16 10:06"])
+    >>> obs = xr.DataArray([[[0.6]]], dims=("time", "y", "x"), attrs={"units": "mm"},
+    ...     coords={"time": t, "start_time": ("time", t - pd.Timedelta("6min"))})
+    >>> fc = xr.DataArray([[[1.2]]], dims=("lead_time", "y", "x"), attrs={"units": "mm"})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     fc_rate, obs_rate = rain_rate_pair(fc, obs, "the default thresholds")
+    >>> round(float(fc_rate.max()), 6), round(float(obs_rate.max()), 6)
+    (12.0, 6.0)
+    """
+    check_same_units(forecast, obs)
+    obs_rate = rain_rate_for(obs, purpose, **kwargs)
+    if obs_rate is obs:
+        return forecast, obs
+    fc_kwargs = dict(kwargs)
+    if quantity_of(obs).kind == "accumulation" and "period" not in fc_kwargs:
+        try:
+            accumulation_period(forecast)
+        except ValueError:
+            fc_kwargs["period"] = _single_period(obs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # said once, for the observations
+        fc_rate = rain_rate_for(forecast, purpose, **fc_kwargs)
+    return fc_rate, obs_rate

@@ -27,6 +27,7 @@ from xnowcast.conventions import (
     match_grid,
     normalize_cube,
 )
+from xnowcast.units import check_same_units, rain_rate_pair
 from xnowcast.verification import image
 from xnowcast.verification.interface import FAMILIES, METRICS, Family, Metric, get_metric
 
@@ -37,6 +38,9 @@ DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
 
 _STAT = "statistic"
 _WINDOWS = ("uniform", "gaussian")
+#: Default event thresholds of verify: rain rates in mm h-1.
+RAIN_THRESHOLDS = (0.1, 1.0, 5.0)
+
 #: Field pairs handed to the statistics functions at once (bounds memory use).
 _MAX_CELLS_PER_BLOCK = 2**22
 
@@ -46,7 +50,7 @@ def verify(
     obs: xr.DataArray | xr.Dataset,
     metrics: str | Sequence[str] | None = None,
     *,
-    thresholds: float | Sequence[float] = (0.1, 1.0, 5.0),
+    thresholds: float | Sequence[float] | None = None,
     scales: int | Sequence[int] = (1, 4, 16),
     mean: bool = False,
     reference: str | xr.DataArray | None = None,
@@ -71,9 +75,13 @@ def verify(
         Names from :func:`xnowcast.verification.list_metrics` (default: all;
         MS-SSIM is then left out, with a warning, when the grid is too small
         for it).
-    thresholds : float or list of float
+    thresholds : float or list of float, optional
         Event thresholds (``value >= threshold``, units of the data) of the
-        categorical scores and the FSS.
+        categorical scores and the FSS. Default: the rain rates
+        ``RAIN_THRESHOLDS`` (0.1, 1 and 5 mm h-1); a forecast and observations
+        holding accumulations or reflectivities are then converted to rain
+        rate first, with a warning (:func:`xnowcast.units.rain_rate_pair`),
+        and other quantities are refused: give thresholds in their units.
     scales : int or list of int
         FSS window sizes in grid cells.
     mean : bool
@@ -116,7 +124,8 @@ def verify(
     ------
     ValueError, TypeError
         Unknown metric, forecast without lead time or valid time, grids that
-        do not match, no observation at any valid time.
+        do not match, forecast and observations in different units, no
+        observation at any valid time.
 
     Examples
     --------
@@ -134,6 +143,12 @@ def verify(
     boolean(mean, "mean")
     fc_da = as_dataarray(fc, var)
     obs_var = var if var is not None else _same_name(obs, fc_da)
+    obs = as_dataarray(obs, obs_var)
+    check_same_units(fc_da, obs)
+    if thresholds is None:
+        thresholds = RAIN_THRESHOLDS
+        if any(m.family in ("categorical", "fss") for m in chosen):
+            fc_da, obs = rain_rate_pair(fc_da, obs, "verify's default thresholds")
     obs_cube, info = normalize_cube(obs, obs_var, min_frames=1)
     y, x = info.spatial_dims
     fc_da = _check_forecast(fc_da, y, x)

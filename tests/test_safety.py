@@ -519,3 +519,28 @@ def test_a_model_returning_nan_or_inf_everywhere_is_flagged(cube):
         with pytest.raises(RuntimeError, match="returned no finite value"):
             run_model(Broken(fill), frames)
     assert np.isnan(run_model(Broken(), np.full_like(frames, np.nan))).all()  # nothing to say
+
+
+# ------------------------------------------------------------- 11, 12. checkpoint integrity
+def test_a_flipped_byte_in_the_weights_is_caught(tmp_path):
+    torch = pytest.importorskip("torch")
+    from xnowcast.models.neural.checkpoint import read_checkpoint, save_checkpoint
+
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, {"w": torch.full((64,), 1.2345)}, {"n_in": 2, "n_out": 1})
+    data = bytearray(path.read_bytes())
+    at = bytes(data).find(np.float32(1.2345).tobytes() * 4)
+    assert at > 0
+    data[at] ^= 0x01  # one bit of one weight
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="the file was changed or damaged"):
+        read_checkpoint(path)
+
+
+def test_metadata_without_n_in_is_a_clear_error(tmp_path):
+    torch = pytest.importorskip("torch")
+    from xnowcast.models.neural.checkpoint import load_model, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "m.pt", {"w": torch.zeros(2)}, {"n_out": 1})
+    with pytest.raises(ValueError, match="no integer 'n_in' in its metadata"):
+        load_model(path)

@@ -532,3 +532,22 @@ def test_verify_refuses_different_units_and_unconvertible_defaults():
     with pytest.raises(ValueError, match="default thresholds are rain rates.*give values"):
         xnowcast.verify(fc_counts, counts, ["csi"])
     assert "mse" in xnowcast.verify(fc_counts, counts, ["mse"])  # no thresholds: no conversion
+
+
+def test_plot_converts_accumulations_for_its_default_levels(tmp_path):
+    pytest.importorskip("matplotlib")
+    from xnowcast.datasets import synthetic_radar
+    from xnowcast.plotting import plot_forecast
+
+    rate = synthetic_radar(n_times=8, size=16, seed=2)
+    amount = (rate / 10.0).assign_attrs(units="kg m-2", standard_name="precipitation_amount")
+    amount = amount.assign_coords(start_time=("time", rate.time.values - np.timedelta64(6, "m")))
+    fc = xnowcast.forecast(amount, "persistence", n_in=2, n_out=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with pytest.warns(UserWarning, match="default colour levels.*kg m-2"):
+            fig = plot_forecast(fc, obs=amount, leads=[1], features=[])
+        assert "mm h-1" in fig.axes[-1].get_ylabel()
+        with pytest.raises(ValueError, match="default colour levels.*period"):
+            plot_forecast(fc, leads=[1], features=[])  # no observations: no period known
+        plot_forecast(fc, leads=[1], features=[], levels=[0.01, 0.1, 1])  # explicit: as is

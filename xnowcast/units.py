@@ -429,14 +429,32 @@ def _single_period(obs: xr.DataArray) -> pd.Timedelta | None:
 
 
 def rain_rate_pair(
-    forecast: xr.DataArray, obs: xr.DataArray, purpose: str, **kwargs: Any
-) -> tuple[xr.DataArray, xr.DataArray]:
+    forecast: xr.DataArray,
+    obs: xr.DataArray | xr.Dataset | None,
+    purpose: str,
+    *,
+    var: str | None = None,
+    **kwargs: Any,
+) -> tuple[xr.DataArray, xr.DataArray | None]:
     """A forecast and its observations, both as rain rates where rain-rate defaults apply.
 
     Checks that both are in the same units (:func:`check_same_units`), then
     converts both with :func:`rain_rate_for` (one warning). A forecast of
     accumulations rarely says its period (it has no ``start_time``): it takes
     the observations' period when that is one period.
+
+    Parameters
+    ----------
+    forecast : DataArray
+        The forecast (or any cube).
+    obs : DataArray or Dataset, optional
+        The observations; ``None`` converts the forecast alone.
+    purpose : str
+        What needs rain rates, for the messages.
+    var : str, optional
+        Variable of an observations Dataset (default: the forecast's name).
+    **kwargs
+        Passed to :func:`to_rain_rate` (``zr=``, ``period=``).
 
     Raises
     ------
@@ -456,10 +474,15 @@ def rain_rate_pair(
     >>> round(float(fc_rate.max()), 6), round(float(obs_rate.max()), 6)
     (12.0, 6.0)
     """
+    if obs is None:
+        return rain_rate_for(forecast, purpose, **kwargs), None
+    if isinstance(obs, xr.Dataset):
+        name = var if var is not None else str(forecast.name)
+        obs = as_dataarray(obs, name if name in obs.data_vars else None)
     check_same_units(forecast, obs)
     obs_rate = rain_rate_for(obs, purpose, **kwargs)
     if obs_rate is obs:
-        return forecast, obs
+        return rain_rate_for(forecast, purpose, **kwargs), obs
     fc_kwargs = dict(kwargs)
     if quantity_of(obs).kind == "accumulation" and "period" not in fc_kwargs:
         try:

@@ -30,6 +30,7 @@ from xnowcast.plotting.frames import (
     select_forecast,
 )
 from xnowcast.plotting.grid import MapGrid, map_grid
+from xnowcast.units import rain_rate_pair
 
 __all__ = ["PANEL_SIZE", "animate"]
 
@@ -129,6 +130,8 @@ def animate(
     dpi = integer(dpi, "dpi", low=1, whole=True)
     writer = _writer(path, fps)
     da = select_forecast(fc, init_time, var)
+    if look.levels is None:  # rain-rate colour levels: convert (and say so) or refuse
+        da, obs = rain_rate_pair(da, obs, "the default colour levels", var=var)
     positions = lead_positions(da, leads)
     frames = np.asarray(da.isel({LEAD_TIME: positions}).values, dtype=float)
     observed = _observed(obs, da, positions, var)

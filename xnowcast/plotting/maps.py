@@ -36,6 +36,7 @@ from xnowcast.plotting.frames import (
     select_forecast,
 )
 from xnowcast.plotting.grid import MapGrid, map_grid
+from xnowcast.units import rain_rate_pair
 
 __all__ = ["DEFAULT_LEADS", "PANEL_SIZE", "plot_forecast"]
 
@@ -122,6 +123,8 @@ def plot_forecast(
         ncols = integer(ncols, "ncols", low=1, whole=True)
     dpi = integer(dpi, "dpi", low=1, whole=True)
     da = select_forecast(fc, init_time, var)
+    if look.levels is None:  # rain-rate colour levels: convert (and say so) or refuse
+        da, obs = rain_rate_pair(da, obs, "the default colour levels", var=var)
     positions = lead_positions(da, _fitting_leads(leads, da.sizes[LEAD_TIME]))
     observed = observations_on_grid(obs, da, var) if obs is not None else None
     grid = map_grid(da)

@@ -148,7 +148,8 @@ def verify(
     if thresholds is None:
         thresholds = RAIN_THRESHOLDS
         if any(m.family in ("categorical", "fss") for m in chosen):
-            fc_da, obs = rain_rate_pair(fc_da, obs, "verify's default thresholds")
+            fc_da, obs_rate = rain_rate_pair(fc_da, obs, "verify's default thresholds")
+            obs = obs if obs_rate is None else obs_rate
     obs_cube, info = normalize_cube(obs, obs_var, min_frames=1)
     y, x = info.spatial_dims
     fc_da = _check_forecast(fc_da, y, x)

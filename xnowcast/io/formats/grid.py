@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from collections.abc import Callable
@@ -114,20 +115,25 @@ def cf_grid_mapping(crs: pyproj.CRS) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if v is not None}
 
 
-def _latlon_block(x: np.ndarray, y: np.ndarray, wkt: str, which: int) -> np.ndarray:
-    crs = pyproj.CRS.from_wkt(wkt)
-    to_geo = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    xx, yy = np.meshgrid(x.astype("float64"), y.astype("float64"))
-    lonlat = to_geo.transform(xx, yy)
-    return np.asarray(lonlat[which], dtype="float32")
+@functools.lru_cache(maxsize=16)
+def _to_geo(wkt: str) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(pyproj.CRS.from_wkt(wkt), "EPSG:4326", always_xy=True)
+
+
+def _latlon_block(y: np.ndarray, x: np.ndarray, wkt: str) -> np.ndarray:
+    """``(2, ny, nx)``: lat and lon of one block of pixel centres (``y`` a column, ``x`` a row)."""
+    xx, yy = np.broadcast_arrays(x.astype("float64"), y.astype("float64"))
+    lon, lat = _to_geo(wkt).transform(xx, yy)
+    return np.stack([lat, lon]).astype("float32")
 
 
 def lazy_latlon(grid: Grid) -> tuple[dsa.Array, dsa.Array]:
     """2-D ``(lat, lon)`` of the pixel centres, as dask arrays computed block by block.
 
     Lazy so that opening a large grid (OPERA 4400 x 3800, MRMS 3500 x 7000)
-    costs nothing until lat/lon are used; the same grid gives the same dask
-    keys, so an archive computes them once.
+    costs nothing until lat/lon are used; lat and lon of a block come from
+    one transformation, and the same grid gives the same dask keys, so an
+    archive computes them once.
 
     Examples
     --------
@@ -138,33 +144,21 @@ def lazy_latlon(grid: Grid) -> tuple[dsa.Array, dsa.Array]:
     ([[49.5, 49.5]], [[10.5, 11.5]])
     """
     wkt = grid.crs.to_wkt()
-    chunks = (
-        tuple(_sizes(grid.ny, LATLON_BLOCK)),
-        tuple(_sizes(grid.nx, LATLON_BLOCK)),
+    cy, cx = tuple(_sizes(grid.ny, LATLON_BLOCK)), tuple(_sizes(grid.nx, LATLON_BLOCK))
+    y = dsa.from_array(grid.y[:, None], chunks=(cy, (1,)))
+    x = dsa.from_array(grid.x[None, :], chunks=((1,), cx))
+    token = dask.base.tokenize(grid.x, grid.y, wkt)
+    both = dsa.map_blocks(
+        _latlon_block,
+        y,
+        x,
+        wkt=wkt,
+        new_axis=0,
+        chunks=((2,), cy, cx),
+        dtype="float32",
+        name=f"xnowcast-latlon-{token}",
     )
-    x = dsa.from_array(grid.x, chunks=(chunks[1],))
-    y = dsa.from_array(grid.y, chunks=(chunks[0],))
-    out = []
-    for which, name in ((1, "lat"), (0, "lon")):
-        token = dask.base.tokenize(grid.x, grid.y, wkt, which)
-        out.append(
-            dsa.blockwise(
-                _latlon_block,
-                "ij",
-                x,
-                "j",
-                y,
-                "i",
-                wkt,
-                None,
-                which,
-                None,
-                dtype="float32",
-                name=f"xnowcast-{name}-{token}",
-                concatenate=True,
-            )
-        )
-    return out[0], out[1]
+    return both[0], both[1]
 
 
 def _sizes(n: int, block: int) -> list[int]:

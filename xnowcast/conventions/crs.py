@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import xarray as xr
+
 from xnowcast.conventions.cf import cf_attr, find_grid_mapping, find_latlon
 
 __all__ = ["add_latlon", "grid_crs", "metres_per_unit"]

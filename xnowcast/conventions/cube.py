@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+
 from xnowcast.conventions.cf import (
     LAT_UNITS,
     LON_UNITS,

@@ -474,12 +474,14 @@ def test_to_rain_rate_of_reflectivity_and_other_units():
 
 def test_rain_rate_for_converts_with_a_warning_or_refuses():
     acc = accumulation(0.5)
-    with pytest.warns(UserWarning, match="default thresholds are rain rates in mm h-1.*kg m-2"):
+    with pytest.warns(
+        UserWarning, match="default thresholds: rain rates in mm h-1 are expected.*kg m-2"
+    ):
         rate = rain_rate_for(acc, "verify's default thresholds")
     np.testing.assert_allclose(rate.values, 5.0)
     plain = xr.DataArray([1.0], dims="x")
     assert rain_rate_for(plain, "colour levels") is plain  # no units: passed as it is
-    with pytest.raises(ValueError, match="colour levels are rain rates.*period"):
+    with pytest.raises(ValueError, match="colour levels: rain rates.*period"):
         rain_rate_for(acc.drop_vars("start_time"), "colour levels")
 
 
@@ -529,7 +531,7 @@ def test_verify_refuses_different_units_and_unconvertible_defaults():
         xnowcast.verify(fc, rate.assign_attrs(units="dBZ"), ["mse"])
     counts = rate.assign_attrs(units="1")
     fc_counts = xnowcast.forecast(counts, "persistence", init_times="all", n_in=2, n_out=2)
-    with pytest.raises(ValueError, match="default thresholds are rain rates.*give values"):
+    with pytest.raises(ValueError, match="default thresholds: rain rates.*give values"):
         xnowcast.verify(fc_counts, counts, ["csi"])
     assert "mse" in xnowcast.verify(fc_counts, counts, ["mse"])  # no thresholds: no conversion
 
@@ -551,3 +553,15 @@ def test_plot_converts_accumulations_for_its_default_levels(tmp_path):
         with pytest.raises(ValueError, match="default colour levels.*period"):
             plot_forecast(fc, leads=[1], features=[])  # no observations: no period known
         plot_forecast(fc, leads=[1], features=[], levels=[0.01, 0.1, 1])  # explicit: as is
+
+
+def test_rain_amount_default_threshold_is_a_rain_rate():
+    from xnowcast.sequences import rain_amount
+
+    acc = accumulation(0.05, minutes=6)  # 0.5 mm h-1: rains at the 0.1 mm h-1 default
+    with pytest.warns(UserWarning, match="rain_amount's default threshold.*kg m-2"):
+        fraction = rain_amount(acc)
+    np.testing.assert_array_equal(fraction.values, [1.0, 1.0])
+    np.testing.assert_array_equal(rain_amount(acc, threshold=0.1).values, [0.0, 0.0])
+    with pytest.raises(ValueError, match="default threshold.*cube holds x in 1"):
+        rain_amount(acc.rename("reflectance").assign_attrs(units="1", standard_name="x"))

@@ -34,10 +34,12 @@ import xarray as xr
 
 from xnowcast.checks import choice, integer, positive_int, real
 from xnowcast.conventions import as_interval, normalize_cube
+from xnowcast.units import rain_rate_for
 from xnowcast.windows import SEQUENCE_ID
 
 __all__ = [
     "DEFAULT_QUANTILES",
+    "RAIN_THRESHOLD",
     "SEQUENCE_ID",
     "assign_sequences",
     "categorize",
@@ -179,9 +181,13 @@ def _raise_duplicates(dup_ns: np.ndarray) -> None:
 
 
 # --------------------------------------------------------------------- rain amount
+#: Default rain/no-rain threshold of :func:`rain_amount`: a rain rate in mm h-1.
+RAIN_THRESHOLD = 0.1
+
+
 def rain_amount(
     cube: xr.DataArray | xr.Dataset,
-    threshold: float = 0.1,
+    threshold: float | None = None,
     method: AmountMethod = "fraction",
     *,
     var: str | None = None,
@@ -192,9 +198,12 @@ def rain_amount(
     ----------
     cube : DataArray or Dataset
         The archive (``time, y, x``; dims may be named differently).
-    threshold : float
+    threshold : float, optional
         Rain/no-rain threshold in the cube's units (``"fraction"`` and
         ``"no_rain_count"``); a pixel rains when its value is ``> threshold``.
+        Default: ``RAIN_THRESHOLD`` (0.1 mm h-1); a cube of accumulations or
+        reflectivities is then converted to rain rate first, with a warning
+        (:func:`xnowcast.units.rain_rate_for`), and other units are refused.
     method : {"fraction", "mean", "no_rain_count"}
         ``"fraction"``: fraction of the *valid* (non-NaN) pixels above
         ``threshold`` (0..1). ``"mean"``: mean intensity of the valid pixels.
@@ -223,8 +232,12 @@ def rain_amount(
     array([1, 3])
     """
     method = choice(method, "method", _METHODS)
-    threshold = real(threshold, "threshold")
     cube, info = normalize_cube(cube, var, min_frames=1)
+    if threshold is None:
+        threshold = RAIN_THRESHOLD
+        if method != "mean":
+            cube = rain_rate_for(cube, "rain_amount's default threshold (0.1 mm h-1)")
+    threshold = real(threshold, "threshold")
     space = list(info.spatial_dims)
     units = cube.attrs.get("units")
     valid = cube.notnull()
@@ -426,7 +439,7 @@ def _per_sequence(seq_ids: np.ndarray, cats: np.ndarray) -> tuple[np.ndarray, ..
 def sequence_table(
     cube: xr.DataArray | xr.Dataset,
     max_gap: str | pd.Timedelta | np.timedelta64 = "10min",
-    rain_threshold: float = 0.1,
+    rain_threshold: float | None = None,
     amount: AmountMethod = "fraction",
     quantiles: Sequence[float] | None = None,
     bins: Sequence[float] | None = None,
@@ -452,8 +465,9 @@ def sequence_table(
         :func:`xnowcast.conventions.normalize_cube`).
     max_gap : str or Timedelta
         See :func:`split` (a spacing equal to ``max_gap`` is contiguous).
-    rain_threshold : float
-        Rain/no-rain threshold in the cube's units.
+    rain_threshold : float, optional
+        Rain/no-rain threshold in the cube's units; default 0.1 mm h-1, with
+        the conversion of :func:`rain_amount`.
     amount : {"fraction", "mean", "no_rain_count"}
         Rain amount method (see :func:`rain_amount`); for
         ``"no_rain_count"`` the categories are reversed so that a higher
@@ -510,7 +524,7 @@ def sequence_table(
     )
     table.attrs.update(
         max_gap=str(gap),
-        rain_threshold=float(rain_threshold),
+        rain_threshold=float(RAIN_THRESHOLD if rain_threshold is None else rain_threshold),
         amount=amount,
         category_edges=edges.tolist(),
         min_length=int(min_length),

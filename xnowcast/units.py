@@ -370,11 +370,12 @@ def rain_rate_for(cube: xr.DataArray, purpose: str, **kwargs: Any) -> xr.DataArr
         out = to_rain_rate(cube, **kwargs)
     except ValueError as err:
         raise ValueError(
-            f"{purpose} are rain rates in mm h-1 but the cube holds {describe_quantity(cube)}: "
+            f"{purpose}: rain rates in mm h-1 are expected, but the cube holds "
+            f"{describe_quantity(cube)}: "
             f"{err}; or give values in the cube's units explicitly"
         ) from None
     warnings.warn(
-        f"{purpose} are rain rates in mm h-1; the cube holds {describe_quantity(cube)}, "
+        f"{purpose}: rain rates in mm h-1 are expected; the cube holds {describe_quantity(cube)}, "
         f"converted to mm h-1 ({out.attrs['xnowcast_converted_from']}). Convert it yourself "
         "with xnowcast.to_rain_rate(cube) to silence this",
         UserWarning,

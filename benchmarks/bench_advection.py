@@ -22,6 +22,7 @@ compiled kernels are warmed up before timing.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -156,7 +157,8 @@ def main(argv=None):
         f"MeteoSwiss {when:%Y-%m-%d %H:%M} (mm/h, NaN outside range, padded to 700 x 700), "
         f"its default Lucas-Kanade motion, {N_STEPS} lead times, linear interpolation; CPU "
         "seconds (`time.process_time`, all threads) and wall seconds, best of three (one "
-        "run above 1400 px), old and new side by side in one process:",
+        "run above 1400 px), old and new side by side in one process; 1-minute load average "
+        f"of the machine at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:",
         "",
         "| pixels | old CPU s | new CPU s | CPU ratio | old wall s | new wall s | "
         "new CPU ns / pixel / lead | max abs diff (mm/h) | NaN mask differs |",

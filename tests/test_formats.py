@@ -536,7 +536,7 @@ def test_verify_refuses_different_units_and_unconvertible_defaults():
         xnowcast.verify(fc, rate.assign_attrs(units="dBZ"), ["mse"])
     counts = rate.assign_attrs(units="1")
     fc_counts = xnowcast.forecast(counts, "persistence", init_times="all", n_in=2, n_out=2)
-    with pytest.raises(ValueError, match="default thresholds: rain rates.*give values"):
+    with pytest.raises(ValueError, match="default thresholds: rain rates.*not a precipitation quantity.*thresholds="):
         xnowcast.verify(fc_counts, counts, ["csi"])
     assert "mse" in xnowcast.verify(fc_counts, counts, ["mse"])  # no thresholds: no conversion
 

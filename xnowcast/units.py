@@ -366,13 +366,20 @@ def rain_rate_for(cube: xr.DataArray, purpose: str, **kwargs: Any) -> xr.DataArr
     q = quantity_of(cube)
     if q.kind == "unknown" or (q.kind == "rain_rate" and q.factor == 1.0):
         return cube
+    expected = f"{purpose}: rain rates in mm h-1 are expected, but the cube holds "
+    if q.kind == "other":
+        raise ValueError(
+            f"{expected}{describe_quantity(cube)}, not a precipitation quantity (rain rate, "
+            "accumulation or reflectivity in dBZ); give the values in the cube's units "
+            "explicitly (thresholds=[...], levels=[...]), or set cube.attrs['units'] if the "
+            "data are rain rates"
+        )
     try:
         out = to_rain_rate(cube, **kwargs)
     except ValueError as err:
         raise ValueError(
-            f"{purpose}: rain rates in mm h-1 are expected, but the cube holds "
-            f"{describe_quantity(cube)}: "
-            f"{err}; or give values in the cube's units explicitly"
+            f"{expected}{describe_quantity(cube)}: {err}; or give the values in the cube's "
+            "units explicitly"
         ) from None
     warnings.warn(
         f"{purpose}: rain rates in mm h-1 are expected; the cube holds {describe_quantity(cube)}, "

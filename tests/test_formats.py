@@ -319,8 +319,12 @@ def test_engine_passes_other_files_to_xarray(tmp_path):
 LAEA = "+proj=laea +lat_0=55.0 +lon_0=10.0 +x_0=1950000.0 +y_0=-2100000.0 +units=m +ellps=WGS84"
 
 
-def write_odim(path, raw, quantity="DBZH", time="120000", gain=0.5, offset=-32.0):
-    """A small ODIM composite (4 x 5 pixels of 2 km) with raw values ``raw``."""
+def write_odim(path, raw, quantity="DBZH", time="120000", gain=0.5, offset=-32.0, where="where"):
+    """A small ODIM composite (4 x 5 pixels of 2 km) with raw values ``raw``.
+
+    ``where="dataset1/where"`` puts the georeferencing below the dataset, as
+    some national products do.
+    """
     to_geo = pyproj.Transformer.from_crs(LAEA, "EPSG:4326", always_xy=True)
     ny = raw.shape[0]
     ul = to_geo.transform(1000000.0, -1000000.0)
@@ -329,8 +333,7 @@ def write_odim(path, raw, quantity="DBZH", time="120000", gain=0.5, offset=-32.0
         h5.attrs["Conventions"] = np.bytes_("ODIM_H5/V2_2")
         what = h5.create_group("what")
         what.attrs.update(date=np.bytes_("20200101"), time=np.bytes_(time), object=b"COMP")
-        where = h5.create_group("where")
-        where.attrs.update(
+        h5.create_group(where).attrs.update(
             projdef=np.bytes_(LAEA),
             xscale=2000.0,
             yscale=2000.0,
@@ -536,7 +539,10 @@ def test_verify_refuses_different_units_and_unconvertible_defaults():
         xnowcast.verify(fc, rate.assign_attrs(units="dBZ"), ["mse"])
     counts = rate.assign_attrs(units="1")
     fc_counts = xnowcast.forecast(counts, "persistence", init_times="all", n_in=2, n_out=2)
-    with pytest.raises(ValueError, match="default thresholds: rain rates.*not a precipitation quantity.*thresholds="):
+    with pytest.raises(
+        ValueError,
+        match="default thresholds: rain rates.*not a precipitation quantity.*thresholds=",
+    ):
         xnowcast.verify(fc_counts, counts, ["csi"])
     assert "mse" in xnowcast.verify(fc_counts, counts, ["mse"])  # no thresholds: no conversion
 
@@ -570,3 +576,12 @@ def test_rain_amount_default_threshold_is_a_rain_rate():
     np.testing.assert_array_equal(rain_amount(acc, threshold=0.1).values, [0.0, 0.0])
     with pytest.raises(ValueError, match="default threshold.*cube holds x in 1"):
         rain_amount(acc.rename("reflectance").assign_attrs(units="1", standard_name="x"))
+
+
+def test_odim_national_layout_and_th(tmp_path):
+    raw = np.array([[0, 64, 100, 255, 10]] * 4, dtype="uint8")
+    path = write_odim(tmp_path / "th.h5", raw, quantity="TH", where="dataset1/where")
+    cube = open_archive(str(path))
+    assert cube.name == "TH" and cube.attrs["units"] == "dBZ"
+    np.testing.assert_allclose(cube.values[0, 0, 1:3], [0.0, 18.0])
+    np.testing.assert_allclose(cube.x.values[:2], [1001000.0, 1003000.0], atol=0.01)

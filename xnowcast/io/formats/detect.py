@@ -8,7 +8,7 @@ xarray's own engines.
 =========  ===============================================  ==========================
 format     files                                            recognised by
 =========  ===============================================  ==========================
-odim       ODIM HDF5 composites (OPERA, national)           HDF5 with what/where/dataset1
+odim       ODIM HDF5 composites (OPERA, national)           HDF5 with what + datasetN
 knmi       KNMI HDF5 composites                             HDF5 with geographic/image1
 mch_gif    MeteoSwiss AQC/CPC GIF                           ``GIF8``
 fmi_pgm    FMI PGM, gzipped or not                          ``P5`` (inside gzip too)
@@ -60,11 +60,15 @@ def _hdf5_flavour(path: str) -> str | None:
     try:
         with h5py.File(path, "r") as h5:
             keys = set(h5.keys())
+            conventions = h5.attrs.get("Conventions", b"")
     except OSError as err:
         raise ValueError(f"{path}: a damaged HDF5 file ({err})") from None
+    if isinstance(conventions, bytes):
+        conventions = conventions.decode("latin-1")
     if {"geographic", "image1"} <= keys:
         return "knmi"
-    if {"what", "where"} <= keys and any(k.startswith("dataset") for k in keys):
+    odim_groups = "what" in keys and any(k.startswith("dataset") for k in keys)
+    if odim_groups or str(conventions).startswith("ODIM"):
         return "odim"
     return None
 

@@ -163,6 +163,8 @@ def verify(
     plan = tuple((f.name, {k: params[f.name][k] for k in f.params}) for f in families)
 
     lazy = _is_dask(fc_da) or _is_dask(obs_cube)
+    if _is_dask(fc_da):
+        fc_da = _small_chunks(fc_da, y, x)
     if lazy and not _is_dask(obs_cube):
         obs_cube = obs_cube.chunk({info.time_dim: 1, y: -1, x: -1})
     valid_time = fc_da.coords[VALID_TIME]
@@ -194,6 +196,26 @@ def verify(
     ds = xr.Dataset(out)
     ds.attrs.update(_settings(chosen, params, mean, reference, suffix, fc_da))
     return ds
+
+
+def _small_chunks(fc: xr.DataArray, y: str, x: str) -> xr.DataArray:
+    """``fc`` in chunks of one init time and at most ``_MAX_CELLS_PER_BLOCK`` cells.
+
+    Each chunk is scored with the observations at its valid times; a forecast
+    store's chunk (often 100+ MB) scored at once would hold that much again of
+    observations and intermediate arrays per thread. Small chunks, split from
+    each chunk as it is read, keep the peak memory of a verification bounded
+    by the store's chunk size, whatever the number of init times.
+    """
+    frames = max(1, _MAX_CELLS_PER_BLOCK // max(fc.sizes[y] * fc.sizes[x], 1))
+    want = {LEAD_TIME: min(frames, fc.sizes[LEAD_TIME])}
+    if INIT_TIME in fc.dims:
+        want[INIT_TIME] = 1
+    current = dict(zip(fc.dims, fc.data.chunksize))
+    if all(current[d] <= n for d, n in want.items()):
+        return fc
+    chunks = {fc.dims.index(d): min(n, current[d]) for d, n in want.items()}
+    return fc.copy(data=fc.data.rechunk(chunks))  # the data only: coordinates stay in memory
 
 
 def _choose_metrics(metrics: str | Sequence[str] | None) -> list[Metric]:

@@ -1,9 +1,12 @@
-"""Optical-flow nowcasting: motion from the last frames, semi-Lagrangian extrapolation.
+"""Optical-flow nowcasting: motion from the last frames, scale-aware extrapolation.
 
 The model estimates one motion field from the last ``n_flows`` frame pairs
 (:func:`xnowcast.motion.estimate_motion`, on a fixed intensity transform of
-the frames) and advects the last observed frame along it for every lead time
-(:func:`xnowcast.extrapolation.extrapolate`).
+the frames) and extrapolates along it for every lead time: by default with the
+S-PROG-like cascade (:func:`xnowcast.extrapolation.cascade.extrapolate_cascade`:
+small scales fade as they stop being predictable, the observed distribution is
+kept), or by advecting the last observed frame as it is
+(``extrapolation="advection"``, :func:`xnowcast.extrapolation.extrapolate`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xnowcast.checks import choice, positive_int
+from xnowcast.checks import choice, integer, positive_int
 from xnowcast.models.interface import NowcastModel
 from xnowcast.motion.api import (
     DEFAULT_COMBINE,
@@ -26,7 +29,7 @@ from xnowcast.motion.common import check_combine
 from xnowcast.motion.interface import canonical_name, get_method, list_methods
 from xnowcast.optional import import_optional
 
-__all__ = ["TRENDS", "OpticalFlow"]
+__all__ = ["CASCADE_DEFAULTS", "EXTRAPOLATIONS", "TRENDS", "OpticalFlow"]
 
 if TYPE_CHECKING:
     from xnowcast.transforms import Transform
@@ -36,6 +39,59 @@ TRENDS = ("none", "global")
 
 #: Largest growth or decay factor per step of ``trend="global"``.
 MAX_TREND = 1.25
+
+#: Valid values of ``extrapolation`` (the first is the default).
+EXTRAPOLATIONS = ("cascade", "advection")
+
+#: Options of ``extrapolation="cascade"`` (``extrapolation_kwargs``) and their defaults,
+#: chosen on the shared radar data (``benchmarks/bench_optical_flow.py``).
+CASCADE_DEFAULTS: dict[str, Any] = {"n_levels": 8, "ar_order": 2, "matching": "cdf"}
+
+
+def check_extrapolation(
+    extrapolation: str, kwargs: dict[str, Any] | None, n_in: int
+) -> tuple[str, dict[str, Any]]:
+    """Validate ``extrapolation`` and its options; return them with the defaults filled in.
+
+    Examples
+    --------
+    >>> check_extrapolation("cascade", {"n_levels": 6}, 12)
+    ('cascade', {'n_levels': 6, 'ar_order': 2, 'matching': 'cdf'})
+    >>> check_extrapolation("advection", {"n_levels": 6}, 12)
+    Traceback (most recent call last):
+    ...
+    TypeError: extrapolation='advection' takes no extrapolation_kwargs, got ['n_levels']
+    """
+    from xnowcast.extrapolation.cascade import AR_ORDERS
+    from xnowcast.probmatching import check_matching
+
+    name = choice(extrapolation, "extrapolation", EXTRAPOLATIONS)
+    given = {} if kwargs is None else kwargs
+    if not isinstance(given, dict):
+        raise TypeError(f"extrapolation_kwargs must be a dict, got {type(given).__name__}")
+    if name == "advection":
+        if given:
+            raise TypeError(
+                f"extrapolation='advection' takes no extrapolation_kwargs, got {sorted(given)}"
+            )
+        return name, {}
+    unknown = sorted(set(given) - set(CASCADE_DEFAULTS))
+    if unknown:
+        raise TypeError(
+            f"unknown extrapolation_kwargs {unknown} for extrapolation='cascade'; valid "
+            f"options are: {', '.join(CASCADE_DEFAULTS)}"
+        )
+    options = {**CASCADE_DEFAULTS, **given}
+    options["n_levels"] = integer(options["n_levels"], "n_levels", low=2, whole=True)
+    if options["ar_order"] not in AR_ORDERS or isinstance(options["ar_order"], bool):
+        raise ValueError(f"ar_order must be 1 or 2, got {options['ar_order']!r}")
+    if options["ar_order"] + 1 > n_in:
+        raise ValueError(
+            f"an AR({options['ar_order']}) cascade needs n_in >= {options['ar_order'] + 1} "
+            f"input frames, got n_in={n_in}; lower ar_order or raise n_in"
+        )
+    options["matching"] = check_matching(options["matching"])
+    return name, options
 
 
 class OpticalFlow(NowcastModel):
@@ -102,6 +158,8 @@ class OpticalFlow(NowcastModel):
         trend: str = "none",
         fill: float = float("nan"),
         interpolation: str = "linear",
+        extrapolation: str = EXTRAPOLATIONS[0],
+        extrapolation_kwargs: dict[str, Any] | None = None,
         *,
         n_in: int = 12,
         n_out: int = 24,
@@ -137,6 +195,9 @@ class OpticalFlow(NowcastModel):
         except (TypeError, ValueError):
             raise TypeError(f"fill must be a number (or nan), got {fill!r}") from None
         self.interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
+        self.extrapolation, self.extrapolation_kwargs = check_extrapolation(
+            extrapolation, extrapolation_kwargs, self.n_in
+        )
         check_options(estimator, options)
         self.options = dict(options)
         self._transform = tf
@@ -152,6 +213,8 @@ class OpticalFlow(NowcastModel):
             "trend": self.trend,
             "fill": self.fill,
             "interpolation": self.interpolation,
+            "extrapolation": self.extrapolation,
+            "extrapolation_kwargs": copy.deepcopy(self.extrapolation_kwargs),
             **copy.deepcopy(self.options),
         }
 
@@ -168,8 +231,6 @@ class OpticalFlow(NowcastModel):
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:
         """Forecast ``(batch, n_out, y, x)`` from ``(batch, n_in, y, x)``."""
-        from xnowcast.extrapolation import extrapolate
-
         inputs = np.asarray(inputs, dtype=np.float32)
         if inputs.ndim != 4 or inputs.shape[1] != self.n_in:
             raise ValueError(
@@ -179,20 +240,30 @@ class OpticalFlow(NowcastModel):
         out = np.empty((batch, self.n_out, ny, nx), np.float32)
         for b in range(batch):
             flow = self.motion(inputs[b])
-            extrapolate(
-                inputs[b, -1],
-                flow,
-                self.n_out,
-                fill=self.fill,
-                interpolation=self.interpolation,
-                out=out[b],
-            )
+            out[b] = self.extrapolate(inputs[b], flow)
             if self.trend == "global":
                 growth = self.growth(inputs[b, -2], inputs[b, -1], flow)
                 if growth != 1.0:
                     factors = growth ** np.arange(1, self.n_out + 1, dtype=np.float32)
                     out[b] *= factors[:, None, None]
         return out
+
+    def extrapolate(self, frames: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """The ``(n_out, y, x)`` forecast of one ``(t, y, x)`` window along ``flow``."""
+        from xnowcast.extrapolation import extrapolate
+        from xnowcast.extrapolation.cascade import extrapolate_cascade
+
+        common = dict(fill=self.fill, interpolation=self.interpolation)
+        if self.extrapolation == "advection":
+            return extrapolate(frames[-1], flow, self.n_out, **common)
+        return extrapolate_cascade(
+            frames,
+            flow,
+            self.n_out,
+            transform=self._transform,
+            **common,
+            **self.extrapolation_kwargs,
+        )
 
     def growth(self, previous: np.ndarray, last: np.ndarray, flow: np.ndarray) -> np.float32:
         """Growth factor per step of ``trend="global"`` (1 without rain)."""

@@ -1,0 +1,197 @@
+"""Cascade decomposition, per-scale AR decay, probability matching and the cascade forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xnowcast.cascade import (
+    ar2_parameters,
+    ar_lead_coefficients,
+    bandpass_filters,
+    decompose,
+    lead_filters,
+    level_correlations,
+    recompose,
+)
+from xnowcast.probmatching import match
+
+pytest.importorskip("numba")
+
+
+def _smooth_noise(rng, shape, sigma=3.0):
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(rng.normal(size=shape), sigma).astype("float32")
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (100, 73), (31, 128)])
+@pytest.mark.parametrize("n_levels", [2, 6, 8])
+def test_decomposition_recomposes_to_its_input(shape, n_levels):
+    rng = np.random.default_rng(0)
+    field = (rng.gamma(0.5, 3.0, shape) - 10).astype("float32")
+    levels = decompose(field, bandpass_filters(shape, n_levels))
+    assert levels.shape == (n_levels, *shape)
+    np.testing.assert_allclose(recompose(levels), field, atol=1e-5, rtol=0)
+
+
+def test_levels_hold_their_own_scales():
+    shape = (128, 128)
+    x = np.mgrid[: shape[0], : shape[1]][1]
+    coarse = np.sin(2 * np.pi * x / 64).astype("float32")  # 2 waves across
+    fine = np.sin(2 * np.pi * x / 4).astype("float32")  # 32 waves across
+    filters = bandpass_filters(shape, 6)
+    energy_coarse = (decompose(coarse, filters) ** 2).sum(axis=(1, 2))
+    energy_fine = (decompose(fine, filters) ** 2).sum(axis=(1, 2))
+    assert energy_coarse.argmax() < energy_fine.argmax()
+    assert energy_coarse[:2].sum() > 0.9 * energy_coarse.sum()
+    assert energy_fine[-3:].sum() > 0.9 * energy_fine.sum()
+
+
+def test_filters_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="n_levels"):
+        bandpass_filters((32, 32), 1)
+    with pytest.raises(ValueError, match="NaN"):
+        decompose(np.full((8, 8), np.nan, "float32"), bandpass_filters((8, 8), 2))
+    with pytest.raises(ValueError, match="grid"):
+        decompose(np.zeros((8, 9), "float32"), bandpass_filters((8, 8), 2))
+
+
+def test_ar2_parameters_of_a_synthetic_ar2_field_are_recovered():
+    """Fields that follow one AR(2) process at every pixel: every level has its phi."""
+    phi1, phi2 = 1.2, -0.35
+    rng = np.random.default_rng(3)
+    shape = (192, 192)
+    prev2 = rng.normal(size=shape)
+    prev1 = rng.normal(size=shape)
+    frames = []
+    for _ in range(60):  # burn in to the stationary distribution
+        new = phi1 * prev1 + phi2 * prev2 + rng.normal(size=shape)
+        prev2, prev1 = prev1, new
+        frames.append(new)
+    a, b, c = (f.astype("float32") for f in frames[-3:])
+    filters = bandpass_filters(shape, 6)
+    g1 = level_correlations(c, b, filters)
+    g2 = level_correlations(c, a, filters)
+    phi = ar2_parameters(g1, g2)
+    # small-scale levels hold many independent samples: close estimates
+    np.testing.assert_allclose(phi[3:, 0], phi1, atol=0.06)
+    np.testing.assert_allclose(phi[3:, 1], phi2, atol=0.06)
+
+
+def test_ar2_parameters_are_made_stationary():
+    phi = ar2_parameters(np.array([0.9, 0.5]), np.array([0.2, 0.99]))
+    roots_ok = [np.all(np.abs(np.roots([1, -p1, -p2])) < 1) for p1, p2 in phi]
+    assert all(roots_ok)
+
+
+def test_lead_coefficients_decay_and_follow_the_recursion():
+    phi = np.array([[1.3, -0.4], [0.5, 0.0]])
+    c = ar_lead_coefficients(phi, 30)
+    # x_{t+2} = phi1 x_{t+1} + phi2 x_t  ->  a_2 = phi1 a_1 + phi2, b_2 = phi1 b_1
+    np.testing.assert_allclose(c[1, 0, 0], 1.3 * c[0, 0, 0] - 0.4)
+    np.testing.assert_allclose(c[1, 0, 1], 1.3 * c[0, 0, 1])
+    assert abs(c[-1]).max() < abs(c[0]).max()
+    np.testing.assert_allclose(c[:, 1, 0], 0.5 ** np.arange(1, 31))
+
+
+def test_lead_filters_keep_the_mean():
+    filters = bandpass_filters((32, 32), 4)
+    a, b = lead_filters(filters, ar_lead_coefficients(np.full((4, 2), [0.1, 0.0]), 5))
+    field = np.random.default_rng(0).normal(size=(32, 32)).astype("float32") + 7
+    spectrum = np.fft.rfft2(field)
+    out = np.fft.irfft2(a[-1] * spectrum + b[-1] * spectrum, s=field.shape)
+    assert out.mean() == pytest.approx(field.mean(), abs=1e-4)
+    assert out.std() < 0.01 * field.std()
+
+
+def test_cdf_matching_gives_the_reference_distribution():
+    rng = np.random.default_rng(1)
+    reference = np.where(rng.random((200, 200)) < 0.7, -15, rng.gamma(2, 5, (200, 200)) - 10)
+    reference = reference.astype("float32")
+    field = _smooth_noise(rng, (200, 200))
+    out = match(field, reference, "cdf", floor=-15.0)
+    for threshold in (-10, 0, 10, 20, 30, 40):  # the area above every threshold is kept
+        assert (out >= threshold).mean() == pytest.approx((reference >= threshold).mean(), abs=2e-3)
+    assert out.max() == pytest.approx(reference.max(), rel=1e-5)
+    assert out.min() == pytest.approx(reference.min())
+    # ranks are kept: the wettest forecast pixels stay the wettest
+    assert (np.argsort(out, axis=None)[-100:] == np.argsort(field, axis=None)[-100:]).all()
+
+
+def test_mean_matching_keeps_the_wet_area_and_its_mean():
+    rng = np.random.default_rng(2)
+    reference = np.where(rng.random((150, 150)) < 0.8, -15.0, rng.normal(5, 3, (150, 150)))
+    field = _smooth_noise(rng, (150, 150))
+    out = match(field, reference.astype("float32"), "mean", floor=-15.0)
+    wet = out > -15
+    assert wet.mean() == pytest.approx((reference > -15).mean(), abs=0.003)
+    # the mapping is built from about a thousand quantiles: the mean within 3 %
+    assert out[wet].mean() == pytest.approx(reference[reference > -15].mean(), rel=0.03)
+
+
+def test_matching_refuses_nan_and_bad_names():
+    with pytest.raises(ValueError, match="NaN"):
+        match(np.array([np.nan, 1.0]), np.array([0.0, 1.0]), floor=0.0)
+    with pytest.raises(ValueError, match="matching must be one of"):
+        match(np.zeros(4), np.zeros(4), "quantile", floor=0.0)
+    with pytest.raises(ValueError, match="matching"):
+        match(np.zeros(4), np.zeros(4), 1.5, floor=0.0)
+
+
+def _rain(rng, shape):
+    field = _smooth_noise(rng, shape, 4.0)
+    return np.where(field > 0.02, 40 * field, 0.0).astype("float32")
+
+
+def test_cascade_forecast_of_a_frozen_field_is_persistence():
+    from xnowcast.extrapolation.cascade import extrapolate_cascade
+    from xnowcast.transforms import get_transform
+
+    rain = _rain(np.random.default_rng(4), (96, 96))
+    frames = np.stack([rain] * 3)
+    out = extrapolate_cascade(
+        frames, np.zeros((2, 96, 96), "float32"), 6, transform=get_transform("dbr")
+    )
+    np.testing.assert_allclose(out[0], rain, atol=0.02 * rain.max())
+    assert ((out[-1] >= 1) == (rain >= 1)).mean() > 0.98
+
+
+def test_cascade_forecast_moves_with_the_flow_and_keeps_the_missing_area():
+    from xnowcast.extrapolation.cascade import extrapolate_cascade
+    from xnowcast.transforms import get_transform
+
+    rng = np.random.default_rng(5)
+    rain = _rain(rng, (80, 120))
+    frames = np.stack([np.roll(rain, s, axis=1) for s in (-4, -2, 0)])
+    frames[:, :, 100:] = np.nan  # outside radar range
+    flow = np.zeros((2, 80, 120), "float32")
+    flow[0] = 2.0
+    out = extrapolate_cascade(frames, flow, 5, transform=get_transform("dbr"))
+    for k in range(5):
+        shift = 2 * (k + 1)
+        expected_nan = np.zeros((80, 120), bool)
+        expected_nan[:, 100 + shift :] = True  # the missing area moved, not grown
+        expected_nan[:, :shift] = True  # came in from outside the domain
+        assert (np.isnan(out[k]) == expected_nan).all()
+    # the rain moved with the flow: best overlap with the last frame shifted by 2 per step
+    last = np.nan_to_num(frames[-1])
+    lead3 = np.nan_to_num(out[2])
+    overlaps = [(np.roll(last, s, axis=1)[:, 10:90] * lead3[:, 10:90]).sum() for s in range(12)]
+    assert int(np.argmax(overlaps)) == 6
+
+
+def test_cascade_forecast_smooths_small_scales_that_decorrelate():
+    """Noise that changes every frame fades; the matched forecast keeps the rain area."""
+    from xnowcast.extrapolation.cascade import extrapolate_cascade
+    from xnowcast.transforms import get_transform
+
+    rng = np.random.default_rng(6)
+    base = _rain(rng, (128, 128))
+    frames = np.stack([base * rng.uniform(0.3, 1.7, base.shape) for _ in range(3)]).astype("f4")
+    out = extrapolate_cascade(
+        frames, np.zeros((2, 128, 128), "float32"), 12, transform=get_transform("dbr")
+    )
+    roughness = [np.abs(np.diff(o, axis=1)).mean() for o in (frames[-1], out[0], out[-1])]
+    assert roughness[0] > roughness[1] > roughness[2]
+    assert (out[-1] >= 0.1).mean() == pytest.approx((frames[-1] >= 0.1).mean(), abs=0.01)

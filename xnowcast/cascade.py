@@ -1,0 +1,334 @@
+"""Spectral cascade decomposition and per-scale autoregressive decay (S-PROG, Seed 2003).
+
+A field is split into ``n_levels`` spatial scales with Gaussian band-pass
+filters in the Fourier domain whose weights sum to one at every wavenumber,
+so the levels add back up to the field exactly. Each level is then given its
+own lag-1 and lag-2 temporal autocorrelation, measured between the last frame
+and the earlier frames moved onto it along the motion (the Lagrangian frame);
+an AR(2) process per level says how fast that scale loses predictability. The
+deterministic forecast of a level after ``k`` steps is a linear combination
+``a_k x_t + b_k x_{t-1}`` of its last two values, so the whole cascade forecast
+is one spectral filter per lead time (:func:`lead_filters`): small scales that
+stop being predictable fade out, large scales persist.
+
+Everything works on a field *without* NaN (fill missing pixels first; see
+:func:`xnowcast.models.optical_flow.OpticalFlow`) and in float32 where it
+matters for memory. The same decomposition serves deterministic and ensemble
+forecasts.
+
+Examples
+--------
+>>> import numpy as np
+>>> from xnowcast.cascade import bandpass_filters, decompose
+>>> field = np.random.default_rng(0).normal(size=(64, 80)).astype("float32")
+>>> filters = bandpass_filters(field.shape, 6)
+>>> levels = decompose(field, filters)
+>>> levels.shape, bool(np.allclose(levels.sum(axis=0), field, atol=1e-5))
+((6, 64, 80), True)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from xnowcast.checks import integer, positive_int, real
+
+__all__ = [
+    "BandpassFilters",
+    "ar2_parameters",
+    "ar_lead_coefficients",
+    "bandpass_filters",
+    "decompose",
+    "lead_filters",
+    "level_correlations",
+    "recompose",
+    "spectral_correlations",
+]
+
+
+class BandpassFilters(NamedTuple):
+    """Gaussian band-pass filters of one grid, for :func:`numpy.fft.rfft2` spectra.
+
+    Attributes
+    ----------
+    weights : (n_levels, y, x // 2 + 1) float32
+        Weight of every level at every wavenumber; they sum to one.
+    wavelengths : (n_levels,) float64
+        Central wavelength of each level in pixels (the first level holds
+        everything larger, including the mean).
+    shape : (int, int)
+        The grid ``(y, x)``.
+    """
+
+    weights: np.ndarray
+    wavelengths: np.ndarray
+    shape: tuple[int, int]
+
+
+def _radial_wavenumber(shape: tuple[int, int]) -> np.ndarray:
+    """Wavenumber of every rfft2 coefficient in waves per ``max(shape)`` pixels."""
+    ny, nx = shape
+    size = max(ny, nx)
+    ky = np.fft.fftfreq(ny)[:, None] * size
+    kx = np.fft.rfftfreq(nx)[None, :] * size
+    return np.hypot(ky, kx)
+
+
+def bandpass_filters(shape: tuple[int, int], n_levels: int = 8, width: float = 1.0):
+    """Gaussian band-pass filters in log-wavenumber that sum to one (Seed 2003; pysteps).
+
+    Level ``j`` is centred on ``q**j`` waves across the domain
+    (``q = (max(shape) / 2) ** (1 / (n_levels - 1))``), so that the levels
+    span from the domain size down to two pixels; its weight is a Gaussian in
+    ``log(k)`` of standard deviation ``width * log(q) / 2``, normalised so that
+    all levels sum to one at every wavenumber. The mean (``k = 0``) and every
+    scale larger than the domain belong to the first level.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Grid ``(y, x)``.
+    n_levels : int
+        Number of levels (>= 2).
+    width : float
+        Width of each Gaussian relative to the spacing of the levels.
+
+    Returns
+    -------
+    BandpassFilters
+
+    Examples
+    --------
+    >>> f = bandpass_filters((128, 128), 6)
+    >>> f.weights.shape, [round(w) for w in f.wavelengths]
+    ((6, 128, 65), [128, 56, 24, 11, 5, 2])
+    >>> bool(np.allclose(f.weights.sum(axis=0), 1))
+    True
+    """
+    n_levels = integer(n_levels, "n_levels", low=2, whole=True)
+    width = real(width, "width", low=0, low_inclusive=False)
+    ny, nx = (positive_int(s, "shape") for s in shape)
+    size = max(ny, nx)
+    if size < 4:
+        raise ValueError(f"a cascade needs a grid of at least 4 pixels, got {shape}")
+    q = (size / 2.0) ** (1.0 / (n_levels - 1))
+    k = _radial_wavenumber((ny, nx))
+    log_k = np.log(np.maximum(k, 1.0))
+    centres = np.log(q) * np.arange(n_levels)
+    sigma = width * np.log(q) / 2.0
+    weights = np.exp(-0.5 * ((log_k[None] - centres[:, None, None]) / sigma) ** 2)
+    weights /= weights.sum(axis=0, keepdims=True)
+    for level, beyond in ((0, k <= 1.0), (-1, log_k >= centres[-1])):
+        weights[:, beyond] = 0.0  # the mean and the domain scale; the finest scales
+        weights[level, beyond] = 1.0
+    return BandpassFilters(weights.astype(np.float32), size / q ** np.arange(n_levels), (ny, nx))
+
+
+def _check_field(field: np.ndarray, filters: BandpassFilters) -> np.ndarray:
+    field = np.asarray(field, dtype=np.float32)
+    if field.shape[-2:] != filters.shape:
+        raise ValueError(
+            f"the field's grid {field.shape[-2:]} differs from the filters' {filters.shape}; "
+            "build the filters with bandpass_filters(field.shape[-2:])"
+        )
+    if not np.isfinite(field).all():
+        raise ValueError(
+            "the field holds NaN or inf, which would spread over the whole spectrum; fill "
+            "missing pixels first (e.g. with the no-rain value)"
+        )
+    return field
+
+
+def decompose(field: np.ndarray, filters: BandpassFilters) -> np.ndarray:
+    """Split a ``(y, x)`` field into its ``(n_levels, y, x)`` cascade; the levels sum to it.
+
+    Examples
+    --------
+    >>> field = np.ones((16, 16), "float32")
+    >>> levels = decompose(field, bandpass_filters(field.shape, 3))
+    >>> [round(float(lev.mean()), 6) + 0.0 for lev in levels]   # the mean is in level 0
+    [1.0, 0.0, 0.0]
+    """
+    field = _check_field(field, filters)
+    spectrum = np.fft.rfft2(field)
+    return np.fft.irfft2(filters.weights * spectrum[None], s=filters.shape).astype(np.float32)
+
+
+def recompose(levels: np.ndarray) -> np.ndarray:
+    """The field a cascade was decomposed from (the sum of its levels).
+
+    Examples
+    --------
+    >>> recompose(np.ones((3, 2, 2), "float32")).tolist()
+    [[3.0, 3.0], [3.0, 3.0]]
+    """
+    return np.asarray(levels, dtype=np.float32).sum(axis=0)
+
+
+def level_correlations(
+    field: np.ndarray, earlier: np.ndarray, filters: BandpassFilters
+) -> np.ndarray:
+    """Correlation of every cascade level of ``field`` with the same level of ``earlier``.
+
+    Computed from the two spectra (Parseval), without forming the levels:
+    ``cov_j = sum(w_j^2 Re(F conj(E)))`` over all wavenumbers but the mean.
+
+    Parameters
+    ----------
+    field, earlier : (y, x) arrays
+        Two fields on the same grid without NaN (``earlier`` moved onto
+        ``field`` along the motion, for Lagrangian correlations). Missing
+        areas filled with one constant value in both add nothing to the
+        band-pass levels away from their edges.
+    filters : BandpassFilters
+        The cascade.
+
+    Returns
+    -------
+    (n_levels,) float64
+        Pearson correlations over the grid; 0 for a level that is flat in
+        either field.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=(64, 64)).astype("float32")
+    >>> level_correlations(a, a, bandpass_filters(a.shape, 4)).round(6).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    >>> level_correlations(a, -a, bandpass_filters(a.shape, 4)).round(6).tolist()
+    [-1.0, -1.0, -1.0, -1.0]
+    """
+    f = np.fft.rfft2(_check_field(field, filters)).astype(np.complex128)
+    e = np.fft.rfft2(_check_field(earlier, filters)).astype(np.complex128)
+    return spectral_correlations(f, e, filters)
+
+
+def _half_spectrum_weights(filters: BandpassFilters) -> np.ndarray:
+    """``w_j^2`` times how often each rfft2 coefficient counts in the full spectrum; no mean."""
+    nx = filters.shape[1]
+    count = np.full(filters.weights.shape[-1], 2.0)
+    count[0] = 1.0
+    if nx % 2 == 0:
+        count[-1] = 1.0
+    weights = filters.weights.astype(np.float64) ** 2 * count
+    weights[:, 0, 0] = 0.0
+    return weights
+
+
+def spectral_correlations(
+    spectrum: np.ndarray, earlier: np.ndarray, filters: BandpassFilters
+) -> np.ndarray:
+    """:func:`level_correlations` from the ``rfft2`` spectra of the two fields.
+
+    Examples
+    --------
+    >>> a = np.random.default_rng(2).normal(size=(32, 33))
+    >>> s = np.fft.rfft2(a)
+    >>> spectral_correlations(s, 2 * s, bandpass_filters(a.shape, 3)).round(6).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    weights = _half_spectrum_weights(filters).reshape(len(filters.weights), -1)
+    f, e = spectrum.ravel(), earlier.ravel()
+    cov = weights @ (f * e.conj()).real
+    var_f = weights @ (f.real**2 + f.imag**2)
+    var_e = weights @ (e.real**2 + e.imag**2)
+    norm = np.sqrt(var_f * var_e)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / norm
+    return np.where(norm > 0, np.clip(corr, -1.0, 1.0), 0.0)
+
+
+def ar2_parameters(gamma1: np.ndarray, gamma2: np.ndarray) -> np.ndarray:
+    """AR(2) coefficients ``(phi1, phi2)`` per level from lag-1 and lag-2 correlations.
+
+    Yule-Walker: ``phi1 = g1 (1 - g2) / (1 - g1^2)``, ``phi2 = (g2 - g1^2) / (1 - g1^2)``.
+    Correlations are first moved into the stationary region (``|g1| < 1``,
+    ``2 g1^2 - 1 < g2 < 1``), so that the forecast of every level decays
+    instead of growing.
+
+    Returns
+    -------
+    (n_levels, 2) float64
+
+    Examples
+    --------
+    >>> ar2_parameters(np.array([0.9]), np.array([0.81])).round(6).tolist()   # an AR(1)
+    [[0.9, 0.0]]
+    """
+    g1 = np.clip(np.asarray(gamma1, np.float64), -0.999, 0.999)
+    g2 = np.asarray(gamma2, np.float64)
+    g2 = np.clip(g2, 2 * g1**2 - 1 + 1e-6, 0.999)
+    phi1 = g1 * (1 - g2) / (1 - g1**2)
+    phi2 = (g2 - g1**2) / (1 - g1**2)
+    return np.stack([phi1, phi2], axis=-1)
+
+
+def ar_lead_coefficients(phi: np.ndarray, n_steps: int) -> np.ndarray:
+    """Coefficients ``(a_k, b_k)``: the AR(2) forecast ``x_{t+k} = a_k x_t + b_k x_{t-1}``.
+
+    Parameters
+    ----------
+    phi : (n_levels, 2) array
+        ``(phi1, phi2)`` per level (:func:`ar2_parameters`); ``phi2 = 0`` is an AR(1).
+    n_steps : int
+        Lead times ``1 .. n_steps``.
+
+    Returns
+    -------
+    (n_steps, n_levels, 2) float64
+
+    Examples
+    --------
+    >>> ar_lead_coefficients(np.array([[0.5, 0.0]]), 3)[:, 0, 0].tolist()
+    [0.5, 0.25, 0.125]
+    """
+    n_steps = positive_int(n_steps, "n_steps")
+    phi = np.asarray(phi, np.float64)
+    out = np.empty((n_steps, phi.shape[0], 2))
+    prev2 = np.stack([np.zeros(len(phi)), np.ones(len(phi))], axis=-1)  # x_{t-1}
+    prev1 = np.stack([np.ones(len(phi)), np.zeros(len(phi))], axis=-1)  # x_t
+    for k in range(n_steps):
+        out[k] = phi[:, :1] * prev1 + phi[:, 1:] * prev2
+        prev2, prev1 = prev1, out[k]
+    return out
+
+
+def lead_filters(
+    filters: BandpassFilters, coefficients: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spectral filters ``A_k``, ``B_k``: the cascade forecast is ``irfft2(A_k X_t + B_k X_{t-1})``.
+
+    The mean (wavenumber 0) is kept as it is, so that decaying scales fade
+    towards the field's mean and not towards zero.
+
+    Parameters
+    ----------
+    filters : BandpassFilters
+        The cascade.
+    coefficients : (n_steps, n_levels, 2) array
+        From :func:`ar_lead_coefficients`.
+
+    Returns
+    -------
+    A, B : (n_steps, y, x // 2 + 1) float32
+
+    Examples
+    --------
+    >>> f = bandpass_filters((32, 32), 4)
+    >>> a, b = lead_filters(f, ar_lead_coefficients(np.full((4, 2), [0.5, 0.0]), 2))
+    >>> [round(float(v), 6) for v in (a[0, 0, 0], a[0, 5, 5], a[1, 5, 5])]
+    [1.0, 0.5, 0.25]
+    """
+    coefficients = np.asarray(coefficients, np.float32)
+    if coefficients.ndim != 3 or coefficients.shape[1:] != (len(filters.weights), 2):
+        raise ValueError(
+            f"coefficients must have shape (n_steps, n_levels={len(filters.weights)}, 2), "
+            f"got {coefficients.shape}"
+        )
+    w = filters.weights
+    a = np.einsum("kl,lyx->kyx", coefficients[..., 0], w)
+    b = np.einsum("kl,lyx->kyx", coefficients[..., 1], w)
+    a[:, 0, 0], b[:, 0, 0] = 1.0, 0.0
+    return a, b

@@ -585,3 +585,47 @@ def test_odim_national_layout_and_th(tmp_path):
     assert cube.name == "TH" and cube.attrs["units"] == "dBZ"
     np.testing.assert_allclose(cube.values[0, 0, 1:3], [0.0, 18.0])
     np.testing.assert_allclose(cube.x.values[:2], [1001000.0, 1003000.0], atol=0.01)
+
+
+def write_geotiff(path, raw, metadata=True):
+    """A small EPSG:3067 GeoTIFF (250 m pixels) with FMI's GDAL metadata items (or none)."""
+    rasterio = pytest.importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    profile = dict(
+        driver="GTiff",
+        dtype="uint8",
+        width=raw.shape[1],
+        height=raw.shape[0],
+        count=1,
+        crs="EPSG:3067",
+        transform=from_origin(300000.0, 7000000.0, 250.0, 250.0),
+    )
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(raw, 1)
+        if metadata:
+            dst.update_tags(
+                GDAL_METADATA='<GDALMetadata><Item name="Observation time" format="YYYYMMDDhhmm">'
+                '201609281445</Item><Item name="Quantity" unit="dBZ">Corrected reflectivity'
+                '</Item><Item name="Gain">0.5</Item><Item name="Offset">-32</Item>'
+                '<Item name="Nodata">255</Item><Item name="Undetect">0</Item></GDALMetadata>'
+            )
+    return path
+
+
+def test_geotiff_reader_and_the_rasterio_engine(tmp_path):
+    raw = np.array([[0, 64, 255], [100, 10, 64]], dtype="uint8")
+    path = write_geotiff(tmp_path / "201609281445_FINUTM.tif", raw)
+    cube = open_archive(str(path))
+    np.testing.assert_allclose(cube.values[0], [[-32.0, 0.0, np.nan], [18.0, -27.0, 0.0]])
+    assert cube.attrs["undetect"] == -32.0 and cube.time.values[0] == np.datetime64(
+        "2016-09-28T14:45"
+    )
+    np.testing.assert_allclose(cube.x.values, [300125.0, 300375.0, 300625.0])
+    assert to_rain_rate(cube).values[0, 0, 0] == 0.0  # no echo: no rain
+    bare = write_geotiff(tmp_path / "201609281450_bare.tif", raw, metadata=False)
+    with pytest.raises(ValueError, match="not a radar GeoTIFF.*engine='rasterio'"):
+        open_archive(str(bare))
+    raster = open_archive(str(bare), engine="rasterio", time="%Y%m%d%H%M")
+    assert raster.dims == ("time", "y", "x") and raster["x"].attrs["units"] == "m"
+    np.testing.assert_allclose(raster.lat.values, cube.lat.values, atol=1e-5)

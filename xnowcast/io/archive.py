@@ -38,6 +38,7 @@ from xnowcast.io.formats.detect import FORMATS, detect_format, open_radar_file
 __all__ = [
     "check_unique_times",
     "expand_paths",
+    "label_raster_xy",
     "open_archive",
     "open_zarr_store",
     "parse_time_from_name",
@@ -194,7 +195,42 @@ def _open_one(
         return open_zarr_store(path, **kwargs)
     if engine == "cfgrib":
         options.setdefault("indexpath", "")  # no .idx files written next to the data
-    return xr.open_dataset(path, engine=engine, backend_kwargs=options or None, **kwargs)
+    ds = xr.open_dataset(path, engine=engine, backend_kwargs=options or None, **kwargs)
+    return label_raster_xy(ds) if engine == "rasterio" else ds
+
+
+def label_raster_xy(ds: xr.Dataset) -> xr.Dataset:
+    """CF attributes for the bare ``x``/``y`` of a projected raster (rioxarray leaves them bare).
+
+    Without them the cube's x/y are not known to be metres, so no lat/lon can
+    be derived. Only coordinates without ``units`` are labelled, from the
+    units of the raster's CRS (``spatial_ref``).
+
+    Examples
+    --------
+    >>> import numpy as np, pyproj, xarray as xr
+    >>> crs = pyproj.CRS("EPSG:3067")
+    >>> ds = xr.Dataset({"a": (("y", "x"), np.zeros((1, 2)))}, coords={"x": [0.0, 1.0],
+    ...     "y": [0.0], "spatial_ref": ((), 0, {"crs_wkt": crs.to_wkt()})})
+    >>> label_raster_xy(ds)["x"].attrs["units"]
+    'm'
+    """
+    ref = ds.coords.get("spatial_ref")
+    wkt = ref.attrs.get("crs_wkt") if ref is not None else None
+    if not isinstance(wkt, str):
+        return ds
+    from pyproj import CRS
+
+    crs = CRS.from_wkt(wkt)
+    if not crs.is_projected or not crs.axis_info:
+        return ds
+    units = "m" if crs.axis_info[0].unit_name in ("metre", "meter") else crs.axis_info[0].unit_name
+    for dim, axis in (("x", "X"), ("y", "Y")):
+        if dim in ds.coords and "units" not in ds[dim].attrs:
+            ds[dim].attrs.update(
+                standard_name=f"projection_{dim}_coordinate", units=units, axis=axis
+            )
+    return ds
 
 
 def parse_time_from_name(path: str | os.PathLike, time_format: str) -> pd.Timestamp:

@@ -9,6 +9,7 @@ importer's own scaling, masking and georeferencing code runs unchanged).
 
 from __future__ import annotations
 
+import gzip
 import sys
 import warnings
 from pathlib import Path
@@ -299,6 +300,10 @@ def test_mrms_grib_values_grid_and_time(tmp_path):
     np.testing.assert_allclose(cube.lat.values[:, 0], [50.0, 49.0, 48.0], atol=1e-4)
     assert cube.time.values[0] == np.datetime64("2019-06-10T01:02")
     assert cube.nowcast.validate(min_frames=1).spatial_dims == ("y", "x")
+    zipped = tmp_path / "PrecipRate.grib2.gz"
+    zipped.write_bytes(gzip.compress(path.read_bytes()))  # as NOAA distributes them
+    assert detect_format(zipped) == "mrms"
+    np.testing.assert_array_equal(open_archive(str(zipped)).values, cube.values)
     other = write_grib(tmp_path / "t.grib2", values, parameter=(0, 0, 0))
     with pytest.raises(ValueError, match="not an MRMS product.*engine='cfgrib'"):
         open_archive(str(other))
@@ -419,6 +424,11 @@ def test_format_detection_by_content(tmp_path):
     assert detect_format(odim) == "odim"
     with pytest.raises(ValueError, match="not a raw radar format"):
         open_radar_file(nc)
+    one_line = tmp_path / "one_line.pgm.gz"  # header on one line, gzipped
+    one_line.write_bytes(gzip.compress(pgm.read_bytes().replace(b"\n2 1\n255\n", b"\n2 1 255\n")))
+    np.testing.assert_array_equal(
+        open_radar_file(one_line)["reflectivity"].values, ds["reflectivity"].values
+    )
     assert sorted(FORMATS) == ["fmi_pgm", "geotiff", "knmi", "mch_gif", "mrms", "odim"]
 
 

@@ -126,7 +126,7 @@ _SUFFIXES = {
     ".h5": "HDF5 (ODIM or KNMI)",
     ".gif": "MeteoSwiss GIF",
     ".pgm": "FMI PGM",
-    ".gz": "gzipped FMI PGM",
+    ".gz": "gzipped (FMI PGM or MRMS GRIB2)",
     ".tif": "GeoTIFF",
     ".tiff": "GeoTIFF",
     ".grib2": "GRIB2",

@@ -13,7 +13,7 @@ knmi       KNMI HDF5 composites                             HDF5 with geographic
 mch_gif    MeteoSwiss AQC/CPC GIF                           ``GIF8``
 fmi_pgm    FMI PGM, gzipped or not                          ``P5`` (inside gzip too)
 geotiff    radar GeoTIFF (FMI)                              ``II*`` / ``MM*``
-mrms       NOAA MRMS GRIB2                                  ``GRIB``
+mrms       NOAA MRMS GRIB2, gzipped or not                  ``GRIB`` (inside gzip too)
 =========  ===============================================  ==========================
 
 Examples
@@ -101,6 +101,8 @@ def detect_format(path: str | os.PathLike) -> str | None:
                 head = f.read(8)
         except (OSError, EOFError):
             return None
+        if head.startswith(b"GRIB"):
+            return "mrms"
         return "fmi_pgm" if head.startswith(b"P5") else None
     if head.startswith(_HDF5):
         return _hdf5_flavour(path)

@@ -79,10 +79,11 @@ def read_pgm_header(path: str | os.PathLike) -> dict[str, Any]:
     """
     meta: dict[str, list[str]] = {}
     with _open(os.fspath(path)) as f:
-        magic = _tokens(f, 1, meta)[0]
-        if magic != "P5":
-            raise ValueError(f"{path}: not a binary PGM file (magic {magic!r}, expected 'P5')")
-        width, height, maxval = (int(t) for t in _tokens(f, 3, meta)[:3])
+        first = _tokens(f, 1, meta)
+        if first[0] != "P5":
+            raise ValueError(f"{path}: not a binary PGM file (magic {first[0]!r}, expected 'P5')")
+        tokens = first + (_tokens(f, 4 - len(first), meta) if len(first) < 4 else [])
+        width, height, maxval = (int(t) for t in tokens[1:4])
         offset = f.tell()
     return {"width": width, "height": height, "maxval": maxval, "offset": offset, "meta": meta}
 

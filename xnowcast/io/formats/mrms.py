@@ -22,6 +22,7 @@ Examples
 
 from __future__ import annotations
 
+import gzip
 import os
 from typing import Any
 
@@ -32,7 +33,14 @@ import pyproj
 from xnowcast.io.formats.grid import Grid, frame_dataset, lazy_field
 from xnowcast.optional import import_optional
 
-__all__ = ["MRMS_NO_COVERAGE", "MRMS_PARAMETERS", "grib_earth", "open_mrms", "read_mrms"]
+__all__ = [
+    "MRMS_NO_COVERAGE",
+    "MRMS_PARAMETERS",
+    "first_message",
+    "grib_earth",
+    "open_mrms",
+    "read_mrms",
+]
 
 #: ``(discipline, category, number)`` -> (variable name, attributes).
 MRMS_PARAMETERS: dict[tuple[int, int, int], tuple[str, dict[str, str]]] = {
@@ -91,15 +99,12 @@ def read_mrms(path: str, missing: float) -> np.ndarray:
     (3500, 7000)
     """
     eccodes = import_optional("eccodes", "reading GRIB2 files")
-    with open(path, "rb") as f:
-        handle = eccodes.codes_grib_new_from_file(f)
-        if handle is None:
-            raise ValueError(f"{path}: no GRIB message in the file")
-        try:
-            ny, nx = eccodes.codes_get(handle, "Nj"), eccodes.codes_get(handle, "Ni")
-            values = eccodes.codes_get_values(handle)  # float64: png packing has no float path
-        finally:
-            eccodes.codes_release(handle)
+    handle = first_message(path)
+    try:
+        ny, nx = eccodes.codes_get(handle, "Nj"), eccodes.codes_get(handle, "Ni")
+        values = eccodes.codes_get_values(handle)  # float64: png packing has no float path
+    finally:
+        eccodes.codes_release(handle)
     out = np.asarray(values, dtype="float32").reshape(ny, nx)
     out[(out == MRMS_NO_COVERAGE) | (out == missing)] = np.nan
     return out
@@ -130,19 +135,44 @@ _HEADER = (
 )
 
 
-def _header(path: str) -> dict[str, Any]:
+def first_message(path: str, headers_only: bool = False) -> Any:
+    """An ecCodes handle on the first GRIB message of a file, gzipped (``.grib2.gz``) or not.
+
+    The caller releases it (``eccodes.codes_release``).
+
+    Raises
+    ------
+    ValueError
+        Not a readable GRIB file (truncated, corrupt), or no message in it.
+
+    Examples
+    --------
+    >>> handle = first_message("../shared/data/formats/mrms/2019/06/10/PrecipRate_00.00_20190610-000000.grib2")  # doctest: +SKIP
+    """
     eccodes = import_optional("eccodes", "reading GRIB2 files")
     with open(path, "rb") as f:
-        try:
-            handle = eccodes.codes_grib_new_from_file(f, headers_only=True)
-        except Exception as err:
-            raise ValueError(f"{path}: not a readable GRIB file ({err})") from None
-        if handle is None:
-            raise ValueError(f"{path}: no GRIB message in the file")
-        try:
-            return _keys(handle, _HEADER)
-        finally:
-            eccodes.codes_release(handle)
+        gzipped = f.read(2) == b"\x1f\x8b"
+    try:
+        if gzipped:
+            with gzip.open(path, "rb") as f:
+                handle = eccodes.codes_new_from_message(f.read())
+        else:
+            with open(path, "rb") as f:
+                handle = eccodes.codes_grib_new_from_file(f, headers_only=headers_only)
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable GRIB file ({err})") from None
+    if handle is None:
+        raise ValueError(f"{path}: no GRIB message in the file")
+    return handle
+
+
+def _header(path: str) -> dict[str, Any]:
+    eccodes = import_optional("eccodes", "reading GRIB2 files")
+    handle = first_message(path, headers_only=True)
+    try:
+        return _keys(handle, _HEADER)
+    finally:
+        eccodes.codes_release(handle)
 
 
 def _grid(h: dict[str, Any], path: str) -> Grid:
@@ -172,7 +202,8 @@ def open_mrms(path: str | os.PathLike) -> Any:
     Parameters
     ----------
     path : str or path
-        The file (``.grib2``; gzipped files must be unpacked first).
+        The file (``.grib2``, or gzipped ``.grib2.gz`` as NOAA distributes
+        them: unpacked in memory when read).
 
     Returns
     -------

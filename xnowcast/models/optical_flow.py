@@ -253,7 +253,7 @@ class OpticalFlow(NowcastModel):
         from xnowcast.extrapolation import extrapolate
         from xnowcast.extrapolation.cascade import extrapolate_cascade
 
-        common = dict(fill=self.fill, interpolation=self.interpolation)
+        common: dict[str, Any] = dict(fill=self.fill, interpolation=self.interpolation)
         if self.extrapolation == "advection":
             return extrapolate(frames[-1], flow, self.n_out, **common)
         return extrapolate_cascade(

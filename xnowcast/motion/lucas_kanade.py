@@ -4,13 +4,13 @@ The method of pysteps' ``dense_lucaskanade``, rebuilt for speed:
 
 1. Shi-Tomasi corners (``cv2.goodFeaturesToTrack``) in the earlier frame of
    each pair, at least ``buffer`` pixels (default half the tracking window)
-   away from data missing in either frame: the edge of a gap is blanked in
-   both frames and would pull nearby vectors towards zero;
+   away from data missing in only one of the frames: such a gap is blanked in
+   both frames, and its still edge would pull nearby vectors towards zero;
 2. tracked into the later frame with pyramidal Lucas-Kanade
    (``cv2.calcOpticalFlowPyrLK``), optionally keeping only vectors that track
    back to within ``fb_threshold`` pixels of their start;
-3. outliers dropped: vectors more than ``outliers`` robust standard
-   deviations away from their 30 nearest neighbours (as pysteps does);
+3. optionally, outliers dropped: vectors more than ``outliers`` robust
+   standard deviations away from their 30 nearest neighbours (as pysteps does);
 4. vectors of all pairs pooled (with weights ``1 .. n_flows``, the most
    recent pair weighing most) and *declustered*: averaged in cells of
    ``decluster`` pixels;
@@ -175,27 +175,33 @@ def sparse_vectors(
 def feature_mask(
     missing_prev: np.ndarray, missing_next: np.ndarray, buffer: int
 ) -> np.ndarray | None:
-    """Where corners may be taken: ``buffer`` pixels or more away from data missing in either frame.
+    """Where corners may be taken: outside gaps, and ``buffer`` pixels or more from changed ones.
 
-    Near a gap, :func:`~xnowcast.motion.common.frame_pairs` sets both frames to the bottom
-    value, so the gap's edge is a still edge that pulls nearby vectors towards zero.
-    ``None`` (corners anywhere) when nothing is missing.
+    :func:`~xnowcast.motion.common.frame_pairs` blanks data missing in either frame in
+    both, so a gap that opens, closes or moves between the frames leaves a still edge
+    that pulls nearby vectors towards zero: corners keep ``buffer`` pixels away from
+    pixels missing in only one of the frames. A gap missing in both (the edge of the
+    radar range) changes nothing there and keeps its nearby corners. ``None`` (corners
+    anywhere) when nothing is missing.
 
     Examples
     --------
     >>> import numpy as np
-    >>> gap = np.zeros((1, 9), bool); gap[0, 0] = True
-    >>> feature_mask(gap, np.zeros_like(gap), 2).tolist()
+    >>> still = np.zeros((1, 9), bool); still[0, 0] = True
+    >>> feature_mask(still, still, 2).tolist()  # the same gap in both frames
+    [[0, 1, 1, 1, 1, 1, 1, 1, 1]]
+    >>> feature_mask(still, np.zeros_like(still), 2).tolist()  # a gap that closed
     [[0, 0, 0, 1, 1, 1, 1, 1, 1]]
     """
     gap = missing_prev | missing_next
     if not gap.any():
         return None
-    if buffer > 0:
+    changed = missing_prev != missing_next
+    if buffer > 0 and changed.any():
         cv2 = import_optional("cv2", "Lucas-Kanade motion")
 
         kernel = np.ones((2 * buffer + 1, 2 * buffer + 1), np.uint8)
-        gap = cv2.dilate(gap.astype(np.uint8), kernel) > 0
+        gap |= cv2.dilate(changed.astype(np.uint8), kernel) > 0
     return (~gap).astype(np.uint8)
 
 
@@ -393,7 +399,7 @@ def lucas_kanade(
     max_level: int = 3,
     fb_threshold: float | None = None,
     buffer: int | None = None,
-    outliers: float | None = 3.0,
+    outliers: float | None = None,
     refine: int = 0,
     decluster: int = 16,
     sigma: float = 6.0,
@@ -422,13 +428,15 @@ def lucas_kanade(
         data it discards many good vectors of fast, changing cells and
         lowers the skill (measured on the shared data).
     buffer : int, optional
-        No corners within this many pixels of data missing in either frame of a
-        pair (:func:`feature_mask`); default ``win_size // 2``, so that no
-        tracking window reaches into a gap, whose still edge would pull the
-        vector towards zero.
+        No corners within this many pixels of data missing in only one frame of
+        a pair (a gap that opened, closed or moved; :func:`feature_mask`);
+        default ``win_size // 2``, so that no tracking window reaches the still
+        edge the blanking leaves there.
     outliers : float, optional
         Drop vectors more than this many robust standard deviations away from
-        their 30 nearest neighbours (:func:`find_outliers`); ``None`` keeps all.
+        their 30 nearest neighbours (:func:`find_outliers`); ``None`` (default)
+        keeps all: on the shared radar data dropping them at 3 lowered CSI at
+        1 mm/h by 0.036 on BOM, whose fast cells move unlike their neighbours.
     refine : int
         Refinement passes: move the earlier frame of each pair along the flow,
         track the motion that is left and add it. Corrects the bias of the

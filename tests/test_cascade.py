@@ -195,3 +195,26 @@ def test_cascade_forecast_smooths_small_scales_that_decorrelate():
     roughness = [np.abs(np.diff(o, axis=1)).mean() for o in (frames[-1], out[0], out[-1])]
     assert roughness[0] > roughness[1] > roughness[2]
     assert (out[-1] >= 0.1).mean() == pytest.approx((frames[-1] >= 0.1).mean(), abs=0.01)
+
+
+def test_extrapolate_with_the_missing_mask_given_apart():
+    from xnowcast.extrapolation import extrapolate
+
+    rng = np.random.default_rng(7)
+    frames = rng.random((4, 40, 50)).astype("float32")
+    mask = np.zeros((40, 50), bool)
+    mask[10:20, 30:45] = True
+    flow = np.zeros((2, 40, 50), "float32")
+    flow[1] = 1.5
+    with_nan = np.where(mask, np.nan, frames).astype("float32")
+    expected = extrapolate(with_nan, flow, 4)
+    got = extrapolate(frames, flow, 4, missing=mask)
+    assert (np.isnan(got) == np.isnan(expected)).all()
+    near_mask = np.zeros_like(mask)
+    near_mask[7:23, 27:48] = True
+    far = ~np.isnan(expected) & ~np.roll(near_mask, 6, axis=0)[None]
+    np.testing.assert_allclose(got[far], expected[far], rtol=1e-6)
+    with pytest.raises(ValueError, match="finite"):
+        extrapolate(with_nan, flow, 4, missing=mask)
+    with pytest.raises(ValueError, match="shape"):
+        extrapolate(frames, flow, 4, missing=mask[:10])

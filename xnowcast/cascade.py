@@ -60,11 +60,16 @@ class BandpassFilters(NamedTuple):
         everything larger, including the mean).
     shape : (int, int)
         The grid ``(y, x)``.
+    power : (n_levels, y * (x // 2 + 1)) float64
+        ``weights**2`` times how often each rfft2 coefficient counts in the
+        full spectrum, without the mean: per-level covariances by Parseval
+        (:func:`spectral_correlations`).
     """
 
     weights: np.ndarray
     wavelengths: np.ndarray
     shape: tuple[int, int]
+    power: np.ndarray
 
 
 def _radial_wavenumber(shape: tuple[int, int]) -> np.ndarray:
@@ -123,7 +128,15 @@ def bandpass_filters(shape: tuple[int, int], n_levels: int = 8, width: float = 1
     for level, beyond in ((0, k <= 1.0), (-1, log_k >= centres[-1])):
         weights[:, beyond] = 0.0  # the mean and the domain scale; the finest scales
         weights[level, beyond] = 1.0
-    return BandpassFilters(weights.astype(np.float32), size / q ** np.arange(n_levels), (ny, nx))
+    count = np.where((np.arange(nx // 2 + 1) == 0) | (2 * np.arange(nx // 2 + 1) == nx), 1.0, 2.0)
+    power = weights**2 * count
+    power[:, 0, 0] = 0.0  # correlations of anomalies: without the mean
+    return BandpassFilters(
+        weights.astype(np.float32),
+        size / q ** np.arange(n_levels),
+        (ny, nx),
+        power.reshape(n_levels, -1),
+    )
 
 
 def _check_field(field: np.ndarray, filters: BandpassFilters) -> np.ndarray:
@@ -205,18 +218,6 @@ def level_correlations(
     return spectral_correlations(f, e, filters)
 
 
-def _half_spectrum_weights(filters: BandpassFilters) -> np.ndarray:
-    """``w_j^2`` times how often each rfft2 coefficient counts in the full spectrum; no mean."""
-    nx = filters.shape[1]
-    count = np.full(filters.weights.shape[-1], 2.0)
-    count[0] = 1.0
-    if nx % 2 == 0:
-        count[-1] = 1.0
-    weights = filters.weights.astype(np.float64) ** 2 * count
-    weights[:, 0, 0] = 0.0
-    return weights
-
-
 def spectral_correlations(
     spectrum: np.ndarray, earlier: np.ndarray, filters: BandpassFilters
 ) -> np.ndarray:
@@ -229,7 +230,7 @@ def spectral_correlations(
     >>> spectral_correlations(s, 2 * s, bandpass_filters(a.shape, 3)).round(6).tolist()
     [1.0, 1.0, 1.0]
     """
-    weights = _half_spectrum_weights(filters).reshape(len(filters.weights), -1)
+    weights = filters.power
     f, e = spectrum.ravel(), earlier.ravel()
     cov = weights @ (f * e.conj()).real
     var_f = weights @ (f.real**2 + f.imag**2)

@@ -174,8 +174,10 @@ def extrapolate_cascade(
     phi = ar_parameters(spectra, filters, ar_order)
     a, b = lead_filters(filters, ar_lead_coefficients(phi, n_steps))
     sources = _lagrangian_forecast(fields[-1], spectra[-2:], a, b, transform, matching)
-    sources[:, np.isnan(frames[-1])] = np.nan
-    return extrapolate(sources, flow, n_steps, fill=fill, interpolation=interpolation, step=step)
+    missing = np.isnan(frames[-1])
+    return extrapolate(
+        sources, flow, n_steps, fill=fill, interpolation=interpolation, step=step, missing=missing
+    )
 
 
 def _lagrangian_forecast(last_field, spectra, a, b, transform, matching):

@@ -209,6 +209,7 @@ def extrapolate(
     midpoint: bool = True,
     step: int = 4,
     out: np.ndarray | None = None,
+    missing: np.ndarray | None = None,
 ) -> np.ndarray:
     """Advect ``frame`` along ``flow`` for ``n_steps`` lead times.
 
@@ -235,6 +236,12 @@ def extrapolate(
         every pixel.
     out : (n_steps, y, x) float32 C-contiguous array, optional
         Where to write the result.
+    missing : (y, x) bool array, optional
+        The missing pixels of every source frame, given apart: the frames are
+        then finite everywhere (what they hold at missing pixels is what the
+        interpolation sees next to them) and are used as they are, which
+        saves filling each one. Output pixels whose nearest source pixel is
+        missing are ``NaN``, as for ``NaN`` in ``frame``.
 
     Returns
     -------
@@ -258,10 +265,30 @@ def extrapolate(
         out = np.empty(shape, np.float32)
     elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}")
-    sources, missing = _sources(frame.reshape(-1, *shape[1:]))
+    if missing is None:
+        sources, mask = _sources(frame.reshape(-1, *shape[1:]))
+    else:
+        sources, mask = frame.reshape(-1, *shape[1:]), _given_mask(missing, sources_of=frame)
     disp, rows, cols = _trajectories(flow, n_steps, midpoint, step)
-    advect_leads(sources, missing, disp, rows, cols, ORDERS[interpolation], np.float32(fill), out)
+    advect_leads(sources, mask, disp, rows, cols, ORDERS[interpolation], np.float32(fill), out)
     return out
+
+
+def _given_mask(missing: np.ndarray, sources_of: np.ndarray) -> np.ndarray:
+    """The ``(1, y, x)`` uint8 mask of ``missing`` for the kernel (``(1, 0, 0)``: none)."""
+    missing = np.asarray(missing, bool)
+    if missing.shape != sources_of.shape[-2:]:
+        raise ValueError(
+            f"missing must be a (y, x) mask of shape {sources_of.shape[-2:]}, got {missing.shape}"
+        )
+    if not np.isfinite(sources_of).all():
+        raise ValueError(
+            "with missing= given, the frames must be finite (fill their missing pixels); "
+            "or leave missing=None and mark them NaN"
+        )
+    if not missing.any():
+        return np.zeros((1, 0, 0), np.uint8)
+    return np.ascontiguousarray(missing[None]).view(np.uint8)
 
 
 def advect(

@@ -9,6 +9,9 @@ Registered as ``xarray.backends`` entry points in ``pyproject.toml``:
 ``xr.open_mfdataset(files, engine="xnowcast")`` stacks an archive along time.
 The engines never claim files on their own (``guess_can_open`` is false):
 ``xr.open_dataset`` without ``engine=`` behaves as before.
+On large grids, pass ``coords="minimal", compat="override"`` to
+``open_mfdataset``: its default compares the lat/lon of every file, which
+computes them.
 
 Examples
 --------

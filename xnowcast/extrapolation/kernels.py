@@ -151,6 +151,14 @@ def trace(u, v, start_x, start_y, n_steps, midpoint):  # pragma: no cover - comp
     Returns the displacements (trajectory start minus point) after ``1 .. n_steps``
     steps, ``(n_steps, 2, rows, cols)``. With ``midpoint`` the flow is read at the
     midpoint of each step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> u, v = np.full((4, 4), 0.5, "float32"), np.zeros((4, 4), "float32")
+    >>> start = np.array([[1.0, 2.0]], "float32")
+    >>> trace(u, v, start, start, 2, True)[:, 0].tolist()  # x, then y displacement
+    [[[-0.5, -0.5]], [[-1.0, -1.0]]]
     """
     rows, cols = start_x.shape
     ny, nx = u.shape
@@ -204,6 +212,18 @@ def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragm
         Value of pixels whose trajectory starts outside the domain.
     out : (n, y, x) float32
         Result.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> source = np.arange(4, dtype="float32").reshape(1, 1, 4)
+    >>> disp = np.full((1, 2, 1, 1), -1.0, "float32"); disp[:, 1] = 0  # from 1 px left
+    >>> out = np.empty((1, 1, 4), "float32")
+    >>> none = np.zeros((1, 0, 0), "uint8")
+    >>> advect_leads(source, none, disp, resize_weights(1, 1), resize_weights(4, 1), 1,
+    ...              np.float32(-9), out)
+    >>> out.tolist()
+    [[[-9.0, 0.0, 1.0, 2.0]]]
     """
     n, ny, nx = out.shape
     row_lo, row_hi, row_w = rows

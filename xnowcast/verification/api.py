@@ -214,8 +214,14 @@ def _small_chunks(fc: xr.DataArray, y: str, x: str) -> xr.DataArray:
     current = dict(zip(fc.dims, fc.data.chunksize))
     if all(current[d] <= n for d, n in want.items()):
         return fc
-    chunks = {fc.dims.index(d): min(n, current[d]) for d, n in want.items()}
-    return fc.copy(data=fc.data.rechunk(chunks))  # the data only: coordinates stay in memory
+    sizes = {d: min(n, current[d]) for d, n in want.items()}
+    out = fc.copy(data=fc.data.rechunk({fc.dims.index(d): n for d, n in sizes.items()}))
+    lazy = {  # coordinates in memory stay so (valid_time is read, never computed)
+        name: c.variable.chunk({d: n for d, n in sizes.items() if d in c.dims})
+        for name, c in out.coords.items()
+        if c.chunks is not None and set(c.dims) & set(sizes)
+    }
+    return out.assign_coords(lazy) if lazy else out
 
 
 def _choose_metrics(metrics: str | Sequence[str] | None) -> list[Metric]:

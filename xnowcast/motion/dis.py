@@ -123,15 +123,18 @@ def dis(
             getattr(est, setters[name])(value)
         flow = np.moveaxis(est.calc(prev, nxt, None), -1, 0)
         if resample:
-            flow = resample_flow(flow, prev, missing[i] | missing[i + 1])
+            flow = resample_flow(flow, prev, missing[i], missing[i + 1])
         flows.append(flow)
     return finish_flow(flows, combine, smooth)
 
 
-def resample_flow(flow: np.ndarray, image: np.ndarray, gap: np.ndarray) -> np.ndarray:
+def resample_flow(
+    flow: np.ndarray, image: np.ndarray, missing_prev: np.ndarray, missing_next: np.ndarray
+) -> np.ndarray:
     """``flow`` kept at the Shi-Tomasi corners of ``image`` and interpolated from there.
 
-    Corners at least 25 pixels from ``gap`` (data missing in either frame), vectors far
+    Corners outside the gaps and at least 25 pixels from data missing in only one of
+    the frames (:func:`~xnowcast.motion.lucas_kanade.feature_mask`), vectors far
     from their neighbours dropped (:func:`~xnowcast.motion.lucas_kanade.find_outliers`),
     the rest interpolated by local linear regression
     (:func:`~xnowcast.motion.lucas_kanade.interpolate_vectors`). Zero without corners.
@@ -142,7 +145,8 @@ def resample_flow(flow: np.ndarray, image: np.ndarray, gap: np.ndarray) -> np.nd
     >>> rng = np.random.default_rng(0)
     >>> image = (rng.random((48, 48)) * 255).astype(np.uint8)
     >>> flow = np.ones((2, 48, 48), "float32")
-    >>> out = resample_flow(flow, image, np.zeros((48, 48), bool))
+    >>> nothing = np.zeros((48, 48), bool)
+    >>> out = resample_flow(flow, image, nothing, nothing)
     >>> bool(np.allclose(out, 1.0, atol=1e-4))
     True
     """
@@ -155,7 +159,7 @@ def resample_flow(flow: np.ndarray, image: np.ndarray, gap: np.ndarray) -> np.nd
         qualityLevel=0.01,
         minDistance=10,
         blockSize=5,
-        mask=feature_mask(gap, gap, 25),
+        mask=feature_mask(missing_prev, missing_next, 25),
     )
     if corners is None or len(corners) == 0:
         return np.zeros_like(flow)

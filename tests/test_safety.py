@@ -544,3 +544,28 @@ def test_metadata_without_n_in_is_a_clear_error(tmp_path):
     path = save_checkpoint(tmp_path / "m.pt", {"w": torch.zeros(2)}, {"n_out": 1})
     with pytest.raises(ValueError, match="no integer 'n_in' in its metadata"):
         load_model(path)
+
+
+# ------------------------------------------------------------- 16. bounded-memory verification
+@pytest.mark.parametrize("suffix", [".zarr", ".nc"])
+def test_forecast_files_are_stored_in_small_chunks(cube, tmp_path, suffix):
+    """Reading (verifying) one stored chunk costs a few MiB whatever the forecast's size."""
+    fcs = cube.nowcast.forecast(init_times="all", n_in=2, n_out=3)
+    assert fcs.data.chunksize[0] > 1  # several init times per computed block
+    save_forecast(fcs, tmp_path / f"fc{suffix}")
+    back = open_forecast(tmp_path / f"fc{suffix}")
+    assert back.data.chunksize == (1, 3, 16, 16)
+    xr.testing.assert_allclose(back.load(), fcs.compute())
+
+
+def test_verify_scores_a_stored_chunk_in_small_pieces(cube, tmp_path):
+    import xnowcast
+
+    fcs = cube.nowcast.forecast(init_times="all", n_in=2, n_out=3)
+    big = tmp_path / "big.zarr"
+    fcs.to_dataset(name="rain").to_zarr(big, consolidated=False)  # one chunk of all
+    back = open_forecast(big, check_complete=False)
+    assert back.data.npartitions == 1
+    scores = xnowcast.verify(back, cube, ["mae"])
+    assert scores["mae"].data.npartitions == back.sizes["init_time"]
+    xr.testing.assert_allclose(scores.compute(), xnowcast.verify(fcs.compute(), cube, ["mae"]))

@@ -20,11 +20,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 __all__ = [
     "CF_CONVENTIONS",
     "COMPLETE_ATTR",
+    "STORAGE_CHUNK_BYTES",
     "atomic_output",
     "check_output",
     "coordinate_encoding",
@@ -32,6 +34,7 @@ __all__ = [
     "open_forecast",
     "save_forecast",
     "source_paths",
+    "storage_chunks",
 ]
 
 #: The ``Conventions`` attribute of the files xnowcast writes.
@@ -362,14 +365,45 @@ def save_forecast(
     ds.attrs.pop(COMPLETE_ATTR, None)
     ds.attrs.setdefault("Conventions", CF_CONVENTIONS)
     encoding = coordinate_encoding(ds)
+    chunks = storage_chunks(ds[name])
+    if ds[name].chunks is not None:  # dask chunks made of whole stored chunks
+        ds[name] = ds[name].chunk(dict(zip(ds[name].dims, chunks)))
     with atomic_output(path, overwrite=overwrite, inputs=sources) as tmp:
         if fmt == "zarr":
+            encoding[name] = {"chunks": chunks}
             ds.to_zarr(tmp, mode="w-", consolidated=False, encoding=encoding)
         else:
-            encoding[name] = {"zlib": True, "complevel": 4}
+            encoding[name] = {"zlib": True, "complevel": 4, "chunksizes": chunks}
             ds.to_netcdf(tmp, encoding=encoding)
         _mark_complete(tmp, fmt)
     return _resolved(path)
+
+
+#: Largest stored chunk of a forecast file: small chunks keep reading it (verify) light.
+STORAGE_CHUNK_BYTES = 4 * 2**20
+
+
+def storage_chunks(fc: xr.DataArray) -> tuple[int, ...]:
+    """Stored chunks of a forecast: one init time, whole frames, lead times up to 4 MiB.
+
+    The chunks of the files :func:`save_forecast` writes, as batch stores are
+    chunked: reading one chunk (e.g. to verify it) costs a few MiB whatever
+    the size of the forecast.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> fc = xr.DataArray(np.zeros((3, 24, 512, 512), "float32"),
+    ...                   dims=("init_time", "lead_time", "y", "x"))
+    >>> storage_chunks(fc)
+    (1, 4, 512, 512)
+    """
+    frame = int(np.prod(fc.shape[-2:])) * fc.dtype.itemsize
+    leads = max(1, STORAGE_CHUNK_BYTES // max(frame, 1))
+    return tuple(
+        size if i >= fc.ndim - 2 else min(leads, size) if dim == "lead_time" else 1
+        for i, (dim, size) in enumerate(fc.sizes.items())
+    )
 
 
 def _mark_complete(path: Path, fmt: str) -> None:

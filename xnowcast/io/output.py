@@ -312,7 +312,9 @@ def save_forecast(
     Lazy (dask) forecasts are computed chunk by chunk while writing, into a
     temporary sibling of ``path`` that is renamed into place once complete
     (:func:`atomic_output`) and marked complete (:data:`COMPLETE_ATTR`): a
-    failed write leaves an existing output untouched and no fragment.
+    failed write leaves an existing output untouched and no fragment. The
+    forecast is stored in chunks of one init time and at most 4 MiB of lead
+    times (:func:`storage_chunks`), like batch stores.
 
     Parameters
     ----------

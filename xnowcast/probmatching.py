@@ -90,8 +90,8 @@ def quantiles(field: np.ndarray, n: int = 1024) -> np.ndarray:
     Examples
     --------
     >>> q = quantiles(np.arange(101.0), 5)
-    >>> q[0], q[-1], len(q)
-    (np.float32(0.0), np.float32(100.0), 7)
+    >>> float(q[0]), float(q[-1]), len(q)
+    (0.0, 100.0, 7)
     """
     flat = np.asarray(field, np.float32).ravel()
     stride = max(1, flat.size // MIN_SAMPLE)
@@ -156,7 +156,8 @@ def match_table(
         w = np.gradient(p)[cut:]
         shift = (w @ ref[cut:] - w @ knots[cut:]) / w.sum()
         mean = np.where(np.arange(len(knots)) >= cut, knots + shift, floor)
-        mean = np.maximum.accumulate(np.maximum(mean, floor))
+        # never below no rain, never above the observed peak
+        mean = np.maximum.accumulate(np.clip(mean, floor, ref[-1]))
     return knots, weight * cdf + (1.0 - weight) * mean
 
 

@@ -107,14 +107,19 @@ def ar_parameters(spectra: np.ndarray, filters: BandpassFilters, ar_order: int) 
 
 
 def _lagrangian_inputs(frames, flow, transform, ar_order, step):
-    """Transformed frames without NaN (no rain there), moved onto the last one, oldest first."""
+    """Transformed frames moved onto the last one, oldest first, and the pixels valid in all.
+
+    Missing pixels (and those moved in from outside the domain) are set to
+    the no-rain value.
+    """
     floor = np.float32(_floor(transform))
     z = transform.forward(frames[-(ar_order + 1) :])
     aligned = [z[-1]]
     for lag in range(1, ar_order + 1):
         aligned.insert(0, advect(z[-1 - lag], flow, lag, step=step))
     stack = np.stack(aligned)
-    return np.where(np.isfinite(stack), stack, floor)
+    valid = np.isfinite(stack)
+    return np.where(valid, stack, floor), valid.all(axis=0)
 
 
 def extrapolate_cascade(
@@ -168,10 +173,14 @@ def extrapolate_cascade(
             f"an AR({ar_order}) cascade needs frames of shape (t >= {ar_order + 1}, y, x), got "
             f"{frames.shape}; pass more frames or lower ar_order"
         )
-    fields = _lagrangian_inputs(frames, flow, transform, ar_order, step)
+    fields, valid = _lagrangian_inputs(frames, flow, transform, ar_order, step)
     spectra = np.fft.rfft2(fields)
     filters = _filters(fields.shape[1:], n_levels)
-    phi = ar_parameters(spectra, filters, ar_order)
+    # correlations where every frame has data: rain moving in across the domain edge or
+    # out of a data gap is not a change of the field
+    floor = np.float32(_floor(transform))
+    masked = spectra if valid.all() else np.fft.rfft2(np.where(valid, fields, floor))
+    phi = ar_parameters(masked, filters, ar_order)
     a, b = lead_filters(filters, ar_lead_coefficients(phi, n_steps))
     sources = _lagrangian_forecast(fields[-1], spectra[-2:], a, b, transform, matching)
     missing = np.isnan(frames[-1])

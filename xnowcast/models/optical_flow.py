@@ -45,7 +45,7 @@ EXTRAPOLATIONS = ("cascade", "advection")
 
 #: Options of ``extrapolation="cascade"`` (``extrapolation_kwargs``) and their defaults,
 #: chosen on the shared radar data (``benchmarks/bench_optical_flow.py``).
-CASCADE_DEFAULTS: dict[str, Any] = {"n_levels": 8, "ar_order": 2, "matching": "cdf"}
+CASCADE_DEFAULTS: dict[str, Any] = {"n_levels": 6, "ar_order": 2, "matching": 0.8}
 
 
 def check_extrapolation(
@@ -55,8 +55,8 @@ def check_extrapolation(
 
     Examples
     --------
-    >>> check_extrapolation("cascade", {"n_levels": 6}, 12)
-    ('cascade', {'n_levels': 6, 'ar_order': 2, 'matching': 'cdf'})
+    >>> check_extrapolation("cascade", {"n_levels": 4}, 12)
+    ('cascade', {'n_levels': 4, 'ar_order': 2, 'matching': 0.8})
     >>> check_extrapolation("advection", {"n_levels": 6}, 12)
     Traceback (most recent call last):
     ...
@@ -109,10 +109,10 @@ class OpticalFlow(NowcastModel):
     combine : {"weighted", "median"}
         Weighted mean (recent pairs weigh more) or pixel-wise median.
     transform : str or dict
-        Intensity transform for motion estimation
+        Intensity transform for motion estimation and for the cascade
         (:func:`xnowcast.transforms.get_transform`); default dBR with a
         0.1 mm/h threshold. Use ``{"name": "scale", "vmin": ..., "vmax": ...}``
-        for satellite data. Extrapolation always works on the input values.
+        for satellite data. The forecast is in the units of the input.
     trend : {"none", "global"}
         Growth/decay of intensities along the flow. ``"none"`` keeps the
         advected values. ``"global"`` measures one growth factor per step
@@ -124,6 +124,20 @@ class OpticalFlow(NowcastModel):
         Value of pixels advected in from outside the domain (default ``NaN``).
     interpolation : {"linear", "nearest", "cubic"}
         Interpolation of the advected frame.
+    extrapolation : {"cascade", "advection"}
+        ``"cascade"`` (default): scale-aware extrapolation
+        (:func:`xnowcast.extrapolation.cascade.extrapolate_cascade`): the last
+        frames in the ``transform`` space are split into spatial scales, each
+        scale decays with lead time as fast as it lost correlation over the
+        last frames (S-PROG, Seed 2003), and the result is matched to the
+        distribution of the last frame and advected. ``"advection"``: the
+        last frame advected as it is.
+    extrapolation_kwargs : dict, optional
+        Options of ``"cascade"`` (:data:`CASCADE_DEFAULTS`): ``n_levels``
+        (cascade levels, default 6), ``ar_order`` (1 or 2, default 2) and
+        ``matching`` (``"cdf"``, ``"mean"``, ``"none"`` or a weight between 0,
+        mean matching as S-PROG, and 1, full CDF matching; see
+        :mod:`xnowcast.probmatching`).
     n_in, n_out : int
         Input frames per window and lead times (see :class:`NowcastModel`).
     **options
@@ -132,9 +146,10 @@ class OpticalFlow(NowcastModel):
 
     Notes
     -----
-    The defaults (Lucas-Kanade with a local interpolation, two frame pairs,
-    dBR, no trend) scored best on the shared MeteoSwiss, KNMI and BOM radar
-    data; see ``docs/optical-flow.md`` and ``benchmarks/bench_optical_flow.py``.
+    The defaults (Lucas-Kanade, two frame pairs, dBR, no trend, a 6-level
+    AR(2) cascade with matching) were chosen on the shared MeteoSwiss, KNMI
+    and BOM radar data against pysteps; see ``docs/optical-flow.md`` and
+    ``benchmarks/bench_optical_flow.py``.
 
     Examples
     --------

@@ -240,17 +240,20 @@ RADAR_CROPS = {"mch-20150515.nc": (320, 384), "knmi-201008.nc": (320, 320), "bom
 
 @pytest.mark.parametrize("name", sorted(RADAR_CROPS))
 def test_default_against_pysteps_on_shared_radar_crops(name, radar_dir, request):
-    """Real radar (NaN outside coverage), four 12 -> 12 windows: CSI and FSS at 1 mm/h.
+    """Real radar (NaN outside coverage), four 12 -> 12 windows: CSI and FSS at 1 mm/h, MAE.
 
     The CI-sized companion of ``benchmarks/bench_optical_flow.py`` (every window, 24 leads,
-    700 x 700): pysteps' Lucas-Kanade + extrapolation scored as there, the default may not
-    fall more than 0.005 below it.
+    700 x 700, where the targets are measured), scored as there. The optical-flow motion
+    with ``extrapolation="advection"`` may not fall more than 0.005 below pysteps'
+    Lucas-Kanade + extrapolation on CSI and FSS. The default (the cascade) must stay near
+    pysteps' S-PROG (8 levels, AR(2), mean matching): on these small crops of the rainiest
+    areas S-PROG's stronger smoothing scores best (measured: 0.013-0.030 higher CSI, 0.003-0.026
+    higher FSS, MAE 1.10-1.29x lower), while over the whole grids the default is ahead on CSI
+    (see the benchmark); a cascade that stopped decaying or matching would lose far more.
     """
     pytest.importorskip("pysteps")
-    from pysteps import motion, nowcasts
-    from pysteps.utils import transformation
-
     from xnowcast.verification.categorical import contingency_table, csi_from_table
+    from xnowcast.verification.continuous import continuous_stats, mae_from_stats
     from xnowcast.verification.spatial import fss_from_stats, fss_stats
 
     if name == "bom":  # kg m-2 per 6 min -> mm/h
@@ -260,29 +263,58 @@ def test_default_against_pysteps_on_shared_radar_crops(name, radar_dir, request)
     y0, x0 = RADAR_CROPS[name]
     frames = cube.isel(y=slice(y0, y0 + 192), x=slice(x0, x0 + 192)).values.astype("float32")
     n_out = 12
-    model = get_model("optical-flow", n_out=n_out)
-    totals = {}
+    models = {
+        "default": get_model("optical-flow", n_out=n_out),
+        "advection": get_model("optical-flow", n_out=n_out, extrapolation="advection"),
+    }
+    totals: dict[str, tuple] = {}
     for end in np.linspace(12, frames.shape[0] - n_out - 1, 4).astype(int):
         inputs, obs = frames[end - 11 : end + 1], frames[end + 1 : end + 1 + n_out]
-        db, _ = transformation.dB_transform(
-            inputs[-3:].astype("float64"), threshold=0.1, zerovalue=-15.0
-        )
-        db[~np.isfinite(db)] = -15.0
-        ref = nowcasts.get_method("extrapolation")(
-            inputs[-1].astype("float64"), motion.get_method("LK")(db), n_out
-        )
-        for label, fc in (("xnowcast", model.predict(inputs[None])[0]), ("pysteps", ref)):
+        forecasts = {k: m.predict(inputs[None])[0] for k, m in models.items()}
+        forecasts.update(_pysteps(inputs, n_out))
+        for label, fc in forecasts.items():
             fc = np.where(np.isfinite(obs) & ~np.isfinite(fc), 0.0, fc)  # inflow: no rain
             sums = (
                 contingency_table(fc, obs, 1.0).sum(axis=0),
                 fss_stats(fc, obs, 1.0, 16).sum(axis=0),
+                continuous_stats(fc, obs).sum(axis=0),
             )
             old = totals.get(label)
-            totals[label] = sums if old is None else (old[0] + sums[0], old[1] + sums[1])
-    (csi, fss), (csi_ref, fss_ref) = (
-        (float(csi_from_table(t)), float(fss_from_stats(f).item()))
-        for t, f in (totals["xnowcast"], totals["pysteps"])
+            totals[label] = sums if old is None else tuple(a + b for a, b in zip(old, sums))
+    scores = {
+        label: (
+            float(csi_from_table(t)),
+            float(fss_from_stats(f).item()),
+            float(mae_from_stats(c)),
+        )
+        for label, (t, f, c) in totals.items()
+    }
+    (csi_lk, fss_lk, _), (csi_adv, fss_adv, _) = scores["lk"], scores["advection"]
+    (csi, fss, mae), (csi_sprog, fss_sprog, mae_sprog) = scores["default"], scores["sprog"]
+    assert 0.2 < csi_lk < 0.8 and 0.4 < fss_lk < 0.95  # a real test: skill, not blank crops
+    assert csi_adv >= csi_lk - 0.005, scores
+    assert fss_adv >= fss_lk - 0.005, scores
+    assert csi >= csi_sprog - 0.04, scores
+    assert fss >= fss_sprog - 0.04, scores
+    assert mae <= 1.35 * mae_sprog, scores
+
+
+def _pysteps(inputs: np.ndarray, n_out: int) -> dict[str, np.ndarray]:
+    """pysteps' LK + extrapolation and S-PROG of one window, as in the benchmark."""
+    import contextlib
+    import io
+
+    from pysteps import motion, nowcasts
+    from pysteps.utils import transformation
+
+    db, _ = transformation.dB_transform(
+        inputs[-3:].astype("float64"), threshold=0.1, zerovalue=-15.0
     )
-    assert 0.2 < csi_ref < 0.8 and 0.4 < fss_ref < 0.95  # a real test: skill, not blank crops
-    assert csi >= csi_ref - 0.005, (csi, csi_ref)
-    assert fss >= fss_ref - 0.005, (fss, fss_ref)
+    db[~np.isfinite(db)] = -15.0
+    velocity = motion.get_method("LK")(db)
+    lk = nowcasts.get_method("extrapolation")(inputs[-1].astype("float64"), velocity, n_out)
+    with contextlib.redirect_stdout(io.StringIO()):
+        sprog = nowcasts.get_method("sprog")(
+            db, velocity, n_out, precip_thr=-10.0, n_cascade_levels=8, probmatching_method="mean"
+        )
+    return {"lk": lk, "sprog": transformation.dB_transform(sprog, threshold=-10.0, inverse=True)[0]}

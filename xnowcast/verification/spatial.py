@@ -81,8 +81,8 @@ def box_mean(a: np.ndarray, size: int) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
-    >>> box_mean(np.ones((3, 3)), 3)[1, 1], box_mean(np.ones((3, 3)), 3)[0, 0]
-    (np.float64(1.0), np.float64(0.4444444444444444))
+    >>> float(box_mean(np.ones((3, 3)), 3)[1, 1]), float(box_mean(np.ones((3, 3)), 3)[0, 0])
+    (1.0, 0.4444444444444444)
     """
     a = np.asarray(a, dtype=np.float64)
     if size == 1:

@@ -218,3 +218,52 @@ def test_extrapolate_with_the_missing_mask_given_apart():
         extrapolate(with_nan, flow, 4, missing=mask)
     with pytest.raises(ValueError, match="shape"):
         extrapolate(frames, flow, 4, missing=mask[:10])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"ar_order": 3}, "ar_order must be 1 or 2"),
+        ({"ar_order": "2"}, "ar_order must be 1 or 2"),
+        ({"n_levels": 1}, "n_levels"),
+        ({"matching": "quantile"}, "matching must be one of"),
+    ],
+)
+def test_cascade_forecast_refuses_bad_options(kwargs, match):
+    from xnowcast.extrapolation.cascade import extrapolate_cascade
+    from xnowcast.transforms import get_transform
+
+    frames = np.ones((3, 16, 16), "float32")
+    with pytest.raises(ValueError, match=match):
+        extrapolate_cascade(
+            frames, np.zeros((2, 16, 16), "float32"), 2, transform=get_transform("dbr"), **kwargs
+        )
+
+
+def test_cascade_forecast_needs_enough_frames():
+    from xnowcast.extrapolation.cascade import extrapolate_cascade
+    from xnowcast.transforms import get_transform
+
+    with pytest.raises(ValueError, match="pass more frames or lower ar_order"):
+        extrapolate_cascade(
+            np.ones((2, 16, 16), "float32"),
+            np.zeros((2, 16, 16), "float32"),
+            2,
+            transform=get_transform("dbr"),
+        )
+
+
+def test_optical_flow_model_checks_its_extrapolation_options():
+    from xnowcast.models import get_model
+
+    model = get_model("optical-flow", extrapolation_kwargs={"n_levels": 4})
+    assert model.get_params()["extrapolation_kwargs"]["n_levels"] == 4
+    assert get_model("optical-flow", **model.get_params()).get_params() == model.get_params()
+    with pytest.raises(TypeError, match="valid options are: n_levels, ar_order, matching"):
+        get_model("optical-flow", extrapolation_kwargs={"levels": 4})
+    with pytest.raises(TypeError, match="takes no extrapolation_kwargs"):
+        get_model("optical-flow", extrapolation="advection", extrapolation_kwargs={"n_levels": 4})
+    with pytest.raises(ValueError, match="needs n_in >= 3"):
+        get_model("optical-flow", n_in=2, n_flows=1)
+    with pytest.raises(ValueError, match="extrapolation"):
+        get_model("optical-flow", extrapolation="steps")

@@ -48,7 +48,7 @@ from xnowcast.cascade import (
     lead_filters,
     spectral_correlations,
 )
-from xnowcast.checks import choice, integer, positive_int
+from xnowcast.checks import integer, positive_int
 from xnowcast.extrapolation.semilagrangian import advect, extrapolate
 from xnowcast.probmatching import (
     apply_table,
@@ -163,7 +163,8 @@ def extrapolate_cascade(
         Physical values; ``NaN`` where the last frame was missing (advected)
         and ``fill`` where trajectories start outside the domain.
     """
-    ar_order = int(choice(str(ar_order), "ar_order", [str(o) for o in AR_ORDERS]))
+    if isinstance(ar_order, bool) or ar_order not in AR_ORDERS:
+        raise ValueError(f"ar_order must be 1 or 2, got {ar_order!r}")
     n_levels = integer(n_levels, "n_levels", low=2, whole=True)
     n_steps = positive_int(n_steps, "n_steps")
     matching = check_matching(matching)

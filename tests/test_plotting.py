@@ -572,3 +572,31 @@ def test_plotting_is_an_attribute_of_the_package_without_importing_it_eagerly():
         "xnowcast.motion.motion; xnowcast.transforms.get_transform"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plot_writers_never_replace_a_file_unasked(fc, obs, tmp_path):
+    """plot_forecast, plot_skill and animate: an existing file is kept unless overwrite=True."""
+    scores = verify(fc, obs, metrics=["mae"])
+    writers = {
+        "map.png": lambda path, **kw: quiet(plot_forecast, fc, [1, 2], path=path, **kw),
+        "skill.png": lambda path, **kw: plot_skill(scores, path=path, **kw),
+        "fc.gif": lambda path, **kw: quiet(animate, fc, path, leads=[1, 2], **kw),
+    }
+    for name, write in writers.items():
+        path = tmp_path / name
+        path.write_bytes(b"my thesis")
+        with pytest.raises(FileExistsError, match="overwrite"):
+            write(path)
+        assert path.read_bytes() == b"my thesis"
+        write(path, overwrite=True)
+        assert path.read_bytes() != b"my thesis" and path.stat().st_size > 500
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(writers)  # no fragments
+
+
+def test_a_failed_figure_save_leaves_the_old_file(fc, tmp_path):
+    path = tmp_path / "map.notaformat"
+    path.write_bytes(b"keep me")
+    with pytest.raises(ValueError):
+        quiet(plot_forecast, fc, [1], path=path, overwrite=True)
+    assert path.read_bytes() == b"keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["map.notaformat"]

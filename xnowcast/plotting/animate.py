@@ -70,6 +70,7 @@ def animate(
     fps: float = 3.0,
     dpi: int = 90,
     var: str | None = None,
+    overwrite: bool = False,
     style: MapStyle | Mapping[str, Any] | None = None,
     **style_options: Any,
 ) -> Path:
@@ -96,6 +97,10 @@ def animate(
         Frames per second.
     dpi : int
         Resolution of the frames.
+    overwrite : bool
+        Replace an existing ``path`` (otherwise a ``FileExistsError``, raised
+        before anything is drawn). The file is written through a temporary
+        sibling and renamed into place when complete.
     var : str, optional
         Variable of a Dataset.
     style : MapStyle or dict, optional
@@ -123,9 +128,11 @@ def animate(
     ...     out.stat().st_size > 1000
     True
     """
+    from xnowcast.io.output import atomic_output, check_output
+
     animation = import_optional("matplotlib.animation", "animations")
     look = MapStyle.from_options(style, **style_options)
-    path = _output_path(path)
+    path = check_output(_output_path(path), overwrite=overwrite)
     fps = real(fps, "fps", low=0, low_inclusive=False)
     dpi = integer(dpi, "dpi", low=1, whole=True)
     writer = _writer(path, fps)
@@ -154,7 +161,8 @@ def animate(
 
     draw(0)
     anim = animation.FuncAnimation(fig, draw, frames=len(positions), blit=False, repeat=False)
-    anim.save(path, writer=writer, dpi=dpi)
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        anim.save(tmp, writer=writer, dpi=dpi)
     return path
 
 

@@ -229,8 +229,14 @@ def new_figure(**kwargs: Any) -> Any:
     return _matplotlib("figure").Figure(**kwargs)
 
 
-def save_figure(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
+def save_figure(
+    fig: Any, path: str | os.PathLike | None, dpi: int, *, overwrite: bool = False
+) -> Any:
     """Save ``fig`` to ``path`` (format from the suffix) when a path is given; return ``fig``.
+
+    The file is written through a temporary sibling and renamed into place
+    (:func:`xnowcast.io.output.atomic_output`): an existing file is replaced
+    only with ``overwrite=True``, and never by a half-written one.
 
     Examples
     --------
@@ -243,7 +249,10 @@ def save_figure(fig: Any, path: str | os.PathLike | None, dpi: int) -> Any:
     True
     """
     if path is not None:
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        from xnowcast.io.output import atomic_output
+
+        with atomic_output(path, overwrite=overwrite) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     return fig
 
 

@@ -58,6 +58,7 @@ def plot_forecast(
     title: str | None = None,
     path: str | os.PathLike | None = None,
     dpi: int = 110,
+    overwrite: bool = False,
     style: MapStyle | Mapping[str, Any] | None = None,
     **style_options: Any,
 ) -> Any:
@@ -86,9 +87,12 @@ def plot_forecast(
     title : str, optional
         Figure title (default: init time and model).
     path : path, optional
-        Save the figure there too (PNG, PDF, SVG, ...).
+        Save the figure there too (PNG, PDF, SVG, ...), atomically.
     dpi : int
         Resolution when saving.
+    overwrite : bool
+        Replace an existing ``path`` (otherwise a ``FileExistsError``, raised
+        before anything is drawn).
     style : MapStyle or dict, optional
         The look of the maps (:class:`~xnowcast.plotting.MapStyle`): colour
         scale (``levels``, ``colors``), Natural Earth ``features`` (coastline,
@@ -118,6 +122,10 @@ def plot_forecast(
     >>> len(fig.axes)  # two panels and the colour bar
     3
     """
+    if path is not None:  # fail before drawing, not after
+        from xnowcast.io.output import check_output
+
+        check_output(path, overwrite=overwrite)
     look = MapStyle.from_options(style, **style_options)
     if ncols is not None:
         ncols = integer(ncols, "ncols", low=1, whole=True)
@@ -156,7 +164,7 @@ def plot_forecast(
             ticks=mesh.norm.boundaries,
             format="%g",
         )
-    return save_figure(fig, path, dpi)
+    return save_figure(fig, path, dpi, overwrite=overwrite)
 
 
 def _panels(

@@ -75,6 +75,7 @@ def plot_skill(
     title: str | None = None,
     path: str | os.PathLike | None = None,
     dpi: int = 110,
+    overwrite: bool = False,
 ):
     """Scores against lead time, one panel per metric.
 
@@ -100,9 +101,12 @@ def plot_skill(
     title : str, optional
         Figure title.
     path : path, optional
-        Save the figure there too.
+        Save the figure there too, atomically.
     dpi : int
         Resolution when saving.
+    overwrite : bool
+        Replace an existing ``path`` (otherwise a ``FileExistsError``, raised
+        before anything is drawn).
 
     Returns
     -------
@@ -120,6 +124,10 @@ def plot_skill(
     >>> len(plot_skill(scores).axes)  # MAE, CSI and one FSS panel per threshold
     5
     """
+    if path is not None:  # fail before drawing, not after
+        from xnowcast.io.output import check_output
+
+        check_output(path, overwrite=overwrite)
     if not isinstance(scores, xr.Dataset):
         raise TypeError(
             f"plot_skill takes the Dataset returned by xnowcast.verify, got {type(scores).__name__}"
@@ -200,4 +208,4 @@ def plot_skill(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    return save_figure(fig, path, dpi)
+    return save_figure(fig, path, dpi, overwrite=overwrite)

@@ -1,7 +1,7 @@
 """Compiled lookup-table kernel: a piecewise-linear mapping applied to every pixel.
 
 Used by :mod:`xnowcast.probmatching` to carry a quantile mapping to a whole field
-in one parallel pass (``numba``, compiled once with ``cache=True``).
+in one compiled pass (``numba``, compiled once with ``cache=True``).
 
 Examples
 --------

@@ -188,3 +188,24 @@ def test_non_netcdf_input_is_a_one_line_error(tmp_path, capsys):
     assert main(["forecast", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "x.nc")]) == 2
     err = capsys.readouterr().err.strip()
     assert "could not be read" in err and "notes.txt" in err and len(err.splitlines()) == 1
+
+
+def test_forecast_cascade_options_as_json_params(tmp_path, cube):
+    """Sub-component options reach the model as JSON ``--param`` values and land in the attrs."""
+    import json
+
+    src = tmp_path / "cube.nc"
+    cube.to_dataset().to_netcdf(src)
+    out = tmp_path / "fc.nc"
+    argv = ["forecast", str(src), "--out", str(out), "--model", "optical-flow", "--n-out", "2"]
+    kwargs = '{"n_levels": 4, "matching": "cdf"}'
+    assert main([*argv, "--param", f"extrapolation_kwargs={kwargs}"]) == 0
+    params = json.loads(open_forecast(out).attrs["xnowcast_model_params"])
+    assert params["extrapolation"] == "cascade"
+    assert params["extrapolation_kwargs"] == {"n_levels": 4, "ar_order": 2, "matching": "cdf"}
+    plain = tmp_path / "plain.nc"
+    argv[3] = str(plain)
+    assert main([*argv, "--param", "extrapolation=advection"]) == 0
+    assert json.loads(open_forecast(plain).attrs["xnowcast_model_params"])["extrapolation"] == (
+        "advection"
+    )

@@ -38,13 +38,24 @@ import numpy as np
 
 from xnowcast.checks import real
 
-__all__ = ["MATCHINGS", "apply_table", "match", "match_table", "probabilities", "quantiles"]
+__all__ = [
+    "MATCHINGS",
+    "N_QUANTILES",
+    "apply_table",
+    "match",
+    "match_table",
+    "probabilities",
+    "quantiles",
+]
 
 #: Names of the matching methods (a number between 0 and 1 blends them).
 MATCHINGS = ("cdf", "mean", "none")
 
 #: Points of the lookup table that carries a mapping to every pixel.
 TABLE_SIZE = 4096
+
+#: Quantiles that define a mapping (before the refinement of the upper tail).
+N_QUANTILES = 1024
 
 #: Sample size from which the quantiles of a field are taken.
 MIN_SAMPLE = 2**16
@@ -221,7 +232,7 @@ def match(
     field = np.asarray(field, np.float32)
     if not (np.isfinite(field).all() and np.isfinite(reference).all()):
         raise ValueError("probability matching needs fields without NaN; fill them first")
-    n = min(1024, field.size, np.size(reference))
+    n = min(N_QUANTILES, field.size, np.size(reference))
     knots, targets = match_table(
         quantiles(field, n),
         quantiles(reference, n),

@@ -51,6 +51,7 @@ from xnowcast.cascade import (
 from xnowcast.checks import integer, positive_int
 from xnowcast.extrapolation.semilagrangian import advect, extrapolate
 from xnowcast.probmatching import (
+    N_QUANTILES,
     apply_table,
     check_matching,
     match_table,
@@ -59,13 +60,10 @@ from xnowcast.probmatching import (
 )
 from xnowcast.transforms import Transform
 
-__all__ = ["AR_ORDERS", "ar_parameters", "extrapolate_cascade"]
+__all__ = ["AR_ORDERS", "ar_parameters", "check_cascade_options", "extrapolate_cascade"]
 
 #: Valid values of ``ar_order``.
 AR_ORDERS = (1, 2)
-
-#: Quantiles that define the probability matching of each lead time.
-N_QUANTILES = 1024
 
 
 @functools.lru_cache(maxsize=8)
@@ -106,14 +104,34 @@ def ar_parameters(spectra: np.ndarray, filters: BandpassFilters, ar_order: int) 
     return ar2_parameters(gamma1, gamma2)
 
 
-def _lagrangian_inputs(frames, flow, transform, ar_order, step):
-    """Transformed frames moved onto the last one, oldest first, and the pixels valid in all.
+def check_cascade_options(
+    n_levels: int, ar_order: int, matching: str | float
+) -> dict[str, int | str | float]:
+    """Validate the options of :func:`extrapolate_cascade`; return them normalised.
 
-    Missing pixels (and those moved in from outside the domain) are set to
-    the no-rain value.
+    Examples
+    --------
+    >>> check_cascade_options(6, 2, "CDF")
+    {'n_levels': 6, 'ar_order': 2, 'matching': 'cdf'}
+    >>> check_cascade_options(6, 3, "cdf")
+    Traceback (most recent call last):
+    ...
+    ValueError: ar_order must be 1 or 2, got 3
     """
-    floor = np.float32(_floor(transform))
-    z = transform.forward(frames[-(ar_order + 1) :])
+    if isinstance(ar_order, bool) or ar_order not in AR_ORDERS:
+        raise ValueError(f"ar_order must be 1 or 2, got {ar_order!r}")
+    return {
+        "n_levels": integer(n_levels, "n_levels", low=2, whole=True),
+        "ar_order": int(ar_order),
+        "matching": check_matching(matching),
+    }
+
+
+def _lagrangian_inputs(z, flow, floor, ar_order, step):
+    """The transformed frames ``z`` moved onto the last one, oldest first, and the pixels
+    valid in all; missing pixels (and those moved in from outside the domain) are set to
+    the no-rain value ``floor``.
+    """
     aligned = [z[-1]]
     for lag in range(1, ar_order + 1):
         aligned.insert(0, advect(z[-1 - lag], flow, lag, step=step))
@@ -134,6 +152,7 @@ def extrapolate_cascade(
     fill: float = np.nan,
     interpolation: str = "linear",
     step: int = 4,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """S-PROG-like scale-aware forecast of ``(t, y, x)`` frames (see the module docstring).
 
@@ -154,7 +173,7 @@ def extrapolate_cascade(
         Order of the autoregressive process of each level.
     matching : "cdf", "mean", "none" or float
         Probability matching to the last frame (:mod:`xnowcast.probmatching`).
-    fill, interpolation, step
+    fill, interpolation, step, out
         As for :func:`xnowcast.extrapolation.extrapolate`.
 
     Returns
@@ -163,37 +182,44 @@ def extrapolate_cascade(
         Physical values; ``NaN`` where the last frame was missing (advected)
         and ``fill`` where trajectories start outside the domain.
     """
-    if isinstance(ar_order, bool) or ar_order not in AR_ORDERS:
-        raise ValueError(f"ar_order must be 1 or 2, got {ar_order!r}")
-    n_levels = integer(n_levels, "n_levels", low=2, whole=True)
+    options = check_cascade_options(n_levels, ar_order, matching)
+    ar_order, n_levels = int(options["ar_order"]), int(options["n_levels"])
     n_steps = positive_int(n_steps, "n_steps")
-    matching = check_matching(matching)
     frames = np.asarray(frames, np.float32)
     if frames.ndim != 3 or frames.shape[0] < ar_order + 1:
         raise ValueError(
             f"an AR({ar_order}) cascade needs frames of shape (t >= {ar_order + 1}, y, x), got "
             f"{frames.shape}; pass more frames or lower ar_order"
         )
-    fields, valid = _lagrangian_inputs(frames, flow, transform, ar_order, step)
+    floor = np.float32(_floor(transform))
+    z = transform.forward(frames[-(ar_order + 1) :])
+    fields, valid = _lagrangian_inputs(z, flow, floor, ar_order, step)
     spectra = np.fft.rfft2(fields)
     filters = _filters(fields.shape[1:], n_levels)
     # correlations where every frame has data: rain moving in across the domain edge or
     # out of a data gap is not a change of the field
-    floor = np.float32(_floor(transform))
     masked = spectra if valid.all() else np.fft.rfft2(np.where(valid, fields, floor))
     phi = ar_parameters(masked, filters, ar_order)
     a, b = lead_filters(filters, ar_lead_coefficients(phi, n_steps))
-    sources = _lagrangian_forecast(fields[-1], spectra[-2:], a, b, transform, matching)
+    sources = _lagrangian_forecast(
+        fields[-1], spectra[-2:], a, b, transform, options["matching"], floor
+    )
     missing = np.isnan(frames[-1])
     return extrapolate(
-        sources, flow, n_steps, fill=fill, interpolation=interpolation, step=step, missing=missing
+        sources,
+        flow,
+        n_steps,
+        fill=fill,
+        interpolation=interpolation,
+        step=step,
+        out=out,
+        missing=missing,
     )
 
 
-def _lagrangian_forecast(last_field, spectra, a, b, transform, matching):
+def _lagrangian_forecast(last_field, spectra, a, b, transform, matching, floor):
     """Per lead: the filtered field, matched to the last one, in physical units."""
     shape = last_field.shape
-    floor = _floor(transform)
     previous, last = spectra
     reference = quantiles(last_field, N_QUANTILES)
     probs = probabilities(N_QUANTILES)

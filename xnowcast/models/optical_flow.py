@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xnowcast.checks import choice, integer, positive_int
+from xnowcast.checks import choice, positive_int
 from xnowcast.models.interface import NowcastModel
 from xnowcast.motion.api import (
     DEFAULT_COMBINE,
@@ -62,8 +62,7 @@ def check_extrapolation(
     ...
     TypeError: extrapolation='advection' takes no extrapolation_kwargs, got ['n_levels']
     """
-    from xnowcast.extrapolation.cascade import AR_ORDERS
-    from xnowcast.probmatching import check_matching
+    from xnowcast.extrapolation.cascade import check_cascade_options
 
     name = choice(extrapolation, "extrapolation", EXTRAPOLATIONS)
     given = {} if kwargs is None else kwargs
@@ -81,17 +80,14 @@ def check_extrapolation(
             f"unknown extrapolation_kwargs {unknown} for extrapolation='cascade'; valid "
             f"options are: {', '.join(CASCADE_DEFAULTS)}"
         )
-    options = {**CASCADE_DEFAULTS, **given}
-    options["n_levels"] = integer(options["n_levels"], "n_levels", low=2, whole=True)
-    if options["ar_order"] not in AR_ORDERS or isinstance(options["ar_order"], bool):
-        raise ValueError(f"ar_order must be 1 or 2, got {options['ar_order']!r}")
-    if options["ar_order"] + 1 > n_in:
+    options = check_cascade_options(**{**CASCADE_DEFAULTS, **given})
+    needed = int(options["ar_order"]) + 1
+    if needed > n_in:
         raise ValueError(
-            f"an AR({options['ar_order']}) cascade needs n_in >= {options['ar_order'] + 1} "
-            f"input frames, got n_in={n_in}; lower ar_order or raise n_in"
+            f"an AR({needed - 1}) cascade needs n_in >= {needed} input frames, got n_in={n_in}; "
+            "lower ar_order or raise n_in"
         )
-    options["matching"] = check_matching(options["matching"])
-    return name, options
+    return name, dict(options)
 
 
 class OpticalFlow(NowcastModel):
@@ -255,7 +251,7 @@ class OpticalFlow(NowcastModel):
         out = np.empty((batch, self.n_out, ny, nx), np.float32)
         for b in range(batch):
             flow = self.motion(inputs[b])
-            out[b] = self.extrapolate(inputs[b], flow)
+            self.extrapolate(inputs[b], flow, out=out[b])
             if self.trend == "global":
                 growth = self.growth(inputs[b, -2], inputs[b, -1], flow)
                 if growth != 1.0:
@@ -263,12 +259,18 @@ class OpticalFlow(NowcastModel):
                     out[b] *= factors[:, None, None]
         return out
 
-    def extrapolate(self, frames: np.ndarray, flow: np.ndarray) -> np.ndarray:
-        """The ``(n_out, y, x)`` forecast of one ``(t, y, x)`` window along ``flow``."""
+    def extrapolate(
+        self, frames: np.ndarray, flow: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The ``(n_out, y, x)`` forecast of one ``(t, y, x)`` window along ``flow``.
+
+        ``out``: where to write it (a C-contiguous float32 array), as in
+        :func:`xnowcast.extrapolation.extrapolate`.
+        """
         from xnowcast.extrapolation import extrapolate
         from xnowcast.extrapolation.cascade import extrapolate_cascade
 
-        common: dict[str, Any] = dict(fill=self.fill, interpolation=self.interpolation)
+        common: dict[str, Any] = dict(fill=self.fill, interpolation=self.interpolation, out=out)
         if self.extrapolation == "advection":
             return extrapolate(frames[-1], flow, self.n_out, **common)
         return extrapolate_cascade(

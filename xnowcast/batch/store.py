@@ -33,7 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from xnowcast.conventions import INIT_TIME, LEAD_TIME
-from xnowcast.io.output import move_into_place
+from xnowcast.io.output import ZARR_FORMAT, check_zarr_format, consolidate_store, move_into_place
 
 __all__ = [
     "DONE",
@@ -238,6 +238,7 @@ def prepare_store(
     chunk_init_times: int,
     *,
     overwrite: bool = False,
+    zarr_format: int = ZARR_FORMAT,
 ) -> tuple[Path, bool]:
     """Create the store of a job, or check that an existing one belongs to it.
 
@@ -263,6 +264,10 @@ def prepare_store(
         Replace the store at ``path`` with a new, empty one (whatever job made
         it). By default a store of this same job is kept (and resumed) and one
         of another job is refused.
+    zarr_format : {2, 3}
+        Zarr format of a new store (2, the default, opens with every zarr
+        reader; see :data:`xnowcast.io.output.ZARR_FORMAT`); an existing
+        store keeps its own.
 
     Returns
     -------
@@ -286,6 +291,7 @@ def prepare_store(
         )
     path = Path(text).expanduser().absolute()
     wanted = job_signature(template, chunk_init_times)
+    zarr_format = check_zarr_format(zarr_format)
     if _is_store(path) and not _replaceable(path, wanted, overwrite):
         return path, False
     _remove_stale_partials(path)
@@ -294,11 +300,21 @@ def prepare_store(
     try:
         ds, encoding = _template_dataset(template, chunk_init_times)
         ds.attrs[SIGNATURE_ATTR] = json.dumps(wanted, sort_keys=True)
-        ds.to_zarr(tmp, mode="w-", compute=False, encoding=encoding, consolidated=False)
+        ds.to_zarr(
+            tmp,
+            mode="w-",
+            compute=False,
+            encoding=encoding,
+            consolidated=False,
+            zarr_format=zarr_format,
+        )
+        consolidate_store(tmp)
         move_into_place(tmp, path, overwrite=overwrite)
     except FileExistsError:
         # Another job created the store meanwhile: resume it as if it had been there.
-        return prepare_store(path, template, chunk_init_times, overwrite=False)
+        return prepare_store(
+            path, template, chunk_init_times, overwrite=False, zarr_format=zarr_format
+        )
     finally:
         if tmp.exists():
             _remove(tmp)

@@ -28,7 +28,10 @@ __all__ = [
     "COMPLETE_ATTR",
     "STORAGE_CHUNK_BYTES",
     "atomic_output",
+    "ZARR_FORMAT",
     "check_output",
+    "check_zarr_format",
+    "consolidate_store",
     "coordinate_encoding",
     "move_into_place",
     "open_forecast",
@@ -39,6 +42,10 @@ __all__ = [
 
 #: The ``Conventions`` attribute of the files xnowcast writes.
 CF_CONVENTIONS = "CF-1.8"
+#: Zarr format of the stores xnowcast writes unless told otherwise: format 2, which
+#: zarr-python 2 and 3, netCDF-C (NCZarr), zarr.js and most other readers open;
+#: format 3 (``zarr_format=3``) only zarr-python 3 and a few newer readers.
+ZARR_FORMAT = 2
 #: Global attribute :func:`save_forecast` writes last (UTC time of completion);
 #: :func:`open_forecast` refuses forecasts without it.
 COMPLETE_ATTR = "xnowcast_complete"
@@ -306,6 +313,7 @@ def save_forecast(
     overwrite: bool = False,
     compute: bool = True,
     inputs: Any = None,
+    zarr_format: int = ZARR_FORMAT,
 ) -> Any:
     """Write a forecast to ``.zarr`` or ``.nc`` (format from the suffix), atomically.
 
@@ -314,7 +322,12 @@ def save_forecast(
     (:func:`atomic_output`) and marked complete (:data:`COMPLETE_ATTR`): a
     failed write leaves an existing output untouched and no fragment. The
     forecast is stored in chunks of one init time and at most 4 MiB of lead
-    times (:func:`storage_chunks`), like batch stores.
+    times (:func:`storage_chunks`), like batch stores. Zarr stores are
+    written in zarr format 2 by default, with consolidated metadata, so that
+    plain ``xr.open_zarr(path)`` opens them without a warning, decoded
+    (``lead_time`` as timedelta, ``init_time``/``valid_time`` as datetimes,
+    ``lat``/``lon`` and the grid mapping as coordinates), and zarr-python 2
+    reads them too.
 
     Parameters
     ----------
@@ -330,6 +343,10 @@ def save_forecast(
     inputs : path, glob or list of them, optional
         The files the forecast is read from, which ``path`` must not replace
         (besides those xarray records, :func:`source_paths`).
+    zarr_format : {2, 3}
+        Zarr format of a ``.zarr`` output (ignored for netCDF): 2 (default,
+        :data:`ZARR_FORMAT`) opens with every zarr reader, 3 needs
+        zarr-python 3.
 
     Returns
     -------
@@ -353,6 +370,7 @@ def save_forecast(
     from xnowcast.conventions import as_dataarray
 
     boolean(overwrite, "overwrite")
+    zarr_format = check_zarr_format(zarr_format)
     fc = as_dataarray(fc)
     fmt = _format(Path(path))
     sources = [*source_paths(fc), *_input_paths(inputs)]
@@ -361,7 +379,7 @@ def save_forecast(
         import dask
 
         write = dask.delayed(save_forecast, pure=False)
-        return write(fc, path, overwrite=overwrite, inputs=sources)
+        return write(fc, path, overwrite=overwrite, inputs=sources, zarr_format=zarr_format)
     name = str(fc.name) if fc.name is not None else "forecast"
     ds = fc.to_dataset(name=name)
     ds.attrs.pop(COMPLETE_ATTR, None)
@@ -373,7 +391,9 @@ def save_forecast(
     with atomic_output(path, overwrite=overwrite, inputs=sources) as tmp:
         if fmt == "zarr":
             encoding[name] = {"chunks": chunks}
-            ds.to_zarr(tmp, mode="w-", consolidated=False, encoding=encoding)
+            ds.to_zarr(
+                tmp, mode="w-", consolidated=False, encoding=encoding, zarr_format=zarr_format
+            )
         else:
             encoding[name] = {"zlib": True, "complevel": 4, "chunksizes": chunks}
             ds.to_netcdf(tmp, encoding=encoding)
@@ -415,8 +435,61 @@ def _mark_complete(path: Path, fmt: str) -> None:
         import zarr
 
         zarr.open_group(os.fspath(path), mode="r+").attrs[COMPLETE_ATTR] = stamp
+        consolidate_store(path)
     else:
         xr.Dataset(attrs={COMPLETE_ATTR: stamp}).to_netcdf(path, mode="a")
+
+
+def check_zarr_format(zarr_format: Any) -> int:
+    """``zarr_format`` checked: 2 or 3, and 3 only with zarr-python 3 installed.
+
+    Examples
+    --------
+    >>> check_zarr_format(2)
+    2
+    >>> check_zarr_format("v2")
+    Traceback (most recent call last):
+    ...
+    ValueError: zarr_format must be 2 or 3, got 'v2'
+    """
+    if isinstance(zarr_format, bool) or zarr_format not in (2, 3):
+        raise ValueError(f"zarr_format must be 2 or 3, got {zarr_format!r}")
+    if zarr_format == 3:
+        import zarr
+
+        if int(zarr.__version__.split(".")[0]) < 3:
+            raise ValueError(
+                f"zarr_format=3 needs zarr-python 3, this is zarr {zarr.__version__}: "
+                "pass zarr_format=2 or upgrade zarr (pip install 'zarr>=3')"
+            )
+    return int(zarr_format)
+
+
+def consolidate_store(path: str | os.PathLike) -> None:
+    """Write the consolidated metadata of the zarr store at ``path`` (of format 2 or 3).
+
+    ``xr.open_zarr`` then reads one metadata document instead of one per
+    array, and does not warn. Call it again after changing any metadata
+    (attributes, arrays); writing chunk data changes none.
+
+    Examples
+    --------
+    >>> import os, tempfile, xarray as xr
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.zarr")
+    >>> _ = xr.Dataset({"a": ("x", [1.0])}).to_zarr(path, consolidated=False, zarr_format=2)
+    >>> consolidate_store(path)
+    >>> os.path.exists(os.path.join(path, ".zmetadata"))
+    True
+    """
+    import warnings
+
+    import zarr
+
+    with warnings.catch_warnings():
+        # zarr 3 notes that format 3 does not yet specify consolidated metadata; xarray
+        # and zarr-python read it all the same.
+        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+        zarr.consolidate_metadata(os.fspath(path))
 
 
 def coordinate_encoding(ds: xr.Dataset) -> dict[str, dict]:

@@ -42,6 +42,7 @@ __all__ = [
     "MATCHINGS",
     "N_QUANTILES",
     "apply_table",
+    "lookup_table",
     "match",
     "match_table",
     "probabilities",
@@ -191,14 +192,32 @@ def apply_table(
     from xnowcast.lookup import lookup
 
     field = np.ascontiguousarray(field, np.float32)
+    lo, scale, table = lookup_table(knots, targets)
+    if out is None:
+        out = np.empty_like(field)
+    lookup(field.reshape(-1), lo, scale, table, out.reshape(-1))
+    return out
+
+
+def lookup_table(
+    knots: np.ndarray, targets: np.ndarray
+) -> tuple[np.float32, np.float32, np.ndarray]:
+    """The piecewise-linear ``knots -> targets`` as an even table: ``(lo, scale, table)``.
+
+    A value ``v`` maps to ``table`` interpolated at ``(v - lo) * scale``, clipped
+    to its ends (:func:`xnowcast.lookup.lookup`); :data:`TABLE_SIZE` points.
+
+    Examples
+    --------
+    >>> lo, scale, table = lookup_table(np.array([0.0, 2.0]), np.array([0.0, 1.0]))
+    >>> float(lo), float(scale), len(table), float(table[-1])
+    (0.0, 2047.5, 4096, 1.0)
+    """
     lo, hi = float(knots[0]), float(knots[-1])
     grid = np.linspace(lo, hi, TABLE_SIZE) if hi > lo else np.full(2, lo)
     table = np.interp(grid, knots, targets).astype(np.float32)
     scale = (len(table) - 1) / (hi - lo) if hi > lo else 0.0
-    if out is None:
-        out = np.empty_like(field)
-    lookup(field.reshape(-1), np.float32(lo), np.float32(scale), table, out.reshape(-1))
-    return out
+    return np.float32(lo), np.float32(scale), table
 
 
 def match(

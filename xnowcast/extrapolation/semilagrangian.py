@@ -44,19 +44,26 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from xnowcast.checks import choice, positive_int
 from xnowcast.optional import import_optional
 
-__all__ = ["INTERPOLATIONS", "advect", "backward_displacement", "extrapolate"]
+__all__ = [
+    "INTERPOLATIONS",
+    "advect",
+    "backward_displacement",
+    "coarse_trajectories",
+    "extrapolate",
+]
 
 #: ``interpolation`` names and their OpenCV flags' names (the kernels follow OpenCV's
 #: definitions, see :mod:`xnowcast.extrapolation.kernels`).
 INTERPOLATIONS = {"nearest": "INTER_NEAREST", "linear": "INTER_LINEAR", "cubic": "INTER_CUBIC"}
 
-#: Coarse displacements and how they map onto the full grid (see :func:`_trajectories`).
+#: Coarse displacements and how they map onto the full grid (see :func:`coarse_trajectories`).
 Coarse = tuple[np.ndarray, tuple, tuple]
 
 
@@ -122,12 +129,20 @@ def _node_coords(n: int, step: int) -> tuple[np.ndarray, int]:
     return ((np.arange(m, dtype=np.float32) + 0.5) * np.float32(n / m) - 0.5), m
 
 
-def _trajectories(flow: np.ndarray, n_steps: int, midpoint: bool, step: int) -> Coarse:
+def coarse_trajectories(flow: np.ndarray, n_steps: int, midpoint: bool, step: int) -> Coarse:
     """The coarse trajectory displacements of lead times ``1 .. n_steps``.
 
     Returns ``(disp, rows, cols)``: the displacement (trajectory start minus node) on the
     coarse nodes, ``(n_steps, 2, my, mx)``, and the
     :func:`~xnowcast.extrapolation.kernels.resize_weights` that interpolate it to the full grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flow = np.zeros((2, 8, 8), "float32"); flow[0] = 1.0  # uniform: nothing to trace
+    >>> disp, rows, cols = coarse_trajectories(flow, 2, midpoint=True, step=4)
+    >>> disp[:, 0].ravel().tolist()
+    [-1.0, -2.0]
     """
     from xnowcast.extrapolation.kernels import resize_weights, trace
 
@@ -192,7 +207,7 @@ def backward_displacement(
     ny, nx = flow.shape[1:]
     grid_x, grid_y = np.meshgrid(np.arange(nx, dtype=np.float32), np.arange(ny, dtype=np.float32))
     map_x, map_y = np.empty_like(grid_x), np.empty_like(grid_y)
-    disp, rows, cols = _trajectories(flow, n_steps, midpoint, step)
+    disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
     for disp_x, disp_y in disp:
         np.add(grid_x, _expand(disp_x, rows, cols), out=map_x)
         np.add(grid_y, _expand(disp_y, rows, cols), out=map_y)
@@ -210,6 +225,7 @@ def extrapolate(
     step: int = 4,
     out: np.ndarray | None = None,
     missing: np.ndarray | None = None,
+    device: Any = None,
 ) -> np.ndarray:
     """Advect ``frame`` along ``flow`` for ``n_steps`` lead times.
 
@@ -242,6 +258,10 @@ def extrapolate(
         interpolation sees next to them) and are used as they are, which
         saves filling each one. Output pixels whose nearest source pixel is
         missing are ``NaN``, as for ``NaN`` in ``frame``.
+    device : str or torch.device, optional
+        Sample on this torch device (:mod:`xnowcast.extrapolation.accelerated`,
+        e.g. ``"cuda"``) instead of the compiled CPU kernel; equal within
+        float32 rounding.
 
     Returns
     -------
@@ -269,7 +289,16 @@ def extrapolate(
         sources, mask = _sources(frame.reshape(-1, *shape[1:]))
     else:
         sources, mask = frame.reshape(-1, *shape[1:]), _given_mask(missing, sources_of=frame)
-    disp, rows, cols = _trajectories(flow, n_steps, midpoint, step)
+    disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
+    if device is not None:
+        from xnowcast.extrapolation import accelerated
+
+        given = None if mask.shape[1] == 0 else mask.view(bool)
+        moved = accelerated.advect_leads(
+            sources, given, disp, rows, cols, ORDERS[interpolation], fill, device
+        )
+        out[...] = moved.cpu().numpy()
+        return out
     advect_leads(sources, mask, disp, rows, cols, ORDERS[interpolation], np.float32(fill), out)
     return out
 
@@ -337,7 +366,7 @@ def advect(
     frame, flow = _check_inputs(frame, flow, n_steps)
     interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
     sources, missing = _sources(frame[None])
-    disp, rows, cols = _trajectories(flow, n_steps, midpoint, step)
+    disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
     out = np.empty((1, *frame.shape), np.float32)
     advect_leads(
         sources, missing, disp[-1:], rows, cols, ORDERS[interpolation], np.float32(fill), out

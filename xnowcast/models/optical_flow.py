@@ -265,12 +265,20 @@ class OpticalFlow(NowcastModel):
         """The ``(n_out, y, x)`` forecast of one ``(t, y, x)`` window along ``flow``.
 
         ``out``: where to write it (a C-contiguous float32 array), as in
-        :func:`xnowcast.extrapolation.extrapolate`.
+        :func:`xnowcast.extrapolation.extrapolate`. On a CUDA GPU (the run
+        setting ``device``, :func:`~xnowcast.extrapolation.accelerated.accelerator`)
+        the lead times are filtered and advected there.
         """
         from xnowcast.extrapolation import extrapolate
+        from xnowcast.extrapolation.accelerated import accelerator
         from xnowcast.extrapolation.cascade import extrapolate_cascade
 
-        common: dict[str, Any] = dict(fill=self.fill, interpolation=self.interpolation, out=out)
+        common: dict[str, Any] = dict(
+            fill=self.fill,
+            interpolation=self.interpolation,
+            out=out,
+            device=accelerator(self.settings.device),
+        )
         if self.extrapolation == "advection":
             return extrapolate(frames[-1], flow, self.n_out, **common)
         return extrapolate_cascade(

@@ -25,17 +25,22 @@ from xnowcast.checks import error_line, positive_int
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,
+    MEMBER,
     CubeInfo,
     forecast_attrs,
     forecast_coords,
+    member_coord,
 )
 from xnowcast.models.interface import NowcastModel, get_model, run_model
 from xnowcast.models.settings import RunSettings
 from xnowcast.windows import select_init_times, windows
 
 __all__ = [
+    "FramesToRead",
     "UnreadableInputError",
+    "check_chunk_members",
     "check_output_size",
+    "default_chunk_members",
     "default_chunk_init_times",
     "first_unreadable_frame",
     "forecast",
@@ -57,6 +62,7 @@ def forecast(
     var: str | None = None,
     every: str | pd.Timedelta | None = None,
     chunk_init_times: int | None = None,
+    chunk_members: int | None = None,
     model_params: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> xr.DataArray:
@@ -83,6 +89,11 @@ def forecast(
     chunk_init_times : int, optional
         Init times per dask chunk of a multi-init forecast (default: about
         128 MiB of output per chunk).
+    chunk_members : int, optional
+        Ensemble models only: members per dask chunk (default: about 128 MiB
+        of output per chunk). An ensemble is computed chunk by chunk when
+        asked, also for one init time, so memory is bounded by one chunk; the
+        members are the same under any chunking.
     model_params : dict, optional
         What the model is: parameters of a registry model or checkpoint
         loader, e.g. ``{"n_out": 6}``. Not allowed with a model instance
@@ -143,12 +154,14 @@ def forecast(
 
     ny, nx = cube.shape[1:]
     per_block = 1 if single else (chunk_init_times or default_chunk_init_times(nowcaster, ny, nx))
-    check_output_size(nowcaster.n_out, ny, nx, min(per_block, len(init_idx)))
+    per_block = min(per_block, len(init_idx))
+    members = check_chunk_members(nowcaster, chunk_members, per_block, ny, nx)
+    check_output_size(nowcaster.n_out * members, ny, nx, per_block)
     data: np.ndarray | dsa.Array
     if single:
-        data = _forecast_now(cube, info, nowcaster, int(init_idx[0]))
+        data = _forecast_now(cube, info, nowcaster, int(init_idx[0]), members)
     else:
-        data = _forecast_lazy(cube, nowcaster, init_idx, chunk_init_times)
+        data = _forecast_lazy(cube, nowcaster, init_idx, chunk_init_times, members)
     return _label(cube, info, nowcaster, init_idx, data, single)
 
 
@@ -211,14 +224,26 @@ class UnreadableInputError(ValueError):
     """An input frame could not be read (a damaged file or zarr chunk); names the frame."""
 
 
-def read_frames(cube: xr.DataArray, time_dim: str = "time") -> np.ndarray:
+def read_frames(
+    cube: xr.DataArray, time_dim: str = "time", *, scheduler: str | None = None
+) -> np.ndarray:
     """The values of ``cube``; when reading fails, an error naming the first unreadable frame.
+
+    Parameters
+    ----------
+    cube : DataArray
+        Frames, possibly lazy (dask).
+    time_dim : str
+        Its time dimension.
+    scheduler : str, optional
+        Dask scheduler to read with (``"sync"`` inside a dask task).
 
     Raises
     ------
     UnreadableInputError
-        A frame could not be read; the message names its time and the
-        library's one-line reason.
+        A frame could not be read; the message names its time, the file or
+        zarr store holding it (when :func:`xnowcast.io.open_archive`
+        recorded it) and the library's one-line reason.
 
     Examples
     --------
@@ -227,16 +252,25 @@ def read_frames(cube: xr.DataArray, time_dim: str = "time") -> np.ndarray:
     (3, 8, 8)
     """
     try:
+        if scheduler is not None and cube.chunks is not None:
+            return np.asarray(cube.data.compute(scheduler=scheduler))
         return np.asarray(cube.values)
     except Exception as err:
         found = first_unreadable_frame(cube, time_dim)
-        when, why = found if found is not None else (None, error_line(err))
-        raise UnreadableInputError(
-            f"input frame {when} could not be read ({why}); the file or zarr chunk "
-            "holding it is damaged: replace it, or choose init times whose windows avoid it"
-            if when is not None
-            else f"the input could not be read ({why})"
-        ) from None
+        if found is None:
+            raise UnreadableInputError(f"the input could not be read ({error_line(err)})") from None
+        raise UnreadableInputError(_unreadable_message(cube, *found)) from None
+
+
+def _unreadable_message(cube: xr.DataArray, when: Any, why: str) -> str:
+    from xnowcast.io.archive import frame_source
+
+    path = frame_source(cube, when)
+    where = f"{path}: " if path is not None else ""
+    return (
+        f"{where}input frame {when} could not be read ({why}); the file or zarr chunk "
+        "holding it is damaged: replace it, or choose init times whose windows avoid it"
+    )
 
 
 def first_unreadable_frame(cube: xr.DataArray, time_dim: str = "time") -> tuple[Any, str] | None:
@@ -282,7 +316,9 @@ def _warn_empty_frames(frames: np.ndarray, times: Any, what: str) -> None:
         )
 
 
-def _forecast_now(cube: xr.DataArray, info: CubeInfo, model: NowcastModel, end: int) -> np.ndarray:
+def _forecast_now(
+    cube: xr.DataArray, info: CubeInfo, model: NowcastModel, end: int, chunk_members: int = 1
+) -> np.ndarray | dsa.Array:
     window = cube.isel({info.time_dim: slice(end - model.n_in + 1, end + 1)})
     frames = read_frames(window, info.time_dim)
     t_init = pd.Timestamp(cube[info.time_dim].values[end])
@@ -293,7 +329,61 @@ def _forecast_now(cube: xr.DataArray, info: CubeInfo, model: NowcastModel, end: 
             f"the {model.n_in} input frames ending at {t} are all NaN (no valid data); "
             "choose another init time (init_times=...) or check the input files"
         )
+    if model.members is not None:
+        return _members_lazy(frames, model, chunk_members)
     return run_model(model, frames[None])[0]
+
+
+def _members_lazy(frames: np.ndarray, model: NowcastModel, chunk_members: int) -> dsa.Array:
+    """The ``(member, n_out, y, x)`` ensemble of one window, one dask chunk per member chunk."""
+    model_ref = dask.delayed(model, pure=True)
+    inputs = dask.delayed(frames[None], pure=True)
+    kernel = dask.delayed(run_model, pure=True)
+    count = int(model.members or 1)
+    chunks = []
+    for start in range(0, count, chunk_members):
+        index = np.arange(start, min(start + chunk_members, count))
+        block = kernel(model_ref, inputs, index)[0]
+        shape = (len(index), model.n_out, *frames.shape[1:])
+        chunks.append(dsa.from_delayed(block, shape=shape, dtype=np.float32))
+    return dsa.concatenate(chunks, axis=0)
+
+
+def default_chunk_members(model: NowcastModel, ny: int, nx: int, n_init: int = 1) -> int:
+    """Members per chunk so that one output chunk of ``n_init`` init times is about 128 MiB.
+
+    Examples
+    --------
+    >>> from xnowcast.models import get_model
+    >>> default_chunk_members(get_model("steps", members=20, n_out=24), 700, 700)
+    2
+    """
+    per_member = model.n_out * ny * nx * 4 * max(int(n_init), 1)
+    return int(max(1, min(model.members or 1, _TARGET_CHUNK_BYTES // max(per_member, 1))))
+
+
+def check_chunk_members(
+    model: NowcastModel, chunk_members: int | None, n_init: int, ny: int, nx: int
+) -> int:
+    """Members per chunk of ``model``'s forecast: 1 for a deterministic model.
+
+    Examples
+    --------
+    >>> from xnowcast.models import get_model
+    >>> check_chunk_members(get_model("persistence"), 2, 1, 8, 8)
+    Traceback (most recent call last):
+    ...
+    TypeError: chunk_members is for ensemble models; model 'persistence' is deterministic
+    """
+    if model.members is None:
+        if chunk_members is not None:
+            raise TypeError(
+                f"chunk_members is for ensemble models; model {model.name!r} is deterministic"
+            )
+        return 1
+    if chunk_members is None:
+        return default_chunk_members(model, ny, nx, n_init)
+    return min(positive_int(chunk_members, "chunk_members"), int(model.members))
 
 
 def physical_memory() -> int | None:
@@ -347,7 +437,11 @@ def default_chunk_init_times(model: NowcastModel, ny: int, nx: int) -> int:
 
 
 def forecast_block(
-    frames: np.ndarray, ends: np.ndarray, model: NowcastModel, times: np.ndarray | None = None
+    frames: np.ndarray,
+    ends: np.ndarray,
+    model: NowcastModel,
+    times: np.ndarray | None = None,
+    members: np.ndarray | None = None,
 ) -> np.ndarray:
     """Forecast every window of a block of consecutive frames.
 
@@ -355,8 +449,9 @@ def forecast_block(
 
     Parameters
     ----------
-    frames : numpy.ndarray
-        ``(time, y, x)`` frames covering all the windows.
+    frames : numpy.ndarray or FramesToRead
+        ``(time, y, x)`` frames covering all the windows, or lazy frames read
+        here (a damaged one named in an :class:`UnreadableInputError`).
     ends : numpy.ndarray
         Index into ``frames`` of the last input frame of each window.
     model : NowcastModel
@@ -364,12 +459,17 @@ def forecast_block(
     times : numpy.ndarray, optional
         Times of ``frames``: a window with entirely-NaN frames beside frames
         with data (missing data) is then named in a ``UserWarning``.
+    members : numpy.ndarray, optional
+        Ensemble models only: the members to compute (default all).
 
     Returns
     -------
     numpy.ndarray
-        ``(len(ends), n_out, y, x)`` float32; all-NaN windows give NaN.
+        ``(len(ends), n_out, y, x)`` float32 (``(len(ends), member, n_out, y,
+        x)`` for an ensemble model); all-NaN windows give NaN.
     """
+    if isinstance(frames, FramesToRead):
+        frames = frames.read()
     frames = np.asarray(frames, dtype=np.float32)
     idx = np.asarray(ends)[:, None] + np.arange(-model.n_in + 1, 1)[None, :]
     inputs = frames[idx]
@@ -379,11 +479,40 @@ def forecast_block(
             _warn_empty_frames(inputs[j], np.asarray(times)[idx[j]], what)
     valid = np.isfinite(inputs).reshape(len(ends), -1).any(axis=1)
     if valid.all():
-        return run_model(model, inputs)
-    out = np.full((len(ends), model.n_out, *frames.shape[1:]), np.nan, dtype=np.float32)
+        return run_model(model, inputs, members)
+    ensemble = () if model.members is None else (model.members if members is None else len(members),)
+    out = np.full(
+        (len(ends), *ensemble, model.n_out, *frames.shape[1:]), np.nan, dtype=np.float32
+    )
     if valid.any():
-        out[valid] = run_model(model, inputs[valid])
+        out[valid] = run_model(model, inputs[valid], members)
     return out
+
+
+class FramesToRead:
+    """Lazy input frames, opaque to dask: read inside the task that forecasts from them.
+
+    A frame that cannot be read (a damaged file or zarr chunk) is then named,
+    with its time and file, in an :class:`UnreadableInputError`, where dask
+    would raise the library's bare error from a task of its own.
+
+    Examples
+    --------
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> FramesToRead(synthetic_radar(n_times=3, size=8).chunk()).read().shape
+    (3, 8, 8)
+    """
+
+    def __init__(self, frames: xr.DataArray) -> None:
+        self.frames = frames
+
+    def read(self) -> np.ndarray:
+        """The frames, read with dask's synchronous scheduler (this runs in a task)."""
+        return read_frames(self.frames, str(self.frames.dims[0]), scheduler="sync")
+
+    def __dask_tokenize__(self) -> Any:
+        data = self.frames.data
+        return ("xnowcast-frames", getattr(data, "name", None) or id(data))
 
 
 def _graph_layers(array: dsa.Array) -> int:
@@ -397,6 +526,7 @@ def _forecast_lazy(
     model: NowcastModel,
     init_idx: np.ndarray,
     chunk_init_times: int | None,
+    chunk_members: int = 1,
 ) -> dsa.Array:
     _, ny, nx = cube.shape
     size = default_chunk_init_times(model, ny, nx) if chunk_init_times is None else chunk_init_times
@@ -410,16 +540,30 @@ def _forecast_lazy(
         (source,) = dask.optimize(source)
     model_ref = dask.delayed(model, pure=True)
     kernel = dask.delayed(forecast_block, pure=True)
+    read_in_task = isinstance(cube.data, dsa.Array)  # read from files: name damaged frames
     times = cube[cube.dims[0]].values
     blocks = []
     for start in range(0, len(init_idx), size):
         ends = init_idx[start : start + size]
         first = int(ends[0]) - model.n_in + 1
-        frames = source[first : int(ends[-1]) + 1]
-        block = kernel(frames, ends - first, model_ref, times[first : int(ends[-1]) + 1])
-        blocks.append(
-            dsa.from_delayed(block, shape=(len(ends), model.n_out, ny, nx), dtype=np.float32)
-        )
+        frames: Any = source[first : int(ends[-1]) + 1]
+        if read_in_task:
+            window = cube.isel({cube.dims[0]: slice(first, int(ends[-1]) + 1)})
+            frames = FramesToRead(window.copy(data=frames))
+        frame_times = times[first : int(ends[-1]) + 1]
+        if model.members is None:
+            block = kernel(frames, ends - first, model_ref, frame_times)
+            blocks.append(
+                dsa.from_delayed(block, shape=(len(ends), model.n_out, ny, nx), dtype=np.float32)
+            )
+            continue
+        row = []
+        for m0 in range(0, model.members, chunk_members):
+            index = np.arange(m0, min(m0 + chunk_members, model.members))
+            block = kernel(frames, ends - first, model_ref, frame_times, index)
+            shape = (len(ends), len(index), model.n_out, ny, nx)
+            row.append(dsa.from_delayed(block, shape=shape, dtype=np.float32))
+        blocks.append(dsa.concatenate(row, axis=1))
     return dsa.concatenate(blocks, axis=0)
 
 
@@ -440,9 +584,12 @@ def _label(
     }
     if single:
         data = data[None]
+    members = () if model.members is None else (MEMBER,)
+    if members:
+        coords[MEMBER] = member_coord(int(model.members or 1))
     out = xr.DataArray(
         data,
-        dims=(INIT_TIME, LEAD_TIME, info.y_dim, info.x_dim),
+        dims=(INIT_TIME, *members, LEAD_TIME, info.y_dim, info.x_dim),
         coords={**spatial, **coords},
         name=cube.name,
         attrs=forecast_attrs(cube, model.name or type(model).__name__, model.get_params()),

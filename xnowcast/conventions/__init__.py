@@ -44,9 +44,11 @@ from xnowcast.conventions.cube import (
 from xnowcast.conventions.labels import (
     INIT_TIME,
     LEAD_TIME,
+    MEMBER,
     VALID_TIME,
     forecast_attrs,
     forecast_coords,
+    member_coord,
 )
 from xnowcast.conventions.matching import match_grid
 from xnowcast.conventions.times import as_interval, as_times, check_time_index, infer_time_step
@@ -56,6 +58,7 @@ __all__ = [
     "LAT_UNITS",
     "LEAD_TIME",
     "LON_UNITS",
+    "MEMBER",
     "VALID_TIME",
     "CubeInfo",
     "add_latlon",
@@ -72,6 +75,7 @@ __all__ = [
     "find_time_dim",
     "forecast_attrs",
     "forecast_coords",
+    "member_coord",
     "grid_crs",
     "grid_spacing",
     "infer_time_step",

@@ -4,6 +4,10 @@ dims ``(init_time, lead_time, y, x)`` (or ``(lead_time, y, x)`` for one init
 time); ``lead_time`` is ``timedelta64`` with ``standard_name=forecast_period``;
 ``init_time`` is the time of the last input frame with
 ``standard_name=forecast_reference_time``; ``valid_time = init_time + lead_time``.
+An ensemble forecast has a ``member`` dimension before ``lead_time``
+(``(init_time, member, lead_time, y, x)`` or ``(member, lead_time, y, x)``),
+an integer coordinate ``0 .. members - 1`` with ``standard_name=realization``
+(the CF name, and the xskillscore and climpred default).
 """
 
 from __future__ import annotations
@@ -15,11 +19,36 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["INIT_TIME", "LEAD_TIME", "VALID_TIME", "forecast_attrs", "forecast_coords"]
+__all__ = [
+    "INIT_TIME",
+    "LEAD_TIME",
+    "MEMBER",
+    "VALID_TIME",
+    "forecast_attrs",
+    "forecast_coords",
+    "member_coord",
+]
 
 INIT_TIME = "init_time"
 LEAD_TIME = "lead_time"
 VALID_TIME = "valid_time"
+MEMBER = "member"
+
+
+def member_coord(members: int) -> tuple[str, np.ndarray, dict[str, str]]:
+    """The ``member`` coordinate of an ensemble of ``members`` members.
+
+    Examples
+    --------
+    >>> dim, values, attrs = member_coord(3)
+    >>> dim, values.tolist(), attrs["standard_name"]
+    ('member', [0, 1, 2], 'realization')
+    """
+    return (
+        MEMBER,
+        np.arange(int(members), dtype=np.int64),
+        {"standard_name": "realization", "long_name": "ensemble member"},
+    )
 
 
 def forecast_coords(

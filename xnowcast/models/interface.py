@@ -18,6 +18,19 @@ Array contract
   input. ``NaN`` where the model can say nothing (for example pixels advected in
   from outside the domain). A model must not modify ``inputs``.
 
+Ensembles
+---------
+An ensemble model (e.g. ``"steps"``) sets :attr:`NowcastModel.members` to its
+ensemble size (``None`` for a deterministic model) and takes a second
+argument, ``predict(inputs, members=None)``: the indices of the members to
+compute (default all). It returns ``(batch, len(members), n_out, y, x)``.
+Member ``m`` must be the same whichever other members are computed with it
+(one random stream per member, derived from the model's ``seed``), so that an
+ensemble can be computed in chunks of members, in parallel, and is the same
+under any chunking. ``members`` and ``seed`` are what the model *is*
+(:meth:`NowcastModel.get_params`); the xarray layer labels the ensemble
+dimension ``member`` (``standard_name=realization``).
+
 What a model *is* (:meth:`NowcastModel.get_params`) is kept apart from how it
 *runs* (:class:`~xnowcast.models.settings.RunSettings`: device, batch size,
 precision, tiling, threads), which :meth:`NowcastModel.with_settings` applies
@@ -68,10 +81,12 @@ ENTRY_POINT_GROUP = "xnowcast.models"
 _BUILTIN_MODELS: dict[str, str] = {
     "persistence": "xnowcast.models.persistence:Persistence",
     "optical-flow": "xnowcast.models.optical_flow:OpticalFlow",
+    "steps": "xnowcast.models.steps:Steps",
     "conv3d": "xnowcast.models.neural.conv3d:build",
     "convlstm": "xnowcast.models.neural.convlstm:build",
     "conv-ed-lstm": "xnowcast.models.neural.conv_ed_lstm:build",
     "unet": "xnowcast.models.neural.unet:build",
+    "advection-unet": "xnowcast.models.neural.advection:build",
 }
 
 #: Loaders of model files by suffix, as lazy ``"module:attribute"`` references.
@@ -108,6 +123,8 @@ class NowcastModel(abc.ABC):
     min_n_in: ClassVar[int] = 1
     #: How the model runs; change it on a copy with :meth:`with_settings`.
     settings: RunSettings = RunSettings()
+    #: Ensemble size of an ensemble model (see the module docstring); ``None``: deterministic.
+    members: int | None = None
 
     def __init__(self, *, n_in: int = 12, n_out: int = 24) -> None:
         self.n_in = positive_int(n_in, "n_in")
@@ -168,7 +185,7 @@ class NowcastModel(abc.ABC):
         )
 
 
-def run_model(model: NowcastModel, inputs: np.ndarray) -> np.ndarray:
+def run_model(model: NowcastModel, inputs: np.ndarray, members: Any = None) -> np.ndarray:
     """Call ``model.predict`` and enforce the array contract on both sides.
 
     Parameters
@@ -177,11 +194,14 @@ def run_model(model: NowcastModel, inputs: np.ndarray) -> np.ndarray:
         The model to run.
     inputs : numpy.ndarray
         ``(batch, n_in, y, x)`` frames; converted to ``float32``.
+    members : sequence of int, optional
+        Ensemble models only: the members to compute (default all).
 
     Returns
     -------
     numpy.ndarray
-        ``(batch, n_out, y, x)`` ``float32`` forecast.
+        ``(batch, n_out, y, x)`` ``float32`` forecast; ``(batch, member, n_out,
+        y, x)`` for an ensemble model.
 
     Examples
     --------
@@ -197,9 +217,19 @@ def run_model(model: NowcastModel, inputs: np.ndarray) -> np.ndarray:
             f"model {model.name!r} expects inputs of shape (batch, n_in={model.n_in}, y, x), "
             f"got {inputs.shape}"
         )
-    with threads_limited(model.settings.threads):
-        out = np.asarray(model.predict(inputs))
-    expected = (inputs.shape[0], model.n_out, *inputs.shape[2:])
+    expected: tuple[int, ...] = (inputs.shape[0], model.n_out, *inputs.shape[2:])
+    if model.members is None:
+        if members is not None:
+            raise TypeError(
+                f"model {model.name!r} is deterministic; members= is for ensemble models"
+            )
+        with threads_limited(model.settings.threads):
+            out = np.asarray(model.predict(inputs))
+    else:
+        count = model.members if members is None else len(np.atleast_1d(members))
+        expected = (inputs.shape[0], count, *expected[1:])
+        with threads_limited(model.settings.threads):
+            out = np.asarray(model.predict(inputs, members=members))  # type: ignore[call-arg]
     if out.shape != expected:
         raise RuntimeError(
             f"model {model.name!r} broke the array contract: returned shape {out.shape}, "

@@ -1,0 +1,564 @@
+"""STEPS-like ensemble nowcasts: the cascade forecast, perturbed scale by scale.
+
+Each member of :class:`Steps` (Bowler, Pierce and Seed 2006; Seed, Pierce and
+Norman 2013; pysteps ``pysteps.nowcasts.steps``) is made from the same
+motion and cascade as the deterministic forecast
+(:func:`xnowcast.extrapolation.cascade.extrapolate_cascade`):
+
+1. the last ``ar_order + 1`` frames, transformed (dBR) and moved onto the last
+   one along the motion (the Lagrangian frame), are split into ``n_levels``
+   scales (:mod:`xnowcast.cascade`); each level is standardised by the last
+   frame's standard deviation of that level, and gets AR(2) (or AR(1))
+   parameters from its lag-1 and lag-2 correlations;
+2. per lead time, each level evolves as
+   ``x_t = phi1 x_{t-1} + phi2 x_{t-2} + sigma * e_t``, where ``e_t`` is the
+   same level of spatially correlated noise (:mod:`xnowcast.noise`, its
+   power spectrum estimated from the input) standardised per level and
+   ``sigma = sqrt((1 + phi2)((1 - phi2)^2 - phi1^2) / (1 - phi2))`` keeps the
+   level's variance; everything runs in the Fourier domain, where each
+   level is the field's spectrum times its band-pass weight, so a lead time
+   costs one noise transform and one inverse transform whatever the number of
+   levels;
+3. the recomposed field is masked (``mask``: rain only near the member's
+   rain of the previous lead time, as pysteps' incremental mask), matched to
+   the distribution of the last observed frame (:mod:`xnowcast.probmatching`),
+   transformed back, optionally shifted by a motion perturbation, and
+4. advected along the motion with every lead time in one pass
+   (:func:`xnowcast.extrapolation.extrapolate`).
+
+Member ``m`` draws its noise and its motion perturbation from its own random
+stream ``numpy.random.SeedSequence([seed, m])``: a member is the same
+whichever members are computed with it, so an ensemble is reproducible with
+``seed`` under any chunking over members.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from xnowcast.cascade import BandpassFilters, bandpass_filters
+from xnowcast.checks import choice, integer, real
+from xnowcast.extrapolation.cascade import ar_parameters, check_cascade_options
+from xnowcast.models.interface import NowcastModel
+from xnowcast.motion.api import DEFAULT_COMBINE, DEFAULT_METHOD, DEFAULT_N_FLOWS
+from xnowcast.noise import NoiseFilter, check_noise_options, level_noise_std, noise_spectrum
+from xnowcast.noise import noise_filter as make_noise_filter
+from xnowcast.optional import import_optional
+from xnowcast.probmatching import N_QUANTILES, apply_table, match_table, probabilities, quantiles
+
+__all__ = [
+    "MASKS",
+    "MOTION_PERTURBATIONS",
+    "Steps",
+    "check_members",
+    "check_seed",
+    "member_rng",
+]
+
+numba = import_optional("numba", "the steps ensemble model")
+
+#: Valid values of ``mask`` (the first is the default).
+MASKS = ("incremental", "threshold", "none")
+
+#: Valid values of ``motion_perturbation`` (the first is the default).
+MOTION_PERTURBATIONS = ("none", "bps")
+
+#: Options of ``mask`` (``mask_kwargs``): the rim in pixels around the rain.
+MASK_DEFAULTS: dict[str, Any] = {"rim": 10}
+
+#: Options of ``motion_perturbation="bps"`` (pysteps' defaults, Bowler et al. 2006): the
+#: standard deviation of the perturbation along and across the motion is
+#: ``a * t**b + c`` km/h at lead time ``t`` minutes; the grid spacing and time step turn
+#: it into pixels per step.
+BPS_DEFAULTS: dict[str, Any] = {
+    "p_par": (10.88, 0.23, -7.68),
+    "p_perp": (5.76, 0.31, -2.72),
+    "km_per_pixel": 1.0,
+    "minutes_per_step": 5.0,
+}
+
+
+def check_members(members: Any) -> int:
+    """``members`` as an int ``>= 1``.
+
+    Examples
+    --------
+    >>> check_members(20)
+    20
+    >>> check_members(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: members must be an integer >= 1 (the ensemble size, e.g. members=20), got 0
+    """
+    if isinstance(members, bool) or not isinstance(members, (int, np.integer)) or members < 1:
+        raise (ValueError if isinstance(members, (int, np.integer)) else TypeError)(
+            f"members must be an integer >= 1 (the ensemble size, e.g. members=20), got "
+            f"{members!r}"
+        )
+    return int(members)
+
+
+def check_seed(seed: Any) -> int:
+    """``seed`` as a non-negative int.
+
+    Examples
+    --------
+    >>> check_seed(7)
+    7
+    >>> check_seed(1.5)
+    Traceback (most recent call last):
+    ...
+    TypeError: seed must be a non-negative integer (e.g. seed=0), got 1.5; the same seed gives the same ensemble
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(
+            f"seed must be a non-negative integer (e.g. seed=0), got {seed!r}; the same seed "
+            "gives the same ensemble"
+        )
+    return int(seed)
+
+
+def member_rng(seed: int, member: int, stream: int = 0) -> np.random.Generator:
+    """The random stream ``stream`` (0 noise, 1 motion) of member ``member``.
+
+    Examples
+    --------
+    >>> a = member_rng(0, 3).standard_normal(2)
+    >>> bool((a == member_rng(0, 3).standard_normal(2)).all())
+    True
+    """
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(member), int(stream)]))
+
+
+@numba.njit(cache=True, nogil=True)
+def _ar_step(
+    state: np.ndarray,
+    noise: np.ndarray,
+    weights: np.ndarray,
+    phi: np.ndarray,
+    gain: np.ndarray,
+    sigma: np.ndarray,
+    out: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """One AR step of every level in the Fourier domain and the recomposed spectrum.
+
+    ``state``: (2, levels, k) complex64, previous and last standardised levels (updated);
+    ``noise``: (k,) noise spectrum; ``weights``: (levels, k) band-pass weights;
+    ``phi``: (levels, 2); ``gain``: innovation std over the noise level's std;
+    ``sigma``: the last frame's std per level; ``out``: (k,) recomposed spectrum.
+    """
+    n_levels, n = weights.shape
+    for i in range(n):
+        out[i] = 0.0
+    for j in range(n_levels):
+        p1, p2, g, s = phi[j, 0], phi[j, 1], gain[j], sigma[j]
+        for i in range(n):
+            new = p1 * state[1, j, i] + p2 * state[0, j, i] + g * weights[j, i] * noise[i]
+            state[0, j, i] = state[1, j, i]
+            state[1, j, i] = new
+            out[i] += s * new
+
+
+class _Prepared(NamedTuple):
+    """What every member of one window shares."""
+
+    flow: np.ndarray
+    missing: np.ndarray
+    state: np.ndarray  # (2, levels, k) complex64
+    mean: complex  # the last frame's spectrum at k = 0
+    phi: np.ndarray  # (levels, 2) float32
+    gain: np.ndarray  # (levels,) float32
+    sigma: np.ndarray  # (levels,) float32
+    reference: np.ndarray  # quantiles of the last transformed frame
+    wet: np.ndarray  # the last frame's rain, (y, x) bool
+    noise: NoiseFilter
+    direction: np.ndarray  # unit vector of the mean motion (u, v), or zeros
+
+
+def innovation_std(phi: np.ndarray) -> np.ndarray:
+    """Standard deviation of the AR noise that keeps a unit-variance level at unit variance.
+
+    AR(2): ``sqrt((1 + phi2)((1 - phi2)^2 - phi1^2) / (1 - phi2))``, AR(1)
+    (``phi2 = 0``): ``sqrt(1 - phi1^2)``.
+
+    Examples
+    --------
+    >>> innovation_std(np.array([[0.6, 0.0], [0.5, 0.3]])).round(4).tolist()
+    [0.8, 0.7937]
+    """
+    phi = np.asarray(phi, np.float64)
+    p1, p2 = phi[:, 0], phi[:, 1]
+    var = (1 + p2) * ((1 - p2) ** 2 - p1**2) / (1 - p2)
+    return np.sqrt(np.maximum(var, 0.0))
+
+
+@functools.lru_cache(maxsize=4)
+def _filters(shape: tuple[int, int], n_levels: int) -> BandpassFilters:
+    return bandpass_filters(shape, n_levels)
+
+
+class Steps(NowcastModel):
+    """STEPS-like ensemble nowcast (name ``"steps"``); see the module docstring.
+
+    Parameters
+    ----------
+    members : int
+        Ensemble size (>= 1).
+    seed : int
+        Seed of the ensemble: the same seed gives the same members, however
+        they are computed (in chunks, in parallel).
+    n_levels : int
+        Cascade levels (pysteps STEPS uses 6 to 8).
+    ar_order : {1, 2}
+        Order of each level's autoregressive process.
+    noise : {"nonparametric", "parametric", "local"}
+        The noise filter (:mod:`xnowcast.noise`), estimated from the last
+        frames in the Lagrangian frame.
+    noise_kwargs : dict, optional
+        Options of the noise filter (:func:`xnowcast.noise.noise_filter`).
+    matching : "cdf", "mean", "none" or float
+        Probability matching of every member to the last observed frame
+        (:mod:`xnowcast.probmatching`; pysteps STEPS uses ``"cdf"``).
+    mask : {"incremental", "threshold", "none"}
+        Rain/no-rain treatment before matching. ``"incremental"`` (pysteps'
+        default): rain only within ``rim`` pixels of the member's rain at the
+        previous lead time, tapered linearly over the rim; ``"threshold"``:
+        within ``rim`` pixels of the last observed rain (pysteps ``"obs"``);
+        ``"none"``.
+    mask_kwargs : dict, optional
+        ``{"rim": 10}``: the rim in pixels.
+    motion_perturbation : {"none", "bps"}
+        ``"bps"``: each member moves with the motion plus a perturbation along
+        and across the mean motion whose size grows with lead time (Bowler,
+        Pierce and Seed 2006, as pysteps' ``vel_pert_method="bps"``).
+    motion_perturbation_kwargs : dict, optional
+        For ``"bps"`` (:data:`BPS_DEFAULTS`): ``p_par``, ``p_perp`` (km/h
+        parameters), ``km_per_pixel`` and ``minutes_per_step`` of the grid.
+    method, n_flows, combine, transform, fill, interpolation, **options
+        Motion and advection, as for :class:`~xnowcast.models.optical_flow.OpticalFlow`.
+    n_in, n_out : int
+        Input frames per window and lead times.
+
+    Notes
+    -----
+    ``predict(inputs)`` returns ``(batch, members, n_out, y, x)``;
+    ``predict(inputs, members=[...])`` only the members asked for (the
+    ensemble contract of :mod:`xnowcast.models.interface`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xnowcast import get_model
+    >>> model = get_model("steps", members=3, seed=1, n_in=3, n_out=2)
+    >>> frames = np.zeros((1, 3, 32, 32), "float32"); frames[0, :, 8:20, 8:24] = 5.0
+    >>> model.predict(frames).shape
+    (1, 3, 2, 32, 32)
+    >>> bool((model.predict(frames, members=[2])[:, 0] == model.predict(frames)[:, 2]).all())
+    True
+    """
+
+    name = "steps"
+    min_n_in = 3
+
+    def __init__(
+        self,
+        members: int = 20,
+        seed: int = 0,
+        n_levels: int = 6,
+        ar_order: int = 2,
+        noise: str = "nonparametric",
+        noise_kwargs: dict[str, Any] | None = None,
+        matching: str | float = "cdf",
+        mask: str = "incremental",
+        mask_kwargs: dict[str, Any] | None = None,
+        motion_perturbation: str = "none",
+        motion_perturbation_kwargs: dict[str, Any] | None = None,
+        method: str = DEFAULT_METHOD,
+        n_flows: int = DEFAULT_N_FLOWS,
+        combine: str = DEFAULT_COMBINE,
+        transform: Any = None,
+        fill: float = float("nan"),
+        interpolation: str = "linear",
+        *,
+        n_in: int = 12,
+        n_out: int = 24,
+        **options: Any,
+    ) -> None:
+        from xnowcast.models.optical_flow import OpticalFlow
+        from xnowcast.transforms import get_transform
+
+        super().__init__(n_in=n_in, n_out=n_out)
+        self.members = check_members(members)
+        self.seed = check_seed(seed)
+        cascade = check_cascade_options(n_levels, ar_order, matching)
+        self.n_levels, self.ar_order = int(cascade["n_levels"]), int(cascade["ar_order"])
+        self.matching = cascade["matching"]
+        self.noise, self.noise_kwargs = check_noise_options(noise, noise_kwargs)
+        self.mask = choice(mask, "mask", MASKS)
+        self.mask_kwargs = _options(mask_kwargs, MASK_DEFAULTS, "mask_kwargs", "mask")
+        self.mask_kwargs["rim"] = integer(self.mask_kwargs["rim"], "rim (pixels)", low=0)
+        self.motion_perturbation = choice(
+            motion_perturbation, "motion_perturbation", MOTION_PERTURBATIONS
+        )
+        self.motion_perturbation_kwargs = _bps_options(
+            motion_perturbation_kwargs, self.motion_perturbation
+        )
+        self._motion = OpticalFlow(
+            method,
+            n_flows,
+            combine,
+            transform,
+            fill=fill,
+            interpolation=interpolation,
+            extrapolation="advection",
+            n_in=n_in,
+            n_out=n_out,
+            **options,
+        )
+        self._transform = get_transform(self._motion.transform)
+        self._cache: OrderedDict[str, _Prepared] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_params(self) -> dict[str, Any]:
+        """Parameters that rebuild this model with ``get_model("steps", **params)``."""
+        motion = self._motion.get_params()
+        for key in ("extrapolation", "extrapolation_kwargs", "trend"):
+            motion.pop(key)
+        return {
+            **motion,
+            "members": self.members,
+            "seed": self.seed,
+            "n_levels": self.n_levels,
+            "ar_order": self.ar_order,
+            "noise": self.noise,
+            "noise_kwargs": copy.deepcopy(self.noise_kwargs),
+            "matching": self.matching,
+            "mask": self.mask,
+            "mask_kwargs": copy.deepcopy(self.mask_kwargs),
+            "motion_perturbation": self.motion_perturbation,
+            "motion_perturbation_kwargs": copy.deepcopy(self.motion_perturbation_kwargs),
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cache"], state["_lock"] = OrderedDict(), None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def __copy__(self) -> Steps:
+        new = object.__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        return new
+
+    def predict(self, inputs: np.ndarray, members: Any = None) -> np.ndarray:
+        """Forecast ``(batch, members, n_out, y, x)`` from ``(batch, n_in, y, x)``.
+
+        ``members``: indices of the members to compute (default all).
+        """
+        inputs = np.asarray(inputs, dtype=np.float32)
+        if inputs.ndim != 4 or inputs.shape[1] != self.n_in:
+            raise ValueError(
+                f"inputs must have shape (batch, n_in={self.n_in}, y, x), got {inputs.shape}"
+            )
+        index = self.member_index(members)
+        batch, _, ny, nx = inputs.shape
+        out = np.empty((batch, len(index), self.n_out, ny, nx), np.float32)
+        for b in range(batch):
+            prepared = self.prepare(inputs[b])
+            for i, member in enumerate(index):
+                self.member(prepared, int(member), out=out[b, i])
+        return out
+
+    def member_index(self, members: Any) -> np.ndarray:
+        """``members`` (default all) as an index array, checked against the ensemble size."""
+        if members is None:
+            return np.arange(self.members)
+        index = np.atleast_1d(np.asarray(members))
+        if index.ndim != 1 or index.dtype.kind not in "iu":
+            raise TypeError(f"members must be integer indices, got {members!r}")
+        if index.size and (index.min() < 0 or index.max() >= self.members):
+            raise ValueError(
+                f"member indices must lie in 0 .. {self.members - 1} (members={self.members}), "
+                f"got {index.tolist()}"
+            )
+        return index.astype(np.int64)
+
+    def prepare(self, frames: np.ndarray) -> _Prepared:
+        """What every member of one ``(n_in, y, x)`` window shares (cached per window)."""
+        key = hashlib.blake2b(np.ascontiguousarray(frames).view(np.uint8), digest_size=16)
+        digest = key.hexdigest()
+        with self._lock:
+            if digest in self._cache:
+                self._cache.move_to_end(digest)
+                return self._cache[digest]
+        prepared = self._prepare(frames)
+        with self._lock:
+            self._cache[digest] = prepared
+            while len(self._cache) > 2:
+                self._cache.popitem(last=False)
+        return prepared
+
+    def _prepare(self, frames: np.ndarray) -> _Prepared:
+        from xnowcast.extrapolation.semilagrangian import advect
+
+        tf = self._transform
+        flow = self._motion.motion(frames)
+        floor = np.float32(tf.forward(np.zeros(1, np.float32))[0])
+        z = tf.forward(frames[-(self.ar_order + 1) :])
+        aligned = [z[-1]] + [advect(z[-1 - lag], flow, lag) for lag in range(1, self.ar_order + 1)]
+        stack = np.stack(aligned[::-1])
+        valid = np.isfinite(stack)
+        fields = np.where(valid, stack, floor).astype(np.float32)
+        shape = (int(fields.shape[1]), int(fields.shape[2]))
+        filters = _filters(shape, self.n_levels)
+        spectra = np.fft.rfft2(fields)
+        everywhere = valid.all(axis=0)
+        masked = spectra if everywhere.all() else np.fft.rfft2(np.where(everywhere, fields, floor))
+        phi = ar_parameters(masked, filters, self.ar_order)
+        n = shape[0] * shape[1]
+        last = spectra[-1].astype(np.complex128).ravel()
+        sigma = np.sqrt(filters.power @ (last.real**2 + last.imag**2)) / n
+        scale = np.where(sigma > 0, 1.0 / np.maximum(sigma, 1e-30), 0.0)
+        weights = filters.weights.reshape(self.n_levels, -1)
+        state = np.empty((2, self.n_levels, weights.shape[1]), np.complex64)
+        for i, spec in enumerate((spectra[-2], spectra[-1])):
+            flat = spec.ravel().copy()
+            flat[0] = 0.0
+            state[i] = weights * flat[None, :] * scale[:, None]
+        noise = make_noise_filter(fields, self.noise, **self.noise_kwargs)
+        noise_std = level_noise_std(noise, filters)
+        gain = np.where(noise_std > 0, innovation_std(phi) / np.maximum(noise_std, 1e-30), 0.0)
+        mean = flow.reshape(2, -1).mean(axis=1)
+        norm = float(np.hypot(*mean))
+        return _Prepared(
+            flow=flow,
+            missing=np.isnan(frames[-1]),
+            state=state,
+            mean=complex(spectra[-1][0, 0]),
+            phi=phi.astype(np.float32),
+            gain=gain.astype(np.float32),
+            sigma=sigma.astype(np.float32),
+            reference=quantiles(fields[-1], N_QUANTILES),
+            wet=fields[-1] > floor,
+            noise=noise,
+            direction=(mean / norm if norm > 1e-6 else np.zeros(2)).astype(np.float32),
+        )
+
+    def member(self, prepared: _Prepared, member: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The ``(n_out, y, x)`` forecast of member ``member`` of a prepared window."""
+        from xnowcast.extrapolation.semilagrangian import advect, extrapolate
+
+        tf = self._transform
+        floor = np.float32(tf.forward(np.zeros(1, np.float32))[0])
+        shape = prepared.missing.shape
+        rng = member_rng(self.seed, member, 0)
+        state = prepared.state.copy()
+        weights = _filters(shape, self.n_levels).weights.reshape(self.n_levels, -1)
+        spectrum = np.empty(weights.shape[1], np.complex64)
+        probs = probabilities(N_QUANTILES)
+        sources = np.empty((self.n_out, *shape), np.float32)
+        shifts = self._motion_shifts(prepared, member)
+        wet = prepared.wet
+        for k in range(self.n_out):
+            noise = noise_spectrum(prepared.noise, rng).ravel()
+            _ar_step(state, noise, weights, prepared.phi, prepared.gain, prepared.sigma, spectrum)
+            spectrum[0] = prepared.mean
+            field = np.fft.irfft2(spectrum.reshape(shape[0], -1), s=shape).astype(np.float32)
+            if self.mask != "none":
+                field = self._masked(field, prepared.wet if self.mask == "threshold" else wet)
+            knots, targets = match_table(
+                quantiles(field, N_QUANTILES),
+                prepared.reference,
+                self.matching,
+                floor=float(floor),
+                probs=probs,
+            )
+            physical = tf.inverse(targets.astype(np.float32)).astype(np.float64)
+            apply_table(field, knots, physical, out=sources[k])
+            wet = sources[k] > 0
+            if shifts is not None:
+                moved = np.broadcast_to(shifts[k][:, None, None], (2, *shape))
+                sources[k] = advect(sources[k], moved, 1, fill=0.0)
+        m = self._motion
+        return extrapolate(
+            sources,
+            prepared.flow,
+            self.n_out,
+            fill=m.fill,
+            interpolation=m.interpolation,
+            out=out,
+            missing=prepared.missing,
+        )
+
+    def _masked(self, field: np.ndarray, wet: np.ndarray) -> np.ndarray:
+        """Rain only within ``rim`` pixels of ``wet``, tapered linearly over the rim."""
+        cv2 = import_optional("cv2", "the steps ensemble model")
+        rim = int(self.mask_kwargs["rim"])
+        if not wet.any():
+            weight = np.zeros(field.shape, np.float32)
+        else:
+            dist = cv2.distanceTransform((~wet).astype(np.uint8), cv2.DIST_L1, 3)
+            weight = np.clip(1.0 - dist / (rim + 1.0), 0.0, 1.0).astype(np.float32)
+        low = np.float32(field.min())
+        return low + (field - low) * weight
+
+    def _motion_shifts(self, prepared: _Prepared, member: int) -> np.ndarray | None:
+        """Cumulative displacement (u, v) in pixels of the member's perturbation per lead."""
+        if self.motion_perturbation == "none" or not prepared.direction.any():
+            return None
+        opts = self.motion_perturbation_kwargs
+        rng = member_rng(self.seed, member, 1)
+        eps_par, eps_perp = rng.laplace(scale=1.0 / np.sqrt(2), size=2)
+        minutes = opts["minutes_per_step"] * np.arange(1, self.n_out + 1)
+        a, b, c = opts["p_par"]
+        g_par = a * minutes**b + c
+        a, b, c = opts["p_perp"]
+        g_perp = a * minutes**b + c
+        per_step = opts["minutes_per_step"] / 60.0 / opts["km_per_pixel"]  # km/h -> px/step
+        u, v = prepared.direction
+        par, perp = np.array([u, v]), np.array([-v, u])
+        velocity = (g_par * eps_par)[:, None] * par + (g_perp * eps_perp)[:, None] * perp
+        return np.cumsum(velocity * per_step, axis=0).astype(np.float32)
+
+
+def _options(given: Any, defaults: dict[str, Any], what: str, owner: str) -> dict[str, Any]:
+    given = {} if given is None else given
+    if not isinstance(given, dict):
+        raise TypeError(f"{what} must be a dict, got {type(given).__name__}")
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise TypeError(
+            f"unknown {what} {unknown} for {owner}; valid options are: {', '.join(defaults)}"
+        )
+    return {**defaults, **given}
+
+
+def _bps_options(given: Any, name: str) -> dict[str, Any]:
+    if name == "none":
+        if given:
+            raise TypeError(
+                "motion_perturbation='none' takes no motion_perturbation_kwargs; set "
+                "motion_perturbation='bps'"
+            )
+        return {}
+    opts = _options(given, BPS_DEFAULTS, "motion_perturbation_kwargs", "motion_perturbation")
+    for key in ("p_par", "p_perp"):
+        values = opts[key]
+        if np.shape(values) != (3,):
+            raise ValueError(f"{key} must be three numbers (a, b, c), got {values!r}")
+        opts[key] = [real(v, key) for v in values]
+    opts["km_per_pixel"] = real(opts["km_per_pixel"], "km_per_pixel", low=0, low_inclusive=False)
+    opts["minutes_per_step"] = real(
+        opts["minutes_per_step"], "minutes_per_step", low=0, low_inclusive=False
+    )
+    return opts

@@ -6,16 +6,26 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["as_pair", "as_values", "frame_data_range", "masked_pair", "safe_divide"]
+__all__ = [
+    "COMPARE",
+    "as_pair",
+    "as_values",
+    "check_compare",
+    "check_shapes",
+    "exceeds",
+    "float_pair",
+    "frame_data_range",
+    "masked_pair",
+    "safe_divide",
+]
+
+#: The two event rules: ``">"`` (value exceeds the threshold, pysteps' categorical
+#: scores) and ``">="`` (value reaches it, pysteps' FSS and probabilistic scores).
+COMPARE = (">", ">=")
 
 
-def as_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both fields as float64 arrays of the same shape with at least two dims."""
-    try:
-        fc = np.asarray(fc, dtype=np.float64)
-        obs = np.asarray(obs, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"forecast and observation must be numeric arrays ({err})") from None
+def check_shapes(fc: np.ndarray, obs: np.ndarray) -> None:
+    """Both fields of the same shape with at least two dims, or a ``ValueError``."""
     if fc.shape != obs.shape:
         raise ValueError(
             f"forecast and observation must have the same shape, got {fc.shape} and {obs.shape}; "
@@ -26,7 +36,26 @@ def as_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"the kernels score fields of shape (..., y, x); got {fc.ndim}-d arrays of shape "
             f"{fc.shape}"
         )
+
+
+def as_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both fields as float64 arrays of the same shape with at least two dims."""
+    try:
+        fc = np.asarray(fc, dtype=np.float64)
+        obs = np.asarray(obs, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"forecast and observation must be numeric arrays ({err})") from None
+    check_shapes(fc, obs)
     return fc, obs
+
+
+def float_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`as_pair`, but float32 fields stay float32 (no copy when nothing changes)."""
+    f, o = np.asarray(fc), np.asarray(obs)
+    if f.dtype == o.dtype and f.dtype in (np.float32, np.float64):
+        check_shapes(f, o)
+        return f, o
+    return as_pair(f, o)
 
 
 def masked_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,3 +123,20 @@ def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     den = np.asarray(den, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
+
+
+def check_compare(compare: str) -> str:
+    """``compare`` checked: ``">"`` or ``">="``."""
+    if not isinstance(compare, str) or compare.strip() not in COMPARE:
+        raise ValueError(
+            f'compare must be ">" (an event exceeds the threshold) or ">=" (an event reaches '
+            f"it), got {compare!r}"
+        )
+    return compare.strip()
+
+
+def exceeds(values: np.ndarray, threshold: float, compare: str) -> np.ndarray:
+    """The events ``values > threshold`` or ``values >= threshold`` (NaN is no event)."""
+    if compare == ">":
+        return np.greater(values, threshold)
+    return np.greater_equal(values, threshold)

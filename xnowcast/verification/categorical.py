@@ -1,7 +1,8 @@
 """Categorical scores from the 2x2 contingency table at intensity thresholds.
 
-An *event* is a value at or above the threshold (``value >= threshold``).
-Pixels missing (NaN or infinite) in *either* field are left out of the table.
+An *event* is a value above the threshold: ``value > threshold`` by default
+(``compare=">"``, the rule of :mod:`pysteps.verification.detcatscores`), or
+``value >= threshold`` with ``compare=">="``. Pixels missing (NaN or infinite) in *either* field are left out of the table.
 For each field pair and threshold the table counts
 
 ====================  ==========================================
@@ -24,12 +25,19 @@ score       definition                                                  perfect
 ``hss``     Heidke skill score                                          1
             ``2 (H R - F M) / ((H + M)(M + R) + (H + F)(F + R))``
 ``fbias``   frequency bias ``(H + F) / (H + M)``                        1
+``pofd``    probability of false detection ``F / (F + R)``              0
+``hk``      Hanssen-Kuipers (Peirce) skill score ``POD - POFD``         1
+``sedi``    symmetric extremal dependence index (Ferro and Stephenson   1
+            2011), from ``POD`` and ``POFD``
+``f1``      ``2 H / (2 H + F + M)``                                     1
+``mcc``     Matthews correlation coefficient                            1
+            ``(H R - F M) / sqrt((H + F)(H + M)(R + F)(R + M))``
+``acc``     accuracy (fraction correct) ``(H + R) / N``                 1
 ==========  ==========================================================  =======
 
 A score whose denominator is 0 (for example POD when nothing was observed) is
-NaN. The definitions are those of :mod:`pysteps.verification.detcatscores`,
-which counts events as ``value > threshold``; the two agree except for values
-exactly equal to a threshold.
+NaN. The definitions are those of :mod:`pysteps.verification.detcatscores`
+(SEDI is NaN where POD or POFD is 0 or 1, where pysteps gives NaN or inf).
 
 Tables of many field pairs pool by addition (:func:`xnowcast.verify` with
 ``mean=True``), as ``pysteps.verification.det_cat_fct_accum`` does.
@@ -44,6 +52,8 @@ Examples
 [1.0, 1.0, 1.0, 0.0]
 >>> float(categorical.csi(fc, obs, 1.0))
 0.3333333333333333
+>>> float(categorical.csi(fc, obs, 2.0)), float(categorical.csi(fc, obs, 2.0, compare=">="))
+(0.0, 0.5)
 """
 
 from __future__ import annotations
@@ -52,23 +62,41 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xnowcast.verification._util import as_values, masked_pair, safe_divide
+from xnowcast.verification._util import (
+    as_values,
+    check_compare,
+    exceeds,
+    float_pair,
+    safe_divide,
+)
 
 __all__ = [
     "TABLE",
+    "acc",
+    "acc_from_table",
     "contingency_table",
     "csi",
     "csi_from_table",
     "ets",
     "ets_from_table",
     "far",
+    "f1",
+    "f1_from_table",
     "far_from_table",
     "fbias",
     "fbias_from_table",
+    "hk",
+    "hk_from_table",
     "hss",
     "hss_from_table",
+    "mcc",
+    "mcc_from_table",
     "pod",
     "pod_from_table",
+    "pofd",
+    "pofd_from_table",
+    "sedi",
+    "sedi_from_table",
 ]
 
 #: Order of the counts on the last axis of :func:`contingency_table`.
@@ -77,7 +105,9 @@ TABLE = ("hits", "misses", "false_alarms", "correct_negatives")
 Thresholds = float | Sequence[float]
 
 
-def contingency_table(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+def contingency_table(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
     """Count hits, misses, false alarms and correct negatives.
 
     Parameters
@@ -85,26 +115,35 @@ def contingency_table(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -
     fc, obs : numpy.ndarray
         Forecast and observed fields, shape ``(..., y, x)``.
     thresholds : float or sequence of float
-        Event thresholds (``value >= threshold``), in the units of the data.
+        Event thresholds, in the units of the data.
+    compare : {">", ">="}
+        Event rule: ``value > threshold`` (default, as pysteps) or
+        ``value >= threshold``.
 
     Returns
     -------
     numpy.ndarray
         float64 counts, shape ``(..., n_thresholds, 4)`` in the order of
         :data:`TABLE`, or ``(..., 4)`` for a single (scalar) threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> contingency_table(np.array([[1.0, 3.0]]), np.array([[2.0, 5.0]]), 1.0).tolist()
+    [1.0, 1.0, 0.0, 0.0]
     """
-    f, o, valid = masked_pair(fc, obs)
+    f, o = float_pair(fc, obs)
+    compare = check_compare(compare)
     thr = as_values(thresholds, "thresholds")
+    ok_f, ok_o = np.isfinite(f), np.isfinite(o)
+    n = np.count_nonzero(ok_f & ok_o, axis=(-2, -1))
     tables = []
-    n = np.count_nonzero(valid, axis=(-2, -1))
     for t in thr:
-        fy = (f >= t) & valid
-        oy = (o >= t) & valid
+        fy = exceeds(f, t, compare) & ok_f
+        oy = exceeds(o, t, compare) & ok_o
         hits = np.count_nonzero(fy & oy, axis=(-2, -1))
-        n_fc = np.count_nonzero(fy, axis=(-2, -1))
-        n_obs = np.count_nonzero(oy, axis=(-2, -1))
-        misses = n_obs - hits
-        false_alarms = n_fc - hits
+        misses = np.count_nonzero(oy & ok_f, axis=(-2, -1)) - hits
+        false_alarms = np.count_nonzero(fy & ok_o, axis=(-2, -1)) - hits
         tables.append(
             np.stack([hits, misses, false_alarms, n - hits - misses - false_alarms], axis=-1)
         )
@@ -154,7 +193,49 @@ def fbias_from_table(table: np.ndarray) -> np.ndarray:
     return safe_divide(h + f, h + m)
 
 
-def csi(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+def pofd_from_table(table: np.ndarray) -> np.ndarray:
+    """Probability of false detection (false alarm rate) ``F / (F + R)``."""
+    _, _, f, r = _hmfr(table)
+    return safe_divide(f, f + r)
+
+
+def hk_from_table(table: np.ndarray) -> np.ndarray:
+    """Hanssen-Kuipers discriminant (Peirce skill score) ``POD - POFD``."""
+    return pod_from_table(table) - pofd_from_table(table)
+
+
+def sedi_from_table(table: np.ndarray) -> np.ndarray:
+    """Symmetric extremal dependence index (NaN where POD or POFD is 0 or 1)."""
+    pod_, pofd_ = pod_from_table(table), pofd_from_table(table)
+    inside = (pod_ > 0) & (pod_ < 1) & (pofd_ > 0) & (pofd_ < 1)
+    p = np.where(inside, pod_, 0.5)
+    q = np.where(inside, pofd_, 0.5)
+    num = np.log(q) - np.log(p) + np.log1p(-p) - np.log1p(-q)
+    den = np.log(q) + np.log(p) + np.log1p(-p) + np.log1p(-q)
+    return np.where(inside, num / den, np.nan)
+
+
+def f1_from_table(table: np.ndarray) -> np.ndarray:
+    """F1 score ``2 H / (2 H + F + M)`` (harmonic mean of POD and success ratio)."""
+    h, m, f, _ = _hmfr(table)
+    return safe_divide(2.0 * h, 2.0 * h + f + m)
+
+
+def mcc_from_table(table: np.ndarray) -> np.ndarray:
+    """Matthews correlation coefficient of a contingency table."""
+    h, m, f, r = _hmfr(table)
+    return safe_divide(h * r - f * m, np.sqrt((h + f) * (h + m) * (r + f) * (r + m)))
+
+
+def acc_from_table(table: np.ndarray) -> np.ndarray:
+    """Accuracy (fraction correct) ``(H + R) / N``."""
+    h, m, f, r = _hmfr(table)
+    return safe_divide(h + r, h + m + f + r)
+
+
+def csi(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
     """Critical success index per field pair and threshold.
 
     Returns an array of shape ``(..., n_thresholds)`` (no threshold axis for a
@@ -167,10 +248,12 @@ def csi(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
     >>> csi(np.array([[2.0, 2.0, 0.0, 0.0]]), obs, [1.0]).tolist()
     [0.3333333333333333]
     """
-    return csi_from_table(contingency_table(fc, obs, thresholds))
+    return csi_from_table(contingency_table(fc, obs, thresholds, compare=compare))
 
 
-def pod(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+def pod(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
     """Probability of detection per field pair and threshold.
 
     Examples
@@ -179,10 +262,12 @@ def pod(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
     >>> float(pod(np.array([[2.0, 0.0]]), np.array([[2.0, 2.0]]), 1.0))
     0.5
     """
-    return pod_from_table(contingency_table(fc, obs, thresholds))
+    return pod_from_table(contingency_table(fc, obs, thresholds, compare=compare))
 
 
-def far(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+def far(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
     """False alarm ratio per field pair and threshold.
 
     Examples
@@ -191,10 +276,12 @@ def far(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
     >>> float(far(np.array([[2.0, 2.0]]), np.array([[2.0, 0.0]]), 1.0))
     0.5
     """
-    return far_from_table(contingency_table(fc, obs, thresholds))
+    return far_from_table(contingency_table(fc, obs, thresholds, compare=compare))
 
 
-def ets(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+def ets(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
     """Equitable threat score per field pair and threshold.
 
     Examples
@@ -204,10 +291,12 @@ def ets(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
     >>> float(ets(obs, obs, 1.0))
     1.0
     """
-    return ets_from_table(contingency_table(fc, obs, thresholds))
+    return ets_from_table(contingency_table(fc, obs, thresholds, compare=compare))
 
 
-def hss(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+def hss(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
     """Heidke skill score per field pair and threshold.
 
     Examples
@@ -217,10 +306,12 @@ def hss(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
     >>> float(hss(obs, obs, 1.0))
     1.0
     """
-    return hss_from_table(contingency_table(fc, obs, thresholds))
+    return hss_from_table(contingency_table(fc, obs, thresholds, compare=compare))
 
 
-def fbias(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+def fbias(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
     """Frequency bias per field pair and threshold (1: as many events as observed).
 
     Examples
@@ -229,4 +320,89 @@ def fbias(fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds) -> np.ndarray
     >>> float(fbias(np.array([[2.0, 2.0]]), np.array([[2.0, 0.0]]), 1.0))
     2.0
     """
-    return fbias_from_table(contingency_table(fc, obs, thresholds))
+    return fbias_from_table(contingency_table(fc, obs, thresholds, compare=compare))
+
+
+def pofd(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
+    """Probability of false detection per field pair and threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(pofd(np.array([[2.0, 2.0, 0.0]]), np.array([[2.0, 0.0, 0.0]]), 1.0))
+    0.5
+    """
+    return pofd_from_table(contingency_table(fc, obs, thresholds, compare=compare))
+
+
+def hk(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
+    """Hanssen-Kuipers discriminant (Peirce skill score) per field pair and threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(hk(np.array([[2.0, 2.0, 0.0]]), np.array([[2.0, 0.0, 0.0]]), 1.0))
+    0.5
+    """
+    return hk_from_table(contingency_table(fc, obs, thresholds, compare=compare))
+
+
+def sedi(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
+    """Symmetric extremal dependence index per field pair and threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fc, obs = np.array([[2.0, 2.0, 0.0, 0.0, 0.0, 3.0]]), np.array([[2.0, 0.0, 2.0, 0.0, 0.0, 3.0]])
+    >>> round(float(sedi(fc, obs, 1.0)), 4)
+    0.4608
+    """
+    return sedi_from_table(contingency_table(fc, obs, thresholds, compare=compare))
+
+
+def f1(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
+    """F1 score per field pair and threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(f1(np.array([[2.0, 2.0, 0.0]]), np.array([[2.0, 0.0, 0.0]]), 1.0))
+    0.6666666666666666
+    """
+    return f1_from_table(contingency_table(fc, obs, thresholds, compare=compare))
+
+
+def mcc(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
+    """Matthews correlation coefficient per field pair and threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(mcc(np.array([[2.0, 0.0]]), np.array([[2.0, 0.0]]), 1.0))
+    1.0
+    """
+    return mcc_from_table(contingency_table(fc, obs, thresholds, compare=compare))
+
+
+def acc(
+    fc: np.ndarray, obs: np.ndarray, thresholds: Thresholds, *, compare: str = ">"
+) -> np.ndarray:
+    """Accuracy (fraction correct) per field pair and threshold.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(acc(np.array([[2.0, 2.0, 0.0]]), np.array([[2.0, 0.0, 0.0]]), 1.0))
+    0.6666666666666666
+    """
+    return acc_from_table(contingency_table(fc, obs, thresholds, compare=compare))

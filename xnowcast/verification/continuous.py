@@ -1,4 +1,4 @@
-"""Continuous scores: MSE, RMSE, MAE, bias, correlation and PSNR.
+"""Continuous scores: MSE, RMSE, MAE, bias, correlations, NMSE, regression slopes, PSNR.
 
 Plain numpy kernels over fields of shape ``(..., y, x)``: every leading axis is
 a batch axis and each score is computed per field pair. Pixels that are
@@ -16,9 +16,19 @@ score          definition (sums over the valid pixels, ``e = fc - obs``)
 ``mae``        ``sum(|e|) / n``
 ``bias``       ``sum(e) / n``, the mean error (positive: forecast too high)
 ``correlation``  Pearson correlation of ``fc`` and ``obs``
+``nmse``       ``sum(e**2) / sum((fc + obs)**2)``, the normalised MSE
+``beta``       ``cov(fc, obs) / var(fc)``, the slope of the regression of
+               ``obs`` on ``fc`` (type 1 conditional bias; pysteps' beta1)
+``beta2``      ``cov(fc, obs) / var(obs)`` (type 2 conditional bias)
+``spearman``   Spearman rank correlation (ties get their average rank);
+               computed per field pair and pooled by averaging
 ``psnr``       ``10 log10(R**2 / mse)`` in dB, ``R`` the data range; PSNR
                is computed per field pair and pooled by averaging
 =============  ==========================================================
+
+The definitions are those of :func:`pysteps.verification.detcontscores.det_cont_fct`
+(``MSE``, ``RMSE``, ``MAE``, ``ME``, ``corr_p``, ``NMSE``, ``beta1``,
+``beta2``, ``corr_s``).
 
 Examples
 --------
@@ -34,11 +44,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from xnowcast.verification._util import frame_data_range, masked_pair, safe_divide
+from xnowcast.verification._util import as_pair, frame_data_range, masked_pair, safe_divide
 
 __all__ = [
     "CONTINUOUS_STATS",
     "PSNR_STATS",
+    "SPEARMAN_STATS",
+    "beta",
+    "beta2",
+    "beta2_from_stats",
+    "beta_from_stats",
     "bias",
     "bias_from_stats",
     "continuous_stats",
@@ -49,10 +64,14 @@ __all__ = [
     "mean_from_stats",
     "mse",
     "mse_from_stats",
+    "nmse",
+    "nmse_from_stats",
     "psnr",
     "psnr_stats",
     "rmse",
     "rmse_from_stats",
+    "spearman",
+    "spearman_stats",
 ]
 
 #: Names of the sufficient statistics of :func:`continuous_stats` (last axis).
@@ -69,6 +88,8 @@ CONTINUOUS_STATS = (
 )
 #: Statistics of :func:`psnr_stats`: the sum of per-pair PSNR and the number of pairs.
 PSNR_STATS = ("sum", "count")
+#: Statistics of :func:`spearman_stats`: the sum of per-pair correlations and their number.
+SPEARMAN_STATS = ("sum", "count")
 
 _SPACE = (-2, -1)
 
@@ -134,6 +155,63 @@ def correlation_from_stats(stats: np.ndarray) -> np.ndarray:
     var_f = np.maximum(n * sff - sf * sf, 0.0)
     var_o = np.maximum(n * soo - so * so, 0.0)
     return np.clip(safe_divide(cov, np.sqrt(var_f * var_o)), -1.0, 1.0)
+
+
+def _moments(stats: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n**2`` times the covariance and the two variances, from :func:`continuous_stats`."""
+    n, sf, so, sff, soo, sfo = (stats[..., i] for i in (0, 4, 5, 6, 7, 8))
+    return n * sfo - sf * so, np.maximum(n * sff - sf * sf, 0.0), np.maximum(n * soo - so * so, 0.0)
+
+
+def nmse_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Normalised MSE ``sum(e**2) / sum((fc + obs)**2)`` from :func:`continuous_stats`."""
+    return safe_divide(stats[..., 3], stats[..., 6] + 2.0 * stats[..., 8] + stats[..., 7])
+
+
+def beta_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Regression slope ``cov(fc, obs) / var(fc)`` from :func:`continuous_stats`."""
+    cov, var_f, _ = _moments(stats)
+    return safe_divide(cov, var_f)
+
+
+def beta2_from_stats(stats: np.ndarray) -> np.ndarray:
+    """Regression slope ``cov(fc, obs) / var(obs)`` from :func:`continuous_stats`."""
+    cov, _, var_o = _moments(stats)
+    return safe_divide(cov, var_o)
+
+
+def _average_ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of a 1-D array, ties sharing their average rank (scipy's ``rankdata``)."""
+    order = np.argsort(a, kind="stable")
+    ordered = a[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]
+    starts = np.r_[np.flatnonzero(first), a.size]
+    mean_rank = (starts[:-1] + starts[1:] + 1) / 2.0
+    ranks = np.empty(a.size)
+    ranks[order] = mean_rank[np.cumsum(first) - 1]
+    return ranks
+
+
+def spearman_stats(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Per-pair Spearman correlation as ``(sum, count)`` statistics, shape ``(..., 2)``.
+
+    A pair with fewer than two valid pixels or a constant field gives ``(0, 0)``.
+    """
+    f, o = as_pair(fc, obs)
+    batch = f.shape[:-2]
+    f2, o2 = f.reshape(-1, f.shape[-2] * f.shape[-1]), o.reshape(-1, o.shape[-2] * o.shape[-1])
+    out = np.zeros((f2.shape[0], 2))
+    for i, (a, b) in enumerate(zip(f2, o2)):
+        valid = np.isfinite(a) & np.isfinite(b)
+        if valid.sum() < 2:
+            continue
+        ra, rb = _average_ranks(a[valid]), _average_ranks(b[valid])
+        ra -= ra.mean()
+        rb -= rb.mean()
+        den = np.sqrt(np.dot(ra, ra) * np.dot(rb, rb))
+        if den > 0:
+            out[i] = (np.dot(ra, rb) / den, 1.0)
+    return out.reshape(*batch, 2)
 
 
 def psnr_stats(fc: np.ndarray, obs: np.ndarray, *, data_range: float | None = None) -> np.ndarray:
@@ -236,3 +314,57 @@ def psnr(fc: np.ndarray, obs: np.ndarray, *, data_range: float | None = None) ->
     20.0
     """
     return mean_from_stats(psnr_stats(fc, obs, data_range=data_range))
+
+
+def nmse(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Normalised mean squared error ``sum((fc - obs)**2) / sum((fc + obs)**2)`` per pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> float(nmse(np.array([[1.0, 3.0]]), np.array([[1.0, 1.0]])))
+    0.2
+    """
+    return nmse_from_stats(continuous_stats(fc, obs))
+
+
+def beta(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Slope ``cov(fc, obs) / var(fc)`` of the regression of ``obs`` on ``fc``, per pair.
+
+    1 when the forecast has no conditional bias; below 1 when its large values
+    are too large.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> float(beta(2 * a, a))
+    0.5
+    """
+    return beta_from_stats(continuous_stats(fc, obs))
+
+
+def beta2(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Slope ``cov(fc, obs) / var(obs)`` of the regression of ``fc`` on ``obs``, per pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> float(beta2(2 * a, a))
+    2.0
+    """
+    return beta2_from_stats(continuous_stats(fc, obs))
+
+
+def spearman(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of each field pair over the pixels valid in both.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(6.0).reshape(2, 3)
+    >>> float(spearman(a**3, a))
+    1.0
+    """
+    return mean_from_stats(spearman_stats(fc, obs))

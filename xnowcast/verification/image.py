@@ -132,35 +132,57 @@ def _filter_valid(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _ssim_maps(
     f: np.ndarray,
     o: np.ndarray,
-    data_range: np.ndarray,
+    data_range: float,
     w: np.ndarray,
     sample_covariance: bool,
     k1: float,
     k2: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """SSIM and contrast-structure maps at valid window positions; NaN where a window has a gap."""
+    """SSIM and contrast-structure maps of one 2-D pair; NaN where a window has a gap.
+
+    The five local moments are filtered together (one stacked array), and the
+    maps are assembled in place, so a pair costs a few passes over its pixels.
+    """
     valid = np.isfinite(f) & np.isfinite(o)
     k = w.size
-    if valid.all():
-        full = None
-    else:
+    full = None
+    if not valid.all():
         f = np.where(valid, f, 0.0)
         o = np.where(valid, o, 0.0)
         full = _filter_valid(valid.astype(np.float64), np.ones(k)) == k * k
-    mu_f = _filter_valid(f, w)
-    mu_o = _filter_valid(o, w)
-    norm = (k * k) / (k * k - 1.0) if sample_covariance else 1.0
-    var_f = norm * (_filter_valid(f * f, w) - mu_f * mu_f)
-    var_o = norm * (_filter_valid(o * o, w) - mu_o * mu_o)
-    cov = norm * (_filter_valid(f * o, w) - mu_f * mu_o)
-    r = data_range[..., None, None]
-    c1 = (k1 * r) ** 2
-    c2 = (k2 * r) ** 2
-    cs = (2.0 * cov + c2) / (var_f + var_o + c2)
-    luminance = (2.0 * mu_f * mu_o + c1) / (mu_f * mu_f + mu_o * mu_o + c1)
+    moments = np.empty((5, *f.shape))
+    moments[0], moments[1] = f, o
+    np.multiply(f, f, out=moments[2])
+    np.multiply(o, o, out=moments[3])
+    np.multiply(f, o, out=moments[4])
+    mu_f, mu_o, var_f, var_o, cov = _filter_valid(moments, w)
+    mu_ff, mu_oo, mu_fo = mu_f * mu_f, mu_o * mu_o, mu_f * mu_o
+    var_f -= mu_ff
+    var_o -= mu_oo
+    cov -= mu_fo
+    if sample_covariance:
+        norm = (k * k) / (k * k - 1.0)
+        var_f *= norm
+        var_o *= norm
+        cov *= norm
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    cs = cov
+    cs *= 2.0
+    cs += c2
+    var_f += var_o
+    var_f += c2
+    cs /= var_f  # (2 cov + C2) / (var_f + var_o + C2)
+    smap = mu_fo
+    smap *= 2.0
+    smap += c1
+    mu_ff += mu_oo
+    mu_ff += c1
+    smap /= mu_ff  # luminance (2 mu_f mu_o + C1) / (mu_f**2 + mu_o**2 + C1)
+    smap *= cs
     if full is None:
-        return luminance * cs, cs
-    return np.where(full, luminance * cs, np.nan), np.where(full, cs, np.nan)
+        return smap, cs
+    return np.where(full, smap, np.nan), np.where(full, cs, np.nan)
 
 
 def _prepare(
@@ -175,9 +197,10 @@ def _prepare(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """``(f, o, data range, window, sample_covariance)`` for the SSIM kernels.
 
-    ``f`` and ``o`` are float64 with NaN where either input is missing. The
-    fields must fit the window, or with ``n_scales`` (MS-SSIM) be at least
-    :func:`ms_ssim_min_size` cells.
+    ``f`` and ``o`` are float64 ``(n_pairs, y, x)`` with NaN where either input
+    is missing; the data range has one value per pair. The fields must fit the
+    window, or with ``n_scales`` (MS-SSIM) be at least :func:`ms_ssim_min_size`
+    cells.
     """
     f, o = as_pair(fc, obs)
     if n_scales is None:
@@ -192,14 +215,23 @@ def _prepare(
     if sample_covariance is None:
         sample_covariance = not gaussian
     valid = np.isfinite(f) & np.isfinite(o)
-    r = frame_data_range(np.where(valid, f, 0.0), np.where(valid, o, 0.0), valid, data_range)
-    return np.where(valid, f, np.nan), np.where(valid, o, np.nan), r, w, sample_covariance
+    if not valid.all():
+        f, o = np.where(valid, f, np.nan), np.where(valid, o, np.nan)
+    if data_range is not None:
+        r = frame_data_range(f[..., :1, :1], o[..., :1, :1], valid[..., :1, :1], data_range)
+    else:
+        r = frame_data_range(np.nan_to_num(f), np.nan_to_num(o), valid, None)
+    ny, nx = f.shape[-2:]
+    return f.reshape(-1, ny, nx), o.reshape(-1, ny, nx), r.reshape(-1), w, sample_covariance
 
 
-def _window_sum_count(smap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sum and number of the finite values of each map (over the last two axes)."""
+def _window_sum_count(smap: np.ndarray) -> tuple[float, float]:
+    """Sum and number of the finite values of a 2-D map."""
+    total = smap.sum()
+    if np.isfinite(total):
+        return float(total), float(smap.size)
     ok = np.isfinite(smap)
-    return np.where(ok, smap, 0.0).sum(axis=(-2, -1)), ok.sum(axis=(-2, -1))
+    return float(smap[ok].sum()), float(ok.sum())
 
 
 def _check_window_fits(shape: tuple[int, ...], win_size: int) -> None:
@@ -231,9 +263,11 @@ def ssim_stats(
     f, o, r, w, sample_covariance = _prepare(
         fc, obs, data_range, win_size, gaussian, sigma, sample_covariance
     )
-    smap, _ = _ssim_maps(f, o, r, w, sample_covariance, k1, k2)
-    total, count = _window_sum_count(smap)
-    return np.stack([total, count.astype(np.float64)], axis=-1)
+    out = np.empty((f.shape[0], 2))
+    for i in range(f.shape[0]):  # one pair at a time: its maps stay in cache
+        smap, _ = _ssim_maps(f[i], o[i], float(r[i]), w, sample_covariance, k1, k2)
+        out[i] = _window_sum_count(smap)
+    return out.reshape(*np.shape(fc)[:-2], 2)
 
 
 def ssim(
@@ -346,17 +380,21 @@ def ms_ssim_stats(
     f, o, r, w, sample_covariance = _prepare(
         fc, obs, data_range, win_size, gaussian, sigma, sample_covariance, n_scales=n_scales
     )
-    value = np.ones(f.shape[:-2])
-    for level, weight in enumerate(scale_weights):
-        smap, csmap = _ssim_maps(f, o, r, w, sample_covariance, k1, k2)
-        last = level == n_scales - 1
-        term = safe_divide(*_window_sum_count(smap if last else csmap))
-        # NaN (no window free of gaps at this scale) propagates into the value.
-        value = value * np.maximum(term, 0.0) ** weight
-        if not last:
-            f, o = _avg_pool2(f), _avg_pool2(o)
+    value = np.ones(f.shape[0])
+    for i in range(f.shape[0]):  # one pair at a time: its pyramid stays in cache
+        fi, oi = f[i], o[i]
+        for level, weight in enumerate(scale_weights):
+            smap, csmap = _ssim_maps(fi, oi, float(r[i]), w, sample_covariance, k1, k2)
+            last = level == n_scales - 1
+            total, count = _window_sum_count(smap if last else csmap)
+            # NaN (no window free of gaps at this scale) propagates into the value.
+            term = total / count if count else np.nan
+            value[i] *= max(term, 0.0) ** weight if np.isfinite(term) else np.nan
+            if not last:
+                fi, oi = _avg_pool2(fi), _avg_pool2(oi)
     ok = np.isfinite(value)
-    return np.stack([np.where(ok, value, 0.0), ok.astype(np.float64)], axis=-1)
+    out = np.stack([np.where(ok, value, 0.0), ok.astype(np.float64)], axis=-1)
+    return out.reshape(*np.shape(fc)[:-2], 2)
 
 
 def ms_ssim(

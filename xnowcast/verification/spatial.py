@@ -1,7 +1,8 @@
 """The fractions skill score (FSS) at intensity thresholds and spatial scales.
 
 For a threshold ``t`` and a scale ``s`` (grid cells), each field becomes the
-fraction of pixels with ``value >= t`` in the ``s x s`` window around every
+fraction of pixels with ``value >= t`` (the rule of pysteps' FSS; ``value > t``
+with ``compare=">"``) in the ``s x s`` window around every
 pixel (a moving average of the binary field, zero outside the domain, with
 the window of :func:`scipy.ndimage.uniform_filter`), and
 
@@ -15,10 +16,12 @@ non-event in *both*. This is what :func:`pysteps.verification.spatialscores.fss`
 computes when both fields have the same missing pixels, so that data gaps
 (outside radar range) never count as events or as misses.
 
-The moving averages come from integral images (summed-area tables) of the
-binary fields, computed once per threshold, so the cost does not grow with
-the scale. The three sums pool over many field pairs by addition, as
-``pysteps.verification.fss_accum`` does.
+The moving averages come from one integral image (summed-area table) per
+field and threshold, shared by all scales, so the cost does not grow with the
+scale. The tables hold event counts in int32, so every window sum is exact;
+the three sums are accumulated in float64. Field pairs are scored one at a
+time, which keeps the tables in the processor's cache. The three sums pool over
+many field pairs by addition, as ``pysteps.verification.fss_accum`` does.
 
 Examples
 --------
@@ -36,7 +39,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xnowcast.verification._util import as_values, masked_pair, safe_divide
+from xnowcast.verification._util import (
+    as_values,
+    check_compare,
+    exceeds,
+    float_pair,
+    safe_divide,
+)
 
 __all__ = ["FSS_STATS", "box_mean", "fss", "fss_from_stats", "fss_stats"]
 
@@ -90,11 +99,65 @@ def box_mean(a: np.ndarray, size: int) -> np.ndarray:
     return _box_sum(_integral_image(a), size) / float(size * size)
 
 
+def _event_table(events: np.ndarray, pad: int) -> np.ndarray:
+    """The int32 integral image of a 2-D boolean field, edge-padded by ``pad`` cells."""
+    ny, nx = events.shape
+    table = np.zeros((ny + 1 + 2 * pad, nx + 1 + 2 * pad), dtype=np.int32)
+    inner = table[pad + 1 : pad + 1 + ny, pad + 1 : pad + 1 + nx]
+    np.cumsum(events, axis=-1, dtype=np.int32, out=inner)
+    np.cumsum(inner, axis=0, out=inner)
+    # edge padding: rows and columns beyond the field repeat the last ones (window clipping)
+    table[pad + 1 + ny :] = table[pad + ny]
+    table[:, pad + 1 + nx :] = table[:, pad + nx : pad + nx + 1]
+    return table
+
+
+def _window_counts(table: np.ndarray, pad: int, size: int, ny: int, nx: int) -> np.ndarray:
+    """Event counts in ``size x size`` windows (the position of ``uniform_filter``), float64."""
+    lo = pad - size // 2
+    hi = lo + size
+    out = table[hi : hi + ny, hi : hi + nx] - table[lo : lo + ny, hi : hi + nx]
+    out -= table[hi : hi + ny, lo : lo + nx]
+    out += table[lo : lo + ny, lo : lo + nx]
+    return out.astype(np.float64)
+
+
+def _pair_fss_stats(
+    f: np.ndarray, o: np.ndarray, thr: np.ndarray, sizes: np.ndarray, compare: str
+) -> np.ndarray:
+    """The FSS sums of one 2-D field pair, shape ``(n_thresholds, n_scales, 3)``."""
+    valid = np.isfinite(f) & np.isfinite(o)
+    ny, nx = f.shape
+    pad = int(sizes.max()) // 2 + 1
+    out = np.empty((thr.size, sizes.size, 3))
+    for i, t in enumerate(thr):
+        events_f = exceeds(f, t, compare) & valid
+        events_o = exceeds(o, t, compare) & valid
+        tables: tuple[np.ndarray, np.ndarray] | None = None
+        for j, s in enumerate(sizes):
+            if s == 1:
+                out[i, j] = (
+                    np.count_nonzero(events_f),
+                    np.count_nonzero(events_f & events_o),
+                    np.count_nonzero(events_o),
+                )
+                continue
+            if tables is None:
+                tables = (_event_table(events_f, pad), _event_table(events_o, pad))
+            cf = _window_counts(tables[0], pad, int(s), ny, nx).ravel()
+            co = _window_counts(tables[1], pad, int(s), ny, nx).ravel()
+            out[i, j] = (np.dot(cf, cf), np.dot(cf, co), np.dot(co, co))
+            out[i, j] /= float(s) ** 4
+    return out
+
+
 def fss_stats(
     fc: np.ndarray,
     obs: np.ndarray,
     thresholds: float | Sequence[float],
     scales: int | Sequence[int],
+    *,
+    compare: str = ">=",
 ) -> np.ndarray:
     """The sums behind the FSS, shape ``(..., n_thresholds, n_scales, 3)``.
 
@@ -103,36 +166,36 @@ def fss_stats(
     fc, obs : numpy.ndarray
         Forecast and observed fields, shape ``(..., y, x)``.
     thresholds : float or sequence of float
-        Event thresholds (``value >= threshold``).
+        Event thresholds.
     scales : int or sequence of int
         Window sizes in grid cells.
+    compare : {">=", ">"}
+        Event rule: ``value >= threshold`` (default, as pysteps' FSS) or
+        ``value > threshold``.
 
     Returns
     -------
     numpy.ndarray
         ``sum(Pf**2), sum(Pf*Po), sum(Po**2)`` over the domain (order of
         :data:`FSS_STATS`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> obs = np.zeros((4, 4)); obs[1, 1] = 2.0
+    >>> fss_stats(obs, obs, 1.0, [1, 3]).tolist()
+    [[[1.0, 1.0, 1.0], [0.1111111111111111, 0.1111111111111111, 0.1111111111111111]]]
     """
-    f, o, valid = masked_pair(fc, obs)
+    f, o = float_pair(fc, obs)
+    compare = check_compare(compare)
     thr = as_values(thresholds, "thresholds")
     sizes = as_values(scales, "scales", integer=True)
-    out = np.empty((*f.shape[:-2], thr.size, sizes.size, 3))
-    for i, t in enumerate(thr):
-        # event counts are whole numbers: integral images and window sums are exact
-        events_f = ((f >= t) & valid).astype(np.int32)
-        events_o = ((o >= t) & valid).astype(np.int32)
-        table_f, table_o = _integral_image(events_f), _integral_image(events_o)
-        for j, s in enumerate(sizes):
-            if s == 1:
-                cf, co = events_f.astype(np.float64), events_o.astype(np.float64)
-            else:
-                cf = _box_sum(table_f, int(s)).astype(np.float64)
-                co = _box_sum(table_o, int(s)).astype(np.float64)
-            norm = float(s) ** 4
-            out[..., i, j, 0] = np.einsum("...ij,...ij->...", cf, cf) / norm
-            out[..., i, j, 1] = np.einsum("...ij,...ij->...", cf, co) / norm
-            out[..., i, j, 2] = np.einsum("...ij,...ij->...", co, co) / norm
-    return out
+    pairs_f = f.reshape(-1, *f.shape[-2:])
+    pairs_o = o.reshape(-1, *o.shape[-2:])
+    out = np.empty((pairs_f.shape[0], thr.size, sizes.size, 3))
+    for k in range(pairs_f.shape[0]):
+        out[k] = _pair_fss_stats(pairs_f[k], pairs_o[k], thr, sizes, compare)
+    return out.reshape(*f.shape[:-2], thr.size, sizes.size, 3)
 
 
 def fss_from_stats(stats: np.ndarray) -> np.ndarray:
@@ -146,6 +209,8 @@ def fss(
     obs: np.ndarray,
     thresholds: float | Sequence[float],
     scales: int | Sequence[int],
+    *,
+    compare: str = ">=",
 ) -> np.ndarray:
     """Fractions skill score per field pair, threshold and scale.
 
@@ -162,7 +227,7 @@ def fss(
     >>> float(fss(obs, obs, 1.0, 5))
     1.0
     """
-    out = fss_from_stats(fss_stats(fc, obs, thresholds, scales))
+    out = fss_from_stats(fss_stats(fc, obs, thresholds, scales, compare=compare))
     if np.ndim(scales) == 0:
         out = out[..., 0]
     if np.ndim(thresholds) == 0:

@@ -424,7 +424,8 @@ class _reading:
         if err is None or not isinstance(err, Exception):
             return
         if isinstance(err, UnreadableInputError):
-            raise ValueError(f"{', '.join(self.inputs)}: {err}") from None
+            named = not str(err).startswith(("input frame", "the input"))  # names its file
+            raise ValueError(str(err) if named else f"{', '.join(self.inputs)}: {err}") from None
         if isinstance(err, (ValueError, TypeError, KeyError, ImportError)):
             return
         for path, cube in self.inputs.items():

@@ -96,6 +96,41 @@ class Windows(Sequence):
         for i in range(len(self)):
             yield self[i]
 
+    def torch(self, **kwargs: Any) -> Any:
+        """These windows as a PyTorch ``Dataset`` that a ``DataLoader`` batches.
+
+        Forwards to :meth:`xnowcast.training.WindowDataset.from_windows`: a
+        sample is ``(inputs, targets, mask)``, float32 tensors of shapes
+        ``(n_in, y, x)``, ``(n_out, y, x)`` and ``(n_out, y, x)`` (1 where the
+        target has data), read window by window.
+
+        Parameters
+        ----------
+        **kwargs
+            Options of :class:`xnowcast.training.WindowDataset`: ``transform``
+            (default ``"log"``; ``None`` keeps physical values), ``crop``,
+            ``flips``, ``seed``, ...
+
+        Returns
+        -------
+        xnowcast.training.WindowDataset
+
+        Examples
+        --------
+        >>> from torch.utils.data import DataLoader
+        >>> from xnowcast.datasets import synthetic_radar
+        >>> wins = synthetic_radar(n_times=12, size=32).nowcast.windows(4, 2)
+        >>> inputs, targets, mask = next(iter(DataLoader(wins.torch(transform=None), batch_size=4)))
+        >>> tuple(inputs.shape), tuple(targets.shape), tuple(mask.shape)
+        ((4, 4, 32, 32), (4, 2, 32, 32), (4, 2, 32, 32))
+        """
+        from xnowcast.optional import import_optional
+
+        import_optional("torch", "windows as a PyTorch Dataset")
+        from xnowcast.training.dataset import WindowDataset
+
+        return WindowDataset.from_windows(self, **kwargs)
+
     def __repr__(self) -> str:
         return (
             f"<Windows: {len(self)} windows of {self.n_in} input + {self.n_out} target frames, "

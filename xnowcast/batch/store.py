@@ -33,7 +33,13 @@ import pandas as pd
 import xarray as xr
 
 from xnowcast.conventions import INIT_TIME, LEAD_TIME
-from xnowcast.io.output import ZARR_FORMAT, check_zarr_format, consolidate_store, move_into_place
+from xnowcast.io.output import (
+    ZARR_FORMAT,
+    check_zarr_format,
+    consolidate_store,
+    move_into_place,
+    storage_neutral,
+)
 
 __all__ = [
     "DONE",
@@ -178,7 +184,7 @@ def _template_dataset(template: xr.DataArray, chunk_init_times: int) -> tuple[xr
     data.encoding = {}
     # Coordinates are small and written now; only the forecasts stay lazy (unwritten).
     data = data.assign_coords({k: v.variable.load() for k, v in data.coords.items()})
-    ds = data.to_dataset(name=name)
+    ds = storage_neutral(data.to_dataset(name=name))
     ds[STATUS] = xr.Variable(
         (INIT_TIME,),
         np.zeros(n_init, dtype=np.int8),

@@ -36,13 +36,18 @@ from xnowcast.io.formats.backends import ENGINES
 from xnowcast.io.formats.detect import FORMATS, detect_format, open_radar_file
 
 __all__ = [
+    "FRAME_SOURCES",
     "check_unique_times",
     "expand_paths",
+    "frame_source",
     "label_raster_xy",
     "open_archive",
     "open_zarr_store",
     "parse_time_from_name",
 ]
+
+#: Encoding key of a cube read from several files: ``{time (datetime64[ns]): path}``.
+FRAME_SOURCES = "xnowcast_frame_sources"
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _STRPTIME_REGEX = {
@@ -430,12 +435,57 @@ def open_archive(
     order = np.argsort(cube["time"].values, kind="stable")
     if (np.diff(order) != 1).any():
         cube = cube.isel(time=order)
+    _record_sources(cube, per_frame)
     if len(files) > 1:
         cube.attrs.setdefault(
             "source_files", f"{len(files)} files, e.g. {os.path.basename(files[0])}"
         )
     y_dim, x_dim = find_spatial_dims(cube, "time")
     return add_latlon(cube, y_dim=y_dim, x_dim=x_dim)
+
+
+def _record_sources(cube: xr.DataArray, per_frame: np.ndarray) -> None:
+    """Record the file (or store) of every frame in the encoding of ``cube``, for error messages.
+
+    One source: ``encoding["source"]``, as xarray records a netCDF file's (and
+    does not for zarr stores); several: :data:`FRAME_SOURCES`, by time, which
+    survives selections along time.
+    """
+    if len(set(per_frame)) == 1:
+        cube.encoding["source"] = str(per_frame[0])
+        return
+    cube.encoding.pop("source", None)  # xarray kept the first file's: wrong for the others
+    times = np.asarray(cube["time"].values).astype("datetime64[ns]")
+    by_time = dict(zip(np.asarray(cube["time"].values).astype("datetime64[ns]"), per_frame))
+    cube.encoding[FRAME_SOURCES] = {t: str(by_time[t]) for t in times}
+
+
+def frame_source(cube: xr.DataArray, time: Any) -> str | None:
+    """The file or zarr store holding the frame of ``cube`` at ``time``, when recorded.
+
+    :func:`open_archive` records it (in the cube's encoding), as xarray does
+    for a single netCDF file; in-memory cubes and most computed ones record
+    none (``None``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> path = os.path.join(tempfile.mkdtemp(), "radar.zarr")
+    >>> _ = synthetic_radar(n_times=3, size=8).to_dataset().to_zarr(path)
+    >>> cube = open_archive(path)
+    >>> frame_source(cube, cube.time.values[1]) == path
+    True
+    >>> frame_source(synthetic_radar(n_times=3, size=8), "2024-06-01T12:00") is None
+    True
+    """
+    sources = cube.encoding.get(FRAME_SOURCES)
+    if isinstance(sources, dict):
+        found = sources.get(np.datetime64(pd.Timestamp(time).to_datetime64(), "ns"))
+        if found is not None:
+            return str(found)
+    source = cube.encoding.get("source")
+    return source if isinstance(source, str) else None
 
 
 def _grid_key(da: xr.DataArray) -> tuple:

@@ -27,8 +27,8 @@ __all__ = [
     "CF_CONVENTIONS",
     "COMPLETE_ATTR",
     "STORAGE_CHUNK_BYTES",
-    "atomic_output",
     "ZARR_FORMAT",
+    "atomic_output",
     "check_output",
     "check_zarr_format",
     "consolidate_store",
@@ -38,6 +38,7 @@ __all__ = [
     "save_forecast",
     "source_paths",
     "storage_chunks",
+    "storage_neutral",
 ]
 
 #: The ``Conventions`` attribute of the files xnowcast writes.
@@ -381,7 +382,7 @@ def save_forecast(
         write = dask.delayed(save_forecast, pure=False)
         return write(fc, path, overwrite=overwrite, inputs=sources, zarr_format=zarr_format)
     name = str(fc.name) if fc.name is not None else "forecast"
-    ds = fc.to_dataset(name=name)
+    ds = storage_neutral(fc.to_dataset(name=name))
     ds.attrs.pop(COMPLETE_ATTR, None)
     ds.attrs.setdefault("Conventions", CF_CONVENTIONS)
     encoding = coordinate_encoding(ds)
@@ -490,6 +491,39 @@ def consolidate_store(path: str | os.PathLike) -> None:
         # and zarr-python read it all the same.
         warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
         zarr.consolidate_metadata(os.fspath(path))
+
+
+#: Encoding kept from the inputs when writing: how values are stored (CF), not where.
+_CF_ENCODING = (
+    "units",
+    "calendar",
+    "dtype",
+    "_FillValue",
+    "missing_value",
+    "scale_factor",
+    "add_offset",
+)
+
+
+def storage_neutral(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with only the CF part of each variable's encoding (units, dtype, fill, packing).
+
+    Encodings read from an input store (its chunks, codecs, zarr format 3
+    ``serializer``/``compressors`` or format 2 ``compressor``) would make the
+    output copy the input's storage, or fail in another zarr format.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> ds = xr.Dataset({"a": ("x", [1.0])})
+    >>> ds["a"].encoding = {"chunks": (1,), "serializer": None, "dtype": "float32"}
+    >>> storage_neutral(ds)["a"].encoding
+    {'dtype': 'float32'}
+    """
+    out = ds.copy()
+    for var in out.variables.values():
+        var.encoding = {k: v for k, v in var.encoding.items() if k in _CF_ENCODING}
+    return out
 
 
 def coordinate_encoding(ds: xr.Dataset) -> dict[str, dict]:

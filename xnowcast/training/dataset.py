@@ -164,6 +164,36 @@ class WindowDataset(Dataset):
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
         self.seed = int(seed)
 
+    @classmethod
+    def from_windows(cls, wins: Windows, **kwargs: Any) -> WindowDataset:
+        """The samples of the windows ``wins`` (:func:`xnowcast.windows.windows`).
+
+        Same windows (cube, ``n_in``, ``n_out``, ``stride``); ``kwargs`` are
+        the other options of :class:`WindowDataset` (``transform``, ``crop``,
+        ...). ``cube.nowcast.windows(...).torch(...)`` calls it.
+
+        Examples
+        --------
+        >>> from xnowcast.datasets import synthetic_radar
+        >>> from xnowcast.windows import windows
+        >>> wins = windows(synthetic_radar(n_times=12, size=16), n_in=4, n_out=2, stride=2)
+        >>> ds = WindowDataset.from_windows(wins, transform=None)
+        >>> len(ds) == len(wins), ds.transform.name
+        (True, 'identity')
+        """
+        if not isinstance(wins, Windows):
+            raise TypeError(
+                f"from_windows takes the Windows of xnowcast.windows.windows (or "
+                f"cube.nowcast.windows), got {type(wins).__name__}; pass a cube to WindowDataset"
+            )
+        taken = {"cubes", "n_in", "n_out", "stride", "var"} & set(kwargs)
+        if taken:
+            raise TypeError(
+                f"{', '.join(sorted(taken))} come from the windows; cut other windows "
+                "(cube.nowcast.windows(n_in, n_out, stride)) to change them"
+            )
+        return cls(wins.cube, wins.n_in, wins.n_out, stride=wins.stride, **kwargs)
+
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
         return len(self.index)

@@ -47,7 +47,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "output": (None, "checkpoint file written at the end, e.g. convlstm.pt (required)"),
     "time": (None, "time of per-scan files: scalar variable name or strptime file-name pattern"),
     # -- network
-    "model": ("convlstm", "architecture: conv3d, convlstm, conv-ed-lstm, unet"),
+    "model": ("convlstm", "architecture: conv3d, convlstm, conv-ed-lstm, unet, advection-unet"),
     "model_params": (None, "architecture parameters, e.g. {hidden: [64, 64]} (docs/neural.md)"),
     "n_in": (12, "input frames"),
     "n_out": (24, "lead times"),
@@ -66,8 +66,12 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "precision": ("auto", "auto (bf16 on CUDA), fp32 or bf16"),
     "curriculum": (None, "grow the trained lead times: true, epochs, {start, epochs} or a list"),
     "scheduled_sampling": (None, "decaying teacher forcing: true or {start, end, epochs}"),
-    "early_stopping": (None, "stop after this many epochs without a better val loss"),
+    "early_stopping": (None, "stop after this many epochs without a better val monitor"),
     "min_delta": (0.0, "improvement that counts for early stopping"),
+    "monitor": ("loss", "what picks the best epoch: loss, csi or fss (validation)"),
+    "score_threshold": (1.0, "rain rate of the validation CSI and FSS (cube units)"),
+    "fss_scale": (16, "FSS neighbourhood of the validation score (pixels)"),
+    "val_split": (None, "without val: validate on this last fraction of the windows"),
     "seed": (0, "seed of weights, shuffling, crops and flips"),
     # -- samples
     "crop": (128, "square training crops in pixels (null: whole frames)"),
@@ -82,7 +86,9 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "num_workers": (0, "DataLoader worker processes"),
     "steps_per_epoch": (None, "cap on training batches per epoch"),
     "val_steps": (None, "cap on validation batches"),
-    "time_limit": (None, "training budget in seconds (no new epoch starts after it)"),
+    "time_limit": (None, "training budget in seconds (stops within one step of it)"),
+    "budget_clock": ("wall", "what time_limit counts: wall or cpu (seconds of this process)"),
+    "cache_dir": (None, "advection-unet: keep the extrapolation of each window here"),
     "log_dir": (None, "folder for metrics.csv and TensorBoard logs"),
     "checkpoint": (None, "resumable checkpoint written after every epoch"),
     "resume": (None, "checkpoint to continue training from"),
@@ -151,7 +157,7 @@ def load_config(source: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
         if config.get(key) is not None:
             config[key] = [_entry(e, base, key) for e in _as_list(config[key])]
     config["output"] = str(_resolve(config["output"], base))
-    for key in ("log_dir", "checkpoint", "resume"):
+    for key in ("log_dir", "checkpoint", "resume", "cache_dir"):
         if config.get(key) is not None:
             config[key] = str(_resolve(config[key], base))
     return config

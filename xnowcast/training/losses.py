@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Loss", "get_loss", "list_losses", "ms_ssim", "ssim"]
+__all__ = ["SKILL_SCORES", "Loss", "SkillCounter", "get_loss", "list_losses", "ms_ssim", "ssim"]
 
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -347,3 +347,64 @@ def get_loss(spec: str | dict[str, float] | Loss, *, data_range: float = 1.0) ->
 def describe(loss: Loss) -> dict[str, Any]:
     """JSON-able description of a loss (for checkpoints)."""
     return {"terms": loss.terms, "data_range": loss.data_range}
+
+
+#: Skill scores a :class:`~xnowcast.Trainer` can select its best epoch and stop early on.
+SKILL_SCORES = ("csi", "fss")
+
+
+class SkillCounter:
+    """CSI and FSS at one threshold, pooled over validation batches.
+
+    Counts are summed over batches and lead times (and processes, with
+    :meth:`totals`), so the scores are those of the whole validation set, not
+    a mean of per-batch scores.
+
+    Parameters
+    ----------
+    threshold : float
+        Threshold in the network's (transformed) space, e.g. the transform
+        of 1 mm/h.
+    scale : int
+        FSS neighbourhood side in pixels (crops smaller than it use their
+        whole side).
+
+    Examples
+    --------
+    >>> import torch
+    >>> counter = SkillCounter(0.5, scale=2)
+    >>> truth = torch.zeros(1, 1, 4, 4); truth[..., :2, :2] = 1.0
+    >>> counter.add(truth, truth, torch.ones_like(truth))
+    >>> counter.scores()
+    {'csi': 1.0, 'fss': 1.0}
+    """
+
+    def __init__(self, threshold: float, scale: int = 16) -> None:
+        self.threshold = float(threshold)
+        self.scale = int(scale)
+        self.counts = [0.0] * 6  # hits, misses, false alarms, FSS: sum (f-o)^2, f^2, o^2
+
+    def add(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
+        """Count one batch ``(batch, time, H, W)``; ``mask`` is 1 where the target is valid."""
+        valid = mask > 0
+        f = (pred >= self.threshold) & valid
+        o = (target >= self.threshold) & valid
+        side = min(self.scale, pred.shape[-2], pred.shape[-1])
+        pf = F.avg_pool2d(f.float().flatten(0, 1)[:, None], side, stride=1)
+        po = F.avg_pool2d(o.float().flatten(0, 1)[:, None], side, stride=1)
+        new = (
+            float((f & o).sum()),
+            float((~f & o).sum()),
+            float((f & ~o).sum()),
+            float(((pf - po) ** 2).sum()),
+            float((pf**2).sum()),
+            float((po**2).sum()),
+        )
+        self.counts = [a + b for a, b in zip(self.counts, new)]
+
+    def scores(self, counts: list[float] | None = None) -> dict[str, float]:
+        """``{"csi": ..., "fss": ...}`` of the counts (NaN where undefined: no rain at all)."""
+        hits, misses, false, diff, ff, oo = self.counts if counts is None else counts
+        csi = hits / (hits + misses + false) if hits + misses + false else float("nan")
+        fss = 1 - diff / (ff + oo) if ff + oo else float("nan")
+        return {"csi": csi, "fss": fss}

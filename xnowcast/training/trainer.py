@@ -28,21 +28,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import xarray as xr
 from torch import nn
 
 from xnowcast._version import __version__
 from xnowcast.checks import boolean, choice, integer, positive_int, real
 from xnowcast.io.output import atomic_output
-from xnowcast.models.interface import get_model
 from xnowcast.models.neural.adapter import (
     ADAPTER_PARAMS,
     TorchModel,
     resolve_device,
     resolve_precision,
 )
-from xnowcast.models.neural.checkpoint import read_checkpoint, save_checkpoint
+from xnowcast.models.neural.advection import AdvectionModel, AdvectionUNet
+from xnowcast.models.neural.checkpoint import read_checkpoint, save_checkpoint, untrained_model
+from xnowcast.training.budget import Budget, curriculum_schedule
 from xnowcast.training.dataset import WindowDataset, centre_crop, make_loader
-from xnowcast.training.losses import get_loss
+from xnowcast.training.losses import SKILL_SCORES, SkillCounter, get_loss
 from xnowcast.transforms import get_transform
 
 __all__ = ["Trainer"]
@@ -56,43 +58,20 @@ _HISTORY_COLUMNS = (
     "n_out_trained",
     "teacher_forcing",
     "seconds",
+    "val_csi",
+    "val_fss",
+    "steps",
+    "samples",
+    "cpu_seconds",
+    "wall_total",
+    "cpu_total",
 )
+_MONITORS = ("loss", *SKILL_SCORES)
 _SCHEDULES = ("constant", "step", "cosine", "onecycle")
 
 
 def _resolved(path: str | os.PathLike) -> Path:
     return Path(path).expanduser().resolve()
-
-
-def _curriculum(spec: Any, n_out: int, epochs: int):
-    """``epoch -> number of lead times trained`` (grows to ``n_out``)."""
-    if spec is None or spec is False:
-        return lambda e: n_out
-    if spec is True:
-        start, span = 1, max(1, epochs // 2)
-    elif isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-        start, span = 1, positive_int(spec, "curriculum")
-    elif isinstance(spec, dict):
-        unknown = set(spec) - {"start", "epochs"}
-        if unknown:
-            raise ValueError(f"curriculum takes keys 'start' and 'epochs', got {sorted(unknown)}")
-        start = positive_int(spec.get("start", 1), "curriculum start")
-        span = positive_int(spec.get("epochs", max(1, epochs // 2)), "curriculum epochs")
-        if start > n_out:
-            raise ValueError(f"curriculum start ({start}) must not exceed n_out ({n_out})")
-    elif isinstance(spec, (list, tuple)):
-        lengths = [positive_int(v, "curriculum lengths") for v in spec]
-        if not lengths or max(lengths) > n_out:
-            raise ValueError(
-                f"curriculum lengths must be between 1 and n_out={n_out}, got {spec!r}"
-            )
-        return lambda e: lengths[min(e, len(lengths) - 1)]
-    else:
-        raise TypeError(
-            "curriculum must be None, True, an int (epochs to reach n_out), a dict "
-            f"{{'start': int, 'epochs': int}} or a list of lengths per epoch, got {spec!r}"
-        )
-    return lambda e: round(start + (n_out - start) * min(1.0, e / span))
 
 
 def _sampling(spec: Any, epochs: int):
@@ -115,6 +94,13 @@ def _sampling(spec: Any, epochs: int):
         raise ValueError(f"scheduled_sampling probabilities must be in [0, 1], got {spec!r}")
     span = positive_int(spec.get("epochs", epochs), "scheduled_sampling epochs")
     return lambda e: start + (end - start) * min(1.0, e / max(span - 1, 1))
+
+
+def _as_scores(value: dict[str, Any] | float) -> dict[str, Any]:
+    """Validation results as ``{val_loss, val_csi, val_fss}`` (a bare loss has no scores)."""
+    if isinstance(value, dict):
+        return value
+    return {"val_loss": float(value), "val_csi": None, "val_fss": None}
 
 
 class _Distributed:
@@ -229,13 +215,29 @@ class Trainer:
     precision : {"auto", "fp32", "bf16"}
         ``auto``: bfloat16 autocast on CUDA GPUs, float32 elsewhere.
     early_stopping : int, optional
-        Stop after this many epochs without a better validation loss (needs
-        validation data). Whenever ``fit`` has validation data, with early
-        stopping or not, the network ends with the weights of the epoch with
-        the lowest validation loss (``trainer.history`` still lists every
-        epoch).
+        Stop after this many epochs without a better validation ``monitor``
+        (needs validation data). Whenever ``fit`` has validation data, with
+        early stopping or not, the network ends with the weights of the best
+        validation epoch, or with its starting weights when no epoch beat
+        them (the network is validated before training starts; ``trainer.history``
+        still lists every epoch).
     min_delta : float
         Improvement that counts as better for early stopping.
+    monitor : {"loss", "csi", "fss"}
+        What picks the best epoch and stops early: the validation loss, or
+        a skill score at ``score_threshold`` (CSI, or FSS over
+        ``fss_scale`` pixels) pooled over the validation windows and lead
+        times. Both scores are in :attr:`history` whatever the monitor.
+    score_threshold : float
+        Rain rate (cube units) of the validation scores, default 1 (mm/h).
+    fss_scale : int
+        FSS neighbourhood in pixels.
+    val_split : float, optional
+        Without ``val`` data, validate on the last ``val_split`` of the
+        windows of each training cube with at least two windows (those
+        windows are then not trained on; they share frames with the
+        training windows before them, so the score is not independent:
+        for that, pass ``val=`` cubes of other events).
     seed : int
         Seeds initial weights, shuffling, crops and flips: the same seed and
         settings give the same network.
@@ -246,8 +248,18 @@ class Trainer:
     steps_per_epoch, val_steps : int, optional
         Cap on the batches per epoch (training / validation).
     time_limit : float, optional
-        Training budget in seconds: no new epoch starts once it is spent
-        (the epoch under way finishes).
+        Training budget in seconds of ``budget_clock``: training stops after
+        the optimizer step that spends it (keeping the time the final
+        validation takes, measured before training). A growing
+        ``curriculum`` is then also laid out over the budget, so that all
+        ``n_out`` lead times are trained within it.
+    budget_clock : {"wall", "cpu"}
+        What ``time_limit`` counts: wall seconds, or CPU seconds of the
+        process (all threads; the fair measure on a shared machine).
+    cache_dir : str, optional
+        ``advection-unet`` only: folder that keeps the optical-flow
+        extrapolation of each training window between runs (default: a
+        temporary folder).
     log_dir : str, optional
         Folder for ``metrics.csv`` (one row per epoch) and TensorBoard logs
         (when ``tensorboard`` is installed).
@@ -266,12 +278,21 @@ class Trainer:
         Show a progress bar with the running loss.
     var : str, optional
         Variable of Dataset cubes.
+    task : {"nowcast", "downscale"}
+        ``"downscale"`` makes a :class:`xnowcast.downscale.DownscaleTrainer`
+        (super-resolution of coarse cubes, docs/downscaling.md), the same
+        trainer with pairs of coarse and fine cubes in place of windows.
 
     Attributes
     ----------
     history : pandas.DataFrame
         One row per epoch: ``epoch, train_loss, val_loss, lr, n_out_trained,
-        teacher_forcing, seconds``.
+        teacher_forcing, seconds`` (wall, of the epoch), ``val_csi,
+        val_fss, steps, samples`` (optimizer steps and samples so far),
+        ``cpu_seconds`` (of the epoch), ``wall_total, cpu_total`` (of the
+        run so far).
+    baseline : dict or None
+        Validation loss and scores of the network before training.
 
     Examples
     --------
@@ -284,6 +305,14 @@ class Trainer:
     >>> trainer.model.predict(cube.values[None, :3]).shape
     (1, 2, 32, 32)
     """
+
+    def __new__(cls, *args: Any, task: str = "nowcast", **kwargs: Any) -> Trainer:
+        # task="downscale": the downscaling trainer of xnowcast.downscale (a subclass)
+        if cls is Trainer and task == "downscale":
+            from xnowcast.downscale.training import DownscaleTrainer
+
+            return super().__new__(DownscaleTrainer)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -314,19 +343,28 @@ class Trainer:
         precision: str = "auto",
         early_stopping: int | None = None,
         min_delta: float = 0.0,
+        monitor: str = "loss",
+        score_threshold: float = 1.0,
+        fss_scale: int = 16,
+        val_split: float | None = None,
         seed: int = 0,
         device: str = "auto",
         num_workers: int = 0,
         steps_per_epoch: int | None = None,
         val_steps: int | None = None,
         time_limit: float | None = None,
+        budget_clock: str = "wall",
+        cache_dir: str | os.PathLike | None = None,
         log_dir: str | os.PathLike | None = None,
         checkpoint: str | os.PathLike | None = None,
         resume: str | os.PathLike | None = None,
         overwrite: bool = False,
         progress: bool = True,
         var: str | None = None,
+        task: str = "nowcast",
     ) -> None:
+        if task != "nowcast":  # only reached by Trainer subclasses: __new__ dispatches
+            raise ValueError(f"task must be 'nowcast' or 'downscale', got {task!r}")
         self.n_in = positive_int(n_in, "n_in")
         self.n_out = positive_int(n_out, "n_out")
         self.epochs = positive_int(epochs, "epochs")
@@ -339,6 +377,20 @@ class Trainer:
         self.time_limit = real(
             time_limit, "time_limit", low=0, low_inclusive=False, allow_none=True
         )
+        self.budget_clock = Budget(self.time_limit, budget_clock).clock
+        self.monitor = choice(monitor, "monitor", _MONITORS)
+        self.score_threshold = real(score_threshold, "score_threshold")
+        self.fss_scale = positive_int(fss_scale, "fss_scale")
+        self.val_split = real(
+            val_split,
+            "val_split",
+            low=0,
+            high=1,
+            low_inclusive=False,
+            high_inclusive=False,
+            allow_none=True,
+        )
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
         self.num_workers = integer(num_workers, "num_workers", low=0)
         self.seed = integer(seed, "seed")
         self.lr = real(lr, "lr", low=0, low_inclusive=False)
@@ -378,7 +430,9 @@ class Trainer:
         lo, hi = self.transform.output_range
         self.loss = get_loss(loss, data_range=hi - lo)
         self.curriculum_spec = curriculum
-        self._curriculum = _curriculum(curriculum, self.n_out, self.epochs)
+        self._curriculum = curriculum_schedule(
+            curriculum, self.n_out, self.epochs, budgeted=self.time_limit is not None
+        )
         self.scheduled_sampling_spec = scheduled_sampling
         self._sampling = _sampling(scheduled_sampling, self.epochs)
 
@@ -404,6 +458,9 @@ class Trainer:
         self._epoch = 0
         self._best: tuple[float, dict[str, torch.Tensor]] | None = None
         self._bad_epochs = 0
+        self.baseline: dict[str, Any] | None = None
+        self._val_seconds = 0.0
+        self._budget = Budget(self.time_limit, self.budget_clock)
         self._data_summary: dict[str, Any] = {}
         self._time_step: str | None = None
         self._config = self._describe()
@@ -437,7 +494,7 @@ class Trainer:
         clash = sorted(set(params) & set(ADAPTER_PARAMS))
         if clash:
             raise ValueError(f"set {', '.join(clash)} on the Trainer itself, not in model_params")
-        built = get_model(model, n_in=self.n_in, n_out=self.n_out, **params)
+        built = untrained_model(model, n_in=self.n_in, n_out=self.n_out, **params)
         if not isinstance(built, TorchModel):
             raise ValueError(
                 f"model {model!r} is not a neural network; trainable architectures are "
@@ -477,6 +534,11 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch,
             "val_steps": self.val_steps,
             "time_limit": self.time_limit,
+            "budget_clock": self.budget_clock,
+            "monitor": self.monitor,
+            "score_threshold": self.score_threshold,
+            "fss_scale": self.fss_scale,
+            "val_split": self.val_split,
         }
 
     # ------------------------------------------------------------------ public API
@@ -493,14 +555,19 @@ class Trainer:
         :func:`xnowcast.forecast` or :meth:`~TorchModel.with_settings`.
         """
         net = copy.deepcopy(self._bare(self.net)).cpu().eval()
-        model = TorchModel(
+        wrapper = getattr(net, "model_class", None) or TorchModel
+        model = wrapper(
             net,
             n_in=self.n_in,
             n_out=self.n_out,
             transform=self.transform,
             clip=True,
             trained=bool(self._history),
-            metadata={"training": self._training_record(), "time_step": self._time_step},
+            metadata={
+                "training": self._training_record(),
+                "time_step": self._time_step,
+                "leads_trained": self._leads_trained(),
+            },
         )
         return model.with_settings(device=self.device_request)
 
@@ -555,7 +622,8 @@ class Trainer:
         net = self._bare(self.net).to(self.device)
         was_training = net.training
         try:
-            return self._validate(net, loader, _Distributed.single(), self.device)
+            scores = _as_scores(self._validate(net, loader, _Distributed.single(), self.device))
+            return float(scores["val_loss"])
         finally:
             net.train(was_training)
 
@@ -664,22 +732,48 @@ class Trainer:
         return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
 
     def _training_record(self) -> dict[str, Any]:
+        last = self._history[-1] if self._history else {}
         return {
             "config": self._config,
             "data": self._data_summary,
             "epochs_run": len(self._history),
             "best_epoch": self._best_epoch(),
+            "leads_trained": self._leads_trained(),
+            "baseline": self.baseline,
+            "budget": {
+                "clock": self.budget_clock,
+                "time_limit": self.time_limit,
+                "steps": last.get("steps", 0),
+                "samples": last.get("samples", 0),
+                "wall_seconds": last.get("wall_total", 0.0),
+                "cpu_seconds": last.get("cpu_total", 0.0),
+            },
         }
 
+    def _leads_trained(self) -> int:
+        """The most lead times any epoch trained on (0 before training)."""
+        return max((int(r["n_out_trained"]) for r in self._history), default=0)
+
+    def _monitored(self, row: dict[str, Any]) -> float | None:
+        """The row's validation value of ``monitor``, lower is better (``None``: none)."""
+        value = row.get("val_loss") if self.monitor == "loss" else row.get(f"val_{self.monitor}")
+        if value is None or not np.isfinite(value):
+            return None
+        return float(value) if self.monitor == "loss" else -float(value)
+
     def _best_epoch(self) -> int | None:
-        vals = [(r["val_loss"], r["epoch"]) for r in self._history if r["val_loss"] is not None]
+        """Epoch whose weights the network ends with (0: the starting weights)."""
+        vals = [(v, r["epoch"]) for r in self._history if (v := self._monitored(r)) is not None]
+        if self.baseline is not None and (v := self._monitored(self.baseline)) is not None:
+            vals.append((v - self.min_delta, 0))  # ties keep the starting weights
         return min(vals)[1] if vals else None
 
     def _metadata(self) -> dict[str, Any]:
         net = self._bare(self.net)
         last = self._history[-1] if self._history else {}
         best = self._best_epoch()
-        best_row = next((r for r in self._history if r["epoch"] == best), {})
+        rows = [self.baseline or {}, *self._history]
+        best_row = next((r for r in rows if r.get("epoch") == best), {})
         return {
             "architecture": self.architecture,
             "module_class": f"{type(net).__module__}.{type(net).__qualname__}",
@@ -688,11 +782,14 @@ class Trainer:
             "n_out": self.n_out,
             "transform": self.transform.to_dict(),
             "time_step": self._time_step,
+            "leads_trained": self._leads_trained(),
             "training": self._training_record(),
             "metrics": {
                 "train_loss": last.get("train_loss"),
                 "val_loss": last.get("val_loss"),
                 "best_val_loss": best_row.get("val_loss"),
+                "best_val_csi": best_row.get("val_csi"),
+                "best_val_fss": best_row.get("val_fss"),
             },
             "xnowcast_version": __version__,
             "torch_version": torch.__version__,
@@ -708,6 +805,7 @@ class Trainer:
             "best_val": None if self._best is None else self._best[0],
             "best_state": None if self._best is None else self._best[1],
             "bad_epochs": self._bad_epochs,
+            "baseline": self.baseline,
             "torch_rng": torch.get_rng_state(),
         }
 
@@ -759,15 +857,16 @@ class Trainer:
             "longer with it, or use lr_schedule='step' or 'constant', which have no fixed end"
         )
 
-    def _dataset(self, cubes: Any, training: bool) -> WindowDataset:
-        """Training samples (random crops, flips) or validation samples (centre crops)."""
-        return WindowDataset(
-            cubes,
-            n_in=self.n_in,
-            n_out=self.n_out,
-            transform=self.transform,
+    def _dataset(self, cubes: Any, training: bool) -> Any:
+        """Training samples (random crops, flips) or validation samples (centre crops).
+
+        The network decides what a sample is: frames for frame-to-frame
+        networks (:class:`WindowDataset`), the optical-flow extrapolation and
+        the last frames for ``advection-unet``
+        (:class:`~xnowcast.training.extrapolated.ExtrapolatedDataset`).
+        """
+        common: dict[str, Any] = dict(
             crop=self.crop,
-            target_crop=self.target_crop,
             stride=self.stride,
             seed=self.seed,
             var=self.var,
@@ -776,6 +875,61 @@ class Trainer:
             min_wet_fraction=self.min_wet_fraction if training else 0.0,
             wet_threshold=self.wet_threshold,
         )
+        net = self._bare(self.net)
+        if isinstance(net, AdvectionUNet):
+            from xnowcast.training.extrapolated import ExtrapolatedDataset
+
+            if self.target_crop is not None:
+                raise ValueError("target_crop is not supported by advection-unet; leave it out")
+            model = AdvectionModel(net, transform=self.transform, trained=False)
+            return ExtrapolatedDataset(cubes, model, cache_dir=self.cache_dir, **common)
+        return WindowDataset(
+            cubes,
+            n_in=self.n_in,
+            n_out=self.n_out,
+            transform=self.transform,
+            target_crop=self.target_crop,
+            **common,
+        )
+
+    def _datasets(self, train: Any, val: Any) -> tuple[Any, Any]:
+        """The training and validation datasets; ``val_split`` cuts the latter from ``train``."""
+        train_ds = self._dataset(train, training=True)
+        if val is not None:
+            return train_ds, self._dataset(val, training=False)
+        if self.val_split is None:
+            return train_ds, None
+        val_ds = self._dataset(train, training=False)
+        held = np.zeros(len(train_ds.index), dtype=bool)
+        for k in np.unique(train_ds.index[:, 0]):
+            rows = np.flatnonzero(train_ds.index[:, 0] == k)
+            if len(rows) >= 2:
+                n_val = min(len(rows) - 1, max(1, round(self.val_split * len(rows))))
+                held[rows[-n_val:]] = True
+        if not held.any():
+            raise ValueError(
+                f"val_split={self.val_split} finds no cube with two or more windows to split; "
+                "pass val= cubes instead"
+            )
+        train_ds.index, val_ds.index = train_ds.index[~held], val_ds.index[held]
+        return train_ds, val_ds
+
+    def _sources(self, cubes: Any) -> list[str]:
+        """Where each cube came from: its file (xarray's ``source`` encoding) or attributes."""
+        if isinstance(cubes, (list, tuple)):
+            return [src for part in cubes for src in self._sources(part)]
+        if not isinstance(cubes, (xr.DataArray, xr.Dataset)):
+            return []
+        out = []
+        for cube in [cubes]:
+            found = (
+                cube.encoding.get("source")
+                or cube.attrs.get("source_files")
+                or cube.attrs.get("source")
+                or cube.attrs.get("title")
+            )
+            out.append(str(found) if found else "in-memory cube (no file)")
+        return out
 
     def _resume_from(self, path: Path) -> None:
         ck = read_checkpoint(path)
@@ -808,6 +962,7 @@ class Trainer:
         if st.get("best_state") is not None:
             self._best = (float(st["best_val"]), st["best_state"])
         self._bad_epochs = int(st.get("bad_epochs", 0))
+        self.baseline = st.get("baseline")
         if isinstance(st.get("torch_rng"), torch.Tensor):
             torch.set_rng_state(st["torch_rng"])
 
@@ -852,11 +1007,11 @@ class Trainer:
             device = torch.device("cuda", dist.local_rank)
             torch.cuda.set_device(device)
             self.device = device
-        train_ds = self._dataset(train, training=True)
-        val_ds = None if val is None else self._dataset(val, training=False)
+        train_ds, val_ds = self._datasets(train, val)
         self._data_summary = {
             "train": train_ds.summary(),
             "val": None if val_ds is None else val_ds.summary(),
+            "sources": {"train": self._sources(train), "val": self._sources(val)},
         }
         self._time_step = train_ds.time_step
         if val_ds is not None and val_ds.time_step != train_ds.time_step:
@@ -904,7 +1059,9 @@ class Trainer:
             )
         self.net = net
         tb = self._tensorboard(dist)
-        started = time.perf_counter()
+        self._budget = Budget(self.time_limit, self.budget_clock).start()
+        if val_loader is not None and self._epoch == 0 and self.baseline is None:
+            self._validate_start(net, val_loader, dist, device)
         try:
             while self._epoch < self.epochs:
                 row = self._run_epoch(net, loader, val_loader, dist, device)
@@ -917,7 +1074,7 @@ class Trainer:
                     self._log(row, tb)
                     if self.checkpoint_path is not None:
                         self.save(self.checkpoint_path, overwrite=True)  # checked before
-                if stop or self._out_of_time(started, dist, device):
+                if stop or self._out_of_time(dist, device):
                     break
         finally:
             if tb is not None:
@@ -927,22 +1084,39 @@ class Trainer:
         self.net = self._bare(net)
         return self
 
-    def _out_of_time(self, started: float, dist: _Distributed, device) -> bool:
+    def _out_of_time(self, dist: _Distributed, device, reserve: float = 0.0) -> bool:
+        """Whether the budget is spent (keeping ``reserve`` seconds); one answer for all processes."""
         if self.time_limit is None:
             return False
-        spent = time.perf_counter() - started
+        spent = self._budget.spent()
         if dist.active:  # every process takes the same decision, on the mean time
             spent = dist.all_sum([spent], device)[0] / dist.world_size
-        return spent >= self.time_limit
+        return spent + reserve >= self.time_limit
+
+    def _validate_start(self, net, val_loader, dist: _Distributed, device) -> None:
+        """Validate the starting weights: the baseline every epoch must beat, and the time
+        the final validation will take (kept free in the budget)."""
+        started = time.perf_counter(), time.process_time()
+        scores = _as_scores(self._validate(net, val_loader, dist, device))
+        self._val_seconds = (
+            time.process_time() - started[1]
+            if self.budget_clock == "cpu"
+            else time.perf_counter() - started[0]
+        )
+        self.baseline = {"epoch": 0, **scores}
+        value = self._monitored(self.baseline)
+        if value is not None:
+            weights = self._bare(net).state_dict()
+            self._best = (value, {k: v.detach().cpu().clone() for k, v in weights.items()})
 
     def _should_stop(self, row: dict[str, Any]) -> bool:
-        val_loss = row["val_loss"]
-        if val_loss is None:
+        value = self._monitored(row)
+        if value is None:
             return False
-        if self._best is None or val_loss < self._best[0] - self.min_delta:
+        if self._best is None or value < self._best[0] - self.min_delta:
             weights = self._bare(self.net).state_dict()
             state = {k: v.detach().cpu().clone() for k, v in weights.items()}
-            self._best = (val_loss, state)
+            self._best = (value, state)
             self._bad_epochs = 0
             return False
         self._bad_epochs += 1
@@ -950,39 +1124,28 @@ class Trainer:
 
     def _run_epoch(self, net, loader, val_loader, dist: _Distributed, device) -> dict[str, Any]:
         epoch = self._epoch
-        k = self._curriculum(epoch)
+        k = self._curriculum(epoch, self._budget.fraction())
         tf = self._sampling(epoch) if self._sampling is not None else 0.0
         loader.sampler.set_epoch(epoch)
         torch.manual_seed(self.seed * 7919 + epoch)  # teacher-forcing draws, dropout
         lr = self._optimizer.param_groups[0]["lr"]
-        start = time.perf_counter()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        last = self._history[-1] if self._history else {}
+        steps, samples = int(last.get("steps") or 0), int(last.get("samples") or 0)
         net.train()
         total, count, valid = 0.0, 0.0, 0.0
         bar = self._bar(loader, f"epoch {epoch + 1}/{self.epochs}", dist)
         for x, y, m in bar:
-            x = x.to(device, non_blocking=True)
-            y = y.to(device, non_blocking=True)[:, :k]
-            m = m.to(device, non_blocking=True)[:, :k]
-            self._optimizer.zero_grad(set_to_none=True)
-            with self._autocast_ctx():
-                pred = self._forward(net, x, k, y, tf)
-            loss = self._compare(pred.float(), y, m)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the training loss became {float(loss)} in epoch {epoch + 1}; lower lr, set "
-                    "grad_clip, or check the transform (values should be of order 1)"
-                )
-            loss.backward()
-            if self.grad_clip is not None:
-                nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
-            self._optimizer.step()
-            if self.lr_schedule == "onecycle":
-                self._scheduler.step()
-            total += float(loss.detach()) * x.shape[0]
+            loss, n_valid = self._step(net, x, y, m, k, tf, device, epoch)
+            total += loss * x.shape[0]
             count += x.shape[0]
-            valid += float(m.sum())
+            valid += n_valid
+            steps += 1
+            samples += int(x.shape[0]) * dist.world_size
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{total / max(count, 1):.4g}", refresh=False)
+            if self._out_of_time(dist, device, reserve=self._val_seconds):
+                break  # within one optimizer step of the budget
         if self._scheduler is not None and self.lr_schedule != "onecycle":
             self._scheduler.step()
         total, count, valid = dist.all_sum([total, count, valid], device)
@@ -992,29 +1155,75 @@ class Trainer:
                 "the loss would be 0 and nothing learned. Check that the training cubes hold "
                 "data (not all NaN) where the crops fall"
             )
-        val_loss = self._validate(net, val_loader, dist, device) if val_loader is not None else None
+        scores: dict[str, Any] = {"val_loss": None, "val_csi": None, "val_fss": None}
+        if val_loader is not None:
+            scores = _as_scores(self._validate(net, val_loader, dist, device))
         return {
             "epoch": epoch + 1,
             "train_loss": total / max(count, 1),
-            "val_loss": val_loss,
+            **scores,
             "lr": lr,
             "n_out_trained": k,
             "teacher_forcing": tf,
-            "seconds": time.perf_counter() - start,
+            "seconds": time.perf_counter() - wall0,
+            "steps": steps,
+            "samples": samples,
+            "cpu_seconds": time.process_time() - cpu0,
+            "wall_total": float(last.get("wall_total") or 0.0) + time.perf_counter() - wall0,
+            "cpu_total": float(last.get("cpu_total") or 0.0) + time.process_time() - cpu0,
         }
 
-    def _validate(self, net, loader, dist: _Distributed, device) -> float:
+    def _step(self, net, x, y, m, k: int, tf: float, device, epoch: int) -> tuple[float, float]:
+        """One optimizer step on a batch; returns its loss and number of valid target pixels."""
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)[:, :k]
+        m = m.to(device, non_blocking=True)[:, :k]
+        self._optimizer.zero_grad(set_to_none=True)
+        with self._autocast_ctx():
+            pred = self._forward(net, x, k, y, tf)
+        loss = self._compare(pred.float(), y, m)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the training loss became {float(loss)} in epoch {epoch + 1}; lower lr, set "
+                "grad_clip, or check the transform (values should be of order 1)"
+            )
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
+        self._optimizer.step()
+        if self.lr_schedule == "onecycle":
+            self._scheduler.step()
+        return float(loss.detach()), float(m.sum())
+
+    def _validate(self, net, loader, dist: _Distributed, device) -> dict[str, float] | float:
+        """Validation loss, and CSI and FSS at ``score_threshold``, over all lead times.
+
+        Subclasses for other tasks may return the loss alone (a float).
+        """
         net.eval()
         total, count = 0.0, 0.0
+        threshold = float(
+            np.asarray(self.transform.forward(np.array([self.score_threshold], np.float32)))[0]
+        )
+        counter = SkillCounter(threshold, self.fss_scale)
         with torch.inference_mode():
             for x, y, m in loader:
                 x, y, m = (t.to(device, non_blocking=True) for t in (x, y, m))
                 with self._autocast_ctx():
                     pred = self._forward(net, x, self.n_out, None, 0.0)
-                total += float(self._compare(pred.float(), y, m)) * x.shape[0]
+                pred = pred.float()
+                if self.target_crop is not None:
+                    pred = centre_crop(pred, self.target_crop)
+                total += float(self.loss(pred, y, m)) * x.shape[0]
                 count += x.shape[0]
-        total, count = dist.all_sum([total, count], device)
-        return total / max(count, 1)
+                counter.add(pred, y, m)
+        total, count, *counts = dist.all_sum([total, count, *counter.counts], device)
+        scores = counter.scores(counts)
+        return {
+            "val_loss": total / max(count, 1),
+            "val_csi": scores["csi"],
+            "val_fss": scores["fss"],
+        }
 
     def _bar(self, loader, desc: str, dist: _Distributed):
         if not self.progress or not dist.main:
@@ -1046,7 +1255,8 @@ class Trainer:
         # The whole history (of a resumed run too), replacing the file atomically.
         path = self.log_dir / "metrics.csv"
         with atomic_output(path, overwrite=True) as tmp, open(tmp, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
+            extra = [k for k in row if k not in _HISTORY_COLUMNS]
+            writer = csv.DictWriter(fh, fieldnames=[*_HISTORY_COLUMNS, *extra], restval="")
             writer.writeheader()
             writer.writerows(self._history)
         self._own.add(_resolved(path))

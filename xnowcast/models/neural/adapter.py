@@ -15,6 +15,7 @@ import copy
 import json
 import threading
 import uuid
+import warnings
 from collections import OrderedDict
 from typing import Any, TypeGuard
 
@@ -182,6 +183,7 @@ class TorchModel(NowcastModel):
         self.trained = bool(trained)
         self.metadata = dict(metadata or {})
         self.size_multiple = max(1, _int_attr(module, "size_multiple") or 1)
+        self._warned_leads = False
         arch = getattr(module, "architecture", "") or ""
         self.name = arch or "torch"
         self._token = uuid.uuid4().hex
@@ -293,6 +295,7 @@ class TorchModel(NowcastModel):
             raise ValueError(
                 f"expected inputs of shape (batch, n_in={self.n_in}, y, x), got {x.shape}"
             )
+        self.warn_untrained_leads()
         missing = np.isnan(x[:, -1])
         xt = np.asarray(self.transform.forward(x), dtype=np.float32)
         xt[~np.isfinite(xt)] = self._fill
@@ -305,13 +308,53 @@ class TorchModel(NowcastModel):
             out[np.broadcast_to(missing[:, None], out.shape)] = np.nan
         return out
 
+    def warn_untrained_leads(self) -> None:
+        """Warn (once per model) when the network was never trained on some of its lead times.
+
+        The checkpoint records ``leads_trained`` (a curriculum that did not
+        reach ``n_out`` within the budget trains only the first lead times).
+        """
+        trained = self.metadata.get("leads_trained")
+        if not _is_int(trained) or trained >= self.n_out or self._warned_leads:
+            return
+        self._warned_leads = True
+        warnings.warn(
+            f"the {self.name!r} network was trained on its first {trained} of {self.n_out} lead "
+            f"times only: lead times {trained + 1}..{self.n_out} were never trained and are not "
+            "to be trusted (train longer, or with a curriculum that reaches n_out)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    @property
+    def receptive_field(self) -> int | None:
+        """Width in pixels of the input region one output pixel depends on (``None``: unknown)."""
+        return _int_attr(self._module, "receptive_field")
+
+    def tile_overlap(self) -> int:
+        """The tile overlap used: the run setting, else twice the receptive field's half-width.
+
+        With that overlap every tile drops the pixels its borders reach (the
+        half-width of the receptive field, where zero padding replaces the
+        neighbouring tile's data) and blends the rest: tiled forecasts equal
+        the whole-grid forecast, without seams. Networks without a known
+        receptive field get :data:`DEFAULT_TILE_OVERLAP`.
+        """
+        if self.settings.tile_overlap is not None:
+            return self.settings.tile_overlap
+        field = self.receptive_field
+        if field is None:
+            return DEFAULT_TILE_OVERLAP
+        m = self.size_multiple
+        return -(-(2 * (field // 2 + 1) + m) // m) * m
+
     def predict_transformed(self, x: np.ndarray) -> np.ndarray:
         """Run the network on transformed, NaN-free frames (tiling, padding, batching).
 
         Parameters
         ----------
         x : numpy.ndarray
-            ``(batch, n_in, H, W)`` float32 in transformed space.
+            ``(batch, channels, H, W)`` float32 in transformed space.
 
         Returns
         -------
@@ -322,35 +365,67 @@ class TorchModel(NowcastModel):
         device = resolve_device(run.device)
         autocast = resolve_precision(run.precision, device)
         batch_size = run.batch_size or DEFAULT_BATCH_SIZE
-        overlap = DEFAULT_TILE_OVERLAP if run.tile_overlap is None else run.tile_overlap
         net = self._network(device)
         b, _, hgt, wid = x.shape
-        ty = min(run.tile or hgt, hgt)
-        tx = min(run.tile or wid, wid)
-        if run.tile is not None:
-            overlap = min(overlap, run.tile - 1)
-        ys = _tile_starts(hgt, ty, overlap)
-        xs = _tile_starts(wid, tx, overlap)
+        if run.tile is None or (run.tile >= hgt and run.tile >= wid):
+            out = np.empty((b, self.n_out, hgt, wid), dtype=np.float32)
+            with torch.inference_mode():
+                for start in range(0, b, batch_size):
+                    out[start : start + batch_size] = self._forward(
+                        net, x[start : start + batch_size], device, autocast
+                    )
+            return out
+        return self._tiled(net, x, device, autocast, batch_size)
+
+    def _tiled(
+        self,
+        net: nn.Module,
+        x: np.ndarray,
+        device: torch.device,
+        autocast: torch.dtype | None,
+        batch_size: int,
+    ) -> np.ndarray:
+        """The forecast of overlapping tiles, blended (see :meth:`tile_overlap`).
+
+        The grid is padded (replicated edges, as a whole-grid forecast is) to
+        a multiple of the network's ``size_multiple``, and tiles start on
+        that multiple, so that pooling sees the same pixel blocks as on the
+        whole grid.
+        """
+        m = self.size_multiple
+        b, _, hgt, wid = x.shape
+        pad_y, pad_x = (-hgt) % m, (-wid) % m
+        if pad_y or pad_x:
+            x = np.pad(x, ((0, 0), (0, 0), (0, pad_y), (0, pad_x)), mode="edge")
+        big_y, big_x = x.shape[-2:]
+        tile = -(-(self.settings.tile or m) // m) * m  # rounded up to the multiple
+        overlap = self.tile_overlap()
+        if overlap >= tile:
+            raise ValueError(
+                f"tile={self.settings.tile} must be larger than the tile overlap ({overlap} "
+                f"pixels, from the network's receptive field of {self.receptive_field}); use "
+                f"tile >= {overlap + 4 * m}, or tile=None for the whole grid"
+            )
+        halo = min(overlap // 2, (self.receptive_field or 0) // 2 + 1)
+        ty, tx = min(tile, big_y), min(tile, big_x)
+        ys, xs = _tile_starts(big_y, ty, overlap, m), _tile_starts(big_x, tx, overlap, m)
         tiles = [(i, y0, x0) for i in range(b) for y0 in ys for x0 in xs]
-        out = np.zeros((b, self.n_out, hgt, wid), dtype=np.float32)
-        single = len(ys) == 1 and len(xs) == 1
-        # overlapping tiles are blended with ramp weights; one tile is copied as is
-        weight = None if single else np.outer(_ramp(ty, overlap), _ramp(tx, overlap))
-        wsum = None if single else np.zeros((b, hgt, wid), dtype=np.float32)
+        out = np.zeros((b, self.n_out, big_y, big_x), dtype=np.float32)
+        wsum = np.zeros((b, big_y, big_x), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(tiles), batch_size):
                 chunk = tiles[start : start + batch_size]
                 batch = np.stack([x[i, :, y0 : y0 + ty, x0 : x0 + tx] for i, y0, x0 in chunk])
                 pred = self._forward(net, batch, device, autocast)
                 for (i, y0, x0), p in zip(chunk, pred):
-                    if weight is None or wsum is None:
-                        out[i] = p
-                    else:
-                        out[i, :, y0 : y0 + ty, x0 : x0 + tx] += p * weight
-                        wsum[i, y0 : y0 + ty, x0 : x0 + tx] += weight
-        if wsum is not None:
-            out /= wsum[:, None]
-        return out
+                    weight = np.outer(
+                        _edge_weights(ty, overlap, halo, y0 > 0, y0 + ty < big_y),
+                        _edge_weights(tx, overlap, halo, x0 > 0, x0 + tx < big_x),
+                    )
+                    out[i, :, y0 : y0 + ty, x0 : x0 + tx] += p * weight
+                    wsum[i, y0 : y0 + ty, x0 : x0 + tx] += weight
+        out /= wsum[:, None]
+        return out[..., :hgt, :wid]
 
     def _forward(
         self, net: nn.Module, batch: np.ndarray, device: torch.device, autocast: torch.dtype | None
@@ -380,20 +455,46 @@ class TorchModel(NowcastModel):
         return y[..., :hgt, :wid].float().cpu().numpy()
 
 
-def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Starts of tiles of ``tile`` pixels covering ``size`` with at least ``overlap``."""
+def _tile_starts(size: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
+    """Starts of tiles of ``tile`` pixels covering ``size`` with at least ``overlap``.
+
+    Starts are multiples of ``multiple`` (``size`` and ``tile`` must be too).
+
+    Examples
+    --------
+    >>> _tile_starts(100, 40, 10)
+    [0, 30, 60]
+    """
     if tile >= size:
         return [0]
-    step = tile - overlap
+    step = max(multiple, (tile - overlap) // multiple * multiple)
     starts = [*list(range(0, size - tile, step)), size - tile]
     return sorted(set(starts))
 
 
-def _ramp(n: int, overlap: int) -> np.ndarray:
-    """Blending weight along one tile axis: rises linearly over ``overlap`` pixels."""
+def _edge_weights(
+    n: int, overlap: int, halo: int, inner_start: bool, inner_end: bool
+) -> np.ndarray:
+    """Blending weight along one tile axis.
+
+    At a tile side that borders another tile (``inner_*``), the first ``halo``
+    pixels get weight 0 (the network's padding reaches them) and the weight
+    then rises linearly to 1 at ``overlap - halo`` pixels; at a side on the
+    grid's border the weight is 1.
+
+    Examples
+    --------
+    >>> [round(float(w), 2) for w in _edge_weights(8, 4, 1, True, False)]
+    [0.0, 0.33, 0.67, 1.0, 1.0, 1.0, 1.0, 1.0]
+    """
     i = np.arange(n, dtype=np.float32)
-    edge = np.minimum(i + 1, n - i) / np.float32(overlap + 1)
-    return np.clip(edge, 1e-3, 1.0).astype(np.float32)
+    ramp = np.float32(max(overlap - 2 * halo, 0) + 1)
+    weight = np.ones(n, dtype=np.float32)
+    if inner_start:
+        weight = np.minimum(weight, np.clip((i - halo + 1) / ramp, 0, 1))
+    if inner_end:
+        weight = np.minimum(weight, np.clip((n - i - halo) / ramp, 0, 1))
+    return weight
 
 
 def build_registered(cls: type, **params: Any) -> TorchModel:

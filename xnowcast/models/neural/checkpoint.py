@@ -47,6 +47,7 @@ __all__ = [
     "read_checkpoint",
     "read_metadata",
     "save_checkpoint",
+    "untrained_model",
 ]
 
 FORMAT = "xnowcast-checkpoint"
@@ -272,11 +273,10 @@ def build_network(metadata: dict[str, Any], module: nn.Module | None = None) -> 
             "architecture, and checkpoints store no code: pass module=<a new instance built "
             "with the same parameters> to load_model"
         )
-    from xnowcast.models import get_model
     from xnowcast.models.neural.adapter import TorchModel
 
     try:
-        model = get_model(
+        model = untrained_model(
             arch, n_in=metadata["n_in"], n_out=metadata["n_out"], **metadata.get("model_params", {})
         )
     except (ValueError, TypeError) as err:
@@ -286,6 +286,27 @@ def build_network(metadata: dict[str, Any], module: nn.Module | None = None) -> 
     if not isinstance(model, TorchModel):
         raise ValueError(f"architecture {arch!r} is not a neural network model")
     return model.module
+
+
+def untrained_model(architecture: str, **params: Any):
+    """The registered ``architecture`` with untrained weights.
+
+    Architectures that ship weights (``advection-unet``) load them by
+    default; this asks them for the untrained network (``weights=None``).
+
+    Examples
+    --------
+    >>> untrained_model("unet", n_in=2, n_out=1, depth=1, filters=4).trained
+    False
+    """
+    from xnowcast.models import get_model
+
+    try:
+        return get_model(architecture, weights=None, **params)
+    except TypeError as err:
+        if "'weights'" not in str(err):
+            raise
+    return get_model(architecture, **params)
 
 
 def load_model(
@@ -354,13 +375,18 @@ def load_model(
     net.eval()
     info = {
         "checkpoint": str(path),
-        **{k: meta[k] for k in ("time_step", "xnowcast_version", "created") if k in meta},
+        **{
+            k: meta[k]
+            for k in ("time_step", "leads_trained", "xnowcast_version", "created")
+            if k in meta
+        },
     }
     if "training" in meta:
         info["training"] = meta["training"]
     if "metrics" in meta:
         info["metrics"] = meta["metrics"]
-    return TorchModel(
+    wrapper = getattr(net, "model_class", None) or TorchModel
+    return wrapper(
         net,
         n_in=meta["n_in"],
         n_out=meta["n_out"],

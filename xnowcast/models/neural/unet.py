@@ -17,7 +17,7 @@ from torch import nn
 from xnowcast.checks import choice, positive_int
 from xnowcast.models.neural.base import NowcastNet, check_kernel_size
 
-__all__ = ["UNet", "build"]
+__all__ = ["UNet", "build", "unet_receptive_field"]
 
 _NORMS = ("batch", "group", "none")
 
@@ -28,6 +28,28 @@ def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "group":
         return nn.GroupNorm(min(8, channels), channels)
     return nn.Identity()
+
+
+def unet_receptive_field(depth: int, kernel_size: int = 3) -> int:
+    """Width in pixels of the input region one output pixel of a :class:`UNet` depends on.
+
+    Two convolutions per level on the way down and up, 2x2 max pooling,
+    2x2 stride-2 transposed convolutions (which add nothing).
+
+    Examples
+    --------
+    >>> unet_receptive_field(2), unet_receptive_field(4)
+    (44, 200)
+    """
+    field, jump = 1 + 2 * (kernel_size - 1), 1
+    for _ in range(depth):
+        field += jump  # 2x2 pooling
+        jump *= 2
+        field += 2 * (kernel_size - 1) * jump
+    for _ in range(depth):
+        jump //= 2
+        field += 2 * (kernel_size - 1) * jump
+    return field
 
 
 class _DoubleConv(nn.Sequential):
@@ -139,6 +161,13 @@ class UNet(NowcastNet):
                 )
             self.dec.append(block(2 * chans[i - 1], chans[i - 1]))
         self._output_layer(nn.Conv2d(chans[0], n_out, 1), output_activation, residual)
+
+    @property
+    def receptive_field(self) -> int:
+        """Width in pixels of the input region one output pixel depends on."""
+        if self.upsample != "transpose":  # bilinear upsampling reaches one coarse pixel further
+            return unet_receptive_field(self.depth, self.kernel_size) + 2 * (2**self.depth - 1)
+        return unet_receptive_field(self.depth, self.kernel_size)
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -509,9 +509,10 @@ def test_verify_errors_name_the_problem(small_cube):
         verify(fc, obs, ["mse"], reference="climatology")
     with pytest.raises(ValueError, match="at least 161 x 161"):
         verify(fc, obs, ["ms-ssim"])
-    with pytest.warns(UserWarning, match="MS-SSIM is left out"):
-        default = verify(fc, obs)
-    assert "ms_ssim" not in default and set(default.data_vars) == set(list_metrics()) - {"ms_ssim"}
+    default = verify(fc, obs)  # the cheap default set
+    assert list(default.data_vars) == ["mae", "csi", "fss"]
+    with pytest.raises(ValueError, match="dim \\['member'\\] is not a dimension"):
+        verify(fc, obs, ["mae"], dim="member")
 
 
 def test_verify_ms_ssim_with_contest_settings():
@@ -649,8 +650,8 @@ def test_verify_as_written_on_shared_radar(radar_dir):
             )
     assert float(at["ssim"]) == pytest.approx(float(image.ssim(f, o)), abs=1e-12)
     assert float(at["ms_ssim"]) == pytest.approx(float(image.ms_ssim(f, o)), abs=1e-12)
-    defaults = fcs.isel(init_time=[0]).nowcast.verify(obs)  # same, defaults: every metric
-    assert set(defaults.data_vars) == set(list_metrics())
+    defaults = fcs.isel(init_time=[0]).nowcast.verify(obs)  # same thresholds, default metrics
+    assert set(defaults.data_vars) == {"mae", "csi", "fss"}
     xr.testing.assert_allclose(defaults["csi"].isel(init_time=0), scores["csi"].isel(init_time=0))
 
 

@@ -10,7 +10,6 @@ statistics into one variable per metric.
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xnowcast.checks import boolean, choice, real
+from xnowcast.checks import boolean, choice, integer, real
 from xnowcast.conventions import (
     INIT_TIME,
     LEAD_TIME,
@@ -26,15 +25,25 @@ from xnowcast.conventions import (
     as_dataarray,
     match_grid,
     normalize_cube,
+    spatial_role,
 )
 from xnowcast.units import check_same_units, rain_rate_pair
 from xnowcast.verification import image
-from xnowcast.verification.interface import FAMILIES, METRICS, Family, Metric, get_metric
+from xnowcast.verification._util import check_compare
+from xnowcast.verification.interface import (
+    DEFAULT_METRICS,
+    FAMILIES,
+    Family,
+    Metric,
+    expand_metric_names,
+)
 
-__all__ = ["DEFAULT_METRICS", "scores_to_dataframe", "verify"]
+__all__ = ["DEFAULT_METRICS", "MEMBER", "scores_to_dataframe", "verify"]
 
-#: Metrics computed when ``metrics`` is not given: all of them.
-DEFAULT_METRICS: tuple[str, ...] = tuple(METRICS)
+#: Name of the ensemble dimension (CF ``standard_name = "realization"``).
+MEMBER = "member"
+#: Event rule of each family when ``compare`` is not given: pysteps' conventions.
+_PYSTEPS_COMPARE = {"categorical": ">", "fss": ">=", "probability": ">="}
 
 _STAT = "statistic"
 _WINDOWS = ("uniform", "gaussian")
@@ -53,10 +62,14 @@ def verify(
     thresholds: float | Sequence[float] | None = None,
     scales: int | Sequence[int] = (1, 4, 16),
     mean: bool = False,
+    dim: str | Sequence[str] | None = None,
+    compare: str | None = None,
     reference: str | xr.DataArray | None = None,
     data_range: float | None = None,
     win_size: int | None = None,
     window: str | None = None,
+    prob_bins: int = 10,
+    roc_thresholds: int = 10,
     var: str | None = None,
 ) -> xr.Dataset:
     """Score forecasts against observations, per lead time.
@@ -66,18 +79,23 @@ def verify(
     fc : DataArray or Dataset
         Forecasts with dims ``(init_time, lead_time, y, x)`` or
         ``(lead_time, y, x)`` and a ``valid_time`` coordinate (as made by
-        :func:`xnowcast.forecast`); other dims (e.g. ensemble members) are
-        kept.
+        :func:`xnowcast.forecast`). An ensemble has a ``member`` dim (or one
+        whose coordinate has ``standard_name="realization"``); deterministic
+        scores of an ensemble are computed per member, probabilistic scores
+        from all members. Other dims are kept.
     obs : DataArray or Dataset
         The observed cube ``(time, y, x)`` on the forecast's grid (or a larger
-        grid containing it); any CF-recognisable dim names.
+        grid containing it), any CF-recognisable dim names; or observations
+        already aligned to the forecast, with its ``init_time`` and
+        ``lead_time`` dims and coordinates.
     metrics : str or list of str, optional
-        Names from :func:`xnowcast.verification.list_metrics` (default: all;
-        MS-SSIM is then left out, with a warning, when the grid is too small
-        for it).
+        Names from :func:`xnowcast.verification.list_metrics`, or groups
+        (``"crps"``, ``"brier"``, ``"reliability"``, ``"roc"``, ``"sal"``;
+        :data:`xnowcast.verification.interface.GROUPS`). Default:
+        ``DEFAULT_METRICS``, the cheap set MAE, CSI and FSS.
     thresholds : float or list of float, optional
-        Event thresholds (``value >= threshold``, units of the data) of the
-        categorical scores and the FSS. Default: the rain rates
+        Event thresholds (units of the data) of the categorical,
+        FSS and probabilistic scores. Default: the rain rates
         ``RAIN_THRESHOLDS`` (0.1, 1 and 5 mm h-1); a forecast and observations
         holding accumulations or reflectivities are then converted to rain
         rate first, with a warning (:func:`xnowcast.units.rain_rate_pair`),
@@ -85,29 +103,48 @@ def verify(
     scales : int or list of int
         FSS window sizes in grid cells.
     mean : bool
-        Aggregate over ``init_time``: statistics are pooled (contingency
-        tables, FSS sums and error sums are added, as pysteps accumulates
-        them) before the scores are computed; SSIM is window-weighted,
-        MS-SSIM and PSNR are averaged over the field pairs.
+        Aggregate over ``init_time``: the same as ``dim="init_time"``.
+    dim : str or list of str, optional
+        Dimensions to aggregate over besides the spatial ones (which every
+        score reduces), as xskillscore's ``dim``: statistics are pooled
+        (contingency tables, FSS sums, error sums and histograms are added,
+        as pysteps accumulates them) before the scores are computed; SSIM is
+        window-weighted, MS-SSIM, PSNR, Spearman and SAL are averaged over
+        the field pairs.
+    compare : {">", ">="}, optional
+        Event rule: ``">"`` counts values above the threshold, ``">="``
+        values at or above it. Default: pysteps' rules, ``">"`` for the
+        categorical scores (``det_cat_fct``) and ``">="`` for the FSS and the
+        probabilistic scores (``fss``, ``reldiag``, ``ROC_curve``).
     reference : "persistence" or DataArray, optional
-        Also score a reference forecast and add, for each metric ``m``, the
-        reference's score ``m_persistence`` (``m_reference`` for a DataArray)
-        and the skill score ``m_skill = (m - m_ref) / (m_perfect - m_ref)``,
-        which is ``1 - m / m_ref`` for error scores (MSE, MAE, RMSE, FAR)
-        whose perfect value is 0. Skill is 1 for a perfect forecast, 0 for
-        one as good as the reference, negative when worse; NaN when the
-        reference is perfect. Metrics without a perfect value (bias,
-        frequency bias, PSNR) get no skill score. ``"persistence"`` is the
-        observation at the init time, repeated for every lead time.
+        Also score a reference forecast and add, for each deterministic
+        metric ``m``, the reference's score ``m_persistence``
+        (``m_reference`` for a DataArray) and the skill score
+        ``m_skill = (m - m_ref) / (m_perfect - m_ref)``, which is
+        ``1 - m / m_ref`` for error scores (MSE, MAE, RMSE, FAR) whose
+        perfect value is 0. Skill is 1 for a perfect forecast, 0 for one as
+        good as the reference, negative when worse; NaN when the reference is
+        perfect. Metrics without a perfect value (bias, frequency bias, PSNR)
+        get no skill score. ``"persistence"`` is the observation at the init
+        time, repeated for every lead time (it needs an observed cube, not
+        aligned observations).
     data_range : float, optional
-        Data range of SSIM, MS-SSIM and PSNR (the contest used 1023). Default:
-        per field pair, the larger ``max - min`` of the two fields.
+        Data range of SSIM, MS-SSIM and PSNR: the span of possible values,
+        e.g. 1023 for 10-bit counts or about 861 for satellite reflectance
+        in the units of the contest data. Default: per field pair, the larger
+        ``max - min`` of the two fields.
     win_size : int, optional
         Odd window size of SSIM and MS-SSIM (the contest used 3). Default: 7
         for SSIM (skimage) and 11 for MS-SSIM (pytorch-msssim).
     window : {"uniform", "gaussian"}, optional
         SSIM/MS-SSIM window weights. Default: uniform for SSIM (skimage),
         Gaussian with sigma 1.5 for MS-SSIM (pytorch-msssim).
+    prob_bins : int
+        Forecast-probability bins of the reliability diagram (pysteps'
+        ``n_bins``).
+    roc_thresholds : int
+        Probability thresholds of the ROC curve, evenly spaced from 0 to 1
+        (pysteps' ``n_prob_thrs``).
     var : str, optional
         Variable to use when ``fc`` or ``obs`` is a Dataset with several.
 
@@ -115,17 +152,20 @@ def verify(
     -------
     Dataset
         One variable per metric, with dims ``lead_time`` (and ``init_time``
-        unless ``mean=True``) and ``threshold`` (categorical scores, FSS) and
-        ``scale`` (FSS). Lazy (dask) when an input is. Pixels missing (NaN) in
-        either field are left out; a forecast without an observation at its
-        valid time scores NaN.
+        unless aggregated) and ``threshold`` (categorical, FSS, Brier and ROC
+        scores), ``scale`` (FSS), ``probability_bin`` (reliability diagram),
+        ``probability_threshold`` (ROC curve) and ``rank`` (rank histogram).
+        Lazy (dask) when an input is. Pixels missing (NaN) in either field
+        (in any member) are left out; a forecast without an observation at
+        its valid time scores NaN.
 
     Raises
     ------
     ValueError, TypeError
         Unknown metric, forecast without lead time or valid time, grids that
         do not match, forecast and observations in different units, no
-        observation at any valid time.
+        observation at any valid time, a probabilistic metric of a
+        deterministic forecast, an ensemble of observations.
 
     Examples
     --------
@@ -136,7 +176,7 @@ def verify(
     >>> scores = verify(fc, cube, ["mse", "csi", "fss"], thresholds=[0.5, 2], scales=[1, 5])
     >>> dict(scores["fss"].sizes)
     {'init_time': 19, 'lead_time': 4, 'threshold': 2, 'scale': 2}
-    >>> verify(fc, cube, "csi", mean=True)["csi"].dims
+    >>> verify(fc, cube, "csi", dim="init_time")["csi"].dims
     ('lead_time', 'threshold')
     """
     chosen = _choose_metrics(metrics)
@@ -145,76 +185,194 @@ def verify(
     obs_var = var if var is not None else _same_name(obs, fc_da)
     obs = as_dataarray(obs, obs_var)
     check_same_units(fc_da, obs)
+    member = _member_dim(fc_da, obs, chosen)
     if thresholds is None:
         thresholds = RAIN_THRESHOLDS
-        if any(m.family in ("categorical", "fss") for m in chosen):
+        if any(FAMILIES[m.family].dims[:1] == ("threshold",) for m in chosen):
             fc_da, obs_rate = rain_rate_pair(fc_da, obs, "verify's default thresholds")
             obs = obs if obs_rate is None else obs_rate
-    obs_cube, info = normalize_cube(obs, obs_var, min_frames=1)
-    y, x = info.spatial_dims
-    fc_da = _check_forecast(fc_da, y, x)
-    obs_cube = match_grid(fc_da, obs_cube, y, x)
+    aligned = LEAD_TIME in obs.dims
+    if aligned:
+        y, x = _spatial_dims(fc_da)
+        fc_da = _check_forecast(fc_da, y, x)
+        obs_at_valid = _aligned_observations(fc_da, match_grid(fc_da, obs, y, x), y, x)
+        obs_cube, time_dim = obs, None
+    else:
+        obs_cube, info = normalize_cube(obs, obs_var, min_frames=1)
+        y, x = info.spatial_dims
+        time_dim = info.time_dim
+        fc_da = _check_forecast(fc_da, y, x)
+        obs_cube = match_grid(fc_da, obs_cube, y, x)
 
-    params = _family_params(thresholds, scales, data_range, win_size, window)
-    chosen = _drop_unfit_ms_ssim(
-        chosen, params, fc_da.sizes[y], fc_da.sizes[x], explicit=metrics is not None
+    n_members = fc_da.sizes[member] if member else 0
+    params = _family_params(
+        thresholds, scales, data_range, win_size, window, compare, prob_bins, roc_thresholds
     )
-    families = [f for f in FAMILIES.values() if any(m.family == f.name for m in chosen)]
-    plan = tuple((f.name, {k: params[f.name][k] for k in f.params}) for f in families)
+    params["spread"]["n_members"] = n_members
+    _check_ms_ssim_fits(chosen, params, fc_da.sizes[y], fc_da.sizes[x])
+    reduce = _reduce_dims(dim, mean, fc_da, y, x)
 
     lazy = _is_dask(fc_da) or _is_dask(obs_cube)
     if _is_dask(fc_da):
-        fc_da = _small_chunks(fc_da, y, x)
-    if lazy and not _is_dask(obs_cube):
-        obs_cube = obs_cube.chunk({info.time_dim: 1, y: -1, x: -1})
-    valid_time = fc_da.coords[VALID_TIME]
-    obs_at_valid = _at_times(obs_cube, info.time_dim, valid_time, fc_da, check_overlap=True)
+        fc_da = _small_chunks(fc_da, y, x, member)
+    if not aligned:
+        if lazy and not _is_dask(obs_cube):
+            obs_cube = obs_cube.chunk({time_dim: 1, y: -1, x: -1})
+        valid_time = fc_da.coords[VALID_TIME]
+        obs_at_valid = _at_times(obs_cube, time_dim, valid_time, fc_da, check_overlap=True)
+    elif lazy:
+        obs_at_valid = _chunk_like(obs_at_valid, fc_da)
 
-    stats = _score_stats(fc_da, obs_at_valid, plan, y, x)
+    plans = _plans(chosen, params, n_members)
+    stats = {
+        ensemble: _score_stats(fc_da, obs_at_valid, plan, y, x, member if ensemble else None)
+        for ensemble, plan in plans.items()
+    }
     ref_stats = None
     suffix = ""
-    if reference is not None:
-        ref_da, suffix = _reference(reference, fc_da, obs_cube, info.time_dim)
-        ref_stats = _score_stats(ref_da, obs_at_valid, plan, y, x)
-    if mean and INIT_TIME in stats.dims:
-        stats = stats.sum(INIT_TIME)
-        ref_stats = ref_stats.sum(INIT_TIME) if ref_stats is not None else None
+    if reference is not None and False in plans:
+        if aligned:
+            raise ValueError(
+                "reference='persistence' needs the observed cube (time, y, x) to find the "
+                "observation at each init time; pass that instead of aligned observations"
+            )
+        ref_da, suffix = _reference(reference, fc_da, obs_cube, time_dim)
+        ref_stats = _score_stats(ref_da, obs_at_valid, plans[False], y, x, None)
+    stats = {k: _pool(v, reduce) for k, v in stats.items()}
+    ref_stats = _pool(ref_stats, reduce) if ref_stats is not None else None
 
-    coords = _output_coords(params, obs_cube)
-    offsets = _offsets(plan)
+    coords = _output_coords(params, obs_cube, n_members)
     out = {}
     for metric in chosen:
-        family = FAMILIES[metric.family]
-        score = _finalize(stats, metric, family, params, offsets, coords, obs_cube)
+        ensemble = FAMILIES[metric.family].ensemble
+        plan = plans[ensemble]
+        score = _finalize(stats[ensemble], metric, plan, params, coords, obs_cube)
         out[metric.name] = score
-        if ref_stats is not None:
-            ref_score = _finalize(ref_stats, metric, family, params, offsets, coords, obs_cube)
+        if ref_stats is not None and not ensemble:
+            ref_score = _finalize(ref_stats, metric, plan, params, coords, obs_cube)
             ref_score.attrs["long_name"] = f"{metric.long_name} of the {suffix}"
             out[f"{metric.name}_{suffix}"] = ref_score
             if metric.perfect is not None:
                 out[f"{metric.name}_skill"] = _skill(score, ref_score, metric, suffix)
     ds = xr.Dataset(out)
-    ds.attrs.update(_settings(chosen, params, mean, reference, suffix, fc_da))
+    ds.attrs.update(_settings(chosen, params, reduce, reference, suffix, fc_da))
     return ds
 
 
-def _small_chunks(fc: xr.DataArray, y: str, x: str) -> xr.DataArray:
+def _member_dim(fc: xr.DataArray, obs: xr.DataArray, chosen: list[Metric]) -> str | None:
+    """The forecast's ensemble dim (or None), with the errors of a wrong pairing."""
+    found = _realization_dims(fc)
+    if _realization_dims(obs):
+        raise ValueError(
+            f"the observations have an ensemble dimension {_realization_dims(obs)}; verify "
+            "scores an ensemble against observations, not an ensemble against an ensemble: "
+            "select one realization of the observations (obs.isel(member=0)) or pass the "
+            "ensemble as the forecast"
+        )
+    probabilistic = [m.name for m in chosen if FAMILIES[m.family].ensemble]
+    if probabilistic and not found:
+        raise ValueError(
+            f"the probabilistic metrics {probabilistic} need an ensemble forecast, but the "
+            f"forecast (dims {tuple(map(str, fc.dims))}) has no member dimension; pass an "
+            "ensemble with a 'member' dim (e.g. forecast(model='steps', members=20)), or "
+            "choose deterministic metrics such as mae, csi, fss"
+        )
+    if len(found) > 1:
+        raise ValueError(f"the forecast has several ensemble dimensions {found}; keep one")
+    return found[0] if found else None
+
+
+def _realization_dims(da: xr.DataArray) -> list[str]:
+    return [
+        str(d)
+        for d in da.dims
+        if d == MEMBER
+        or (d in da.coords and da.coords[d].attrs.get("standard_name") == "realization")
+    ]
+
+
+def _spatial_dims(fc: xr.DataArray) -> tuple[str, str]:
+    """``(y, x)`` of a forecast by CF attributes and names."""
+    roles = {str(d): spatial_role(fc, str(d)) for d in fc.dims}
+    ys = [d for d, r in roles.items() if r == "y"]
+    xs = [d for d, r in roles.items() if r == "x"]
+    if len(ys) != 1 or len(xs) != 1:
+        raise ValueError(
+            f"cannot tell the forecast's y and x dims apart (dims {tuple(roles)}); name them "
+            "y and x or give their coordinates axis='Y' / axis='X'"
+        )
+    return ys[0], xs[0]
+
+
+def _aligned_observations(fc: xr.DataArray, obs: xr.DataArray, y: str, x: str) -> xr.DataArray:
+    """Observations with the forecast's ``init_time``/``lead_time`` dims, checked and ordered."""
+    extra = [str(d) for d in obs.dims if d not in fc.dims]
+    if extra:
+        raise ValueError(
+            f"the aligned observations have dims {extra} that the forecast lacks; give "
+            f"observations with dims among {tuple(map(str, fc.dims))}"
+        )
+    for d in obs.dims:
+        if d in (y, x) or d not in fc.coords or d not in obs.coords:
+            continue
+        if not np.array_equal(fc[d].values, obs[d].values):
+            raise ValueError(
+                f"the aligned observations' {d!r} coordinate differs from the forecast's; "
+                f"select the forecast's, e.g. obs.sel({d}=fc.{d})"
+            )
+    obs = obs.reset_coords(drop=True)
+    return obs.transpose(*[d for d in fc.dims if d in obs.dims])
+
+
+def _chunk_like(obs: xr.DataArray, like: xr.DataArray) -> xr.DataArray:
+    return obs.chunk({d: like.chunksizes[d] for d in obs.dims if d in like.chunksizes})
+
+
+def _reduce_dims(
+    dim: str | Sequence[str] | None, mean: bool, fc: xr.DataArray, y: str, x: str
+) -> list[str]:
+    """Dims to pool the statistics over (the spatial ones are always reduced)."""
+    if dim is not None and not isinstance(dim, (str, Sequence)):
+        raise TypeError(f"dim must be a dimension name or a list of names, got {dim!r}")
+    names = [] if dim is None else ([dim] if isinstance(dim, str) else list(dim))
+    if mean and INIT_TIME in fc.dims:
+        names.append(INIT_TIME)
+    unknown = [d for d in names if d not in fc.dims]
+    if unknown:
+        raise ValueError(
+            f"dim {unknown} is not a dimension of the forecast {tuple(map(str, fc.dims))}"
+        )
+    return list(dict.fromkeys(d for d in names if d not in (y, x)))
+
+
+def _pool(stats: xr.DataArray, reduce: list[str]) -> xr.DataArray:
+    present = [d for d in reduce if d in stats.dims]
+    return stats.sum(present) if present else stats
+
+
+def _small_chunks(fc: xr.DataArray, y: str, x: str, member: str | None) -> xr.DataArray:
     """``fc`` in chunks of one init time and at most ``_MAX_CELLS_PER_BLOCK`` cells.
 
     Each chunk is scored with the observations at its valid times; a forecast
     store's chunk (often 100+ MB) scored at once would hold that much again of
     observations and intermediate arrays per thread. Small chunks, split from
     each chunk as it is read, keep the peak memory of a verification bounded
-    by the store's chunk size, whatever the number of init times.
+    by the store's chunk size, whatever the number of init times. An
+    ensemble keeps all its members in one chunk (probabilistic scores need
+    them together) and fewer lead times per chunk.
     """
-    frames = max(1, _MAX_CELLS_PER_BLOCK // max(fc.sizes[y] * fc.sizes[x], 1))
+    members = fc.sizes[member] if member else 1
+    frames = max(1, _MAX_CELLS_PER_BLOCK // max(fc.sizes[y] * fc.sizes[x] * members, 1))
     want = {LEAD_TIME: min(frames, fc.sizes[LEAD_TIME])}
     if INIT_TIME in fc.dims:
         want[INIT_TIME] = 1
     current = dict(zip(fc.dims, fc.data.chunksize))
-    if all(current[d] <= n for d, n in want.items()):
+    whole_members = member is None or current[member] == members
+    if whole_members and all(current[d] <= n for d, n in want.items()):
         return fc
     sizes = {d: min(n, current[d]) for d, n in want.items()}
+    if member:
+        sizes[member] = members
     out = fc.copy(data=fc.data.rechunk({fc.dims.index(d): n for d, n in sizes.items()}))
     lazy = {  # coordinates in memory stay so (valid_time is read, never computed)
         name: c.variable.chunk({d: n for d, n in sizes.items() if d in c.dims})
@@ -230,19 +388,10 @@ def _choose_metrics(metrics: str | Sequence[str] | None) -> list[Metric]:
             f"metrics must be a metric name or a list of names (see list_metrics()), got "
             f"{type(metrics).__name__} {metrics!r}"
         )
-    names = (
-        DEFAULT_METRICS
-        if metrics is None
-        else ([metrics] if isinstance(metrics, str) else list(metrics))
-    )
+    names = DEFAULT_METRICS if metrics is None else metrics
     if not names:
         raise ValueError("metrics is empty; name at least one (see list_metrics())")
-    chosen: list[Metric] = []
-    for name in names:
-        metric = get_metric(name)
-        if metric not in chosen:
-            chosen.append(metric)
-    return chosen
+    return expand_metric_names(names if isinstance(names, str) else list(names))
 
 
 def _same_name(obs: Any, fc: xr.DataArray) -> str | None:
@@ -381,11 +530,18 @@ def _reference(
 
 
 def _family_params(
-    thresholds: Any, scales: Any, data_range: Any, win_size: Any, window: Any
+    thresholds: Any,
+    scales: Any,
+    data_range: Any,
+    win_size: Any,
+    window: Any,
+    compare: Any,
+    prob_bins: Any,
+    roc_thresholds: Any,
 ) -> dict[str, dict[str, Any]]:
     from xnowcast.verification._util import as_values
 
-    thr = as_values(thresholds, "thresholds")
+    thr = as_values(thresholds, "thresholds").tolist()
     sc = as_values(scales, "scales", integer=True)
     if window is not None:
         window = choice(window, "window", _WINDOWS)
@@ -393,11 +549,13 @@ def _family_params(
     if win_size is not None:
         image.window_weights(win_size, gaussian=False)  # validates
         win_size = int(win_size)
+    rules = {k: check_compare(compare) if compare is not None else v
+             for k, v in _PYSTEPS_COMPARE.items()}
     return {
         "continuous": {},
         "psnr": {"data_range": data_range},
-        "categorical": {"thresholds": thr.tolist()},
-        "fss": {"thresholds": thr.tolist(), "scales": sc.tolist()},
+        "categorical": {"thresholds": thr, "compare": rules["categorical"]},
+        "fss": {"thresholds": thr, "scales": sc.tolist(), "compare": rules["fss"]},
         "ssim": {
             "data_range": data_range,
             "win_size": win_size or 7,
@@ -408,60 +566,89 @@ def _family_params(
             "win_size": win_size or 11,
             "gaussian": window != "uniform",
         },
+        "spearman": {},
+        "sal": {"thr_factor": 0.067, "thr_quantile": 0.95},
+        "crps": {},
+        "probability": {
+            "thresholds": thr,
+            "compare": rules["probability"],
+            "prob_bins": integer(prob_bins, "prob_bins", low=1),
+            "roc_thresholds": integer(roc_thresholds, "roc_thresholds", low=2),
+        },
+        "rank": {},
+        "spread": {},
     }
 
 
-def _drop_unfit_ms_ssim(
-    chosen: list[Metric], params: dict, ny: int, nx: int, *, explicit: bool
-) -> list[Metric]:
+def _check_ms_ssim_fits(chosen: list[Metric], params: dict, ny: int, nx: int) -> None:
     if not any(m.family == "ms_ssim" for m in chosen):
-        return chosen
+        return
     need = image.ms_ssim_min_size(params["ms_ssim"]["win_size"])
-    if min(ny, nx) >= need:
-        return chosen
-    message = (
-        f"MS-SSIM with win_size={params['ms_ssim']['win_size']} needs a grid of at least "
-        f"{need} x {need} cells, this one is {ny} x {nx}; pass win_size=3 (needs 33) or "
-        "leave ms_ssim out of metrics"
-    )
-    if explicit:
-        raise ValueError(message)
-    warnings.warn(f"{message}. MS-SSIM is left out of the default metrics.", stacklevel=3)
-    return [m for m in chosen if m.family != "ms_ssim"]
+    if min(ny, nx) < need:
+        raise ValueError(
+            f"MS-SSIM with win_size={params['ms_ssim']['win_size']} needs a grid of at least "
+            f"{need} x {need} cells, this one is {ny} x {nx}; pass win_size=3 (needs 33) or "
+            "leave ms_ssim out of metrics"
+        )
 
 
-def _stats_kernel(fc: np.ndarray, obs: np.ndarray, *, plan: tuple) -> np.ndarray:
+def _stats_kernel(fc: np.ndarray, obs: np.ndarray, *, plan: tuple, ensemble: bool) -> np.ndarray:
     """All statistics of all families for ``(..., y, x)`` pairs, flat on the last axis.
 
     The batch axes of ``fc`` and ``obs`` broadcast (a persistence forecast has
-    no lead-time axis); pairs are scored in blocks to bound memory use.
+    no lead-time axis); pairs are scored in blocks to bound memory use. An
+    ensemble ``fc`` has the member axis before ``(y, x)``.
     """
-    shape = np.broadcast_shapes(np.shape(fc), np.shape(obs))
-    batch, (ny, nx) = shape[:-2], shape[-2:]
-    f, o = np.broadcast_to(fc, shape), np.broadcast_to(obs, shape)
-    if not batch:  # a single field pair
-        f, o = f.reshape(1, ny, nx), o.reshape(1, ny, nx)
-    loop = f.shape[:-2]
-    n = int(np.prod(loop))
-    block = max(1, _MAX_CELLS_PER_BLOCK // max(ny * nx, 1))
+    core = 3 if ensemble else 2
+    fc_batch, obs_batch = np.shape(fc)[:-core], np.shape(obs)[:-2]
+    batch = np.broadcast_shapes(fc_batch, obs_batch)
+    f = np.broadcast_to(fc, batch + np.shape(fc)[-core:]).reshape(-1, *np.shape(fc)[-core:])
+    o = np.broadcast_to(obs, batch + np.shape(obs)[-2:]).reshape(-1, *np.shape(obs)[-2:])
+    n = f.shape[0]
+    block = max(1, _MAX_CELLS_PER_BLOCK // max(int(np.prod(f.shape[1:])), 1))
     out = np.empty((n, _plan_size(plan)))
     for start in range(0, n, block):
-        idx = np.unravel_index(np.arange(start, min(n, start + block)), loop)
-        f_blk, o_blk = f[idx], o[idx]  # copies of this block only
+        f_blk, o_blk = f[start : start + block], o[start : start + block]
         out[start : start + len(f_blk)] = np.concatenate(
-            [FAMILIES[name].stats(f_blk, o_blk, **kw).reshape(len(f_blk), -1) for name, kw in plan],
+            [_family_stats(name, kw, f_blk, o_blk).reshape(len(f_blk), -1) for name, kw in plan],
             axis=-1,
         )
     return out.reshape(*batch, -1)
 
 
+def _family_stats(name: str, kw: dict, f: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """The statistics of family ``name`` (plan entries starting with ``_`` are not options)."""
+    return FAMILIES[name].stats(f, o, **{k: v for k, v in kw.items() if not k.startswith("_")})
+
+
 def _family_shape(family: Family, kw: dict[str, Any]) -> tuple[int, ...]:
-    sizes = {"threshold": len(kw.get("thresholds", ())), "scale": len(kw.get("scales", ()))}
-    return (*(sizes[d] for d in family.dims), len(family.stat_names))
+    sizes = {
+        "threshold": len(kw.get("thresholds", ())),
+        "scale": len(kw.get("scales", ())),
+        "member_count": kw.get("_n_members", 0) + 1,
+        "rank": kw.get("_n_members", 0) + 1,
+    }
+    stats = len(family.stat_names)  # one statistic per cell (rank counts): no statistics axis
+    return (*(sizes[d] for d in family.dims), *((stats,) if stats > 1 else ()))
 
 
 def _plan_size(plan: tuple) -> int:
     return int(sum(np.prod(_family_shape(FAMILIES[name], kw)) for name, kw in plan))
+
+
+def _plans(chosen: list[Metric], params: dict, n_members: int) -> dict[bool, tuple]:
+    """Families to compute, ``{ensemble: ((family, stats keywords), ...)}``."""
+    plans: dict[bool, list] = {}
+    for family in FAMILIES.values():
+        if any(m.family == family.name for m in chosen):
+            kw = {k: params[family.name][k] for k in family.params}
+            plans.setdefault(family.ensemble, []).append((family.name, kw))
+    return {
+        ensemble: tuple(
+            (name, {**kw, "_n_members": n_members} if ensemble else kw) for name, kw in plan
+        )
+        for ensemble, plan in plans.items()
+    }
 
 
 def _score_stats(
@@ -470,24 +657,28 @@ def _score_stats(
     plan: tuple,
     y: str,
     x: str,
+    member: str | None,
 ) -> xr.DataArray:
-    """Run the kernel once over the spatial core dims; dims ``(..., statistic)``."""
+    """Run the kernel once over the core dims (``member`` too for ensembles); ``(..., statistic)``."""
     keep = {
         name: c.variable
         for name, c in fc.coords.items()
-        if (name in fc.dims or name in (VALID_TIME, INIT_TIME)) and not {y, x} & set(c.dims)
+        if (name in fc.dims or name in (VALID_TIME, INIT_TIME))
+        and not {y, x} & set(c.dims)
+        and (member is None or member not in c.dims)
     }
     fc, obs = fc.reset_coords(drop=True), obs.reset_coords(drop=True)
+    core = [member, y, x] if member else [y, x]
     if _is_dask(fc) or _is_dask(obs):
-        fc = fc.chunk({y: -1, x: -1})
+        fc = fc.chunk({d: -1 for d in core})
         obs = obs.chunk({y: -1, x: -1})
     stats = xr.apply_ufunc(
         _stats_kernel,
         fc,
         obs,
-        input_core_dims=[[y, x], [y, x]],
+        input_core_dims=[core, [y, x]],
         output_core_dims=[[_STAT]],
-        kwargs={"plan": plan},
+        kwargs={"plan": plan, "ensemble": member is not None},
         dask="parallelized",
         output_dtypes=[np.float64],
         dask_gufunc_kwargs={"output_sizes": {_STAT: _plan_size(plan)}},
@@ -508,29 +699,32 @@ def _offsets(plan: tuple) -> dict[str, slice]:
 def _finalize(
     stats: xr.DataArray,
     metric: Metric,
-    family: Family,
+    plan: tuple,
     params: dict,
-    offsets: dict[str, slice],
     coords: dict[str, xr.DataArray],
     obs: xr.DataArray,
 ) -> xr.DataArray:
     """The metric's score from the statistics of its family."""
-    part = stats.isel({_STAT: offsets[family.name]})
-    shape = _family_shape(family, params[family.name])
+    family = FAMILIES[metric.family]
+    kw = dict(plan)[family.name]
+    part = stats.isel({_STAT: _offsets(plan)[family.name]})
+    shape = _family_shape(family, kw)
+    options = {k: params[family.name][k] for k in metric.params}
+    dims = metric.score_dims()
 
     def score(block: np.ndarray) -> np.ndarray:
-        return metric.from_stats(block.reshape(*block.shape[:-1], *shape))
+        return metric.from_stats(block.reshape(*block.shape[:-1], *shape), **options)
 
     out = xr.apply_ufunc(
         score,
         part,
         input_core_dims=[[_STAT]],
-        output_core_dims=[list(family.dims)],
+        output_core_dims=[list(dims)],
         dask="parallelized",
         output_dtypes=[np.float64],
-        dask_gufunc_kwargs={"output_sizes": dict(zip(family.dims, shape[:-1]))},
+        dask_gufunc_kwargs={"output_sizes": {d: coords[d].size for d in dims}},
     )
-    out = out.assign_coords({d: coords[d] for d in family.dims})
+    out = out.assign_coords({d: coords[d] for d in dims})
     out.attrs = {"long_name": metric.long_name, "units": _units(metric.units, obs)}
     if metric.perfect is not None:
         out.attrs["perfect_score"] = metric.perfect
@@ -546,11 +740,12 @@ def _units(kind: str, obs: xr.DataArray) -> str:
     return kind
 
 
-def _output_coords(params: dict, obs: xr.DataArray) -> dict[str, xr.DataArray]:
+def _output_coords(params: dict, obs: xr.DataArray, n_members: int) -> dict[str, xr.DataArray]:
     units = str(obs.attrs.get("units", "")).strip()
-    thr_attrs = {"long_name": "event threshold (value >= threshold)"}
+    thr_attrs = {"long_name": "event threshold"}
     if units:
         thr_attrs["units"] = units
+    n_bins = params["probability"]["prob_bins"]
     return {
         "threshold": xr.DataArray(
             np.asarray(params["fss"]["thresholds"]), dims="threshold", attrs=thr_attrs
@@ -559,6 +754,21 @@ def _output_coords(params: dict, obs: xr.DataArray) -> dict[str, xr.DataArray]:
             np.asarray(params["fss"]["scales"]),
             dims="scale",
             attrs={"long_name": "FSS window size", "units": "grid cells"},
+        ),
+        "probability_bin": xr.DataArray(
+            (np.arange(n_bins) + 0.5) / n_bins,
+            dims="probability_bin",
+            attrs={"long_name": "centre of the forecast probability bin", "units": "1"},
+        ),
+        "probability_threshold": xr.DataArray(
+            np.linspace(0.0, 1.0, params["probability"]["roc_thresholds"]),
+            dims="probability_threshold",
+            attrs={"long_name": "probability threshold of the ROC curve", "units": "1"},
+        ),
+        "rank": xr.DataArray(
+            np.arange(n_members + 1),
+            dims="rank",
+            attrs={"long_name": "number of members below the observation"},
         ),
     }
 
@@ -581,7 +791,7 @@ def _skill(score: xr.DataArray, ref: xr.DataArray, metric: Metric, suffix: str) 
 def _settings(
     chosen: list[Metric],
     params: dict,
-    mean: bool,
+    reduce: list[str],
     reference: Any,
     suffix: str,
     fc: xr.DataArray,
@@ -595,7 +805,8 @@ def _settings(
         "xnowcast_verification": json.dumps(
             {
                 "metrics": [m.name for m in chosen],
-                "mean_over_init_time": bool(mean),
+                "mean_over_init_time": INIT_TIME in reduce,
+                "reduced_dims": reduce,
                 "reference": suffix or None,
                 "options": options,
             },

@@ -5,7 +5,12 @@ counts, contingency tables) by a pure function. Metrics that share their
 statistics form a *family*, computed once per field pair however many of its
 metrics are asked for (CSI, POD and FAR all come from one contingency table).
 Statistics pool by addition, which is how :func:`xnowcast.verify` aggregates
-over init times (``mean=True``) the way pysteps accumulates its scores.
+over init times (``mean=True``, ``dim=``) the way pysteps accumulates its scores.
+
+*Ensemble* families (:mod:`.probabilistic`) take an ensemble ``(..., member,
+y, x)`` instead of a single forecast. A *group* name (``"brier"``, ``"roc"``,
+``"reliability"``, ``"crps"``, ``"sal"``) asks :func:`xnowcast.verify` for all
+its metrics at once (:data:`GROUPS`).
 
 Examples
 --------
@@ -22,10 +27,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from xnowcast.verification import categorical, continuous, image, spatial
+from xnowcast.verification import categorical, continuous, image, probabilistic, sal, spatial
 
-__all__ = ["FAMILIES", "METRICS", "Family", "Metric", "get_method", "get_metric", "list_metrics"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "FAMILIES",
+    "GROUPS",
+    "METRICS",
+    "Family",
+    "Metric",
+    "expand_metric_names",
+    "get_method",
+    "get_metric",
+    "list_metrics",
+]
 
 
 @dataclass(frozen=True)
@@ -42,9 +59,12 @@ class Family:
     stat_names : tuple of str
         Names of the statistics on the last axis.
     dims : tuple of str
-        Extra output dimensions, among ``"threshold"`` and ``"scale"``.
+        Extra dimensions of the statistics, among ``"threshold"``, ``"scale"``,
+        ``"member_count"`` and ``"rank"`` (``M + 1`` for ``M`` members).
     params : tuple of str
         Keyword arguments ``stats`` takes.
+    ensemble : bool
+        ``stats(ens, obs, ...)`` takes an ensemble ``(..., member, y, x)``.
     """
 
     name: str
@@ -52,6 +72,7 @@ class Family:
     stat_names: tuple[str, ...]
     dims: tuple[str, ...] = ()
     params: tuple[str, ...] = ()
+    ensemble: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,11 @@ class Metric:
         relative to a reference (bias, frequency bias, PSNR).
     aliases : tuple of str
         Other accepted names.
+    dims : tuple of str, optional
+        Dimensions of the score (default: those of its family); may add
+        ``"probability_bin"``, ``"probability_threshold"``.
+    params : tuple of str
+        Options of the family ``from_stats`` takes as keywords.
     """
 
     name: str
@@ -89,6 +115,12 @@ class Metric:
     units: str = "1"
     perfect: float | None = None
     aliases: tuple[str, ...] = ()
+    dims: tuple[str, ...] | None = None
+    params: tuple[str, ...] = ()
+
+    def score_dims(self) -> tuple[str, ...]:
+        """Dimensions of the score, besides those of the forecast."""
+        return FAMILIES[self.family].dims if self.dims is None else self.dims
 
     @property
     def higher_is_better(self) -> bool | None:
@@ -129,8 +161,39 @@ FAMILIES: dict[str, Family] = {
             image.SSIM_STATS,
             params=("data_range", "win_size", "gaussian"),
         ),
+        Family("spearman", continuous.spearman_stats, continuous.SPEARMAN_STATS),
+        Family("sal", sal.sal_stats, sal.SAL_STATS, params=("thr_factor", "thr_quantile")),
+        Family("crps", probabilistic.crps_stats, probabilistic.CRPS_STATS, ensemble=True),
+        Family(
+            "probability",
+            probabilistic.probability_stats,
+            probabilistic.PROBABILITY_STATS,
+            dims=("threshold", "member_count"),
+            params=("thresholds", "compare"),
+            ensemble=True,
+        ),
+        Family(
+            "rank",
+            probabilistic.rank_stats,
+            ("count",),
+            dims=("rank",),
+            ensemble=True,
+        ),
+        Family("spread", probabilistic.spread_stats, probabilistic.SPREAD_STATS, ensemble=True),
     )
 }
+
+
+def _kernel(stats: Callable, from_stats: Callable, own: tuple[str, ...] = ()) -> Callable:
+    """The numpy kernel ``from_stats(stats(...))`` of a score (``own``: from_stats options)."""
+
+    def kernel(*args: Any, **kwargs: Any) -> Any:
+        mine = {k: kwargs.pop(k) for k in own if k in kwargs}
+        return from_stats(stats(*args, **kwargs), **mine)
+
+    kernel.__name__ = from_stats.__name__.replace("_from_stats", "")
+    kernel.__doc__ = f"``{from_stats.__name__}({stats.__name__}(...))``: {from_stats.__doc__}"
+    return kernel
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -249,6 +312,55 @@ METRICS: dict[str, Metric] = {
             ("frequency_bias",),
         ),
         Metric(
+            "pofd",
+            "categorical",
+            categorical.pofd_from_table,
+            categorical.pofd,
+            "probability of false detection",
+            "1",
+            0.0,
+            ("false_alarm_rate",),
+        ),
+        Metric(
+            "hk",
+            "categorical",
+            categorical.hk_from_table,
+            categorical.hk,
+            "Hanssen-Kuipers discriminant (Peirce skill score)",
+            "1",
+            1.0,
+            ("peirce", "pss", "tss"),
+        ),
+        Metric(
+            "sedi",
+            "categorical",
+            categorical.sedi_from_table,
+            categorical.sedi,
+            "symmetric extremal dependence index",
+            "1",
+            1.0,
+        ),
+        Metric("f1", "categorical", categorical.f1_from_table, categorical.f1, "F1 score", "1", 1.0),
+        Metric(
+            "mcc",
+            "categorical",
+            categorical.mcc_from_table,
+            categorical.mcc,
+            "Matthews correlation coefficient",
+            "1",
+            1.0,
+        ),
+        Metric(
+            "acc",
+            "categorical",
+            categorical.acc_from_table,
+            categorical.acc,
+            "accuracy (fraction correct)",
+            "1",
+            1.0,
+            ("accuracy",),
+        ),
+        Metric(
             "fss", "fss", spatial.fss_from_stats, spatial.fss, "fractions skill score", "1", 1.0
         ),
         Metric(
@@ -270,10 +382,263 @@ METRICS: dict[str, Metric] = {
             1.0,
             ("msssim",),
         ),
+        Metric(
+            "nmse",
+            "continuous",
+            continuous.nmse_from_stats,
+            continuous.nmse,
+            "normalised mean squared error",
+            "1",
+            0.0,
+        ),
+        Metric(
+            "beta",
+            "continuous",
+            continuous.beta_from_stats,
+            continuous.beta,
+            "regression slope cov(fc, obs) / var(fc) (type 1 conditional bias)",
+            "1",
+            None,
+            ("beta1",),
+        ),
+        Metric(
+            "beta2",
+            "continuous",
+            continuous.beta2_from_stats,
+            continuous.beta2,
+            "regression slope cov(fc, obs) / var(obs) (type 2 conditional bias)",
+            "1",
+            None,
+        ),
+        Metric(
+            "spearman",
+            "spearman",
+            continuous.mean_from_stats,
+            continuous.spearman,
+            "Spearman rank correlation",
+            "1",
+            1.0,
+            ("corr_s", "spearmanr"),
+        ),
+        Metric(
+            "sal_structure",
+            "sal",
+            sal.structure_from_stats,
+            sal.sal_structure,
+            "SAL structure component",
+            "1",
+            None,
+            ("sal_s",),
+        ),
+        Metric(
+            "sal_amplitude",
+            "sal",
+            sal.amplitude_from_stats,
+            sal.sal_amplitude,
+            "SAL amplitude component",
+            "1",
+            None,
+            ("sal_a",),
+        ),
+        Metric(
+            "sal_location",
+            "sal",
+            sal.location_from_stats,
+            sal.sal_location,
+            "SAL location component",
+            "1",
+            0.0,
+            ("sal_l",),
+        ),
+        Metric(
+            "crps",
+            "crps",
+            probabilistic.crps_from_stats,
+            probabilistic.crps,
+            "continuous ranked probability score",
+            "data",
+            0.0,
+        ),
+        Metric(
+            "crps_fair",
+            "crps",
+            probabilistic.crps_fair_from_stats,
+            _kernel(probabilistic.crps_stats, probabilistic.crps_fair_from_stats),
+            "fair continuous ranked probability score",
+            "data",
+            0.0,
+        ),
+        Metric(
+            "brier",
+            "probability",
+            probabilistic.brier_from_stats,
+            probabilistic.brier,
+            "Brier score of the exceedance probability",
+            "1",
+            0.0,
+            ("bs", "brier_score"),
+            dims=("threshold",),
+        ),
+        Metric(
+            "brier_reliability",
+            "probability",
+            probabilistic.brier_reliability_from_stats,
+            _kernel(probabilistic.probability_stats, probabilistic.brier_reliability_from_stats),
+            "reliability term of the Brier score",
+            "1",
+            0.0,
+            dims=("threshold",),
+        ),
+        Metric(
+            "brier_resolution",
+            "probability",
+            probabilistic.brier_resolution_from_stats,
+            _kernel(probabilistic.probability_stats, probabilistic.brier_resolution_from_stats),
+            "resolution term of the Brier score",
+            "1",
+            None,
+            dims=("threshold",),
+        ),
+        Metric(
+            "brier_uncertainty",
+            "probability",
+            probabilistic.brier_uncertainty_from_stats,
+            _kernel(probabilistic.probability_stats, probabilistic.brier_uncertainty_from_stats),
+            "uncertainty term of the Brier score",
+            "1",
+            None,
+            dims=("threshold",),
+        ),
+        Metric(
+            "reliability",
+            "probability",
+            probabilistic.reliability_from_stats,
+            _kernel(
+                probabilistic.probability_stats,
+                probabilistic.reliability_from_stats,
+                ("prob_bins",),
+            ),
+            "observed relative frequency per forecast probability bin (reliability diagram)",
+            "1",
+            None,
+            ("reliability_diagram",),
+            dims=("threshold", "probability_bin"),
+            params=("prob_bins",),
+        ),
+        Metric(
+            "reliability_forecast",
+            "probability",
+            probabilistic.reliability_forecast_from_stats,
+            _kernel(
+                probabilistic.probability_stats,
+                probabilistic.reliability_forecast_from_stats,
+                ("prob_bins",),
+            ),
+            "mean forecast probability per probability bin (reliability diagram)",
+            "1",
+            None,
+            dims=("threshold", "probability_bin"),
+            params=("prob_bins",),
+        ),
+        Metric(
+            "reliability_count",
+            "probability",
+            probabilistic.reliability_count_from_stats,
+            _kernel(
+                probabilistic.probability_stats,
+                probabilistic.reliability_count_from_stats,
+                ("prob_bins",),
+            ),
+            "number of pixels per probability bin (reliability diagram)",
+            "1",
+            None,
+            dims=("threshold", "probability_bin"),
+            params=("prob_bins",),
+        ),
+        Metric(
+            "roc_area",
+            "probability",
+            probabilistic.roc_area_from_stats,
+            _kernel(
+                probabilistic.probability_stats,
+                probabilistic.roc_area_from_stats,
+                ("roc_thresholds",),
+            ),
+            "area under the ROC curve",
+            "1",
+            1.0,
+            ("auc", "roc_auc"),
+            dims=("threshold",),
+            params=("roc_thresholds",),
+        ),
+        Metric(
+            "roc_pod",
+            "probability",
+            probabilistic.roc_pod_from_stats,
+            _kernel(
+                probabilistic.probability_stats,
+                probabilistic.roc_pod_from_stats,
+                ("roc_thresholds",),
+            ),
+            "probability of detection per probability threshold (ROC curve)",
+            "1",
+            None,
+            dims=("threshold", "probability_threshold"),
+            params=("roc_thresholds",),
+        ),
+        Metric(
+            "roc_pofd",
+            "probability",
+            probabilistic.roc_pofd_from_stats,
+            _kernel(
+                probabilistic.probability_stats,
+                probabilistic.roc_pofd_from_stats,
+                ("roc_thresholds",),
+            ),
+            "probability of false detection per probability threshold (ROC curve)",
+            "1",
+            None,
+            dims=("threshold", "probability_threshold"),
+            params=("roc_thresholds",),
+        ),
+        Metric(
+            "rank_histogram",
+            "rank",
+            probabilistic.rank_histogram_from_stats,
+            probabilistic.rank_histogram,
+            "relative frequency of the observation's rank among the members",
+            "1",
+            None,
+            ("rankhist", "talagrand"),
+        ),
+        Metric(
+            "spread_skill",
+            "spread",
+            probabilistic.spread_skill_from_stats,
+            probabilistic.spread_skill,
+            "spread-skill ratio sqrt((M + 1) / M * mean variance) / RMSE of the ensemble mean",
+            "1",
+            1.0,
+            ("spread_skill_ratio", "ssr"),
+            params=("n_members",),
+        ),
     )
 }
 
+#: Names that ask :func:`xnowcast.verify` for several metrics at once.
+GROUPS: dict[str, tuple[str, ...]] = {
+    "crps": ("crps", "crps_fair"),
+    "brier": ("brier", "brier_reliability", "brier_resolution", "brier_uncertainty"),
+    "reliability": ("reliability", "reliability_forecast", "reliability_count"),
+    "roc": ("roc_area", "roc_pod", "roc_pofd"),
+    "sal": ("sal_structure", "sal_amplitude", "sal_location"),
+}
+
+#: Metrics :func:`xnowcast.verify` computes when none are named: cheap and informative.
+DEFAULT_METRICS: tuple[str, ...] = ("mae", "csi", "fss")
+
 _ALIASES = {alias: m.name for m in METRICS.values() for alias in m.aliases}
+_ALIASES["roc"] = "roc_area"
 
 
 def _normalise(name: str) -> str:
@@ -317,6 +682,23 @@ def get_method(name: str) -> Callable:
     2.0
     """
     return get_metric(name).function
+
+
+def expand_metric_names(names: str | list[str] | tuple[str, ...]) -> list[Metric]:
+    """The metrics named, group names (:data:`GROUPS`) expanded, without repeats.
+
+    Examples
+    --------
+    >>> [m.name for m in expand_metric_names(["mae", "roc"])]
+    ['mae', 'roc_area', 'roc_pod', 'roc_pofd']
+    """
+    chosen: list[Metric] = []
+    for name in [names] if isinstance(names, str) else names:
+        group = GROUPS.get(_normalise(name))
+        for metric in [get_metric(n) for n in group] if group else [get_metric(name)]:
+            if metric not in chosen:
+                chosen.append(metric)
+    return chosen
 
 
 def list_metrics() -> list[str]:

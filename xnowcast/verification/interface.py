@@ -140,14 +140,14 @@ FAMILIES: dict[str, Family] = {
             categorical.contingency_table,
             categorical.TABLE,
             dims=("threshold",),
-            params=("thresholds",),
+            params=("thresholds", "compare"),
         ),
         Family(
             "fss",
             spatial.fss_stats,
             spatial.FSS_STATS,
             dims=("threshold", "scale"),
-            params=("thresholds", "scales"),
+            params=("thresholds", "scales", "compare"),
         ),
         Family(
             "ssim",

@@ -42,6 +42,12 @@ class NowcastAccessor:
 
         return forecast(self._obj, *args, **kwargs)
 
+    def downscale(self, *args: Any, **kwargs: Any) -> xr.DataArray:
+        """This cube or forecast on a finer grid; see :func:`xnowcast.downscale.downscale`."""
+        from xnowcast.downscale import downscale
+
+        return downscale(self._obj, *args, **kwargs)
+
     def windows(self, *args: Any, **kwargs: Any):
         """Gap-free input/target windows; see :func:`xnowcast.windows.windows`."""
         from xnowcast.windows import windows
@@ -105,6 +111,29 @@ class NowcastAccessor:
         from xnowcast.plotting import animate
 
         return animate(self._obj, *args, **kwargs)
+
+    def probability(self, *args: Any, **kwargs: Any) -> xr.DataArray:
+        """Exceedance probability of this ensemble per lead time; see :func:`xnowcast.ensemble.probability`."""
+        from xnowcast.ensemble import probability
+
+        return probability(self._obj, *args, **kwargs)
+
+    def quantile(self, *args: Any, **kwargs: Any) -> xr.DataArray:
+        """Quantiles of this ensemble over its members; see :func:`xnowcast.ensemble.quantile`."""
+        from xnowcast.ensemble import quantile
+
+        return quantile(self._obj, *args, **kwargs)
+
+    def plot_probability(self, *args: Any, **kwargs: Any):
+        """Probability maps of this ensemble; see :func:`xnowcast.plotting.plot_probability`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from xnowcast.plotting.probability import plot_probability
+
+        return plot_probability(self._obj, *args, **kwargs)
 
     def to_rain_rate(self, *args: Any, **kwargs: Any) -> xr.DataArray:
         """This cube as a rain rate in mm h-1; see :func:`xnowcast.units.to_rain_rate`."""

@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["build_parser", "main"]
@@ -70,6 +71,12 @@ def _add_window_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-in", type=int, help="input frames per forecast (default 12)")
     parser.add_argument("--n-out", type=int, help="lead times per forecast (default 24)")
     parser.add_argument(
+        "--members", type=int, help="ensemble size of an ensemble model (e.g. --model steps)"
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed of an ensemble model: the same seed, the same ensemble"
+    )
+    parser.add_argument(
         "--param",
         action="append",
         type=_parse_param,
@@ -98,6 +105,9 @@ def _model_params(args: argparse.Namespace) -> dict[str, Any]:
         params["n_in"] = args.n_in
     if args.n_out is not None:
         params["n_out"] = args.n_out
+    for name in ("members", "seed"):  # ensemble models
+        if getattr(args, name, None) is not None:
+            params[name] = getattr(args, name)
     return params
 
 
@@ -203,6 +213,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from xnowcast.verification import verify
 
     check_output(args.out, overwrite=args.overwrite)
+    map_path = None if args.no_map else Path(args.map or Path(args.out).with_suffix(".png"))
+    if map_path is not None:
+        check_output(map_path, overwrite=args.overwrite)
     t0 = time.perf_counter()
     model = get_model(args.model)
     if args.frames < model.n_in:
@@ -245,7 +258,21 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 f"({float(s.mae_persistence):.3f})       {float(s.csi):.3f} "
                 f"({float(s.csi_persistence):.3f})"
             )
+    if map_path is not None:
+        _demo_map(fc, cube, map_path, args.overwrite)
     return 0
+
+
+def _demo_map(fc: Any, cube: Any, path: Path, overwrite: bool) -> None:
+    """Draw the demo forecast beside the observation into ``path`` and say where."""
+    try:
+        from xnowcast.plotting import plot_forecast
+
+        plot_forecast(fc, obs=cube, path=path, overwrite=overwrite)
+    except ImportError as err:
+        print(f"map not drawn ({err})")
+        return
+    print(f"map of the forecast (bottom row) beside the observation (top row) -> {path}")
 
 
 def _split_list(text: str, convert: Callable[[str], Any], what: str) -> list:
@@ -340,6 +367,8 @@ def _write_csv(table: Any, args: argparse.Namespace, inputs: Any = None) -> None
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from xnowcast.io import open_archive, open_forecast
     from xnowcast.io.output import check_output
     from xnowcast.verification import scores_to_dataframe, verify
@@ -354,20 +383,28 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         thresholds=args.thresholds,
         scales=args.scales,
         mean=args.mean,
+        dim=args.dim,
+        compare=args.compare,
         reference=args.reference,
         data_range=args.data_range,
         win_size=args.win_size,
+        prob_bins=args.prob_bins,
+        roc_thresholds=args.roc_thresholds,
     )
-    with _reading({args.obs: obs, args.forecast: fc}), _progress(scores):
+    from xnowcast.verification.progress import TerminalProgress
+
+    bar = TerminalProgress(enabled=False if args.no_progress else None)
+    with _reading({args.obs: obs, args.forecast: fc}), bar:
         scores = scores.compute()
     table = scores_to_dataframe(scores)
-    table["lead_time"] = table["lead_time"].dt.total_seconds() / 60.0
+    table["lead_time"] = pd.to_timedelta(table["lead_time"]).dt.total_seconds() / 60.0
     table = table.rename(columns={"lead_time": "lead_time_min"})
     _write_csv(table, args, inputs=[args.forecast, args.obs])
     names = ", ".join(str(v) for v in scores.data_vars)
+    leads = scores.sizes.get("lead_time")
     print(
-        f"wrote {args.out}: {len(table)} scores ({names}) for "
-        f"{scores.sizes['lead_time']} lead times"
+        f"wrote {args.out}: {len(table)} scores ({names})"
+        + (f" for {leads} lead times" if leads else "")
     )
     return 0
 
@@ -455,6 +492,38 @@ class _progress:
     def __exit__(self, *exc: Any) -> None:
         if self.active:
             self.bar.__exit__(*exc)
+
+
+def _open_coarse(args: argparse.Namespace):
+    """The input of ``downscale``: a forecast file (lead_time dim) or a cube/archive."""
+    from xnowcast.io import open_archive, open_forecast
+
+    path = Path(args.input)
+    if not args.more_inputs and path.suffix in (".zarr", ".nc") and path.exists():
+        import xarray as xr
+
+        with xr.open_dataset(path, engine="zarr" if path.suffix == ".zarr" else None) as ds:
+            is_forecast = "lead_time" in ds.dims
+        if is_forecast:
+            return open_forecast(path, var=args.var)
+    return open_archive(_inputs(args), var=args.var, time=args.time_source)
+
+
+def _cmd_downscale(args: argparse.Namespace) -> int:
+    from xnowcast.downscale import downscale
+    from xnowcast.io import save_forecast
+    from xnowcast.io.output import check_output
+
+    check_output(args.out, overwrite=args.overwrite, inputs=_inputs(args))
+    coarse = _open_coarse(args)
+    with _reading({args.input: coarse}):
+        fine = downscale(
+            coarse, args.model, args.scale, batch_size=args.batch_size, device=args.device
+        )
+    save_forecast(fine, args.out, overwrite=args.overwrite, inputs=_inputs(args))
+    shape = " x ".join(f"{d}={n}" for d, n in fine.sizes.items())
+    print(f"wrote {args.out}: downscaled by {fine.attrs['downscaling_model']}, {shape}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -636,7 +705,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--metrics",
         type=lambda t: [m for m in t.split(",") if m],
-        help="comma-separated metrics (default: all), e.g. mse,csi,fss,ms-ssim",
+        help="comma-separated metrics or groups (default: mae,csi,fss), e.g. "
+        "mse,csi,fss,ms-ssim; ensembles: crps,brier,reliability,roc,rank_histogram,spread_skill",
     )
     p.add_argument(
         "--thresholds",
@@ -652,10 +722,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mean", action="store_true", help="aggregate over init times")
     p.add_argument(
+        "--dim",
+        type=lambda t: [d for d in t.split(",") if d],
+        help="comma-separated dims to aggregate over, e.g. init_time,lead_time",
+    )
+    p.add_argument(
+        "--compare",
+        choices=(">", ">="),
+        help="event rule (default: pysteps', > for categorical scores, >= for FSS and "
+        "probabilistic scores)",
+    )
+    p.add_argument(
         "--reference", choices=("persistence",), help="also score persistence and add skill scores"
     )
-    p.add_argument("--data-range", type=float, help="SSIM/MS-SSIM/PSNR data range")
+    p.add_argument(
+        "--data-range",
+        type=float,
+        help="SSIM/MS-SSIM/PSNR data range (e.g. 1023 for 10-bit counts)",
+    )
     p.add_argument("--win-size", type=int, help="SSIM/MS-SSIM window size")
+    p.add_argument(
+        "--prob-bins", type=int, default=10, help="reliability diagram bins (default 10)"
+    )
+    p.add_argument(
+        "--roc-thresholds",
+        type=int,
+        default=10,
+        help="probability thresholds of the ROC curve (default 10)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--var", help="variable to read when the files hold several")
     p.add_argument(
         "--time",
@@ -700,6 +795,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=_cmd_plot)
 
+    p = sub.add_parser(
+        "downscale",
+        help="bring a coarse cube or forecast onto a finer grid",
+        description="Downscale INPUT (a cube, archive or forecast file) with a trained "
+        "network (checkpoint of `Trainer(task='downscale')`) or an interpolation baseline "
+        "and write the fine fields to OUT (.zarr or .nc); docs/downscaling.md.",
+    )
+    _add_input_args(p, several=True)
+    p.add_argument(
+        "--model",
+        default="bicubic",
+        help="checkpoint path, or nearest, bilinear, bicubic (default: bicubic, needs --scale)",
+    )
+    p.add_argument("--scale", type=int, default=None, help="fine cells per coarse cell")
+    p.add_argument("--out", required=True, help="output path ending in .zarr or .nc")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--batch-size", type=int, default=8, help="frames per network call")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.set_defaults(func=_cmd_downscale)
+
     p = sub.add_parser("models", help="list the available models")
     p.set_defaults(func=_cmd_models)
 
@@ -707,7 +822,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="forecast a generated radar cube and write the result",
         description="Generate a synthetic radar cube (no data needed), "
-        "forecast it and write the forecast file.",
+        "forecast it and write the forecast file and a PNG map of it beside the observation.",
     )
     p.add_argument(
         "--out", default="xnowcast-demo.nc", help="output .nc or .zarr (default: xnowcast-demo.nc)"
@@ -718,7 +833,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=256, help="grid size in pixels (default 256)")
     p.add_argument("--frames", type=int, default=36, help="frames to generate (default 36)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.add_argument(
+        "--map",
+        default=None,
+        help="PNG map of the forecast beside the observation (default: OUT with suffix .png)",
+    )
+    p.add_argument("--no-map", action="store_true", help="draw no map")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT and map")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(

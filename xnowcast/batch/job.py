@@ -28,7 +28,7 @@ from xnowcast.batch.tasks import (
 )
 from xnowcast.checks import boolean, integer, positive_int, real
 from xnowcast.conventions import INIT_TIME
-from xnowcast.forecast import forecast, prepare_model
+from xnowcast.forecast import check_chunk_members, forecast, model_for_cube, prepare_model
 from xnowcast.io.output import check_output, source_paths
 from xnowcast.models.interface import NowcastModel
 from xnowcast.models.settings import RunSettings
@@ -466,6 +466,7 @@ def forecast_archive(
     var: str | None = None,
     every: str | pd.Timedelta | None = None,
     chunk_init_times: int = 8,
+    chunk_members: int | None = None,
     overwrite: bool = False,
     inputs: Any = None,
     retries: int = 2,
@@ -504,6 +505,12 @@ def forecast_archive(
         Init times per task, and per zarr chunk along ``init_time``. Memory
         per task is about ``chunk_init_times * n_out`` output frames plus the
         input frames of its windows.
+    chunk_members : int, optional
+        Ensemble models only: members a task computes at once before writing
+        them (default: about 128 MiB of output); memory per task is bounded
+        by one member chunk, not by the ensemble size. The store holds one
+        member per zarr chunk; a task's completion record is written after
+        its last member chunk, so a killed job resumes whole init-time chunks.
     overwrite : bool
         Start over: replace the store at ``out``, whatever job made it, with
         a new, empty one. By default a store made by this same job is resumed
@@ -580,6 +587,7 @@ def forecast_archive(
     check_output(out, overwrite=True, inputs=sources)
     nowcaster = prepare_model(model, model_params, kwargs)
     wins = windows(opened, n_in=nowcaster.n_in, n_out=0, var=var)
+    nowcaster = model_for_cube(nowcaster, wins.cube, wins.info)  # e.g. satellite defaults
     positions = select_init_times(wins, init_times, every=every)
     init_idx = wins.init_indices[positions]
     source = wins.cube
@@ -604,7 +612,11 @@ def forecast_archive(
         ref = os.fspath(model)
         spec = ModelSpec(
             os.path.abspath(ref) if os.path.exists(ref) else ref,
-            {**(model_params or {}), **_model_keywords(kwargs)},
+            {
+                **(model_params or {}),
+                **_model_keywords(kwargs),
+                **getattr(nowcaster, "adapted", {}),  # what model_for_cube chose
+            },
             nowcaster.settings,
         )
         cache_model(spec, nowcaster)  # tasks in this process reuse it
@@ -617,6 +629,12 @@ def forecast_archive(
         retries=int(retries),
         retry_delay=float(retry_delay),
         threads=nowcaster.settings.threads,
+        chunk_members=check_chunk_members(
+            nowcaster,
+            chunk_members,
+            int(chunk_init_times),
+            *wins.cube.shape[1:],
+        ),
     )
     return BatchJob(
         store=store,

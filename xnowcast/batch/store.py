@@ -55,6 +55,7 @@ __all__ = [
     "read_errors",
     "read_status",
     "write_chunk",
+    "write_data",
 ]
 
 #: Per-init-time completion record.
@@ -92,7 +93,7 @@ def job_signature(template: xr.DataArray, chunk_init_times: int) -> dict[str, An
     chunk_init_times : int
         Init times per task and per zarr chunk.
     """
-    y_dim, x_dim = template.dims[2], template.dims[3]
+    y_dim, x_dim = template.dims[-2], template.dims[-1]
     init = pd.DatetimeIndex(template[INIT_TIME].values)
     grid_coords = [np.asarray(template[d].values) for d in (y_dim, x_dim) if d in template.coords]
     return {
@@ -178,8 +179,10 @@ def _template_dataset(template: xr.DataArray, chunk_init_times: int) -> tuple[xr
     import dask.array as dsa
 
     name = str(template.name)
-    n_init, n_out, ny, nx = template.shape
-    chunks = (chunk_init_times, _lead_chunk(chunk_init_times, n_out, ny, nx), ny, nx)
+    n_init, *members, n_out, ny, nx = template.shape  # members: (n,) for an ensemble
+    # an ensemble is stored one member per chunk: tasks write it member chunk by member chunk
+    lead = _lead_chunk(chunk_init_times, n_out, ny, nx)
+    chunks = (chunk_init_times, *[1 for _ in members], lead, ny, nx)
     data = template.copy(data=dsa.empty(template.shape, dtype=np.float32, chunks=chunks))
     data.encoding = {}
     # Coordinates are small and written now; only the forecasts stay lazy (unwritten).
@@ -394,8 +397,13 @@ def write_chunk(
     data: np.ndarray,
     status: np.ndarray,
     errors: list[str],
+    member_start: int | None = None,
 ) -> None:
     """Write one task's forecasts, then (and only then) its completion record.
+
+    For an ensemble store, ``data`` may hold only members ``member_start ..``
+    (the last member chunk of the task, the others written before with
+    :func:`write_data`).
 
     The forecasts go straight to zarr (the store's encoding of them is plain
     float32 with NaN fill, so there is nothing to encode and no copy to make),
@@ -406,16 +414,41 @@ def write_chunk(
     import zarr
 
     region = {INIT_TIME: slice(start, start + len(status))}
-    target = zarr.open_array(store=os.fspath(path), path=name, mode="r+")
-    if target.shape[1:] != data.shape[1:] or target.dtype != data.dtype:
-        raise ValueError(
-            f"chunk of shape {data.shape} {data.dtype} does not fit the store's "
-            f"{name!r} of shape {target.shape} {target.dtype}"
-        )
-    target[start : start + len(status)] = data
+    write_data(path, name, start, data, member_start)
     # The reasons next, the status last (two separate writes: one to_zarr call does not
     # order its variables), so that a status of done/failed always comes with its reasons.
     reasons = xr.Dataset({ERROR: ((INIT_TIME,), np.asarray(errors, dtype=object))})
     reasons.to_zarr(path, region=region, mode="r+", consolidated=False)
     record = zarr.open_array(store=os.fspath(path), path=STATUS, mode="r+")
     record[start : start + len(status)] = np.asarray(status, dtype=np.int8)
+
+
+def write_data(
+    path: str | os.PathLike,
+    name: str,
+    start: int,
+    data: np.ndarray,
+    member_start: int | None = None,
+) -> None:
+    """Write forecasts of init times ``start ..`` (members ``member_start ..`` of an ensemble).
+
+    Only the data, no completion record (see :func:`write_chunk`).
+    """
+    import zarr
+
+    target = zarr.open_array(store=os.fspath(path), path=name, mode="r+")
+    ensemble = member_start is not None
+    fits = (
+        target.shape[2:] == data.shape[2:] and member_start + data.shape[1] <= target.shape[1]
+        if ensemble
+        else target.shape[1:] == data.shape[1:]
+    )
+    if not fits or target.dtype != data.dtype:
+        raise ValueError(
+            f"chunk of shape {data.shape} {data.dtype} does not fit the store's "
+            f"{name!r} of shape {target.shape} {target.dtype}"
+        )
+    if ensemble:
+        target[start : start + len(data), member_start : member_start + data.shape[1]] = data
+    else:
+        target[start : start + len(data)] = data

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from xnowcast.batch.store import DONE, FAILED, write_chunk
+from xnowcast.batch.store import DONE, FAILED, write_chunk, write_data
 from xnowcast.checks import error_line
 from xnowcast.forecast import forecast_block
 from xnowcast.models.interface import NowcastModel, get_model
@@ -41,6 +41,7 @@ __all__ = [
     "ModelSpec",
     "cache_model",
     "limit_threads",
+    "member_chunks",
     "resolve_model",
     "run_chunk",
 ]
@@ -211,6 +212,7 @@ class JobContext:
     retries: int = 2
     retry_delay: float = 1.0
     threads: int | None = None
+    chunk_members: int | None = None
 
 
 def _with_retries(fn: Callable[[], T], retries: int, delay: float) -> T:
@@ -254,23 +256,60 @@ def _read_frames(
     return stack, bad
 
 
+def _output_shape(n: int, model: NowcastModel, members: np.ndarray | None, grid: tuple) -> tuple:
+    ensemble = () if members is None else (len(members),)
+    return (n, *ensemble, model.n_out, *grid)
+
+
 def _forecast(
-    frames: np.ndarray, ends: np.ndarray, model: NowcastModel
+    frames: np.ndarray, ends: np.ndarray, model: NowcastModel, members: np.ndarray | None = None
 ) -> tuple[np.ndarray, dict[int, str]]:
     """``forecast_block``; when the model raises, window by window to isolate the culprit."""
     try:
-        return forecast_block(frames, ends, model), {}
+        return forecast_block(frames, ends, model, members=members), {}
     except Exception as err:
-        out = np.full((len(ends), model.n_out, *frames.shape[1:]), np.nan, np.float32)
+        out = np.full(_output_shape(len(ends), model, members, frames.shape[1:]), np.nan, np.float32)
         if len(ends) == 1:
             return out, {0: f"model {model.name!r} failed ({_reason(err)})"}
     bad = {}
     for j, end in enumerate(ends):
         try:
-            out[j] = forecast_block(frames, np.asarray([end]), model)[0]
+            out[j] = forecast_block(frames, np.asarray([end]), model, members=members)[0]
         except Exception as err:
             bad[j] = f"model {model.name!r} failed ({_reason(err)})"
     return out, bad
+
+
+def _forecast_usable(
+    frames: np.ndarray,
+    ends: np.ndarray,
+    usable: np.ndarray,
+    model: NowcastModel,
+    members: np.ndarray | None,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """:func:`_forecast` of the usable windows; NaN for the others."""
+    if usable.all():
+        return _forecast(frames, ends, model, members)
+    data = np.full(_output_shape(len(ends), model, members, frames.shape[1:]), np.nan, np.float32)
+    if not usable.any():
+        return data, {}
+    data[usable], errors = _forecast(frames, ends[usable], model, members)
+    return data, errors
+
+
+def member_chunks(model: NowcastModel, chunk_members: int | None) -> list[np.ndarray | None]:
+    """The member index of each member chunk of a task: ``[None]`` for a deterministic model.
+
+    Examples
+    --------
+    >>> from xnowcast.models import get_model
+    >>> member_chunks(get_model("steps", members=5), 2)
+    [array([0, 1]), array([2, 3]), array([4])]
+    """
+    if model.members is None:
+        return [None]
+    size = int(chunk_members or 1)
+    return [np.arange(m, min(m + size, model.members)) for m in range(0, model.members, size)]
 
 
 def empty_frames_note(frames: np.ndarray, times: np.ndarray) -> str | None:
@@ -347,24 +386,31 @@ def run_chunk(
                     f"all {ctx.n_in} input frames ({first} to {last}) are NaN "
                     "(no valid data); the forecast is NaN"
                 )
-        # All windows of an intact chunk go to the kernel at once, as in forecast().
-        if usable.all():
-            data, model_errors = _forecast(frames, task.ends, nowcaster)
-        else:
-            data = np.full((n, nowcaster.n_out, *frames.shape[1:]), np.nan, np.float32)
-            model_errors = {}
-            if usable.any():
-                data[usable], model_errors = _forecast(frames, task.ends[usable], nowcaster)
-        limit_threads(ctx.threads)  # libraries the model imported on first use
         positions = np.nonzero(usable)[0]
-        reasons.update({int(positions[k]): why for k, why in model_errors.items()})
+        chunks = member_chunks(nowcaster, ctx.chunk_members)
+        for i, index in enumerate(chunks):
+            # All windows of an intact chunk go to the kernel at once, as in forecast().
+            data, model_errors = _forecast_usable(frames, task.ends, usable, nowcaster, index)
+            reasons.update({int(positions[k]): why for k, why in model_errors.items()})
+            if i < len(chunks) - 1:  # an ensemble's member chunk; the record comes with the last
+                _with_retries(
+                    lambda d=data, m=int(index[0]): write_data(  # type: ignore[index]
+                        ctx.store, ctx.name, task.start, d, m
+                    ),
+                    ctx.retries,
+                    ctx.retry_delay,
+                )
+        limit_threads(ctx.threads)  # libraries the model imported on first use
+        first_member = None if chunks[-1] is None else int(chunks[-1][0])
         del frames
         status = np.full(n, DONE, np.int8)
         errors = [""] * n
         for j, why in reasons.items():
             status[j], errors[j] = FAILED, why
         _with_retries(
-            lambda: write_chunk(ctx.store, ctx.name, ctx.dims, task.start, data, status, errors),
+            lambda: write_chunk(
+                ctx.store, ctx.name, ctx.dims, task.start, data, status, errors, first_member
+            ),
             ctx.retries,
             ctx.retry_delay,
         )

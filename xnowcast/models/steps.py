@@ -70,8 +70,10 @@ MASKS = ("incremental", "threshold", "none")
 #: Valid values of ``motion_perturbation`` (the first is the default).
 MOTION_PERTURBATIONS = ("none", "bps")
 
-#: Options of ``mask`` (``mask_kwargs``): the rim in pixels around the rain.
-MASK_DEFAULTS: dict[str, Any] = {"rim": 10}
+#: Options of ``mask`` (``mask_kwargs``): rain may grow ``grow`` pixels around the
+#: member's rain (pysteps: half the distance moved in one step), then fades over a rim of
+#: ``rim`` pixels.
+MASK_DEFAULTS: dict[str, Any] = {"grow": 2, "rim": 10}
 
 #: Options of ``motion_perturbation="bps"`` (pysteps' defaults, Bowler et al. 2006): the
 #: standard deviation of the perturbation along and across the motion is
@@ -140,7 +142,8 @@ def member_rng(seed: int, member: int, stream: int = 0) -> np.random.Generator:
 @numba.njit(cache=True, nogil=True)
 def _ar_step(
     state: np.ndarray,
-    noise: np.ndarray,
+    normals: np.ndarray,
+    amplitude: np.ndarray,
     weights: np.ndarray,
     phi: np.ndarray,
     gain: np.ndarray,
@@ -150,17 +153,23 @@ def _ar_step(
     """One AR step of every level in the Fourier domain and the recomposed spectrum.
 
     ``state``: (2, levels, k) complex64, previous and last standardised levels (updated);
-    ``noise``: (k,) noise spectrum; ``weights``: (levels, k) band-pass weights;
-    ``phi``: (levels, 2); ``gain``: innovation std over the noise level's std;
-    ``sigma``: the last frame's std per level; ``out``: (k,) recomposed spectrum.
+    the noise spectrum is ``amplitude * (normals[0] + 1j * normals[1])``, (2, k) and (k,);
+    ``weights``: (levels, k) band-pass weights; ``phi``: (levels, 2); ``gain``:
+    innovation std over the noise level's std; ``sigma``: the last frame's std per
+    level; ``out``: (k,) recomposed spectrum.
     """
     n_levels, n = weights.shape
+    noise = np.empty(n, np.complex64)
     for i in range(n):
         out[i] = 0.0
+        noise[i] = amplitude[i] * (normals[0, i] + 1j * normals[1, i])
     for j in range(n_levels):
         p1, p2, g, s = phi[j, 0], phi[j, 1], gain[j], sigma[j]
         for i in range(n):
-            new = p1 * state[1, j, i] + p2 * state[0, j, i] + g * weights[j, i] * noise[i]
+            w = weights[j, i]
+            if w < 1e-6:  # outside the level's band: stays zero
+                continue
+            new = p1 * state[1, j, i] + p2 * state[0, j, i] + g * w * noise[i]
             state[0, j, i] = state[1, j, i]
             state[1, j, i] = new
             out[i] += s * new
@@ -191,7 +200,7 @@ def innovation_std(phi: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> innovation_std(np.array([[0.6, 0.0], [0.5, 0.3]])).round(4).tolist()
-    [0.8, 0.7937]
+    [0.8, 0.6676]
     """
     phi = np.asarray(phi, np.float64)
     p1, p2 = phi[:, 0], phi[:, 1]
@@ -228,12 +237,14 @@ class Steps(NowcastModel):
         (:mod:`xnowcast.probmatching`; pysteps STEPS uses ``"cdf"``).
     mask : {"incremental", "threshold", "none"}
         Rain/no-rain treatment before matching. ``"incremental"`` (pysteps'
-        default): rain only within ``rim`` pixels of the member's rain at the
-        previous lead time, tapered linearly over the rim; ``"threshold"``:
-        within ``rim`` pixels of the last observed rain (pysteps ``"obs"``);
+        default): rain only near the member's rain at the previous lead time,
+        tapered linearly over a rim; ``"threshold"``: near the last observed
+        rain (pysteps ``"obs"``);
         ``"none"``.
     mask_kwargs : dict, optional
-        ``{"rim": 10}``: the rim in pixels.
+        :data:`MASK_DEFAULTS`: ``grow`` (pixels the rain may spread per lead
+        time at full strength, 2) and ``rim`` (pixels over which it fades
+        beyond, 10).
     motion_perturbation : {"none", "bps"}
         ``"bps"``: each member moves with the motion plus a perturbation along
         and across the mean motion whose size grows with lead time (Bowler,
@@ -303,7 +314,8 @@ class Steps(NowcastModel):
         self.noise, self.noise_kwargs = check_noise_options(noise, noise_kwargs)
         self.mask = choice(mask, "mask", MASKS)
         self.mask_kwargs = _options(mask_kwargs, MASK_DEFAULTS, "mask_kwargs", "mask")
-        self.mask_kwargs["rim"] = integer(self.mask_kwargs["rim"], "rim (pixels)", low=0)
+        for key in ("grow", "rim"):
+            self.mask_kwargs[key] = integer(self.mask_kwargs[key], f"{key} (pixels)", low=0)
         self.motion_perturbation = choice(
             motion_perturbation, "motion_perturbation", MOTION_PERTURBATIONS
         )
@@ -456,7 +468,7 @@ class Steps(NowcastModel):
 
     def member(self, prepared: _Prepared, member: int, out: np.ndarray | None = None) -> np.ndarray:
         """The ``(n_out, y, x)`` forecast of member ``member`` of a prepared window."""
-        from xnowcast.extrapolation.semilagrangian import advect, extrapolate
+        from xnowcast.extrapolation.semilagrangian import extrapolate
 
         tf = self._transform
         floor = np.float32(tf.forward(np.zeros(1, np.float32))[0])
@@ -469,11 +481,28 @@ class Steps(NowcastModel):
         sources = np.empty((self.n_out, *shape), np.float32)
         shifts = self._motion_shifts(prepared, member)
         wet = prepared.wet
+        amplitude, local = self._noise_amplitude(prepared.noise)
         for k in range(self.n_out):
-            noise = noise_spectrum(prepared.noise, rng).ravel()
-            _ar_step(state, noise, weights, prepared.phi, prepared.gain, prepared.sigma, spectrum)
+            if local:
+                noise = noise_spectrum(prepared.noise, rng).ravel()
+                normals = np.stack([noise.real, noise.imag])
+            else:
+                normals = rng.standard_normal((2, amplitude.size), dtype=np.float32)
+            _ar_step(
+                state,
+                normals,
+                amplitude,
+                weights,
+                prepared.phi,
+                prepared.gain,
+                prepared.sigma,
+                spectrum,
+            )
             spectrum[0] = prepared.mean
-            field = np.fft.irfft2(spectrum.reshape(shape[0], -1), s=shape).astype(np.float32)
+            half = spectrum.reshape(shape[0], -1)
+            if shifts is not None:  # the member's motion perturbation: a shift of the field
+                half = half * _phase(shape, shifts[k])
+            field = np.fft.irfft2(half, s=shape).astype(np.float32)
             if self.mask != "none":
                 field = self._masked(field, prepared.wet if self.mask == "threshold" else wet)
             knots, targets = match_table(
@@ -486,9 +515,6 @@ class Steps(NowcastModel):
             physical = tf.inverse(targets.astype(np.float32)).astype(np.float64)
             apply_table(field, knots, physical, out=sources[k])
             wet = sources[k] > 0
-            if shifts is not None:
-                moved = np.broadcast_to(shifts[k][:, None, None], (2, *shape))
-                sources[k] = advect(sources[k], moved, 1, fill=0.0)
         m = self._motion
         return extrapolate(
             sources,
@@ -500,15 +526,23 @@ class Steps(NowcastModel):
             missing=prepared.missing,
         )
 
+    def _noise_amplitude(self, noise: NoiseFilter) -> tuple[np.ndarray, bool]:
+        """The filter that turns complex normals into the noise spectrum; whether it is local."""
+        if noise.method == "local":
+            return np.ones(noise.amplitude.size, np.float32), True
+        n = noise.shape[0] * noise.shape[1]
+        # white noise of unit variance has E|W(k)|^2 = n: real and imaginary parts n / 2 each
+        return (noise.amplitude.ravel() * np.float32(np.sqrt(n / 2))).astype(np.float32), False
+
     def _masked(self, field: np.ndarray, wet: np.ndarray) -> np.ndarray:
         """Rain only within ``rim`` pixels of ``wet``, tapered linearly over the rim."""
         cv2 = import_optional("cv2", "the steps ensemble model")
-        rim = int(self.mask_kwargs["rim"])
+        rim, grow = int(self.mask_kwargs["rim"]), int(self.mask_kwargs["grow"])
         if not wet.any():
             weight = np.zeros(field.shape, np.float32)
         else:
             dist = cv2.distanceTransform((~wet).astype(np.uint8), cv2.DIST_L1, 3)
-            weight = np.clip(1.0 - dist / (rim + 1.0), 0.0, 1.0).astype(np.float32)
+            weight = np.clip(1.0 - (dist - grow) / (rim + 1.0), 0.0, 1.0).astype(np.float32)
         low = np.float32(field.min())
         return low + (field - low) * weight
 
@@ -529,6 +563,14 @@ class Steps(NowcastModel):
         par, perp = np.array([u, v]), np.array([-v, u])
         velocity = (g_par * eps_par)[:, None] * par + (g_perp * eps_perp)[:, None] * perp
         return np.cumsum(velocity * per_step, axis=0).astype(np.float32)
+
+
+def _phase(shape: tuple[int, int], shift: np.ndarray) -> np.ndarray:
+    """The rfft2 phase factors that move a field by ``shift = (u, v)`` pixels (periodically)."""
+    fy = np.fft.fftfreq(shape[0]).astype(np.float32)[:, None]
+    fx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
+    u, v = float(shift[0]), float(shift[1])
+    return (np.exp(-2j * np.pi * v * fy) * np.exp(-2j * np.pi * u * fx)).astype(np.complex64)
 
 
 def _options(given: Any, defaults: dict[str, Any], what: str, owner: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from xnowcast.plotting.draw import (
 from xnowcast.plotting.grid import map_grid
 from xnowcast.plotting.maps import plot_forecast
 from xnowcast.plotting.natural_earth import set_natural_earth_dir
+from xnowcast.plotting.probability import plot_probability
 from xnowcast.plotting.skill import plot_skill
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "plot_field",
     "plot_forecast",
     "plot_motion",
+    "plot_probability",
     "plot_skill",
     "rain_colormap",
     "set_natural_earth_dir",

@@ -45,6 +45,7 @@ __all__ = [
     "first_unreadable_frame",
     "forecast",
     "forecast_block",
+    "model_for_cube",
     "physical_memory",
     "prepare_model",
     "read_frames",
@@ -148,6 +149,7 @@ def forecast(
     wins = windows(cube, n_in=nowcaster.n_in, n_out=0, var=var)
     cube, info = wins.cube, wins.info
     _check_time_step(nowcaster, info)
+    nowcaster = model_for_cube(nowcaster, cube, info)
     positions = select_init_times(wins, init_times, every=every)
     init_idx = wins.init_indices[positions]
     single = _is_single(init_times)
@@ -197,6 +199,27 @@ def prepare_model(
         )
     nowcaster = get_model(model, **(model_params or {}), **params)
     return nowcaster.with_settings(**settings) if settings else nowcaster
+
+
+def model_for_cube(model: NowcastModel, cube: xr.DataArray, info: CubeInfo) -> NowcastModel:
+    """``model`` as it forecasts ``cube``: its ``for_cube(cube, info)``, when it has one.
+
+    A model may choose defaults the user left from the cube's quantity (the
+    optical-flow model's transform for satellite channels,
+    :meth:`xnowcast.models.optical_flow.OpticalFlow.for_cube`) and learn its
+    grid spacing and time step; :func:`forecast` and
+    :func:`xnowcast.batch.forecast_archive` call it once per cube.
+
+    Examples
+    --------
+    >>> from xnowcast.conventions import normalize_cube
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> cube, info = normalize_cube(synthetic_radar(n_times=3, size=8))
+    >>> model_for_cube(get_model("persistence"), cube, info)
+    Persistence(n_in=12, n_out=24)
+    """
+    adapt = getattr(model, "for_cube", None)
+    return adapt(cube, info) if callable(adapt) else model
 
 
 def _check_time_step(model: NowcastModel, info: CubeInfo) -> None:
@@ -480,10 +503,10 @@ def forecast_block(
     valid = np.isfinite(inputs).reshape(len(ends), -1).any(axis=1)
     if valid.all():
         return run_model(model, inputs, members)
-    ensemble = () if model.members is None else (model.members if members is None else len(members),)
-    out = np.full(
-        (len(ends), *ensemble, model.n_out, *frames.shape[1:]), np.nan, dtype=np.float32
+    ensemble = (
+        () if model.members is None else (model.members if members is None else len(members),)
     )
+    out = np.full((len(ends), *ensemble, model.n_out, *frames.shape[1:]), np.nan, dtype=np.float32)
     if valid.any():
         out[valid] = run_model(model, inputs[valid], members)
     return out

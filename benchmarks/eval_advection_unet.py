@@ -105,7 +105,7 @@ def run_fold(held: str, cubes: dict, budget: float, quick: bool, cache_dir: str 
     sums, cpu = evaluate_event(cubes[held], models)
     last = hist.iloc[-1]
     base = trainer.baseline or {}
-    best = trainer._best_epoch()
+    best = trainer.best_epoch
     best_row = base if best == 0 else hist[hist.epoch == best].iloc[0].to_dict()
     training = {
         "held_out": held,

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
                 "cpu_s": float(last.cpu_total),
                 "wall_s": float(last.wall_total),
                 "baseline": trainer.baseline,
-                "best_epoch": trainer._best_epoch(),
+                "best_epoch": trainer.best_epoch,
                 "machine": machine(),
             },
             default=str,

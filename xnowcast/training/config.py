@@ -36,6 +36,8 @@ from typing import Any
 
 import yaml
 
+from xnowcast.downscale import config as downscale_config
+
 __all__ = ["OPTIONS", "example_config", "load_config", "open_data", "run_config"]
 
 #: Every config key: ``name -> (default, help)``. Trainer options take their
@@ -94,9 +96,12 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "resume": (None, "checkpoint to continue training from"),
     "overwrite": (False, "replace an existing output, checkpoint or log_dir/metrics.csv"),
     "progress": (True, "progress bar"),
+    # -- downscaling (docs/downscaling.md; xnowcast.downscale.config)
+    "task": ("nowcast", "nowcast, or downscale (super-resolution of coarse cubes)"),
+    **downscale_config.OPTIONS,
 }
 
-_DATA_KEYS = ("train", "val", "output", "time")
+_DATA_KEYS = ("train", "val", "output", "time", *downscale_config.DATA_KEYS)
 _REQUIRED = ("train", "output")
 _ENTRY_KEYS = ("path", "var", "time", "isel")
 
@@ -153,7 +158,9 @@ def load_config(source: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
         raise ValueError(
             f"the config needs {' and '.join(missing)} (see `xnowcast train --example`)"
         )
-    for key in ("train", "val"):
+    if config.get("static") is not None:
+        config["static"] = downscale_config.static_entries(config["static"], base)
+    for key in ("train", "val", *downscale_config.DATA_KEYS):
         if config.get(key) is not None:
             config[key] = [_entry(e, base, key) for e in _as_list(config[key])]
     config["output"] = str(_resolve(config["output"], base))
@@ -229,9 +236,10 @@ def run_config(source: str | os.PathLike | dict[str, Any], *, overwrite: bool | 
     val = None
     if config.get("val"):
         val = open_data(config["val"], var=config.get("var"), time=config.get("time"))
+    fit_kwargs = downscale_config.prepare(config, trainer_kwargs, train, val, open_data)
     trainer = Trainer(**trainer_kwargs)
     trainer.check_outputs(config["output"])
-    trainer.fit(train, val)
+    trainer.fit(**fit_kwargs)
     trainer.save(config["output"])
     return trainer
 

@@ -195,7 +195,10 @@ class ExtrapolatedDataset(Dataset):
         return array
 
     def prepare(self) -> None:
-        """Compute (or find in ``cache_dir``) the extrapolation of every window now."""
+        """Compute (or find in ``cache_dir``) the extrapolation of every window now.
+
+        :class:`~xnowcast.Trainer` calls it before its time budget starts.
+        """
         for k, j in self.index:
             self.stored(int(k), int(j))
 

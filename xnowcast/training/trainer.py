@@ -548,6 +548,14 @@ class Trainer:
         return pd.DataFrame(self._history, columns=_HISTORY_COLUMNS)
 
     @property
+    def best_epoch(self) -> int | None:
+        """The epoch whose weights the network has after :meth:`fit` (0: the starting weights).
+
+        ``None`` without validation data (the network then has the last epoch's weights).
+        """
+        return self._best_epoch()
+
+    @property
     def model(self) -> TorchModel:
         """The trained network as a forecasting model (a snapshot on the CPU).
 
@@ -1008,7 +1016,12 @@ class Trainer:
             torch.cuda.set_device(device)
             self.device = device
         train_ds, val_ds = self._datasets(train, val)
+        cpu0 = time.process_time()
+        for ds in (train_ds, val_ds):
+            if hasattr(ds, "prepare"):  # one-off work per window (extrapolations), not budgeted
+                ds.prepare()
         self._data_summary = {
+            "prepare_cpu_seconds": time.process_time() - cpu0,
             "train": train_ds.summary(),
             "val": None if val_ds is None else val_ds.summary(),
             "sources": {"train": self._sources(train), "val": self._sources(val)},
@@ -1158,6 +1171,7 @@ class Trainer:
         scores: dict[str, Any] = {"val_loss": None, "val_csi": None, "val_fss": None}
         if val_loader is not None:
             scores = _as_scores(self._validate(net, val_loader, dist, device))
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         return {
             "epoch": epoch + 1,
             "train_loss": total / max(count, 1),
@@ -1165,12 +1179,12 @@ class Trainer:
             "lr": lr,
             "n_out_trained": k,
             "teacher_forcing": tf,
-            "seconds": time.perf_counter() - wall0,
+            "seconds": wall,
             "steps": steps,
             "samples": samples,
-            "cpu_seconds": time.process_time() - cpu0,
-            "wall_total": float(last.get("wall_total") or 0.0) + time.perf_counter() - wall0,
-            "cpu_total": float(last.get("cpu_total") or 0.0) + time.process_time() - cpu0,
+            "cpu_seconds": cpu,
+            "wall_total": float(last.get("wall_total") or 0.0) + wall,
+            "cpu_total": float(last.get("cpu_total") or 0.0) + cpu,
         }
 
     def _step(self, net, x, y, m, k: int, tf: float, device, epoch: int) -> tuple[float, float]:

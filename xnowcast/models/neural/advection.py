@@ -235,7 +235,7 @@ class AdvectionModel(TorchModel):
             lo, hi = self.transform.output_range
             np.clip(out_t, lo, hi, out=out_t)
         out = np.asarray(self.transform.inverse(out_t), dtype=np.float32)
-        out[np.isnan(extrapolated) | np.isnan(x[:, -1:])] = np.nan
+        out[np.isnan(extrapolated)] = np.nan
         return out
 
 

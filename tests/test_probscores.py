@@ -248,3 +248,74 @@ def test_verify_ensemble_errors_name_the_fix(cube):
     # deterministic scores of an ensemble: one per member
     per_member = verify(ens, cube, ["mae"])
     assert per_member["mae"].dims == ("init_time", "member", "lead_time")
+
+
+def test_reliability_and_rank_histogram_plots(cube, tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from xnowcast.plotting import plot_rank_histogram, plot_reliability
+
+    ens = ensemble_forecast(cube, init_idx=[3, 6], n_out=2)
+    scores = verify(ens, cube, ["reliability", "rank_histogram"], thresholds=[0.5, 1.0])
+    fig = scores.nowcast.plot_reliability(lead_time=2)
+    top = fig.axes[0]
+    assert len(top.lines) == 3  # diagonal + one line per threshold
+    # pooled with counts: the plotted points are the summed events over the summed counts
+    at = scores.isel(lead_time=1).sel(threshold=0.5)
+    count = at["reliability_count"].sum("init_time")
+    expected = (at["reliability"] * at["reliability_count"]).fillna(0).sum("init_time") / count
+    np.testing.assert_allclose(top.lines[1].get_ydata(), expected.values, equal_nan=True)
+    fig = plot_rank_histogram(scores)
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    np.testing.assert_allclose(
+        heights, scores["rank_histogram"].mean(["init_time", "lead_time"]).values
+    )
+    out = tmp_path / "rel.png"
+    plot_reliability(scores, path=out)
+    assert out.stat().st_size > 0
+    with pytest.raises(FileExistsError):
+        plot_reliability(scores, path=out)
+    plot_rank_histogram(scores, path=out, overwrite=True)
+    with pytest.raises(ValueError, match="needs the score variables"):
+        plot_rank_histogram(scores[["reliability"]])
+    with pytest.raises(ValueError, match="lead_time=9"):
+        plot_reliability(scores, lead_time=9)
+
+
+def test_cli_verifies_an_ensemble_file(cube, tmp_path):
+    from xnowcast.cli import main
+
+    ens = ensemble_forecast(cube, init_idx=[3, 6], n_out=2)
+    fc_path, obs_path, out = tmp_path / "ens.nc", tmp_path / "obs.nc", tmp_path / "s.csv"
+    ens.to_dataset().to_netcdf(fc_path)
+    cube.to_dataset().to_netcdf(obs_path)
+    args = ["verify", str(fc_path), str(obs_path), "--out", str(out), "--no-progress"]
+    args += ["--metrics", "crps,rank_histogram", "--thresholds", "1", "--dim", "init_time"]
+    assert main(args) == 0
+    table = pd.read_csv(out)
+    pooled = verify(ens, cube, ["crps", "rank_histogram"], thresholds=[1.0], dim="init_time")
+    crps = table[table.metric == "crps"].sort_values("lead_time_min")
+    np.testing.assert_allclose(crps.value, pooled["crps"].values, rtol=1e-6)
+    hist = table[table.metric == "rank_histogram"]
+    assert len(hist) == 2 * 6 and "rank" in table.columns
+
+
+def test_progress_bar_only_on_a_terminal():
+    import io
+
+    import dask.array as dsa
+
+    from xnowcast.verification.progress import TerminalProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    log, tty = io.StringIO(), Terminal()
+    for stream in (log, tty):
+        with TerminalProgress(stream=stream):
+            dsa.ones(40, chunks=4).sum().compute()
+    assert log.getvalue() == ""
+    assert "scoring" in tty.getvalue() and "task" in tty.getvalue()

@@ -90,6 +90,28 @@ class NowcastAccessor:
 
         return verify(self._obj, *args, **kwargs)
 
+    def plot_reliability(self, *args: Any, **kwargs: Any):
+        """Reliability diagram of these scores; see :func:`xnowcast.plotting.plot_reliability`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from xnowcast.plotting.probabilistic import plot_reliability
+
+        return plot_reliability(self._obj, *args, **kwargs)
+
+    def plot_rank_histogram(self, *args: Any, **kwargs: Any):
+        """Rank histogram of these scores; see :func:`xnowcast.plotting.plot_rank_histogram`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from xnowcast.plotting.probabilistic import plot_rank_histogram
+
+        return plot_rank_histogram(self._obj, *args, **kwargs)
+
     def plot(self, *args: Any, **kwargs: Any):
         """Map panels of this forecast; see :func:`xnowcast.plotting.plot_forecast`.
 

@@ -4,6 +4,8 @@
   projection, rain-rate colour scale, coastlines and borders, optional
   observed row and motion vectors;
 * :func:`plot_skill`: scores of :func:`xnowcast.verify` against lead time;
+* :func:`plot_reliability`, :func:`plot_rank_histogram`: reliability diagram
+  and rank histogram of ensemble scores;
 * :func:`animate`: observed and forecast fields side by side, one frame per
   lead time, as GIF (Pillow) or MP4 (ffmpeg);
 * :func:`set_natural_earth_dir`: where the offline Natural Earth shapefiles
@@ -29,6 +31,7 @@ from xnowcast.plotting.draw import (
 from xnowcast.plotting.grid import map_grid
 from xnowcast.plotting.maps import plot_forecast
 from xnowcast.plotting.natural_earth import set_natural_earth_dir
+from xnowcast.plotting.probabilistic import plot_rank_histogram, plot_reliability
 from xnowcast.plotting.probability import plot_probability
 from xnowcast.plotting.skill import plot_skill
 
@@ -41,6 +44,8 @@ __all__ = [
     "plot_forecast",
     "plot_motion",
     "plot_probability",
+    "plot_rank_histogram",
+    "plot_reliability",
     "plot_skill",
     "rain_colormap",
     "set_natural_earth_dir",

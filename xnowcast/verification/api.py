@@ -823,9 +823,11 @@ def _settings(
 def scores_to_dataframe(scores: xr.Dataset) -> pd.DataFrame:
     """A tidy table of a :func:`verify` Dataset: one row per score value.
 
-    Columns: ``metric``, the dims present (``init_time``, ``lead_time``,
-    ``threshold``, ``scale``; missing ones are empty) and ``value``. This is
-    what ``xnowcast verify --out scores.csv`` writes.
+    Columns: ``metric``, ``init_time``, ``lead_time``, ``threshold``,
+    ``scale`` (empty where a score lacks the dim), then any other dims of the
+    scores (``member``, ``probability_bin``, ``probability_threshold``,
+    ``rank``), and ``value``. This is what ``xnowcast verify --out scores.csv``
+    writes.
 
     Examples
     --------
@@ -853,7 +855,9 @@ def scores_to_dataframe(scores: xr.Dataset) -> pd.DataFrame:
         table.insert(0, "metric", name)
         frames.append(table)
     out = pd.concat(frames, ignore_index=True)
-    for col in (INIT_TIME, LEAD_TIME, "threshold", "scale"):
+    fixed = [INIT_TIME, LEAD_TIME, "threshold", "scale"]
+    for col in fixed:
         if col not in out.columns:
             out[col] = np.nan
-    return out[["metric", INIT_TIME, LEAD_TIME, "threshold", "scale", "value"]]
+    extra = [c for c in out.columns if c not in ("metric", "value", *fixed)]
+    return out[["metric", *fixed, *extra, "value"]]

@@ -404,10 +404,11 @@ def test_animate_video_needs_ffmpeg(fc, tmp_path):
 
 
 def test_offline_natural_earth_warns_once_and_still_renders(fc, tmp_path):
+    # coastlines and borders come from the bundled set (tests/test_coastlines.py); lakes do not
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        plot_forecast(fc, leads=[1, 2], path=tmp_path / "a.png")
-        plot_forecast(fc, leads=[3], path=tmp_path / "b.png")
+        plot_forecast(fc, leads=[1, 2], path=tmp_path / "a.png", features=["coastline", "lakes"])
+        plot_forecast(fc, leads=[3], path=tmp_path / "b.png", features=["lakes"])
     natural = [w for w in caught if "Natural Earth" in str(w.message)]
     assert len(natural) == 1
     assert "set_natural_earth_dir" in str(natural[0].message)

@@ -51,13 +51,16 @@ import numpy as np
 from xnowcast.checks import check_signature, integer, real
 
 __all__ = [
+    "CONTINUOUS_STANDARD_NAMES",
     "DBR",
     "Identity",
     "Log",
     "Scale",
     "ToUint8",
     "Transform",
+    "continuous_transform",
     "get_transform",
+    "is_continuous",
     "list_transforms",
     "to_uint8",
 ]
@@ -388,6 +391,104 @@ class ToUint8(Transform):
 _TRANSFORMS: dict[str, type[Transform]] = {
     cls.name: cls for cls in (Identity, Log, DBR, Scale, ToUint8)
 }
+
+
+#: CF standard names of continuous fields (no zero background): satellite channels.
+CONTINUOUS_STANDARD_NAMES = (
+    "toa_bidirectional_reflectance",
+    "toa_brightness_temperature",
+    "brightness_temperature",
+    "toa_outgoing_radiance_per_unit_wavelength",
+    "toa_outgoing_radiance_per_unit_wavenumber",
+    "surface_albedo",
+    "cloud_albedo",
+)
+
+
+def is_continuous(cube: Any) -> bool:
+    """Whether ``cube`` holds a continuous field (e.g. a satellite channel), not precipitation.
+
+    Decided from the quantity alone (:func:`xnowcast.units.quantity_of`): a
+    CF standard name of :data:`CONTINUOUS_STANDARD_NAMES`, or units that are
+    known and are not those of a rain rate, an accumulation or a reflectivity
+    (``"1"``, ``"K"``, ``"%"``, ...). Rain rates, accumulations, reflectivities
+    and cubes without units are precipitation (the radar defaults).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> is_continuous(xr.DataArray(0.0, attrs={"units": "1", "long_name": "reflectance"}))
+    True
+    >>> is_continuous(xr.DataArray(0.0, attrs={"units": "mm h-1"}))
+    False
+    >>> is_continuous(xr.DataArray(0.0))
+    False
+    """
+    from xnowcast.units import quantity_of
+
+    standard_name = str(cube.attrs.get("standard_name", "") or "").strip().lower()
+    return standard_name in CONTINUOUS_STANDARD_NAMES or quantity_of(cube).kind == "other"
+
+
+def _nice_bounds(lo: float, hi: float) -> tuple[float, float]:
+    """``[lo, hi]`` widened to multiples of the power of ten below its span."""
+    step = 10.0 ** math.floor(math.log10(hi - lo)) if hi > lo else max(abs(hi), 1.0)
+    vmin, vmax = math.floor(lo / step) * step, math.ceil(hi / step) * step
+    return (vmin, vmax) if vmax > vmin else (vmin, vmin + step)
+
+
+def continuous_transform(cube: Any, sample: np.ndarray | None = None) -> dict[str, Any]:
+    """The default transform of a continuous field: its value range linearly onto [0, 1].
+
+    A fixed ``"scale"`` transform (no per-frame normalisation). The range is
+    the cube's ``valid_range`` (or ``valid_min``/``valid_max``) attribute when
+    it has one; otherwise the range of ``sample`` (frames of the cube), widened
+    to round numbers (multiples of the power of ten below the span: 0 .. 861
+    gives 0 .. 900), so that nearby samples give the same transform.
+
+    Parameters
+    ----------
+    cube : DataArray
+        The cube (its attributes are read).
+    sample : numpy.ndarray, optional
+        Frames of the cube, when it has no valid range attribute.
+
+    Returns
+    -------
+    dict
+        ``{"name": "scale", "vmin": ..., "vmax": ...}`` for :func:`get_transform`.
+
+    Raises
+    ------
+    ValueError
+        Neither a valid range attribute nor any finite value in ``sample``.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> cube = xr.DataArray(np.zeros((1, 2, 2)), attrs={"units": "1"})
+    >>> continuous_transform(cube, np.array([12.0, 861.0]))
+    {'name': 'scale', 'vmin': 0.0, 'vmax': 900.0}
+    >>> continuous_transform(cube.assign_attrs(valid_range=[0, 1023]))
+    {'name': 'scale', 'vmin': 0.0, 'vmax': 1023.0}
+    """
+    attrs = cube.attrs
+    valid = attrs.get("valid_range")
+    if valid is None and "valid_min" in attrs and "valid_max" in attrs:
+        valid = (attrs["valid_min"], attrs["valid_max"])
+    if valid is not None:
+        vmin, vmax = (float(v) for v in np.asarray(valid, dtype=float).ravel()[:2])
+    else:
+        values = np.asarray(sample if sample is not None else [], dtype=float)
+        finite = values[np.isfinite(values)]
+        if finite.size == 0:
+            raise ValueError(
+                "cannot choose the value range of this continuous field: it has no "
+                "valid_range attribute and the frames read hold no finite value; pass "
+                "transform={'name': 'scale', 'vmin': ..., 'vmax': ...}"
+            )
+        vmin, vmax = _nice_bounds(float(finite.min()), float(finite.max()))
+    return {"name": "scale", "vmin": vmin, "vmax": vmax}
 
 
 def list_transforms() -> list[str]:

@@ -12,6 +12,7 @@ kept), or by advecting the last observed frame as it is
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,8 +29,17 @@ from xnowcast.motion.api import (
 from xnowcast.motion.common import check_combine
 from xnowcast.motion.interface import canonical_name, get_method, list_methods
 from xnowcast.optional import import_optional
+from xnowcast.transforms import continuous_transform, is_continuous
 
-__all__ = ["CASCADE_DEFAULTS", "EXTRAPOLATIONS", "TRENDS", "OpticalFlow"]
+__all__ = [
+    "CASCADE_DEFAULTS",
+    "EXTRAPOLATIONS",
+    "MAX_SPEED",
+    "TRENDS",
+    "OpticalFlow",
+    "pixel_speed_limit",
+    "warn_implausible_motion",
+]
 
 if TYPE_CHECKING:
     from xnowcast.transforms import Transform
@@ -90,6 +100,59 @@ def check_extrapolation(
     return name, dict(options)
 
 
+#: Fastest plausible motion of a precipitation or cloud field, m/s (jet-stream winds):
+#: faster motion estimated on a cube with a known grid spacing and time step warns.
+MAX_SPEED = 100.0
+
+
+def pixel_speed_limit(cube: Any, info: Any) -> float | None:
+    """:data:`MAX_SPEED` in pixels per time step of ``cube``, or ``None`` without a metric grid.
+
+    Examples
+    --------
+    >>> from xnowcast.conventions import normalize_cube
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> pixel_speed_limit(*normalize_cube(synthetic_radar(n_times=2, size=8)))  # 1 km, 5 min
+    30.0
+    """
+    from xnowcast.conventions import grid_spacing
+
+    spacing = grid_spacing(cube, info)
+    if spacing is None or min(abs(spacing[0]), abs(spacing[1])) == 0:
+        return None
+    seconds = float(np.timedelta64(info.step, "ns").astype(np.int64)) / 1e9
+    return MAX_SPEED * seconds / min(abs(spacing[0]), abs(spacing[1]))
+
+
+def warn_implausible_motion(flow: np.ndarray, limit: float) -> None:
+    """Warn when ``flow`` (pixels per step) is faster than ``limit`` anywhere.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> flow = np.zeros((2, 4, 4), "float32"); flow[0, 0, 0] = 50.0
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_implausible_motion(flow, limit=10.0)
+    >>> "500 m/s" in str(caught[0].message)
+    True
+    """
+    speed = np.hypot(flow[0], flow[1])
+    fastest = float(np.nanmax(speed)) if np.isfinite(speed).any() else 0.0
+    if fastest <= limit:
+        return
+    share = float(np.mean(speed > limit)) * 100
+    warnings.warn(
+        f"the estimated motion reaches {fastest:.0f} pixels per step, about "
+        f"{fastest / limit * MAX_SPEED:.0f} m/s, beyond any physical speed (over "
+        f"{MAX_SPEED:.0f} m/s on {share:.1f}% of the pixels): check the input frames (missing "
+        "data encoded as values, frames of another scene) and the transform, which must suit "
+        "the field's value range (docs/satellite.md)",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
 class OpticalFlow(NowcastModel):
     """Optical-flow extrapolation nowcast (name ``"optical-flow"``).
 
@@ -107,8 +170,10 @@ class OpticalFlow(NowcastModel):
     transform : str or dict
         Intensity transform for motion estimation and for the cascade
         (:func:`xnowcast.transforms.get_transform`); default dBR with a
-        0.1 mm/h threshold. Use ``{"name": "scale", "vmin": ..., "vmax": ...}``
-        for satellite data. The forecast is in the units of the input.
+        0.1 mm/h threshold, or, when :func:`xnowcast.forecast` forecasts a
+        continuous field (a satellite channel; :meth:`for_cube`), a fixed
+        ``{"name": "scale", "vmin": ..., "vmax": ...}`` of its value range.
+        The forecast is in the units of the input.
     trend : {"none", "global"}
         Growth/decay of intensities along the flow. ``"none"`` keeps the
         advected values. ``"global"`` measures one growth factor per step
@@ -120,8 +185,9 @@ class OpticalFlow(NowcastModel):
         Value of pixels advected in from outside the domain (default ``NaN``).
     interpolation : {"linear", "nearest", "cubic"}
         Interpolation of the advected frame.
-    extrapolation : {"cascade", "advection"}
-        ``"cascade"`` (default): scale-aware extrapolation
+    extrapolation : {"cascade", "advection"}, optional
+        ``"cascade"`` (default; ``"advection"`` for continuous fields, see
+        :meth:`for_cube`): scale-aware extrapolation
         (:func:`xnowcast.extrapolation.cascade.extrapolate_cascade`): the last
         frames in the ``transform`` space are split into spatial scales, each
         scale decays with lead time as fast as it lost correlation over the
@@ -169,7 +235,7 @@ class OpticalFlow(NowcastModel):
         trend: str = "none",
         fill: float = float("nan"),
         interpolation: str = "linear",
-        extrapolation: str = EXTRAPOLATIONS[0],
+        extrapolation: str | None = None,
         extrapolation_kwargs: dict[str, Any] | None = None,
         *,
         n_in: int = 12,
@@ -206,12 +272,81 @@ class OpticalFlow(NowcastModel):
         except (TypeError, ValueError):
             raise TypeError(f"fill must be a number (or nan), got {fill!r}") from None
         self.interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
+        #: Defaults the user left, which the cube's quantity may choose (:meth:`for_cube`).
+        self._by_quantity = {
+            "transform": transform is None,
+            "extrapolation": extrapolation is None and extrapolation_kwargs is None,
+        }
         self.extrapolation, self.extrapolation_kwargs = check_extrapolation(
-            extrapolation, extrapolation_kwargs, self.n_in
+            EXTRAPOLATIONS[0] if extrapolation is None else extrapolation,
+            extrapolation_kwargs,
+            self.n_in,
         )
+        #: Largest plausible motion in pixels per step (set by :meth:`for_cube`), or None.
+        self.max_speed: float | None = None
+        #: Parameters :meth:`for_cube` chose from the cube's quantity.
+        self.adapted: dict[str, Any] = {}
         check_options(estimator, options)
         self.options = dict(options)
         self._transform = tf
+
+    def for_cube(self, cube: Any, info: Any) -> OpticalFlow:
+        """This model as it forecasts ``cube``: defaults chosen from its quantity, speed checked.
+
+        For a continuous field (:func:`xnowcast.transforms.is_continuous`: a
+        satellite channel, not precipitation), the defaults the user left are
+        replaced: ``transform`` by a fixed scaling of the field's value range
+        (:func:`xnowcast.transforms.continuous_transform`, from its
+        ``valid_range`` or its last frame) instead of dBR, which saturates at
+        100 and sees a continuous field as all rain; ``extrapolation`` by
+        ``"advection"``, since the cascade's no-rain floor and its smoothing of
+        small scales suit rain fields with a dry background (on the SEVIRI
+        cube it is worse than persistence at short leads, docs/satellite.md).
+        The chosen parameters are the model's (``get_params``, forecast
+        attributes). Radar cubes keep every default: their forecasts are
+        unchanged.
+
+        The grid spacing and time step of projected cubes also set
+        :attr:`max_speed`: a motion faster than :data:`MAX_SPEED` (m/s) warns.
+
+        Parameters
+        ----------
+        cube : DataArray
+            The normalised cube (``time, y, x``).
+        info : CubeInfo
+            What :func:`xnowcast.conventions.normalize_cube` found.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd, xarray as xr
+        >>> from xnowcast import get_model
+        >>> from xnowcast.conventions import normalize_cube
+        >>> sat = xr.DataArray(np.random.default_rng(0).uniform(50, 800, (3, 16, 16)),
+        ...     dims=("time", "y", "x"), attrs={"units": "1"},
+        ...     coords={"time": pd.date_range("2020-04-01", periods=3, freq="5min"),
+        ...             "y": ("y", 3000.0 * np.arange(16), {"units": "m"}),
+        ...             "x": ("x", 3000.0 * np.arange(16), {"units": "m"})})
+        >>> cube, info = normalize_cube(sat)
+        >>> model = get_model("optical-flow", n_in=3, n_out=2).for_cube(cube, info)
+        >>> model.transform, model.extrapolation, model.max_speed
+        ({'name': 'scale', 'vmin': 0.0, 'vmax': 900.0, 'clip': False}, 'advection', 10.0)
+        """
+        changes: dict[str, Any] = {}
+        if any(self._by_quantity.values()) and is_continuous(cube):
+            if self._by_quantity["transform"]:
+                last = cube.isel({info.time_dim: -1}).values
+                changes["transform"] = continuous_transform(cube, last)
+            if self._by_quantity["extrapolation"]:
+                changes.update(extrapolation="advection", extrapolation_kwargs=None)
+        model = self._with_params(changes) if changes else copy.copy(self)
+        model.adapted = {**self.adapted, **changes}
+        model.max_speed = pixel_speed_limit(cube, info)
+        return model
+
+    def _with_params(self, changes: dict[str, Any]) -> OpticalFlow:
+        new = type(self)(**{**self.get_params(), **changes})
+        new.settings = self.settings
+        return new
 
     def get_params(self) -> dict[str, Any]:
         """Parameters that rebuild this model with ``get_model("optical-flow", **params)``."""
@@ -251,6 +386,8 @@ class OpticalFlow(NowcastModel):
         out = np.empty((batch, self.n_out, ny, nx), np.float32)
         for b in range(batch):
             flow = self.motion(inputs[b])
+            if self.max_speed is not None:
+                warn_implausible_motion(flow, self.max_speed)
             self.extrapolate(inputs[b], flow, out=out[b])
             if self.trend == "global":
                 growth = self.growth(inputs[b, -2], inputs[b, -1], flow)

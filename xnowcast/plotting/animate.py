@@ -16,6 +16,7 @@ from xnowcast.optional import import_optional
 from xnowcast.plotting.draw import (
     MapStyle,
     add_map_axes,
+    colour_scale_for,
     new_figure,
     plot_field,
     plot_motion,
@@ -30,7 +31,6 @@ from xnowcast.plotting.frames import (
     select_forecast,
 )
 from xnowcast.plotting.grid import MapGrid, map_grid
-from xnowcast.units import rain_rate_pair
 
 __all__ = ["PANEL_SIZE", "animate"]
 
@@ -137,8 +137,7 @@ def animate(
     dpi = integer(dpi, "dpi", low=1, whole=True)
     writer = _writer(path, fps)
     da = select_forecast(fc, init_time, var)
-    if look.levels is None:  # rain-rate colour levels: convert (and say so) or refuse
-        da, obs = rain_rate_pair(da, obs, "the default colour levels", var=var)
+    look, da, obs = colour_scale_for(look, da, obs, var)  # rain rates or a continuous field
     positions = lead_positions(da, leads)
     frames = np.asarray(da.isel({LEAD_TIME: positions}).values, dtype=float)
     observed = _observed(obs, da, positions, var)

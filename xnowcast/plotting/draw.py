@@ -28,11 +28,14 @@ from xnowcast.plotting.grid import MapGrid
 from xnowcast.plotting.natural_earth import FEATURES, RESOLUTIONS, add_features
 
 __all__ = [
+    "CONTINUOUS_COLORMAP",
     "NO_DATA_COLOR",
     "RAIN_COLORS",
     "RAIN_LEVELS",
     "MapStyle",
     "add_map_axes",
+    "colour_scale_for",
+    "degree_label",
     "new_figure",
     "plot_field",
     "plot_motion",
@@ -202,6 +205,48 @@ class MapStyle:
         return cls(**{**base, **options})
 
 
+#: Colours of continuous fields (satellite channels): dark to bright.
+CONTINUOUS_COLORMAP = "cividis"
+
+
+def colour_scale_for(
+    look: MapStyle, da: xr.DataArray, obs: Any, var: str | None = None
+) -> tuple[MapStyle, xr.DataArray, Any]:
+    """The style, forecast and observations to draw, with a colour scale that suits the field.
+
+    Levels given in ``look`` are kept. Otherwise a continuous field (a
+    satellite channel, :func:`xnowcast.transforms.is_continuous`) gets 16
+    levels over its value range (its ``valid_range``, else its first lead
+    time's range rounded out, as the optical-flow transform does) in
+    :data:`CONTINUOUS_COLORMAP`; precipitation gets the rain-rate levels,
+    converted to a rain rate (and said so) or refused with the fix
+    (:func:`xnowcast.units.rain_rate_pair`).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> sat = xr.DataArray(np.linspace(12.0, 861.0, 8).reshape(1, 2, 4),
+    ...                    dims=("lead_time", "y", "x"), attrs={"units": "1"})
+    >>> look, _, _ = colour_scale_for(MapStyle(), sat, None)
+    >>> look.levels[0], look.levels[-1], len(look.colors)
+    (0.0, 900.0, 16)
+    """
+    from xnowcast.transforms import continuous_transform, is_continuous
+    from xnowcast.units import rain_rate_pair
+
+    if look.levels is not None:
+        return look, da, obs
+    if not is_continuous(da):
+        da, obs = rain_rate_pair(da, obs, "the default colour levels", var=var)
+        return look, da, obs
+    first = da.isel({da.dims[0]: 0}).values if da.ndim == 3 else da.values
+    scale = continuous_transform(da, first)
+    ramp = _matplotlib("pyplot").get_cmap(CONTINUOUS_COLORMAP)
+    levels = np.linspace(scale["vmin"], scale["vmax"], 17).tolist()
+    colors = [ramp(i / 15) for i in range(16)]
+    return MapStyle.from_options(look, levels=levels, colors=colors), da, obs
+
+
 def new_figure(**kwargs: Any) -> Any:
     """A matplotlib Figure that pyplot does not manage.
 
@@ -359,7 +404,11 @@ def _nice_step(span: float) -> float:
 
 
 def _graticule(ax: Any, grid: MapGrid) -> None:
-    """Dotted meridians and parallels, projected once (cheaper than cartopy's gridliner)."""
+    """Dotted meridians and parallels labelled in degrees (cheaper than cartopy's gridliner).
+
+    Meridians are labelled below the map where they leave its bottom edge,
+    parallels left of it where they cross its left edge.
+    """
     import cartopy.crs as ccrs
 
     geo = ccrs.PlateCarree()
@@ -387,13 +436,66 @@ def _graticule(ax: Any, grid: MapGrid) -> None:
         (np.full(100, lon), lat_min + (lat_max - lat_min) * dense)
         for lon in np.arange(np.ceil(lon_min / step) * step, lon_max, step)
     ]
+    n_meridians = len(lines)
     lines += [
         (lon_min + (lon_max - lon_min) * dense, np.full(100, lat))
         for lat in np.arange(np.ceil(lat_min / step) * step, lat_max, step)
     ]
-    for lon, lat in lines:
+    edge = ax.get_extent(crs=ax.projection)
+    for k, (lon, lat) in enumerate(lines):
         xy = ax.projection.transform_points(geo, lon, lat)
         ax.plot(xy[:, 0], xy[:, 1], transform=ax.projection, color="0.45", lw=0.4, ls=":", zorder=2)
+        meridian = k < n_meridians
+        _label_line(ax, xy, edge, meridian, degree_label(lon[0] if meridian else lat[0], meridian))
+
+
+def degree_label(value: float, is_lon: bool) -> str:
+    """A gridline label in degrees: ``5°E``, ``12.5°W``, ``52°N``, ``0°``.
+
+    Examples
+    --------
+    >>> degree_label(5.0, True), degree_label(-12.5, True), degree_label(52, False)
+    ('5°E', '12.5°W', '52°N')
+    >>> degree_label(0.0, False)
+    '0°'
+    """
+    value = round(float(value), 4)
+    hemisphere = "" if value == 0 else ("E" if value > 0 else "W") if is_lon else "NS"[value < 0]
+    return f"{abs(value):g}°{hemisphere}"
+
+
+def _label_line(
+    ax: Any, xy: np.ndarray, edge: tuple[float, ...], meridian: bool, text: str
+) -> None:
+    """Label a meridian where it crosses the bottom edge, a parallel at the left edge."""
+    x0, x1, y0, y1 = edge
+    axis, other = (1, 0) if meridian else (0, 1)
+    level = y0 if meridian else x0
+    lo, hi = (x0, x1) if meridian else (y0, y1)
+    along, across = xy[:, axis], xy[:, other]
+    ok = np.isfinite(along) & np.isfinite(across)
+    along, across = along[ok], across[ok]
+    cross = np.flatnonzero(np.diff(np.sign(along - level)) != 0)
+    if len(cross) == 0:
+        return
+    i = int(cross[0])
+    t = (level - along[i]) / (along[i + 1] - along[i])
+    at = across[i] + t * (across[i + 1] - across[i])
+    if not lo <= at <= hi:
+        return
+    pos = (at, level) if meridian else (level, at)
+    ax.annotate(
+        text,
+        xy=pos,
+        xycoords=ax.transData,
+        xytext=(0, -3) if meridian else (-3, 0),
+        textcoords="offset points",
+        ha="center" if meridian else "right",
+        va="top" if meridian else "center",
+        fontsize=7,
+        color="0.3",
+        annotation_clip=False,
+    )
 
 
 def update_field(artist: Any, values: np.ndarray, grid: MapGrid) -> None:

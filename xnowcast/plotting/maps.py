@@ -21,6 +21,7 @@ from xnowcast.conventions import LEAD_TIME, VALID_TIME
 from xnowcast.plotting.draw import (
     MapStyle,
     add_map_axes,
+    colour_scale_for,
     new_figure,
     plot_field,
     plot_motion,
@@ -36,7 +37,6 @@ from xnowcast.plotting.frames import (
     select_forecast,
 )
 from xnowcast.plotting.grid import MapGrid, map_grid
-from xnowcast.units import rain_rate_pair
 
 __all__ = ["DEFAULT_LEADS", "PANEL_SIZE", "plot_forecast"]
 
@@ -131,8 +131,7 @@ def plot_forecast(
         ncols = integer(ncols, "ncols", low=1, whole=True)
     dpi = integer(dpi, "dpi", low=1, whole=True)
     da = select_forecast(fc, init_time, var)
-    if look.levels is None:  # rain-rate colour levels: convert (and say so) or refuse
-        da, obs = rain_rate_pair(da, obs, "the default colour levels", var=var)
+    look, da, obs = colour_scale_for(look, da, obs, var)  # rain rates or a continuous field
     positions = lead_positions(da, _fitting_leads(leads, da.sizes[LEAD_TIME]))
     observed = observations_on_grid(obs, da, var) if obs is not None else None
     grid = map_grid(da)

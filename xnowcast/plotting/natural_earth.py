@@ -3,9 +3,15 @@
 cartopy draws coastlines and borders from Natural Earth shapefiles, which it
 downloads on first use. Radar workstations and compute nodes are often
 offline, where that download hangs or fails. xnowcast therefore reads the
-shapefiles only from local directories and never calls cartopy's downloader:
-a feature whose shapefile is not found is left out, with one warning per
-process, and the map is drawn without it.
+shapefiles only from local directories and never calls cartopy's downloader.
+
+Every map has coastlines and land borders all the same: xnowcast ships a
+small Natural Earth 1:110m set of them (public domain, about 60 kB, derived
+from Natural Earth's 110 m country polygons by
+``tools/derive_natural_earth.py``), drawn when no local shapefile of the
+feature is found (:func:`bundled_lines`). Finer local copies (50 m, 10 m), as
+below, take precedence. Other features (lakes, rivers) whose shapefile is not
+found are left out, with one warning per process.
 
 Where the shapefiles are looked for, in order:
 
@@ -32,19 +38,24 @@ True
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from xnowcast.checks import choice
 
 __all__ = [
+    "BUNDLED",
     "ENV_VAR",
     "FEATURES",
     "RESOLUTIONS",
     "add_features",
+    "bundled_lines",
     "natural_earth_dirs",
     "natural_earth_path",
     "set_natural_earth_dir",
@@ -67,6 +78,32 @@ FEATURES: dict[str, tuple[str, str, dict[str, Any]]] = {
 RESOLUTIONS = ("10m", "50m", "110m")
 
 _state: dict[str, Any] = {"dir": None, "warned": False}
+
+#: The bundled Natural Earth 1:110m coastlines and land borders (package data).
+BUNDLED = Path(__file__).resolve().parent / "data" / "ne_110m_lines.npz"
+
+
+@functools.lru_cache(maxsize=4)
+def bundled_lines(feature: str) -> tuple[np.ndarray, ...]:
+    """The bundled Natural Earth 1:110m lines of ``feature``: ``(n, 2)`` lon/lat arrays.
+
+    Only ``"coastline"`` and ``"borders"`` (land borders between countries)
+    are bundled; other features give an empty tuple. Drawn by
+    :func:`add_features` when no local shapefile of the feature is found.
+
+    Examples
+    --------
+    >>> coast = bundled_lines("coastline")
+    >>> len(coast) > 100, coast[0].shape[1]
+    (True, 2)
+    >>> bundled_lines("rivers")
+    ()
+    """
+    if feature not in ("coastline", "borders"):
+        return ()
+    with np.load(BUNDLED) as data:
+        xy, offsets = data[f"{feature}_lonlat"], data[f"{feature}_offsets"]
+    return tuple(xy[a:b].astype(np.float64) for a, b in itertools.pairwise(offsets.tolist()))
 
 
 def set_natural_earth_dir(path: str | os.PathLike | None) -> Path | None:
@@ -175,6 +212,14 @@ def _geometries(path: str) -> tuple:
     return tuple(shapereader.Reader(path).geometries())
 
 
+@functools.lru_cache(maxsize=4)
+def _bundled(feature: str) -> tuple:
+    import shapely
+
+    lines = bundled_lines(feature)
+    return (shapely.MultiLineString(list(lines)),) if lines else ()
+
+
 def _warn_once(missing: list[str]) -> None:
     if _state["warned"]:
         return
@@ -194,11 +239,12 @@ def add_features(
     features: Sequence[str] = ("coastline", "borders"),
     resolution: str = "50m",
 ) -> list[str]:
-    """Draw the features whose shapefiles are available on cartopy axes.
+    """Draw the features on cartopy axes, from local shapefiles or the bundled set.
 
-    The requested resolution is preferred; a locally available other
-    resolution is used instead of leaving the feature out. Missing features
-    are skipped with a single warning per process.
+    A local shapefile at the requested resolution is preferred, then one at
+    another resolution; coastlines and borders without any local shapefile
+    come from the bundled 1:110m set (:func:`bundled_lines`). Other missing
+    features are skipped with a single warning per process.
 
     Parameters
     ----------
@@ -224,12 +270,13 @@ def add_features(
     drawn, missing = [], []
     for feature in [features] if isinstance(features, str) else features:
         path = next((p for p in (natural_earth_path(feature, r) for r in order) if p), None)
-        if path is None:
+        geometries = _geometries(str(path)) if path is not None else _bundled(feature)
+        if not geometries:
             missing.append(f"{feature} ({resolution})")
             continue
         style = dict(FEATURES[feature][2])
         ax.add_feature(
-            ShapelyFeature(_geometries(str(path)), ccrs.PlateCarree()),
+            ShapelyFeature(geometries, ccrs.PlateCarree()),
             facecolor="none",
             zorder=3,
             **style,

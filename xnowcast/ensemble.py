@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -167,5 +168,7 @@ def quantile(
     values = np.atleast_1d(np.asarray(q, dtype=float))
     if values.ndim != 1 or not ((values >= 0) & (values <= 1)).all():
         raise ValueError(f"quantiles q must lie in 0..1, got {q!r}")
-    out = _by_lead(fc).quantile(q, dim=MEMBER, method=method, skipna=True, keep_attrs=True)
-    return out.astype(fc.dtype)
+    with warnings.catch_warnings():  # pixels where every member is NaN give NaN, quietly
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        out = _by_lead(fc).quantile(q, dim=MEMBER, method=method, skipna=True, keep_attrs=True)
+        return out.astype(fc.dtype)

@@ -1,0 +1,268 @@
+"""The steps ensemble model: AR(2) levels, ensemble mean, determinism, batch resume, CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import xnowcast
+from xnowcast.batch import forecast_archive
+from xnowcast.batch.store import MISSING, STATUS
+from xnowcast.cascade import bandpass_filters, decompose
+from xnowcast.cli import main
+from xnowcast.datasets import synthetic_radar
+from xnowcast.extrapolation.cascade import extrapolate_cascade
+from xnowcast.io.archive import open_zarr_store
+from xnowcast.models import get_model, run_model
+from xnowcast.transforms import get_transform
+
+pytest.importorskip("cv2")
+
+LINEAR = {"name": "scale", "vmin": -10.0, "vmax": 10.0}
+PLAIN = dict(matching="none", mask="none", transform=LINEAR, n_levels=5)
+
+
+def _correlated_frames(n=4, size=64, a=0.8, seed=0):
+    """Red-noise frames that lose correlation with time (an AR(1) in time), values ~ 0 +- 3."""
+    rng = np.random.default_rng(seed)
+    k = np.hypot(np.fft.fftfreq(size)[:, None], np.fft.rfftfreq(size)[None, :])
+    k[0, 0] = 1.0
+
+    def red():
+        return np.fft.irfft2(np.fft.rfft2(rng.normal(size=(size, size))) * k**-1.2, s=(size, size))
+
+    frames = [red()]
+    for _ in range(n - 1):
+        frames.append(a * frames[-1] + np.sqrt(1 - a**2) * red())
+    frames = np.stack(frames)
+    return (3 * frames / frames.std()).astype(np.float32)
+
+
+def _static(model, monkeypatch):
+    """No motion: the advection is the identity, so the Lagrangian fields are the output."""
+    monkeypatch.setattr(model._motion, "motion", lambda frames: np.zeros((2, *frames.shape[1:]), "float32"))
+    return model
+
+
+def test_ar2_evolution_keeps_each_levels_variance(monkeypatch):
+    frames = _correlated_frames()
+    model = _static(get_model("steps", members=6, n_in=4, n_out=12, **PLAIN), monkeypatch)
+    ens = model.predict(frames[None])[0]
+    filters = bandpass_filters(frames.shape[1:], 5)
+    last = decompose(frames[-1], filters).std(axis=(1, 2))
+    for lead in (0, 5, 11):
+        got = np.mean([decompose(m[lead], filters).std(axis=(1, 2)) for m in ens], axis=0)
+        np.testing.assert_allclose(got[1:], last[1:], rtol=0.2)
+    # the small scales have decorrelated from the last frame by the last lead time
+    fine = [decompose(m[-1], filters)[-1] for m in ens]
+    obs_fine = decompose(frames[-1], filters)[-1]
+    corr = np.mean([np.corrcoef(f.ravel(), obs_fine.ravel())[0, 1] for f in fine])
+    assert corr < 0.5
+
+
+def test_ensemble_mean_approaches_the_deterministic_cascade(monkeypatch):
+    frames = _correlated_frames(size=48, seed=4)
+    model = _static(get_model("steps", members=32, n_in=4, n_out=4, **PLAIN), monkeypatch)
+    ens = model.predict(frames[None])[0]
+    det = extrapolate_cascade(
+        frames,
+        np.zeros((2, 48, 48), "float32"),
+        4,
+        transform=get_transform(LINEAR),
+        n_levels=5,
+        matching="none",
+    )
+    member_error = np.sqrt(((ens - det) ** 2).mean())
+    mean_error = np.sqrt(((ens.mean(axis=0) - det) ** 2).mean())
+    assert mean_error < 0.3 * member_error  # 1 / sqrt(32) = 0.18 for independent members
+    first8 = np.sqrt(((ens[:8].mean(axis=0) - det) ** 2).mean())
+    assert mean_error < first8  # more members, closer
+
+
+def test_members_are_the_same_under_any_chunking_and_differ_with_the_seed():
+    cube = synthetic_radar(n_times=10, size=40)
+    kw = dict(members=4, seed=3, n_in=4, n_out=3)
+    one = xnowcast.forecast(cube, "steps", chunk_members=1, **kw)
+    assert one.chunks is not None and one.chunks[0] == (1, 1, 1, 1)
+    a = one.values
+    b = xnowcast.forecast(cube, "steps", chunk_members=3, **kw).values
+    c = run_model(get_model("steps", **kw), cube.values[-4:][None])[0]
+    assert np.array_equal(a, b, equal_nan=True) and np.array_equal(a, c, equal_nan=True)
+    part = run_model(get_model("steps", **kw), cube.values[-4:][None], members=[3, 1])[0]
+    assert np.array_equal(part, a[[3, 1]], equal_nan=True)
+    other = xnowcast.forecast(cube, "steps", **{**kw, "seed": 4}).values
+    assert not np.array_equal(a, other, equal_nan=True)
+    assert not np.array_equal(a[0], a[1], equal_nan=True)  # members differ
+
+
+def test_ensemble_labels_dims_and_attributes():
+    cube = synthetic_radar(n_times=12, size=32)
+    one = xnowcast.forecast(cube, "steps", members=2, seed=5, n_in=4, n_out=2)
+    assert one.dims == ("member", "lead_time", "y", "x")
+    assert one["member"].values.tolist() == [0, 1]
+    assert one["member"].attrs["standard_name"] == "realization"
+    params = xnowcast.forecast(cube, "persistence", n_in=4, n_out=2).attrs
+    assert "members" not in params["xnowcast_model_params"]  # deterministic: unchanged
+    recorded = __import__("json").loads(one.attrs["xnowcast_model_params"])
+    assert recorded["members"] == 2 and recorded["seed"] == 5
+    every = xnowcast.forecast(
+        cube, "steps", members=2, seed=5, n_in=4, n_out=2, init_times="all", chunk_init_times=3
+    )
+    assert every.dims == ("init_time", "member", "lead_time", "y", "x")
+    assert every.sizes["init_time"] == 9
+    np.testing.assert_array_equal(every.isel(init_time=-1).values, one.values)
+
+
+def test_options_run_and_motion_perturbations_spread_the_members():
+    cube = synthetic_radar(n_times=8, size=48, seed=2)
+    frames = cube.values[-4:][None]
+    base = dict(members=3, seed=0, n_in=4, n_out=6)
+    for extra in (
+        {"noise": "parametric"},
+        {"noise": "local", "noise_kwargs": {"window": 24}},
+        {"mask": "threshold", "matching": "mean"},
+        {"ar_order": 1, "n_levels": 4},
+    ):
+        out = get_model("steps", **base, **extra).predict(frames)
+        assert out.shape == (1, 3, 6, 48, 48) and np.isfinite(out).any()
+    still = get_model("steps", **base).predict(frames)
+    moved = get_model(
+        "steps",
+        **base,
+        motion_perturbation="bps",
+        motion_perturbation_kwargs={"km_per_pixel": 0.2, "minutes_per_step": 10},
+    ).predict(frames)
+    assert not np.array_equal(still, moved, equal_nan=True)
+
+
+def test_missing_data_stays_missing_and_no_rain_gives_no_rain():
+    cube = synthetic_radar(n_times=8, size=40, seed=1)
+    frames = cube.values[-4:].copy()
+    frames[:, :10, :10] = np.nan
+    out = get_model("steps", members=2, n_in=4, n_out=2).predict(frames[None])
+    assert np.isnan(out[0, :, :, :8, :8]).all()
+    dry = get_model("steps", members=2, n_in=4, n_out=2).predict(np.zeros((1, 4, 32, 32), "f4"))
+    assert np.nanmax(dry) == 0.0
+
+
+def test_bad_input_names_the_fix():
+    with pytest.raises(ValueError, match="members must be an integer >= 1"):
+        get_model("steps", members=0)
+    with pytest.raises(TypeError, match="members must be an integer"):
+        get_model("steps", members=2.5)
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        get_model("steps", seed=1.5)
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        get_model("steps", seed="0")
+    with pytest.raises(ValueError, match="mask must be one of"):
+        get_model("steps", mask="sometimes")
+    with pytest.raises(TypeError, match="motion_perturbation='bps'"):
+        get_model("steps", motion_perturbation_kwargs={"km_per_pixel": 1})
+    with pytest.raises(ValueError, match="member indices must lie in 0 .. 1"):
+        get_model("steps", members=2, n_in=4, n_out=1).predict(np.zeros((1, 4, 8, 8)), [2])
+    with pytest.raises(TypeError, match="deterministic; members= is for ensemble"):
+        run_model(get_model("persistence", n_in=2, n_out=1), np.zeros((1, 2, 4, 4)), [0])
+    cube = synthetic_radar(n_times=6, size=16)
+    with pytest.raises(TypeError, match="chunk_members is for ensemble models"):
+        xnowcast.forecast(cube, "persistence", n_in=2, n_out=1, chunk_members=2)
+
+
+SLOW_STEPS = '''
+import os, time
+from xnowcast.models import register_model
+from xnowcast.models.steps import Steps
+
+
+@register_model("slow-steps", overwrite=True)
+class SlowSteps(Steps):
+    """Steps, sleeping $XN_SLOW_SECONDS per call (crash tests)."""
+
+    name = "slow-steps"
+
+    def predict(self, inputs, members=None):
+        time.sleep(float(os.environ.get("XN_SLOW_SECONDS", "0")))
+        return super().predict(inputs, members)
+'''
+
+
+def _open(path) -> xr.Dataset:
+    return open_zarr_store(path, decode_coords="all")
+
+
+def test_two_member_batch_job_survives_a_kill_and_resumes_bit_identical(tmp_path, monkeypatch):
+    (tmp_path / "slowsteps.py").write_text(SLOW_STEPS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import slowsteps  # noqa: F401  (registers "slow-steps" here too)
+
+    src = tmp_path / "radar.nc"
+    synthetic_radar(n_times=24, size=32, seed=1).to_dataset().to_netcdf(src)
+    out, clean = tmp_path / "killed.zarr", tmp_path / "clean.zarr"
+    args = ["batch", str(src), "--model", "slow-steps", "--members", "2", "--seed", "7"]
+    args += ["--n-in", "4", "--n-out", "2", "--chunk-init-times", "3", "--no-progress"]
+    code = "import sys, slowsteps; from xnowcast.cli import main; sys.exit(main(sys.argv[1:]))"
+    env = {
+        **os.environ,
+        "XN_SLOW_SECONDS": "0.5",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args, "--out", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    total = 21
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and int((_open(out)[STATUS].values != MISSING).sum()) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    recorded = int((_open(out)[STATUS].values != MISSING).sum())
+    assert 3 <= recorded < total
+    monkeypatch.setenv("XN_SLOW_SECONDS", "0")
+    cube = xnowcast.open_archive(src)
+    params = {"members": 2, "seed": 7, "n_in": 4, "n_out": 2}
+    resumed = forecast_archive(
+        cube, "slow-steps", out, chunk_init_times=3, model_params=params
+    ).run(progress=False)
+    assert resumed.skipped == recorded and resumed.done == total - recorded
+    forecast_archive(
+        cube, "slow-steps", clean, chunk_init_times=3, chunk_members=2, model_params=params
+    ).run(progress=False)
+    a, b = _open(out), _open(clean)
+    name = "precip_intensity"
+    assert a[name].dims == ("init_time", "member", "lead_time", "y", "x")
+    assert a[name].encoding["chunks"][1] == 1  # one member per zarr chunk
+    np.testing.assert_array_equal(a[name].values, b[name].values)
+    np.testing.assert_array_equal(a[STATUS].values, b[STATUS].values)
+
+
+def test_cli_forecast_members_and_seed(tmp_path, capsys):
+    src = tmp_path / "radar.nc"
+    synthetic_radar(n_times=10, size=32).to_dataset().to_netcdf(src)
+    out = tmp_path / "ens.zarr"
+    args = ["forecast", str(src), "--model", "steps", "--members", "3", "--seed", "4"]
+    assert main([*args, "--n-in", "4", "--n-out", "2", "--out", str(out)]) == 0
+    assert "member=3" in capsys.readouterr().out
+    ens = _open(out)["precip_intensity"]
+    assert ens.dims == ("member", "lead_time", "y", "x")
+    assert ens["member"].attrs["standard_name"] == "realization"
+    same = xnowcast.forecast(
+        xnowcast.open_archive(src), "steps", members=3, seed=4, n_in=4, n_out=2
+    )
+    np.testing.assert_array_equal(ens.values, same.values)

@@ -46,7 +46,7 @@ _LAZY = {
 
 #: Subpackages with heavy imports (matplotlib, torch), imported on first attribute access,
 #: so that ``xnowcast.plotting.plot_skill`` works right after ``import xnowcast``.
-_LAZY_SUBPACKAGES = ("plotting", "training", "motion", "transforms")
+_LAZY_SUBPACKAGES = ("plotting", "training", "motion", "transforms", "downscale")
 
 
 def __getattr__(name: str):

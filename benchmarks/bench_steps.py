@@ -198,7 +198,10 @@ def summarise(s: dict[str, np.ndarray], members: int) -> dict[str, object]:
     freq = s["rank"] / s["rank"].sum()
     return {
         "crps": s["crps"][:, 0] / s["crps"][:, 1],
-        **{f"brier{t:g}": s["brier"][i, :, 0] / s["brier"][i, :, 1] for i, t in enumerate(THRESHOLDS)},
+        **{
+            f"brier{t:g}": s["brier"][i, :, 0] / s["brier"][i, :, 1]
+            for i, t in enumerate(THRESHOLDS)
+        },
         **{f"roc{t:g}": roc_area(s["roc"][i]) for i, t in enumerate(THRESHOLDS)},
         "flatness": float(np.abs(freq - 1 / (members + 1)).sum()),
         "rank": freq,
@@ -233,8 +236,8 @@ def run_dataset(name: str, every: int, size: int | None, members: int, levels: i
     for n, end in enumerate(ends):
         inputs, obs = values[end - N_IN + 1 : end + 1], values[end + 1 : end + 1 + N_OUT]
         runs = {
-            XN: lambda: xnowcast_steps(cube, times[end], members, levels, km, minutes, n),
-            PS: lambda: pysteps_steps(inputs, members, levels, km, minutes, n),
+            XN: lambda t=times[end], s=n: xnowcast_steps(cube, t, members, levels, km, minutes, s),
+            PS: lambda f=inputs, s=n: pysteps_steps(f, members, levels, km, minutes, s),
         }
         for lab, run in runs.items():
             c, w = time.process_time(), time.perf_counter()
@@ -244,14 +247,19 @@ def run_dataset(name: str, every: int, size: int | None, members: int, levels: i
             s = score(ens, obs, rng)
             sums[lab] = s if lab not in sums else {k: sums[lab][k] + s[k] for k in s}
         print(
-            f"  {pd.Timestamp(times[end])}: CPU s " + ", ".join(f"{lab} {cpu[lab][-1]:.1f}" for lab in LABELS),
+            f"  {pd.Timestamp(times[end])}: CPU s "
+            + ", ".join(f"{lab} {cpu[lab][-1]:.1f}" for lab in LABELS),
             flush=True,
         )
     first = ends[0]
     memory = {
-        XN: peak_memory(lambda: xnowcast_steps(cube, times[first], members, levels, km, minutes, 0)),
+        XN: peak_memory(
+            lambda: xnowcast_steps(cube, times[first], members, levels, km, minutes, 0)
+        ),
         PS: peak_memory(
-            lambda: pysteps_steps(values[first - N_IN + 1 : first + 1], members, levels, km, minutes, 0)
+            lambda: pysteps_steps(
+                values[first - N_IN + 1 : first + 1], members, levels, km, minutes, 0
+            )
         ),
     }
     return {
@@ -298,10 +306,14 @@ def tables(results: dict, load_text: str, members: int, levels: int, mode: str) 
     for name, res in [*results.items(), ("mean", None)]:
         for lab in LABELS:
             cells = [
-                np.mean([value(r, lab, k) for r in results.values()]) if res is None else value(res, lab, k)
+                np.mean([value(r, lab, k) for r in results.values()])
+                if res is None
+                else value(res, lab, k)
                 for k, _ in METRICS
             ]
-            lines.append(f"| {name.upper()} | {lab} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
+            lines.append(
+                f"| {name.upper()} | {lab} | " + " | ".join(f"{c:.3f}" for c in cells) + " |"
+            )
     lines += [
         "",
         "Time and memory per forecast (median CPU seconds over the windows, peak traced memory "
@@ -338,7 +350,9 @@ def tables(results: dict, load_text: str, members: int, levels: int, mode: str) 
     for name, res in results.items():
         for lab in LABELS:
             c = res["scores"][lab]["crps"]
-            lines.append(f"| {name.upper()} | {lab} | " + " | ".join(f"{c[k]:.3f}" for k in leads) + " |")
+            lines.append(
+                f"| {name.upper()} | {lab} | " + " | ".join(f"{c[k]:.3f}" for k in leads) + " |"
+            )
     return "\n".join(lines)
 
 
@@ -359,7 +373,9 @@ def main(argv: list[str] | None = None) -> None:
         name: run_dataset(name, args.every, args.crop, args.members, args.levels)
         for name in args.datasets
     }
-    mode = "python benchmarks/bench_steps.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    mode = "python benchmarks/bench_steps.py " + " ".join(
+        argv if argv is not None else __import__("sys").argv[1:]
+    )
     text = tables(results, machine_load(), args.members, args.levels, mode.strip())
     print(text)
     if not args.no_write:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-import xnowcast  # noqa: F401  (registers the accessor)
+import xnowcast
 from xnowcast.datasets import synthetic_radar
 from xnowcast.ensemble import probability, quantile
 

@@ -31,7 +31,10 @@ def _slope(k, power, lo=3, hi=40):
 
 def _mean_spectrum(filt, n=12):
     return np.mean(
-        [radial_power_spectrum(generate_noise(filt, np.random.default_rng(s)))[1] for s in range(n)],
+        [
+            radial_power_spectrum(generate_noise(filt, np.random.default_rng(s)))[1]
+            for s in range(n)
+        ],
         axis=0,
     )
 
@@ -83,19 +86,24 @@ def test_local_noise_follows_the_local_structure():
 
     def roughness(noise):  # share of the variance in the finest scales, per half
         fine = noise - np.fft.irfft2(
-            np.fft.rfft2(noise) * (np.hypot(*np.meshgrid(
-                np.fft.rfftfreq(128), np.fft.fftfreq(128))) < 0.1), s=noise.shape
+            np.fft.rfft2(noise)
+            * (np.hypot(*np.meshgrid(np.fft.rfftfreq(128), np.fft.fftfreq(128))) < 0.1),
+            s=noise.shape,
         )
-        return [float((fine[:, s] ** 2).sum() / (noise[:, s] ** 2).sum()) for s in
-                (slice(8, 56), slice(72, 120))]
+        return [
+            float((fine[:, s] ** 2).sum() / (noise[:, s] ** 2).sum())
+            for s in (slice(8, 56), slice(72, 120))
+        ]
 
     local = noise_filter(field, "local", window=32, overlap=0.5, min_wet=0.0)
-    left, right = np.mean([roughness(generate_noise(local, np.random.default_rng(s)))
-                           for s in range(6)], axis=0)
+    left, right = np.mean(
+        [roughness(generate_noise(local, np.random.default_rng(s))) for s in range(6)], axis=0
+    )
     assert right > 2 * left
     glob = noise_filter(field, "nonparametric")
-    g_left, g_right = np.mean([roughness(generate_noise(glob, np.random.default_rng(s)))
-                               for s in range(6)], axis=0)
+    g_left, g_right = np.mean(
+        [roughness(generate_noise(glob, np.random.default_rng(s))) for s in range(6)], axis=0
+    )
     assert g_right < 1.5 * g_left  # the global filter is the same everywhere
 
 

@@ -47,7 +47,9 @@ def _correlated_frames(n=4, size=64, a=0.8, seed=0):
 
 def _static(model, monkeypatch):
     """No motion: the advection is the identity, so the Lagrangian fields are the output."""
-    monkeypatch.setattr(model._motion, "motion", lambda frames: np.zeros((2, *frames.shape[1:]), "float32"))
+    monkeypatch.setattr(
+        model._motion, "motion", lambda frames: np.zeros((2, *frames.shape[1:]), "float32")
+    )
     return model
 
 

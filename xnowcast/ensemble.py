@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import xarray as xr
@@ -170,5 +170,7 @@ def quantile(
         raise ValueError(f"quantiles q must lie in 0..1, got {q!r}")
     with warnings.catch_warnings():  # pixels where every member is NaN give NaN, quietly
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        out = _by_lead(fc).quantile(q, dim=MEMBER, method=method, skipna=True, keep_attrs=True)
+        out = _by_lead(fc).quantile(
+            q, dim=MEMBER, method=cast(Any, method), skipna=True, keep_attrs=True
+        )
         return out.astype(fc.dtype)

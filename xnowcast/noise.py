@@ -266,9 +266,7 @@ def _local_filters(fields: np.ndarray, options: dict[str, Any]) -> tuple:
     return np.asarray(corners, np.int64), np.stack(amps).astype(np.float32), blend
 
 
-def noise_filter(
-    fields: np.ndarray, method: str = "nonparametric", **options: Any
-) -> NoiseFilter:
+def noise_filter(fields: np.ndarray, method: str = "nonparametric", **options: Any) -> NoiseFilter:
     """The noise filter of a field (or the mean over a stack of fields).
 
     Parameters

@@ -268,7 +268,9 @@ def _forecast(
     try:
         return forecast_block(frames, ends, model, members=members), {}
     except Exception as err:
-        out = np.full(_output_shape(len(ends), model, members, frames.shape[1:]), np.nan, np.float32)
+        out = np.full(
+            _output_shape(len(ends), model, members, frames.shape[1:]), np.nan, np.float32
+        )
         if len(ends) == 1:
             return out, {0: f"model {model.name!r} failed ({_reason(err)})"}
     bad = {}
@@ -295,6 +297,13 @@ def _forecast_usable(
         return data, {}
     data[usable], errors = _forecast(frames, ends[usable], model, members)
     return data, errors
+
+
+def _write_members(ctx: JobContext, start: int, data: np.ndarray, first: int) -> None:
+    """Write one member chunk of a task's forecasts (retried), without a completion record."""
+    _with_retries(
+        lambda: write_data(ctx.store, ctx.name, start, data, first), ctx.retries, ctx.retry_delay
+    )
 
 
 def member_chunks(model: NowcastModel, chunk_members: int | None) -> list[np.ndarray | None]:
@@ -392,14 +401,9 @@ def run_chunk(
             # All windows of an intact chunk go to the kernel at once, as in forecast().
             data, model_errors = _forecast_usable(frames, task.ends, usable, nowcaster, index)
             reasons.update({int(positions[k]): why for k, why in model_errors.items()})
-            if i < len(chunks) - 1:  # an ensemble's member chunk; the record comes with the last
-                _with_retries(
-                    lambda d=data, m=int(index[0]): write_data(  # type: ignore[index]
-                        ctx.store, ctx.name, task.start, d, m
-                    ),
-                    ctx.retries,
-                    ctx.retry_delay,
-                )
+            if index is not None and i < len(chunks) - 1:
+                # an ensemble's member chunk; the completion record comes with the last
+                _write_members(ctx, task.start, data, int(index[0]))
         limit_threads(ctx.threads)  # libraries the model imported on first use
         first_member = None if chunks[-1] is None else int(chunks[-1][0])
         del frames

@@ -101,8 +101,7 @@ def check_members(members: Any) -> int:
     """
     if isinstance(members, bool) or not isinstance(members, (int, np.integer)) or members < 1:
         raise (ValueError if isinstance(members, (int, np.integer)) else TypeError)(
-            f"members must be an integer >= 1 (the ensemble size, e.g. members=20), got "
-            f"{members!r}"
+            f"members must be an integer >= 1 (the ensemble size, e.g. members=20), got {members!r}"
         )
     return int(members)
 
@@ -277,6 +276,7 @@ class Steps(NowcastModel):
 
     name = "steps"
     min_n_in = 3
+    members: int
 
     def __init__(
         self,
@@ -407,7 +407,7 @@ class Steps(NowcastModel):
 
     def prepare(self, frames: np.ndarray) -> _Prepared:
         """What every member of one ``(n_in, y, x)`` window shares (cached per window)."""
-        key = hashlib.blake2b(np.ascontiguousarray(frames).view(np.uint8), digest_size=16)
+        key = hashlib.blake2b(np.ascontiguousarray(frames).tobytes(), digest_size=16)
         digest = key.hexdigest()
         with self._lock:
             if digest in self._cache:

@@ -1,20 +1,35 @@
-"""Verification kernels against the reference implementations on real radar frames.
+"""Verification speed: every score against its reference, and ``xnowcast verify`` end to end.
 
-    python benchmarks/bench_verification.py
+    python benchmarks/bench_verification.py [--pairs 12] [--members 10] [--skip-cli]
 
-Scores 12 forecast/observation pairs of the shared MeteoSwiss cube (640 x 710,
-persistence forecast from 17:00) with the xnowcast kernels and with pysteps,
-scikit-image and pytorch-msssim, reports the time per field pair and the
-largest difference, then times ``xnowcast.verify`` end to end. Missing pixels
-are set to 0 in both fields for the comparison, so that every implementation
-sees the same complete fields. Kernel times are CPU times of this process
-(everything runs single-threaded), which a busy shared machine disturbs less
-than wall time. Prints a table and writes it into
-docs/verification.md (between the markers).
+1. Kernels. Persistence forecasts of the shared BOM event (512 x 512,
+   accumulations per 6 min) paired with the observations: ``--pairs`` field
+   pairs, and for the probabilistic scores a synthetic ensemble of
+   ``--members`` members (the observation times random factors plus noise).
+   Missing pixels are set to 0 in both fields so that every implementation
+   sees the same complete fields. Each score is computed by xnowcast and by
+   its reference (pysteps, scikit-image, pytorch-msssim, properscoring) on
+   the same arrays; the table gives CPU milliseconds per field pair (best of
+   2, ``time.process_time``, everything single-threaded), the speed-up and
+   the largest difference.
+2. End to end, side by side in one run: ``xnowcast forecast BOM --init-times
+   all --out fc.zarr`` (persistence: 50 init times x 24 lead times) and
+   ``xnowcast verify fc.zarr BOM --out scores.csv`` with the default metrics
+   (MAE, CSI, FSS), each in a child process: wall seconds and CPU seconds
+   (the children's user + system time).
+
+Prints the tables and writes them into docs/verification.md (between the
+markers), with the machine load (``uptime``) at the start.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,107 +37,103 @@ import numpy as np
 from _docs import write_section
 
 import xnowcast
-from xnowcast.verification import categorical, continuous, image, spatial
+from xnowcast.verification import categorical, continuous, image, probabilistic, sal, spatial
 
 ROOT = Path(__file__).resolve().parents[1]
-MCH = ROOT.parent / "shared" / "data" / "radar" / "mch-20150515.nc"
+BOM = ROOT.parent / "shared" / "data" / "radar" / "bom-2-20180616"
 DOC = ROOT / "docs" / "verification.md"
 THRESHOLDS = [0.1, 1.0, 5.0]
 SCALES = [1, 4, 16]
-CATEGORICAL = (
-    categorical.csi_from_table,
-    categorical.pod_from_table,
-    categorical.far_from_table,
-    categorical.ets_from_table,
-    categorical.hss_from_table,
-    categorical.fbias_from_table,
-)
-PYSTEPS_CAT = ["CSI", "POD", "FAR", "ETS", "HSS", "BIAS"]
+CAT = {
+    "csi": "CSI", "pod": "POD", "far": "FAR", "ets": "ETS", "hss": "HSS", "fbias": "BIAS",
+    "pofd": "FA", "hk": "HK", "sedi": "SEDI", "f1": "F1", "mcc": "MCC", "acc": "ACC",
+}  # fmt: skip
+CONT = {"mse": "MSE", "mae": "MAE", "bias": "ME", "correlation": "corr_p", "nmse": "NMSE"}
 
 
-def timed(func, repeat=2, clock=time.perf_counter):
+def cpu_timed(func, repeat=2):
+    """Best CPU time of this process and the result."""
     best, out = np.inf, None
     for _ in range(repeat):
-        t0 = clock()
+        t0 = time.process_time()
         out = func()
-        best = min(best, clock() - t0)
+        best = min(best, time.process_time() - t0)
     return best, out
 
 
-def cpu_timed(func, repeat=3):
-    """Best CPU time of this process (the kernels are single-threaded numpy / torch)."""
-    return timed(func, repeat, time.process_time)
+def pairs(n_pairs: int):
+    """``(fc, obs)`` float64 arrays ``(n, 512, 512)``: persistence from frame 20 on."""
+    cube = xnowcast.open_archive(str(BOM / "*.nc"))
+    frames = np.nan_to_num(cube.values.astype(np.float64))
+    fc = np.repeat(frames[20:21], n_pairs, axis=0)
+    return fc, frames[21 : 21 + n_pairs]
 
 
-def continuous_scores(stats):
-    """The four scores from one pass of statistics, as ``verify`` computes them."""
-    return np.stack(
-        [
-            continuous.mse_from_stats(stats),
-            continuous.mae_from_stats(stats),
-            continuous.bias_from_stats(stats),
-            continuous.correlation_from_stats(stats),
-        ],
-        axis=-1,
-    )
+def ensemble(obs: np.ndarray, members: int, seed: int = 0) -> np.ndarray:
+    """``(n, member, y, x)``: the observation times random factors plus noise."""
+    rng = np.random.default_rng(seed)
+    factor = rng.uniform(0.5, 1.5, (obs.shape[0], members, 1, 1))
+    noise = rng.gamma(0.3, 0.2, (obs.shape[0], members, *obs.shape[1:]))
+    return obs[:, None] * factor + noise
 
 
-def categorical_scores(table):
-    """The six scores from one contingency table per threshold, as ``verify`` computes them."""
-    return np.stack([score(table) for score in CATEGORICAL], axis=-1)
-
-
-def main() -> None:
-    import torch
+def deterministic_cases(f, o):
     from pysteps.verification import det_cat_fct, det_cont_fct, fss
-    from pytorch_msssim import ms_ssim
+    from pysteps.verification.salscores import sal as pysteps_sal
     from skimage.metrics import structural_similarity
 
-    torch.set_num_threads(1)
-    cube = xnowcast.open_archive(str(MCH))
-    init = cube.time.values[15]
-    fc = cube.sel(time=slice(None, init)).nowcast.forecast(
-        model="persistence", model_params={"n_out": 12}
-    )
-    obs = cube.sel(time=fc.valid_time.values).values
-    f = np.nan_to_num(fc.values.astype(np.float64))
-    o = np.nan_to_num(obs.astype(np.float64))
-    n = f.shape[0]
+    n = len(f)
+    cat_scores = list(CAT.values())
 
-    def tensor(a):
-        return torch.tensor(a[:, None])
+    def ours_cat():
+        table = categorical.contingency_table(f, o, THRESHOLDS)
+        m = {name: m for name, m in vars(categorical).items() if name.endswith("_from_table")}
+        return np.stack([m[f"{name}_from_table"](table) for name in CAT], axis=-1)
 
-    cases = [
+    def ours_cont():
+        stats = continuous.continuous_stats(f, o)
+        funcs = [getattr(continuous, f"{name}_from_stats") for name in CONT]
+        return np.stack([fn(stats) for fn in funcs], axis=-1)
+
+    return [
         (
-            "MSE, MAE, bias, correlation",
+            "MSE, MAE, bias, correlation, NMSE",
             "pysteps det_cont_fct",
-            lambda: continuous_scores(continuous.continuous_stats(f, o)),
+            ours_cont,
             lambda: np.array(
-                [
-                    [r["MSE"], r["MAE"], r["ME"], r["corr_p"]]
-                    for r in (
-                        det_cont_fct(f[i], o[i], ["MSE", "MAE", "ME", "corr_p"]) for i in range(n)
-                    )
-                ]
+                [[det_cont_fct(f[i], o[i], list(CONT.values()))[s] for s in CONT.values()]
+                 for i in range(n)]
             ),
+            n,
         ),
         (
-            "CSI, POD, FAR, ETS, HSS, bias at 3 thresholds",
-            "pysteps det_cat_fct",
-            lambda: categorical_scores(categorical.contingency_table(f, o, THRESHOLDS)),
-            # pysteps counts value > threshold, xnowcast value >= threshold: shift by one ulp
-            lambda: np.array(
-                [
-                    [
-                        [r[s] for s in PYSTEPS_CAT]
-                        for r in (
-                            det_cat_fct(f[i], o[i], np.nextafter(t, -np.inf), PYSTEPS_CAT)
-                            for t in THRESHOLDS
-                        )
-                    ]
-                    for i in range(n)
-                ]
+            "regression beta, beta2",
+            "pysteps det_cont_fct",
+            lambda: np.stack(
+                [continuous.beta(f, o), continuous.beta2(f, o)], axis=-1
             ),
+            lambda: np.array(
+                [[det_cont_fct(f[i], o[i], ["beta1", "beta2"])[s] for s in ("beta1", "beta2")]
+                 for i in range(n)]
+            ),
+            n,
+        ),
+        (
+            "Spearman correlation",
+            "pysteps det_cont_fct (corr_s)",
+            lambda: continuous.spearman(f, o),
+            lambda: np.array([det_cont_fct(f[i], o[i], ["corr_s"])["corr_s"] for i in range(n)]),
+            n,
+        ),
+        (
+            "12 categorical scores at 3 thresholds",
+            "pysteps det_cat_fct",
+            ours_cat,
+            lambda: np.array(
+                [[[det_cat_fct(f[i], o[i], t, cat_scores)[s] for s in cat_scores]
+                  for t in THRESHOLDS] for i in range(n)]
+            ),
+            n,
         ),
         (
             "FSS at 3 thresholds x 3 scales",
@@ -131,53 +142,199 @@ def main() -> None:
             lambda: np.array(
                 [[[fss(f[i], o[i], t, s) for s in SCALES] for t in THRESHOLDS] for i in range(n)]
             ),
+            n,
         ),
         (
-            "SSIM, window 3, data range 1023",
+            "SSIM, window 7, data range 100",
             "skimage structural_similarity",
-            lambda: image.ssim(f, o, win_size=3, data_range=1023),
+            lambda: image.ssim(f, o, data_range=100.0),
             lambda: np.array(
-                [structural_similarity(f[i], o[i], win_size=3, data_range=1023) for i in range(n)]
+                [structural_similarity(f[i], o[i], data_range=100.0) for i in range(n)]
             ),
+            n,
         ),
         (
-            "MS-SSIM, window 3, data range 1023",
-            "pytorch_msssim ms_ssim (CPU, 1 thread)",
-            lambda: image.ms_ssim(f, o, win_size=3, data_range=1023),
-            lambda: ms_ssim(
-                tensor(f), tensor(o), data_range=1023, win_size=3, size_average=False
-            ).numpy(),
+            "SAL",
+            "pysteps salscores.sal",
+            lambda: np.array([sal.sal(f[i], o[i]) for i in range(min(n, 3))]),
+            lambda: np.array([pysteps_sal(f[i], o[i]) for i in range(min(n, 3))]),
+            min(n, 3),
         ),
     ]
+
+
+def msssim_cases(f, o):
+    import torch
+    from pytorch_msssim import ms_ssim, ssim
+
+    torch.set_num_threads(1)
+    n = len(f)
+
+    def tensor(a):
+        return torch.tensor(a[:, None])
+
+    return [
+        (
+            "SSIM, Gaussian window 11, data range 100",
+            "pytorch_msssim ssim (CPU, 1 thread)",
+            lambda: image.ssim(f, o, data_range=100.0, win_size=11, gaussian=True),
+            lambda: ssim(tensor(f), tensor(o), data_range=100.0, size_average=False).numpy(),
+            n,
+        ),
+        (
+            "MS-SSIM, window 3, data range 861",
+            "pytorch_msssim ms_ssim (CPU, 1 thread)",
+            lambda: image.ms_ssim(f, o, win_size=3, data_range=861.0),
+            lambda: ms_ssim(
+                tensor(f), tensor(o), data_range=861.0, win_size=3, size_average=False
+            ).numpy(),
+            n,
+        ),
+    ]
+
+
+def ensemble_cases(ens, o):
+    import properscoring
+    from pysteps.verification.ensscores import rankhist
+    from pysteps.verification.probscores import CRPS, ROC_curve, reldiag
+
+    n = len(o)
+    members = ens.shape[1]
+
+    def hist():
+        return probabilistic.probability_stats(ens, o, THRESHOLDS)
+
+    return [
+        (
+            f"CRPS ({members} members)",
+            "pysteps CRPS",
+            lambda: probabilistic.crps(ens, o),
+            lambda: np.array([CRPS(ens[i], o[i]) for i in range(n)]),
+            n,
+        ),
+        (
+            f"CRPS ({members} members)",
+            "properscoring crps_ensemble",
+            lambda: probabilistic.crps(ens, o),
+            lambda: np.array(
+                [properscoring.crps_ensemble(o[i], np.moveaxis(ens[i], 0, -1)).mean()
+                 for i in range(n)]
+            ),
+            n,
+        ),
+        (
+            "Brier score at 3 thresholds",
+            "properscoring threshold_brier_score",
+            lambda: probabilistic.brier(ens, o, THRESHOLDS),
+            lambda: np.array(
+                [properscoring.threshold_brier_score(
+                    o[i], np.moveaxis(ens[i], 0, -1), THRESHOLDS).mean(axis=(0, 1))
+                 for i in range(n)]
+            ),
+            n,
+        ),
+        (
+            "reliability diagram at 3 thresholds (incl. probabilities)",
+            "pysteps excprob + reldiag",
+            lambda: probabilistic.reliability_from_stats(hist(), 10),
+            lambda: np.array(
+                [[reldiag(np.mean(ens[i] >= t, axis=0), o[i], t, min_count=1)[1]
+                  for t in THRESHOLDS] for i in range(n)]
+            ),
+            n,
+        ),
+        (
+            "ROC curve and area at 3 thresholds (incl. probabilities)",
+            "pysteps excprob + ROC_curve",
+            lambda: probabilistic.roc_area_from_stats(hist(), 10),
+            lambda: np.array(
+                [[ROC_curve(np.mean(ens[i] >= t, axis=0), o[i], t, compute_area=True)[2]
+                  for t in THRESHOLDS] for i in range(n)]
+            ),
+            n,
+        ),
+        (
+            "rank histogram (no ties: obs + 1e-9 noise)",
+            "pysteps rankhist",
+            lambda: probabilistic.rank_histogram(ens, o),
+            lambda: np.array([rankhist(ens[i], o[i]) for i in range(n)]),
+            n,
+        ),
+    ]
+
+
+def kernel_table(n_pairs: int, members: int) -> str:
+    f, o = pairs(n_pairs)
+    rng = np.random.default_rng(1)
+    ens = ensemble(o, members)
+    o_untied = o + rng.uniform(0, 1e-9, o.shape)  # rank histogram: no ties with members
+    cases = deterministic_cases(f, o) + msssim_cases(f, o)
+    prob_cases = ensemble_cases(ens, o_untied)
     rows = []
-    for name, ref_name, ours, ref in cases:
+    for name, ref_name, ours, ref, n in cases + prob_cases:
         t_ours, a = cpu_timed(ours)
         t_ref, b = cpu_timed(ref)
-        diff = float(np.nanmax(np.abs(np.asarray(a, float) - np.asarray(b, float))))
-        rows.append((name, ref_name, 1000 * t_ours / n, 1000 * t_ref / n, diff))
-
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        both = np.isfinite(a) & np.isfinite(b)
+        same_nan = bool((np.isnan(a) == np.isnan(b)).all())
+        diff = float(np.abs(a[both] - b[both]).max()) if both.any() else 0.0
+        rows.append((name, ref_name, 1000 * t_ours / n, 1000 * t_ref / n, diff, same_nan))
+        print(rows[-1], flush=True)
     table = [
-        "| scores (12 pairs of 640 x 710) | reference | xnowcast CPU ms/pair | reference CPU "
-        "ms/pair | max difference |",
-        "| --- | --- | ---: | ---: | ---: |",
+        f"| score ({n_pairs} pairs of 512 x 512, BOM) | reference | xnowcast CPU ms/pair | "
+        "reference CPU ms/pair | speed-up | max difference |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    table += [f"| {a} | {b} | {c:.1f} | {d:.1f} | {e:.1e} |" for a, b, c, d, e in rows]
+    for name, ref_name, t_a, t_b, diff, same_nan in rows:
+        note = "" if same_nan else " (NaN differ)"
+        table.append(
+            f"| {name} | {ref_name} | {t_a:.1f} | {t_b:.1f} | {t_b / t_a:.1f}x | "
+            f"{diff:.1e}{note} |"
+        )
+    return "\n".join(table)
 
-    t_all, _ = timed(lambda: xnowcast.verify(fc, cube, win_size=3).compute(), repeat=1)
-    fcs = cube.nowcast.forecast(model="persistence", init_times=slice(cube.time.values[11], init))
-    t_lazy, scores = timed(
-        lambda: xnowcast.verify(fcs, cube, win_size=3, mean=True, reference="persistence"), repeat=1
+
+def run_child(args: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of the child) of ``python -m xnowcast.cli ARGS``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "xnowcast.cli", *args], check=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def cli_table() -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        fc, csv = os.path.join(tmp, "fc.zarr"), os.path.join(tmp, "scores.csv")
+        obs = str(BOM / "*.nc")
+        t_fc = run_child(["forecast", obs, "--init-times", "all", "--out", fc])
+        t_ver = run_child(["verify", fc, obs, "--out", csv, "--no-progress"])
+        rows = sum(1 for _ in open(csv)) - 1
+    return "\n".join(
+        [
+            "| command (BOM, 512 x 512, 50 init times x 24 lead times) | wall s | CPU s |",
+            "| --- | ---: | ---: |",
+            f"| `xnowcast forecast BOM --init-times all --out fc.zarr` (persistence) | "
+            f"{t_fc[0]:.1f} | {t_fc[1]:.1f} |",
+            f"| `xnowcast verify fc.zarr BOM --out scores.csv` (MAE, CSI, FSS; {rows} rows) | "
+            f"{t_ver[0]:.1f} | {t_ver[1]:.1f} |",
+        ]
     )
-    t_comp, _ = timed(lambda: scores.compute(), repeat=1)
-    table += [
-        "",
-        "| `xnowcast.verify` (640 x 710, all 15 metrics, dask threads) | wall seconds |",
-        "| --- | ---: |",
-        f"| 1 init time x 12 lead times | {t_all:.1f} |",
-        f"| 5 init times x 24 lead times + persistence reference: graph | {t_lazy:.2f} |",
-        f"| the same, computed (240 field pairs) | {t_comp:.1f} |",
-    ]
-    text = "\n".join(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=12)
+    parser.add_argument("--members", type=int, default=10)
+    parser.add_argument("--skip-cli", action="store_true")
+    args = parser.parse_args()
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    parts = [f"Machine load at the start: `{load}`.", "", kernel_table(args.pairs, args.members)]
+    if not args.skip_cli:
+        parts += ["", cli_table()]
+    text = "\n".join(parts)
     print(text)
     write_section(DOC, "bench_verification", text)
 

@@ -181,14 +181,23 @@ def beta2_from_stats(stats: np.ndarray) -> np.ndarray:
 
 
 def _average_ranks(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of a 1-D array, ties sharing their average rank (scipy's ``rankdata``)."""
-    order = np.argsort(a, kind="stable")
-    ordered = a[order]
+    """Ranks 1..n of a 1-D array, ties sharing their average rank (scipy's ``rankdata``).
+
+    The values equal to the minimum (no rain: most of a radar field) form one
+    tie group ranked without sorting; only the others are sorted.
+    """
+    low = a == a.min()
+    n_low = int(np.count_nonzero(low))
+    ranks = np.full(a.size, (n_low + 1) / 2.0)
+    rest = a[~low]
+    order = np.argsort(rest, kind="stable")
+    ordered = rest[order]
     first = np.r_[True, ordered[1:] != ordered[:-1]]
-    starts = np.r_[np.flatnonzero(first), a.size]
-    mean_rank = (starts[:-1] + starts[1:] + 1) / 2.0
-    ranks = np.empty(a.size)
-    ranks[order] = mean_rank[np.cumsum(first) - 1]
+    starts = np.r_[np.flatnonzero(first), rest.size]
+    mean_rank = (starts[:-1] + starts[1:] + 1) / 2.0 + n_low
+    rest_ranks = np.empty(rest.size)
+    rest_ranks[order] = mean_rank[np.cumsum(first) - 1]
+    ranks[~low] = rest_ranks
     return ranks
 
 
@@ -208,9 +217,9 @@ def spearman_stats(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
         ra, rb = _average_ranks(a[valid]), _average_ranks(b[valid])
         ra -= ra.mean()
         rb -= rb.mean()
-        den = np.sqrt(np.dot(ra, ra) * np.dot(rb, rb))
+        den = np.sqrt(np.einsum("i,i->", ra, ra) * np.einsum("i,i->", rb, rb))
         if den > 0:
-            out[i] = (np.dot(ra, rb) / den, 1.0)
+            out[i] = (np.einsum("i,i->", ra, rb) / den, 1.0)
     return out.reshape(*batch, 2)
 
 

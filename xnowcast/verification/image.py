@@ -100,32 +100,56 @@ def window_weights(win_size: int, gaussian: bool, sigma: float = 1.5) -> np.ndar
     return g / g.sum()
 
 
+def _along(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, stop)
+    return a[tuple(index)]
+
+
+def _box_sum(a: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """Sums of ``k`` consecutive values along ``axis`` (valid positions only).
+
+    Built from sums of 1, 2, 4, ... values (each the sum of two shifted
+    halves), one per bit of ``k``: about ``2 log2(k)`` passes instead of ``k``.
+    """
+    n_out = a.shape[axis] - k + 1
+    out: np.ndarray | None = None
+    power, length, offset = a, 1, 0
+    while k:
+        if k & 1:
+            piece = _along(power, axis, offset, offset + n_out)
+            if out is None:
+                out = piece.copy()
+            else:
+                out += piece
+            offset += length
+        k >>= 1
+        if k:
+            n = power.shape[axis]
+            power = _along(power, axis, 0, n - length) + _along(power, axis, length, n)
+            length *= 2
+    assert out is not None
+    return out
+
+
 def _filter_valid(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Separable correlation with ``w`` over the last two axes, valid positions only.
 
-    Accumulates in place (one temporary per pass); a uniform window adds the
-    shifted slices and scales once.
+    A uniform window is a box sum (:func:`_box_sum`), scaled once; other
+    windows accumulate the weighted shifted slices in place.
     """
     k = w.size
-    uniform = bool(np.all(w == w[0]))
+    if bool(np.all(w == w[0])):
+        out = _box_sum(_box_sum(a, k, -2), k, -1)
+        out *= w[0] * w[0]
+        return out
     out = a
     for axis in (-2, -1):
         n = out.shape[axis] - k + 1
-
-        def part(j: int, arr: np.ndarray = out, axis: int = axis, n: int = n) -> np.ndarray:
-            index = [slice(None)] * arr.ndim
-            index[axis] = slice(j, j + n)
-            return arr[tuple(index)]
-
-        acc = part(0).copy() if uniform else w[0] * part(0)
+        acc = w[0] * _along(out, axis, 0, n)
         for j in range(1, k):
-            if uniform:
-                acc += part(j)
-            else:
-                acc += w[j] * part(j)
+            acc += w[j] * _along(out, axis, j, j + n)
         out = acc
-    if uniform:
-        out *= w[0] * w[0]
     return out
 
 
@@ -344,15 +368,16 @@ def ms_ssim_min_size(win_size: int, n_scales: int = len(MS_SSIM_WEIGHTS)) -> int
 def _avg_pool2(a: np.ndarray) -> np.ndarray:
     """2x2 average pooling as ``torch.nn.functional.avg_pool2d(a, 2, padding=side % 2)``."""
     for axis in (-2, -1):
-        n = a.shape[axis]
-        if n % 2:
+        if a.shape[axis] % 2:
             pad = [(0, 0)] * a.ndim
             pad[axis] = (1, 1)
             a = np.pad(a, pad)
-        m = a.shape[axis] // 2
-        even = np.take(a, np.arange(0, 2 * m, 2), axis=axis)
-        odd = np.take(a, np.arange(1, 2 * m, 2), axis=axis)
-        a = (even + odd) / 2.0
+        even = [slice(None)] * a.ndim
+        odd = [slice(None)] * a.ndim
+        pairs = 2 * (a.shape[axis] // 2)
+        even[axis], odd[axis] = slice(0, pairs, 2), slice(1, pairs, 2)
+        a = a[tuple(even)] + a[tuple(odd)]
+        a *= 0.5
     return a
 
 

@@ -54,6 +54,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -121,9 +122,23 @@ def ensemble_pair(ens: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndar
     return e.reshape(-1, e.shape[-3], ny, nx), o.reshape(-1, ny, nx)
 
 
-def _valid(e: np.ndarray, o: np.ndarray) -> np.ndarray:
-    """Pixels where the observation and every member are finite, ``(y, x)``."""
-    return np.isfinite(o) & np.isfinite(e).all(axis=0)
+def _at_valid(e: np.ndarray, o: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(members (M, n), observations (n,))`` at the pixels where all are finite.
+
+    Views, not copies, when every pixel is valid.
+    """
+    valid = np.isfinite(o) & np.isfinite(e.sum(axis=0))
+    if valid.all():
+        return e.reshape(e.shape[0], -1), o.reshape(-1)
+    return e[:, valid], o[valid]
+
+
+def _count_members(members: np.ndarray, test: Any) -> np.ndarray:
+    """Per pixel, how many members pass ``test`` (a function of one member's values)."""
+    counts = np.zeros(members.shape[1], dtype=np.int32)
+    for member in members:
+        counts += test(member)
+    return counts
 
 
 def crps_stats(ens: np.ndarray, obs: np.ndarray) -> np.ndarray:
@@ -140,10 +155,10 @@ def crps_stats(ens: np.ndarray, obs: np.ndarray) -> np.ndarray:
     weights = (2.0 * np.arange(1, m + 1) - m - 1).reshape(m, 1)
     out = np.zeros((e.shape[0], 3))
     for i in range(e.shape[0]):
-        valid = _valid(e[i], o[i])
-        x = np.sort(e[i][:, valid].astype(np.float64), axis=0)  # (member, pixels)
-        y = o[i][valid].astype(np.float64)
-        abs_err = np.abs(x - y).sum()
+        members, y = _at_valid(e[i], o[i])
+        y = y.astype(np.float64)
+        abs_err = sum(float(np.abs(member - y).sum()) for member in members)
+        x = np.sort(members, axis=0)  # (member, pixels)
         # sum over all ordered member pairs of |x_a - x_b| = 2 sum_i (2i - M - 1) x_(i)
         pair_sum = 2.0 * float((weights * x).sum())
         out[i, 0] = y.size
@@ -208,13 +223,14 @@ def probability_stats(
     m = e.shape[1]
     out = np.zeros((e.shape[0], thr.size, m + 1, 2))
     for i in range(e.shape[0]):
-        valid = _valid(e[i], o[i])
-        members, observed = e[i][:, valid], o[i][valid]
+        members, observed = _at_valid(e[i], o[i])
         for j, t in enumerate(thr):
-            k = np.count_nonzero(exceeds(members, t, compare), axis=0)
-            event = exceeds(observed, t, compare)
-            out[i, j, :, 0] = np.bincount(k, minlength=m + 1)
-            out[i, j, :, 1] = np.bincount(k[event], minlength=m + 1)
+            k = _count_members(members, lambda x, t=t: exceeds(x, t, compare))
+            k *= 2
+            k += exceeds(observed, t, compare)  # one histogram of (k, event)
+            both = np.bincount(k, minlength=2 * (m + 1)).reshape(m + 1, 2)
+            out[i, j, :, 0] = both.sum(axis=1)
+            out[i, j, :, 1] = both[:, 1]
     return out.reshape(*np.shape(obs)[:-2], thr.size, m + 1, 2)
 
 
@@ -364,10 +380,9 @@ def rank_stats(ens: np.ndarray, obs: np.ndarray) -> np.ndarray:
     m = e.shape[1]
     out = np.zeros((e.shape[0], m + 1))
     for i in range(e.shape[0]):
-        valid = _valid(e[i], o[i])
-        members, observed = e[i][:, valid], o[i][valid]
-        below = np.count_nonzero(members < observed, axis=0)
-        ties = np.count_nonzero(members == observed, axis=0)
+        members, observed = _at_valid(e[i], o[i])
+        below = _count_members(members, lambda x, y=observed: x < y)
+        ties = _count_members(members, lambda x, y=observed: x == y)
         for tied in np.unique(ties):
             at = below[ties == tied]
             for offset in range(int(tied) + 1):
@@ -406,13 +421,12 @@ def spread_stats(ens: np.ndarray, obs: np.ndarray) -> np.ndarray:
     if e.shape[1] < 2:
         raise ValueError("the spread-skill ratio needs an ensemble of at least 2 members")
     for i in range(e.shape[0]):
-        valid = _valid(e[i], o[i])
-        members = e[i][:, valid].astype(np.float64)
-        mean = members.mean(axis=0)
+        members, observed = _at_valid(e[i], o[i])
+        mean = members.mean(axis=0, dtype=np.float64)
         out[i] = (
             mean.size,
-            members.var(axis=0, ddof=1).sum(),
-            ((mean - o[i][valid]) ** 2).sum(),
+            members.var(axis=0, ddof=1, dtype=np.float64).sum(),
+            ((mean - observed) ** 2).sum(),
         )
     return out.reshape(*np.shape(obs)[:-2], 3)
 

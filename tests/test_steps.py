@@ -268,3 +268,27 @@ def test_cli_forecast_members_and_seed(tmp_path, capsys):
         xnowcast.open_archive(src), "steps", members=3, seed=4, n_in=4, n_out=2
     )
     np.testing.assert_array_equal(ens.values, same.values)
+
+
+@pytest.mark.parametrize("options", [{"mask": "none"}, {"motion_perturbation": "bps"}])
+def test_torch_path_on_the_cpu_equals_the_cpu_kernels(options):
+    pytest.importorskip("torch")
+    frames = synthetic_radar(n_times=8, size=48, seed=2).values[-4:]
+    model = get_model("steps", members=2, n_in=4, n_out=5, **options)
+    prepared = model.prepare(frames)
+    cpu = model.member(prepared, 1)
+    torch_cpu = model.member(prepared, 1, device="cpu")
+    np.testing.assert_array_equal(np.isnan(cpu), np.isnan(torch_cpu))
+    np.testing.assert_allclose(torch_cpu, cpu, atol=1e-3, rtol=1e-4)
+    assert model.with_settings(device="cpu").accelerator() is None
+
+
+def test_gpu_equals_cpu():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    frames = synthetic_radar(n_times=8, size=48, seed=2).values[-4:]
+    model = get_model("steps", members=3, n_in=4, n_out=5)
+    cpu = model.with_settings(device="cpu").predict(frames[None])
+    gpu = model.with_settings(device="cuda").predict(frames[None])
+    np.testing.assert_allclose(gpu, cpu, atol=1e-3, rtol=1e-4)

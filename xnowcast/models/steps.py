@@ -174,6 +174,59 @@ def _ar_step(
             out[i] += s * new
 
 
+class _CpuStepper:
+    """The AR steps of one member on the CPU (compiled kernel, numpy FFT)."""
+
+    def __init__(self, prepared: _Prepared, weights: np.ndarray, shape: tuple[int, int]):
+        self.prepared, self.weights, self.shape = prepared, weights, shape
+        self.state = prepared.state.copy()
+        self.spectrum = np.empty(weights.shape[1], np.complex64)
+
+    def step(self, normals: np.ndarray, amplitude: np.ndarray, shift: Any) -> np.ndarray:
+        p = self.prepared
+        _ar_step(
+            self.state, normals, amplitude, self.weights, p.phi, p.gain, p.sigma, self.spectrum
+        )
+        self.spectrum[0] = p.mean
+        half = self.spectrum.reshape(self.shape[0], -1)
+        if shift is not None:
+            half = half * _phase(self.shape, shift)
+        return np.fft.irfft2(half, s=self.shape).astype(np.float32)
+
+
+class _TorchStepper:
+    """The AR steps of one member on a torch device (``torch.fft``), same arithmetic."""
+
+    def __init__(
+        self, prepared: _Prepared, weights: np.ndarray, shape: tuple[int, int], device: Any
+    ):
+        import torch
+
+        self.torch, self.device, self.shape = torch, device, shape
+        self.mean = prepared.mean
+        keep = weights >= 1e-6  # as the CPU kernel: outside a level's band it stays zero
+        self.weights = torch.as_tensor(np.where(keep, weights, 0), device=device)
+        self.state = torch.as_tensor(prepared.state * keep, device=device)
+        self.phi = torch.as_tensor(prepared.phi, device=device)[:, :, None]
+        self.gain = torch.as_tensor(prepared.gain, device=device)[:, None]
+        self.sigma = torch.as_tensor(prepared.sigma, device=device)[:, None]
+
+    def step(self, normals: np.ndarray, amplitude: np.ndarray, shift: Any) -> np.ndarray:
+        torch = self.torch
+        z = torch.as_tensor(normals, device=self.device)
+        noise = torch.as_tensor(amplitude, device=self.device) * torch.complex(z[0], z[1])
+        s0, s1 = self.state[0], self.state[1]
+        new = self.phi[:, 0] * s1 + self.phi[:, 1] * s0 + (self.gain * self.weights) * noise
+        self.state = torch.stack([s1, new])
+        spectrum = (self.sigma * new).sum(dim=0)
+        spectrum[0] = self.mean
+        half = spectrum.reshape(self.shape[0], -1)
+        if shift is not None:
+            half = half * torch.as_tensor(_phase(self.shape, shift), device=self.device)
+        field = torch.fft.irfft2(half, s=self.shape)
+        return field.cpu().numpy().astype(np.float32)
+
+
 class _Prepared(NamedTuple):
     """What every member of one window shares."""
 
@@ -385,11 +438,25 @@ class Steps(NowcastModel):
         index = self.member_index(members)
         batch, _, ny, nx = inputs.shape
         out = np.empty((batch, len(index), self.n_out, ny, nx), np.float32)
+        device = self.accelerator()
         for b in range(batch):
             prepared = self.prepare(inputs[b])
             for i, member in enumerate(index):
-                self.member(prepared, int(member), out=out[b, i])
+                self.member(prepared, int(member), out=out[b, i], device=device)
         return out
+
+    def accelerator(self) -> Any:
+        """The torch device of the spectral steps (run setting ``device``), ``None``: CPU kernels.
+
+        Examples
+        --------
+        >>> from xnowcast import get_model
+        >>> get_model("steps").with_settings(device="cpu").accelerator() is None
+        True
+        """
+        from xnowcast.extrapolation.accelerated import accelerator
+
+        return accelerator(self.settings.device)
 
     def member_index(self, members: Any) -> np.ndarray:
         """``members`` (default all) as an index array, checked against the ensemble size."""
@@ -466,17 +533,30 @@ class Steps(NowcastModel):
             direction=(mean / norm if norm > 1e-6 else np.zeros(2)).astype(np.float32),
         )
 
-    def member(self, prepared: _Prepared, member: int, out: np.ndarray | None = None) -> np.ndarray:
-        """The ``(n_out, y, x)`` forecast of member ``member`` of a prepared window."""
+    def member(
+        self,
+        prepared: _Prepared,
+        member: int,
+        out: np.ndarray | None = None,
+        device: Any = None,
+    ) -> np.ndarray:
+        """The ``(n_out, y, x)`` forecast of member ``member`` of a prepared window.
+
+        ``device``: a torch device for the AR steps and inverse transforms
+        (equal to the CPU kernels within float32 rounding); ``None``: the CPU.
+        """
         from xnowcast.extrapolation.semilagrangian import extrapolate
 
         tf = self._transform
         floor = np.float32(tf.forward(np.zeros(1, np.float32))[0])
         shape = prepared.missing.shape
         rng = member_rng(self.seed, member, 0)
-        state = prepared.state.copy()
         weights = _filters(shape, self.n_levels).weights.reshape(self.n_levels, -1)
-        spectrum = np.empty(weights.shape[1], np.complex64)
+        stepper = (
+            _CpuStepper(prepared, weights, shape)
+            if device is None
+            else _TorchStepper(prepared, weights, shape, device)
+        )
         probs = probabilities(N_QUANTILES)
         sources = np.empty((self.n_out, *shape), np.float32)
         shifts = self._motion_shifts(prepared, member)
@@ -488,21 +568,8 @@ class Steps(NowcastModel):
                 normals = np.stack([noise.real, noise.imag])
             else:
                 normals = rng.standard_normal((2, amplitude.size), dtype=np.float32)
-            _ar_step(
-                state,
-                normals,
-                amplitude,
-                weights,
-                prepared.phi,
-                prepared.gain,
-                prepared.sigma,
-                spectrum,
-            )
-            spectrum[0] = prepared.mean
-            half = spectrum.reshape(shape[0], -1)
-            if shifts is not None:  # the member's motion perturbation: a shift of the field
-                half = half * _phase(shape, shifts[k])
-            field = np.fft.irfft2(half, s=shape).astype(np.float32)
+            # the member's motion perturbation: a shift of the field, in the Fourier domain
+            field = stepper.step(normals, amplitude, None if shifts is None else shifts[k])
             if self.mask != "none":
                 field = self._masked(field, prepared.wet if self.mask == "threshold" else wet)
             knots, targets = match_table(

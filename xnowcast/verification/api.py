@@ -481,8 +481,19 @@ def _at_times(
             f"{pd.Timestamp(wanted.min())} to {pd.Timestamp(wanted.max())}, observations "
             f"{index[0]} to {index[-1]}); give observations that cover the forecast period"
         )
-    indexer = xr.DataArray(np.where(found, pos, 0), dims=times.dims)
-    out = cube.isel({time_dim: indexer})
+    take = np.where(found, pos, 0)
+    if times.ndim == 2 and _is_dask(cube):
+        # one plain take per init time: cheaper than dask's vectorised (vindex) indexing
+        first, second = map(str, times.dims)
+        out = xr.concat(
+            [cube.isel({time_dim: row}).rename({time_dim: second}) for row in take],
+            dim=first,
+            coords="minimal",
+            compat="override",
+            join="override",
+        )
+    else:
+        out = cube.isel({time_dim: xr.DataArray(take, dims=times.dims)})
     if not found.all():
         out = out.where(xr.DataArray(found, dims=times.dims))
     out = out.drop_vars([c for c in out.coords if c not in out.dims])

@@ -62,10 +62,13 @@ def load(name: str, quick: bool = False) -> xr.DataArray:
 
     ``quick``: 96 x 96 pixels around the rain and 37 frames (two windows).
     """
+    source = None
     if name == "mch":
-        cube = xr.open_dataset(RADAR / "mch-20150515.nc")["precip_intensity"]
+        source = RADAR / "mch-20150515.nc"
+        cube = xr.open_dataset(source)["precip_intensity"]
     elif name == "knmi":
-        cube = xr.open_dataset(RADAR / "knmi-201008.nc")["precip_intensity"]
+        source = RADAR / "knmi-201008.nc"
+        cube = xr.open_dataset(source)["precip_intensity"]
     elif name == "bom":
         acc = xnowcast.open_archive(str(RADAR / "bom-2-20180616" / "*.nc"))
         step_h = pd.Timedelta(np.diff(acc.time.values).min()).total_seconds() / 3600
@@ -78,7 +81,10 @@ def load(name: str, quick: bool = False) -> xr.DataArray:
         mean = cube.mean("time").fillna(0).values
         y0, x0 = _rainiest(mean >= 1.0, 96)
         cube = cube.isel(y=slice(y0, y0 + 96), x=slice(x0, x0 + 96))
-    return cube.astype("float32").load()
+    cube = cube.astype("float32").load()
+    if source is not None:  # the file the cube came from, recorded in checkpoints
+        cube.encoding["source"] = str(source)
+    return cube
 
 
 def _rainiest(wet: np.ndarray, size: int) -> tuple[int, int]:

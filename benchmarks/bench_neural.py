@@ -168,21 +168,37 @@ def measure(
     }
 
 
+#: Throughput rows besides the benchmark configurations: the Trainer's default U-Net and
+#: the advection-unet network (its input: 24 extrapolated leads + 4 frames).
+THROUGHPUT_EXTRA = {
+    "unet (Trainer default)": ("unet", {}),
+    "advection-unet (network only)": ("advection-unet", {"weights": None}),
+}
+
+
 def bench_throughput(seconds: float) -> str:
     dev, _ = device_info()
     threads = _one_cpu_thread(dev)
     _, name = device_info()
     dtypes = [("fp32", None)] + ([("bf16", torch.bfloat16)] if dev.type == "cuda" else [])
     rows = []
-    for model, params in CONFIGS.items():
+    runs = {f"{m} (benchmark)": (m, p) for m, p in CONFIGS.items()} | THROUGHPUT_EXTRA
+    for label_model, (model, params) in runs.items():
         net = get_model(model, n_in=12, n_out=24, **params).module
         n_par = sum(p.numel() for p in net.parameters())
+        channels = getattr(net, "in_channels", 12)
+        cfg = net.get_config()
+        keys = [k for k in params if k in cfg] or [
+            k for k in ("frames", "depth", "filters") if k in cfg
+        ]
+        config = {k: cfg[k] for k in keys}
         for label, dtype in dtypes:
-            inf = measure(net, dev, (12, 128, 128), 24, 4, dtype, seconds)
-            tr = measure(net, dev, (12, 64, 64), 24, 8, dtype, seconds)
+            inf = measure(net, dev, (channels, 128, 128), 24, 4, dtype, seconds)
+            tr = measure(net, dev, (channels, 64, 64), 24, 8, dtype, seconds)
             rows.append(
                 {
-                    "model": model,
+                    "model": label_model,
+                    "configuration": ", ".join(f"{k}={v}" for k, v in config.items()),
                     "parameters": f"{n_par:,}",
                     "dtype": label,
                     "inference windows/s (128 px)": inf["inference samples/s"],
@@ -196,7 +212,13 @@ def bench_throughput(seconds: float) -> str:
     if dev.type != "cuda":
         df = df.drop(columns="peak GPU GiB")
         note = " Per CPU core: one thread, timed in CPU time of the process (best call)."
-    return f"Device: {name}, PyTorch {torch.__version__}; 12 -> 24 frames.{note}\n\n" + markdown(df)
+    return (
+        f"Device: {name}, PyTorch {torch.__version__}; 12 -> 24 frames.{note} Rows marked "
+        "(benchmark) are the small `CONFIGS` of this script, trained in the radar section; "
+        "`unet (Trainer default)` is `Trainer(model='unet')` as built; advection-unet is its "
+        "network alone (the optical-flow extrapolation it needs is not included)."
+        "\n\n" + markdown(df)
+    )
 
 
 def bench_openstl(seconds: float) -> str:

@@ -1,6 +1,7 @@
 """Train the advection-unet weights shipped with xnowcast, on all the shared radar.
 
-    python benchmarks/train_advection_unet.py --budget 900 --overwrite
+    python benchmarks/train_advection_unet.py --budget 400 --overwrite
+    python benchmarks/train_advection_unet.py --card    # model card from the checkpoint into the docs
 
 Trains ``advection-unet`` (the network and recipe of ``_advection_unet.py``)
 on every window of the shared MeteoSwiss, KNMI and BOM events (the last 20 %
@@ -17,13 +18,68 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+import pandas as pd
 import torch
 from _advection_unet import EVENTS, ROOT, load, machine, make_trainer
+from _docs import write_section
 
 from xnowcast.models.neural.advection import PRETRAINED
+from xnowcast.training import read_metadata
 
 OUT = ROOT / "xnowcast" / "models" / "neural" / "weights" / PRETRAINED
+DOC = ROOT / "docs" / "neural.md"
+
+
+def card(path: Path) -> str:
+    """The model card of a checkpoint, from its metadata (Markdown)."""
+    meta = read_metadata(path)
+    tr = meta["training"]
+    cfg, budget, base = tr["config"], tr["budget"], tr.get("baseline") or {}
+    metrics = meta["metrics"]
+    cubes = tr["data"]["train"]["cubes"]
+    sources = tr["data"]["sources"]["train"]
+    data = "; ".join(
+        f"{Path(src).name if '/' in src else src}: {c['shape'][1]} x {c['shape'][2]} px, "
+        f"{c['time_start'][:16]} to {c['time_end'][11:16]}, "
+        f"{pd.Timedelta(c['time_step']).total_seconds() / 60:g} min steps, "
+        f"{c['n_windows']} training windows"
+        for c, src in zip(cubes, sources)
+    )
+    best = tr["best_epoch"]
+    lines = [
+        f"- **Network**: `advection-unet` {json.dumps(meta['model_params'])}, "
+        f"{meta['n_in']} -> {meta['n_out']} frames, transform `{meta['transform']['name']}`; "
+        f"{Path(path).stat().st_size / 2**20:.2f} MiB, SHA-256 checked on load, read with "
+        "`torch.load(weights_only=True)`.",
+        f"- **Data**: {data}. The last {cfg['val_split']:.0%} of each event's windows validate "
+        f"({tr['data']['val']['n_windows']} windows, not trained on). Time step of the training "
+        f"data: {meta['time_step'] or 'mixed (5 and 6 min)'}.",
+        f"- **Budget**: {budget['cpu_seconds']:.0f} CPU seconds on one thread "
+        f"(`time_limit={cfg['time_limit']:g}`, `budget_clock='{budget['clock']}'`; "
+        f"{budget['wall_seconds']:.0f} wall seconds on a shared, loaded 2-core machine), "
+        f"{budget['steps']} optimizer steps, {budget['samples']} samples of "
+        f"{cfg['crop']} x {cfg['crop']} px (batch {cfg['batch_size']}, Adam {cfg['lr']:g}, "
+        f"loss {cfg['loss']}), plus {tr['data'].get('prepare_cpu_seconds', 0):.0f} CPU s "
+        "for the extrapolations. All lead times trained "
+        f"(`leads_trained={meta['leads_trained']}`).",
+        f"- **Validation** (CSI at {cfg['score_threshold']:g} mm/h, pooled over windows and "
+        f"leads, rainiest {cfg['crop']} px crop of each window): the starting weights (the "
+        f"optical-flow forecast) score {base.get('val_csi', float('nan')):.4f} (FSS "
+        f"{base.get('val_fss', float('nan')):.4f}); the weights kept are those of epoch "
+        f"{best}"
+        + (
+            " (the starting weights: no epoch beat the optical-flow forecast)"
+            if best == 0
+            else f", CSI {metrics.get('best_val_csi', float('nan')):.4f} "
+            f"(FSS {metrics.get('best_val_fss', float('nan')):.4f})"
+        )
+        + f" of {tr['epochs_run']} epochs.",
+        "- **Command**: `python benchmarks/train_advection_unet.py "
+        f"--budget {cfg['time_limit']:g} --overwrite`.",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +89,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", default=None, help="keep the extrapolations here")
     parser.add_argument("--log-dir", default=None, help="metrics.csv here")
     parser.add_argument("--overwrite", action="store_true", help="replace --out")
+    parser.add_argument("--card", action="store_true", help="write the model card of --out")
     args = parser.parse_args(argv)
+    if args.card:
+        text = card(Path(args.out))
+        print(text)
+        write_section(DOC, "advection_unet_card", text)
+        return
     torch.set_num_threads(1)
     cubes = [load(e) for e in EVENTS]
     trainer = make_trainer(

@@ -105,7 +105,7 @@ def grid_record(da: xr.DataArray) -> dict[str, Any]:
     Examples
     --------
     >>> from xnowcast.datasets import synthetic_radar
-    >>> sorted(grid_record(synthetic_radar(n_times=2, size=4)))
+    >>> sorted(grid_record(synthetic_radar(n_times=2, size=8)))
     ['dims', 'x', 'x_attrs', 'y', 'y_attrs']
     """
     y, x = spatial_dims(da)

@@ -270,7 +270,13 @@ def test_cli_forecast_members_and_seed(tmp_path, capsys):
     np.testing.assert_array_equal(ens.values, same.values)
 
 
-@pytest.mark.parametrize("options", [{"mask": "none"}, {"motion_perturbation": "bps"}])
+BPS = {
+    "motion_perturbation": "bps",
+    "motion_perturbation_kwargs": {"km_per_pixel": 0.5, "minutes_per_step": 5},
+}
+
+
+@pytest.mark.parametrize("options", [{"mask": "none"}, BPS])
 def test_torch_path_on_the_cpu_equals_the_cpu_kernels(options):
     pytest.importorskip("torch")
     frames = synthetic_radar(n_times=8, size=48, seed=2).values[-4:]
@@ -292,3 +298,25 @@ def test_gpu_equals_cpu():
     cpu = model.with_settings(device="cpu").predict(frames[None])
     gpu = model.with_settings(device="cuda").predict(frames[None])
     np.testing.assert_allclose(gpu, cpu, atol=1e-3, rtol=1e-4)
+
+
+def test_bps_takes_the_grid_of_the_cube_and_asks_for_it_without_one():
+    cube = synthetic_radar(n_times=8, size=32)
+    ens = xnowcast.forecast(cube, "steps", members=2, n_in=4, n_out=2, motion_perturbation="bps")
+    recorded = __import__("json").loads(ens.attrs["xnowcast_model_params"])
+    grid = recorded["motion_perturbation_kwargs"]
+    assert grid["minutes_per_step"] == 5.0 and grid["km_per_pixel"] > 0
+    explicit = xnowcast.forecast(
+        cube,
+        "steps",
+        members=2,
+        n_in=4,
+        n_out=2,
+        motion_perturbation="bps",
+        motion_perturbation_kwargs={k: grid[k] for k in ("km_per_pixel", "minutes_per_step")},
+    )
+    np.testing.assert_array_equal(ens.values, explicit.values)
+    frames = cube.values[-4:][None]
+    model = get_model("steps", members=1, n_in=4, n_out=2, motion_perturbation="bps")
+    with pytest.raises(ValueError, match="km_per_pixel"):
+        model.predict(frames)

@@ -78,12 +78,12 @@ MASK_DEFAULTS: dict[str, Any] = {"grow": 2, "rim": 10}
 #: Options of ``motion_perturbation="bps"`` (pysteps' defaults, Bowler et al. 2006): the
 #: standard deviation of the perturbation along and across the motion is
 #: ``a * t**b + c`` km/h at lead time ``t`` minutes; the grid spacing and time step turn
-#: it into pixels per step.
+#: it into pixels per step (``None``: the forecast cube's, see :meth:`Steps.for_cube`).
 BPS_DEFAULTS: dict[str, Any] = {
     "p_par": (10.88, 0.23, -7.68),
     "p_perp": (5.76, 0.31, -2.72),
-    "km_per_pixel": 1.0,
-    "minutes_per_step": 5.0,
+    "km_per_pixel": None,
+    "minutes_per_step": None,
 }
 
 
@@ -303,7 +303,8 @@ class Steps(NowcastModel):
         Pierce and Seed 2006, as pysteps' ``vel_pert_method="bps"``).
     motion_perturbation_kwargs : dict, optional
         For ``"bps"`` (:data:`BPS_DEFAULTS`): ``p_par``, ``p_perp`` (km/h
-        parameters), ``km_per_pixel`` and ``minutes_per_step`` of the grid.
+        parameters), ``km_per_pixel`` and ``minutes_per_step`` of the grid
+        (default: those of the cube forecast, :meth:`for_cube`).
     method, n_flows, combine, transform, fill, interpolation, **options
         Motion and advection, as for :class:`~xnowcast.models.optical_flow.OpticalFlow`.
     n_in, n_out : int
@@ -388,6 +389,8 @@ class Steps(NowcastModel):
             **options,
         )
         self._transform = get_transform(self._motion.transform)
+        #: Parameters chosen from the cube by :meth:`for_cube` (for batch workers).
+        self.adapted: dict[str, Any] = {}
         self._cache: OrderedDict[str, _Prepared] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -410,6 +413,43 @@ class Steps(NowcastModel):
             "motion_perturbation": self.motion_perturbation,
             "motion_perturbation_kwargs": copy.deepcopy(self.motion_perturbation_kwargs),
         }
+
+    def for_cube(self, cube: Any, info: Any) -> Steps:
+        """This model as it forecasts ``cube``: the grid of ``bps`` perturbations from the cube.
+
+        With ``motion_perturbation="bps"``, a ``km_per_pixel`` or
+        ``minutes_per_step`` left out is the cube's grid spacing (the mean of
+        ``|dy|`` and ``|dx|``, projected grids) or time step; the values are
+        the model's parameters (recorded in the forecast's attributes).
+
+        Examples
+        --------
+        >>> from xnowcast import get_model
+        >>> from xnowcast.conventions import normalize_cube
+        >>> from xnowcast.datasets import synthetic_radar
+        >>> cube, info = normalize_cube(synthetic_radar(n_times=4, size=8))
+        >>> model = get_model("steps", motion_perturbation="bps").for_cube(cube, info)
+        >>> model.motion_perturbation_kwargs["minutes_per_step"]
+        5.0
+        """
+        from xnowcast.conventions import grid_spacing
+
+        opts = self.motion_perturbation_kwargs
+        missing = [k for k in ("km_per_pixel", "minutes_per_step") if opts.get(k) is None]
+        if self.motion_perturbation != "bps" or not missing:
+            return self
+        filled = dict(opts)
+        filled["minutes_per_step"] = filled["minutes_per_step"] or float(
+            np.timedelta64(info.step, "ns").astype(np.int64) / 60e9
+        )
+        spacing = grid_spacing(cube, info)
+        if filled["km_per_pixel"] is None and spacing is not None:
+            filled["km_per_pixel"] = (abs(spacing[0]) + abs(spacing[1])) / 2000.0
+        params = {**self.get_params(), "motion_perturbation_kwargs": filled}
+        model = type(self)(**params)
+        model.settings = self.settings
+        model.adapted = {"motion_perturbation_kwargs": filled}
+        return model
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -618,6 +658,12 @@ class Steps(NowcastModel):
         if self.motion_perturbation == "none" or not prepared.direction.any():
             return None
         opts = self.motion_perturbation_kwargs
+        if opts["km_per_pixel"] is None or opts["minutes_per_step"] is None:
+            raise ValueError(
+                "motion_perturbation='bps' needs the grid spacing and time step: forecast a "
+                "cube with a projected grid (xnowcast.forecast reads them), or give "
+                "motion_perturbation_kwargs={'km_per_pixel': ..., 'minutes_per_step': ...}"
+            )
         rng = member_rng(self.seed, member, 1)
         eps_par, eps_perp = rng.laplace(scale=1.0 / np.sqrt(2), size=2)
         minutes = opts["minutes_per_step"] * np.arange(1, self.n_out + 1)
@@ -666,8 +712,7 @@ def _bps_options(given: Any, name: str) -> dict[str, Any]:
         if np.shape(values) != (3,):
             raise ValueError(f"{key} must be three numbers (a, b, c), got {values!r}")
         opts[key] = [real(v, key) for v in values]
-    opts["km_per_pixel"] = real(opts["km_per_pixel"], "km_per_pixel", low=0, low_inclusive=False)
-    opts["minutes_per_step"] = real(
-        opts["minutes_per_step"], "minutes_per_step", low=0, low_inclusive=False
-    )
+    for key in ("km_per_pixel", "minutes_per_step"):
+        if opts[key] is not None:
+            opts[key] = real(opts[key], key, low=0, low_inclusive=False)
     return opts

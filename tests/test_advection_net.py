@@ -188,3 +188,32 @@ def test_unknown_weights_are_refused():
     with pytest.raises(ValueError, match="pretrained"):
         get_model("advection-unet", weights="latest")
     assert "advection-unet" in xnowcast.list_models()
+
+
+def test_bf16_path_runs_on_the_cpu(frames):
+    """The GPU path (bf16 autocast) checked on the CPU: identity kept, close to fp32."""
+    model = get_model("advection-unet", weights=None, **SMALL).with_settings(device="cpu")
+    model.trained = True
+    fp32 = model.predict(frames)
+    bf16 = model.with_settings(precision="bf16").predict(frames)
+    np.testing.assert_allclose(bf16, fp32, rtol=1e-5, atol=1e-5, equal_nan=True)  # zero head
+    busy = _randomised(get_model("advection-unet", weights=None, **SMALL), scale=1)
+    busy = busy.with_settings(device="cpu")
+    ref = busy.predict(frames)
+    low = busy.with_settings(precision="bf16").predict(frames)
+    both = np.isfinite(ref)
+    assert np.abs(np.log1p(low[both]) - np.log1p(ref[both])).max() < 0.05
+    cube = synthetic_radar(n_times=8, size=32, seed=1)
+    trainer = Trainer(
+        "advection-unet",
+        {k: v for k, v in SMALL.items() if k not in ("n_in", "n_out")},
+        n_in=4,
+        n_out=3,
+        epochs=1,
+        batch_size=2,
+        crop=16,
+        precision="bf16",
+        progress=False,
+        device="cpu",
+    )
+    assert trainer.fit(cube).history.steps.iloc[-1] == 1

@@ -1,6 +1,6 @@
 """Leave-one-event-out evaluation of advection-unet on the shared radar.
 
-    python benchmarks/eval_advection_unet.py                  # 3 folds, 600 CPU s of training each
+    python benchmarks/eval_advection_unet.py                  # 3 folds, 200 CPU s of training each
     python benchmarks/eval_advection_unet.py --budget 1200    # CPU seconds per fold
     python benchmarks/eval_advection_unet.py --quick          # CI: 96 px crops, 2 windows, 2 s
 
@@ -254,7 +254,7 @@ def report(results: dict, budget: float, command: str, seconds: float) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", type=float, default=600.0, help="CPU seconds per fold")
+    parser.add_argument("--budget", type=float, default=200.0, help="CPU seconds per fold")
     parser.add_argument("--quick", action="store_true", help="small crops, 2 s budgets (CI)")
     parser.add_argument("--events", nargs="+", default=list(EVENTS), choices=EVENTS)
     parser.add_argument("--cache-dir", default=None, help="keep the extrapolations here")
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/neural.md")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    budget = 2.0 if args.quick and args.budget == 600.0 else args.budget
+    budget = 2.0 if args.quick and args.budget == 200.0 else args.budget
     started = time.perf_counter()
     cubes = {e: load(e, quick=args.quick) for e in args.events}
     results = {}

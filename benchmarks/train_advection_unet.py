@@ -1,6 +1,6 @@
 """Train the advection-unet weights shipped with xnowcast, on all the shared radar.
 
-    python benchmarks/train_advection_unet.py --budget 400 --overwrite
+    python benchmarks/train_advection_unet.py --budget 200 --overwrite
     python benchmarks/train_advection_unet.py --card    # model card from the checkpoint into the docs
 
 Trains ``advection-unet`` (the network and recipe of ``_advection_unet.py``)
@@ -84,7 +84,7 @@ def card(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", type=float, default=900.0, help="CPU seconds of training")
+    parser.add_argument("--budget", type=float, default=200.0, help="CPU seconds of training")
     parser.add_argument("--out", default=str(OUT), help="checkpoint to write")
     parser.add_argument("--cache-dir", default=None, help="keep the extrapolations here")
     parser.add_argument("--log-dir", default=None, help="metrics.csv here")

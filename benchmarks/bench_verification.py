@@ -77,6 +77,11 @@ def ensemble(obs: np.ndarray, members: int, seed: int = 0) -> np.ndarray:
     return obs[:, None] * factor + noise
 
 
+def beta_scores(stats):
+    """Both slopes from one pass of statistics, as ``verify`` computes them."""
+    return np.stack([continuous.beta_from_stats(stats), continuous.beta2_from_stats(stats)], -1)
+
+
 def deterministic_cases(f, o):
     from pysteps.verification import det_cat_fct, det_cont_fct, fss
     from pysteps.verification.salscores import sal as pysteps_sal
@@ -109,9 +114,7 @@ def deterministic_cases(f, o):
         (
             "regression beta, beta2",
             "pysteps det_cont_fct",
-            lambda: np.stack(
-                [continuous.beta(f, o), continuous.beta2(f, o)], axis=-1
-            ),
+            lambda: beta_scores(continuous.continuous_stats(f, o)),
             lambda: np.array(
                 [[det_cont_fct(f[i], o[i], ["beta1", "beta2"])[s] for s in ("beta1", "beta2")]
                  for i in range(n)]

@@ -189,3 +189,31 @@ def test_verify_accepts_aligned_observations(cube):
         verify(fc, aligned.assign_coords(lead_time=aligned.lead_time * 2), ["mae"])
     with pytest.raises(ValueError, match="needs the observed cube"):
         verify(fc, aligned, ["mae"], reference="persistence")
+
+
+def test_a_damaged_observation_chunk_is_named_by_verify(tmp_path):
+    """Issue 13 item 6: one line naming the store and the frame, not a codec traceback."""
+    import glob
+    from pathlib import Path
+
+    from xnowcast.forecast import UnreadableInputError
+
+    radar = xnowcast.datasets.synthetic_radar(n_times=12, size=16, seed=2)
+    src = tmp_path / "obs.zarr"
+    radar.to_dataset().to_zarr(
+        src, encoding={radar.name: {"chunks": (1, 16, 16)}}, consolidated=False
+    )
+    (chunk,) = glob.glob(str(src / radar.name / "c" / "9" / "*" / "*"))
+    Path(chunk).write_bytes(b"not zstd at all" * 8)
+    archive = xnowcast.open_archive(src)
+    fc = forecast_of(radar, [5, 7], 3).chunk({"init_time": 1})  # frame 9: valid at 7 + 2
+    scores = verify(fc, archive, ["mae", "csi"], thresholds=[1.0])  # lazy: nothing read yet
+    with pytest.raises(UnreadableInputError) as err:
+        scores.compute()
+    text = str(err.value)
+    assert len(text.splitlines()) == 1
+    assert text.startswith(f"{src}: input frame {pd.Timestamp(radar.time.values[9])} ")
+    # forecasts whose valid times avoid the damaged frame still score, as from memory
+    fine = verify(fc.isel(init_time=[0]), archive, ["mae", "csi"], thresholds=[1.0]).compute()
+    expected = verify(fc.isel(init_time=[0]), radar, ["mae", "csi"], thresholds=[1.0])
+    xr.testing.assert_allclose(fine, expected)

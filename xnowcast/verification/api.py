@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import dask.array as dsa
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -224,8 +225,13 @@ def verify(
         obs_at_valid = _chunk_like(obs_at_valid, fc_da)
 
     plans = _plans(chosen, params, n_members)
+    in_tasks = not aligned and _is_dask(fc_da)
     stats = {
-        ensemble: _score_stats(fc_da, obs_at_valid, plan, y, x, member if ensemble else None)
+        ensemble: (
+            _score_stats_in_tasks(fc_da, obs_cube, time_dim, plan, y, x, member if ensemble else None)
+            if in_tasks
+            else _score_stats(fc_da, obs_at_valid, plan, y, x, member if ensemble else None)
+        )
         for ensemble, plan in plans.items()
     }
     ref_stats = None
@@ -255,6 +261,8 @@ def verify(
             if metric.perfect is not None:
                 out[f"{metric.name}_skill"] = _skill(score, ref_score, metric, suffix)
     ds = xr.Dataset(out)
+    if any(v.chunks is not None for v in out.values()):
+        ds = ds.unify_chunks()  # the reference is scored in chunks of its own
     ds.attrs.update(_settings(chosen, params, reduce, reference, suffix, fc_da))
     return ds
 
@@ -695,6 +703,94 @@ def _score_stats(
         dask_gufunc_kwargs={"output_sizes": {_STAT: _plan_size(plan)}},
     )
     return stats.assign_coords({k: v for k, v in keep.items() if k not in stats.coords})
+
+
+def _score_stats_in_tasks(
+    fc: xr.DataArray,
+    obs: xr.DataArray,
+    time_dim: str,
+    plan: tuple,
+    y: str,
+    x: str,
+    member: str | None,
+) -> xr.DataArray:
+    """:func:`_score_stats` of a dask forecast, one task per forecast chunk.
+
+    Each task reads its forecast chunk and the observed frames at its valid
+    times itself (:class:`xnowcast.forecast.FramesToRead`), so a damaged file
+    or zarr chunk is named (time and path) in a one-line
+    :class:`~xnowcast.forecast.UnreadableInputError`, and no array of
+    observations at the valid times is ever assembled outside the tasks.
+    """
+    import itertools
+
+    import dask
+
+    from xnowcast.forecast import FramesToRead
+
+    data = fc.data.rechunk({fc.dims.index(y): -1, fc.dims.index(x): -1})
+    chunks = {str(d): c for d, c in zip(fc.dims, data.chunks)}
+    (data,) = dask.optimize(data)  # one flat layer: cheap to cut per chunk
+    (obs_data,) = dask.optimize(obs.data)
+    obs = obs.copy(data=obs_data)
+    index = pd.DatetimeIndex(obs[time_dim].values)
+    batch = [str(d) for d in fc.dims if d not in (y, x)]
+    out_dims = [d for d in batch if d != member]
+    valid_time = fc.coords[VALID_TIME].reset_coords(drop=True)
+    bounds = {d: np.cumsum([0, *chunks[d]]) for d in batch}
+    size = _plan_size(plan)
+    task = dask.delayed(_score_chunk, pure=True)
+    blocks = {}
+    for ids in itertools.product(*(range(len(chunks[d])) for d in batch)):
+        where = {d: slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in zip(batch, ids)}
+        block_fc = fc.isel(where).reset_coords(drop=True)
+        at = dict(zip(batch, ids))
+        block_fc = block_fc.copy(data=data.blocks[tuple(at.get(str(d), 0) for d in fc.dims)])
+        times = valid_time.isel({d: v for d, v in where.items() if d in valid_time.dims})
+        pos = index.get_indexer(np.asarray(times.values).astype("datetime64[ns]").ravel())
+        found = pos[pos >= 0]
+        first, last = (int(found.min()), int(found.max()) + 1) if found.size else (0, 1)
+        slab = FramesToRead(obs.isel({time_dim: slice(first, last)}))
+        rows = xr.DataArray(np.where(pos >= 0, pos - first, -1).reshape(times.shape), dims=times.dims)
+        shape = tuple(block_fc.sizes[d] for d in out_dims) + (size,)
+        delayed = task(FramesToRead(block_fc), slab, rows, plan, y, x, member)
+        key = tuple(i for d, i in zip(batch, ids) if d != member)
+        blocks[key] = dsa.from_delayed(delayed, shape=shape, dtype=np.float64)
+    nested = _nest(blocks, [len(chunks[d]) for d in out_dims])
+    keep = {
+        name: c.variable
+        for name, c in fc.coords.items()
+        if (name in fc.dims or name in (VALID_TIME, INIT_TIME))
+        and not {y, x} & set(c.dims)
+        and (member is None or member not in c.dims)
+    }
+    return xr.DataArray(dsa.block(nested), dims=(*out_dims, _STAT), coords=keep)
+
+
+def _nest(blocks: dict[tuple, Any], counts: list[int], prefix: tuple = ()) -> Any:
+    """``blocks`` keyed by block index as the nested lists of :func:`dask.array.block`.
+
+    The innermost list holds one block along the statistic axis.
+    """
+    if not counts:
+        return [blocks[prefix]]
+    return [_nest(blocks, counts[1:], (*prefix, i)) for i in range(counts[0])]
+
+
+def _score_chunk(
+    fc: Any, obs: Any, rows: xr.DataArray, plan: tuple, y: str, x: str, member: str | None
+) -> np.ndarray:
+    """The statistics of one forecast chunk, read here (a task), as a numpy array."""
+    fc_da = fc.frames.copy(data=fc.read())
+    slab = obs.read()
+    take = rows.values
+    frames = slab[np.maximum(take, 0)]
+    if (take < 0).any():
+        frames[take < 0] = np.nan
+    obs_da = xr.DataArray(frames, dims=(*rows.dims, y, x))
+    stats = _score_stats(fc_da.reset_coords(drop=True), obs_da, plan, y, x, member)
+    order = [d for d in fc_da.dims if d in stats.dims] + [_STAT]
+    return np.asarray(stats.transpose(*order).values)
 
 
 def _offsets(plan: tuple) -> dict[str, slice]:

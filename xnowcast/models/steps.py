@@ -59,6 +59,7 @@ __all__ = [
     "Steps",
     "check_members",
     "check_seed",
+    "innovation_std",
     "member_rng",
 ]
 

@@ -106,8 +106,10 @@ def deterministic_cases(f, o):
             "pysteps det_cont_fct",
             ours_cont,
             lambda: np.array(
-                [[det_cont_fct(f[i], o[i], list(CONT.values()))[s] for s in CONT.values()]
-                 for i in range(n)]
+                [
+                    [det_cont_fct(f[i], o[i], list(CONT.values()))[s] for s in CONT.values()]
+                    for i in range(n)
+                ]
             ),
             n,
         ),
@@ -116,8 +118,10 @@ def deterministic_cases(f, o):
             "pysteps det_cont_fct",
             lambda: beta_scores(continuous.continuous_stats(f, o)),
             lambda: np.array(
-                [[det_cont_fct(f[i], o[i], ["beta1", "beta2"])[s] for s in ("beta1", "beta2")]
-                 for i in range(n)]
+                [
+                    [det_cont_fct(f[i], o[i], ["beta1", "beta2"])[s] for s in ("beta1", "beta2")]
+                    for i in range(n)
+                ]
             ),
             n,
         ),
@@ -133,8 +137,13 @@ def deterministic_cases(f, o):
             "pysteps det_cat_fct",
             ours_cat,
             lambda: np.array(
-                [[[det_cat_fct(f[i], o[i], t, cat_scores)[s] for s in cat_scores]
-                  for t in THRESHOLDS] for i in range(n)]
+                [
+                    [
+                        [det_cat_fct(f[i], o[i], t, cat_scores)[s] for s in cat_scores]
+                        for t in THRESHOLDS
+                    ]
+                    for i in range(n)
+                ]
             ),
             n,
         ),
@@ -220,8 +229,10 @@ def ensemble_cases(ens, o):
             "properscoring crps_ensemble",
             lambda: probabilistic.crps(ens, o),
             lambda: np.array(
-                [properscoring.crps_ensemble(o[i], np.moveaxis(ens[i], 0, -1)).mean()
-                 for i in range(n)]
+                [
+                    properscoring.crps_ensemble(o[i], np.moveaxis(ens[i], 0, -1)).mean()
+                    for i in range(n)
+                ]
             ),
             n,
         ),
@@ -230,9 +241,12 @@ def ensemble_cases(ens, o):
             "properscoring threshold_brier_score",
             lambda: probabilistic.brier(ens, o, THRESHOLDS),
             lambda: np.array(
-                [properscoring.threshold_brier_score(
-                    o[i], np.moveaxis(ens[i], 0, -1), THRESHOLDS).mean(axis=(0, 1))
-                 for i in range(n)]
+                [
+                    properscoring.threshold_brier_score(
+                        o[i], np.moveaxis(ens[i], 0, -1), THRESHOLDS
+                    ).mean(axis=(0, 1))
+                    for i in range(n)
+                ]
             ),
             n,
         ),
@@ -241,8 +255,13 @@ def ensemble_cases(ens, o):
             "pysteps excprob + reldiag",
             lambda: probabilistic.reliability_from_stats(hist(), 10),
             lambda: np.array(
-                [[reldiag(np.mean(ens[i] >= t, axis=0), o[i], t, min_count=1)[1]
-                  for t in THRESHOLDS] for i in range(n)]
+                [
+                    [
+                        reldiag(np.mean(ens[i] >= t, axis=0), o[i], t, min_count=1)[1]
+                        for t in THRESHOLDS
+                    ]
+                    for i in range(n)
+                ]
             ),
             n,
         ),
@@ -251,8 +270,13 @@ def ensemble_cases(ens, o):
             "pysteps excprob + ROC_curve",
             lambda: probabilistic.roc_area_from_stats(hist(), 10),
             lambda: np.array(
-                [[ROC_curve(np.mean(ens[i] >= t, axis=0), o[i], t, compute_area=True)[2]
-                  for t in THRESHOLDS] for i in range(n)]
+                [
+                    [
+                        ROC_curve(np.mean(ens[i] >= t, axis=0), o[i], t, compute_area=True)[2]
+                        for t in THRESHOLDS
+                    ]
+                    for i in range(n)
+                ]
             ),
             n,
         ),
@@ -291,8 +315,7 @@ def kernel_table(n_pairs: int, members: int) -> str:
     for name, ref_name, t_a, t_b, diff, same_nan in rows:
         note = "" if same_nan else " (NaN differ)"
         table.append(
-            f"| {name} | {ref_name} | {t_a:.1f} | {t_b:.1f} | {t_b / t_a:.1f}x | "
-            f"{diff:.1e}{note} |"
+            f"| {name} | {ref_name} | {t_a:.1f} | {t_b:.1f} | {t_b / t_a:.1f}x | {diff:.1e}{note} |"
         )
     return "\n".join(table)
 
@@ -314,7 +337,7 @@ def cli_table() -> str:
         obs = str(BOM / "*.nc")
         t_fc = run_child(["forecast", obs, "--init-times", "all", "--out", fc])
         t_ver = run_child(["verify", fc, obs, "--out", csv, "--no-progress"])
-        rows = sum(1 for _ in open(csv)) - 1
+        rows = len(Path(csv).read_text().splitlines()) - 1
     return "\n".join(
         [
             "| command (BOM, 512 x 512, 50 init times x 24 lead times) | wall s | CPU s |",

@@ -98,7 +98,9 @@ def test_reliability_diagram_matches_pysteps():
         np.testing.assert_allclose(
             probabilistic.reliability_forecast_from_stats(stats, 10)[j], r, atol=1e-12
         )
-        np.testing.assert_allclose(probabilistic.reliability_from_stats(stats, 10)[j], f, atol=1e-12)
+        np.testing.assert_allclose(
+            probabilistic.reliability_from_stats(stats, 10)[j], f, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("n_members", [5, 9, 20])
@@ -221,19 +223,28 @@ def test_verify_ensemble_as_the_issue_writes_it(cube):
                 prob = np.mean(e >= t, axis=0)
                 prob[~np.isfinite(e).all(axis=0)] = np.nan
                 _, _, area = probscores.ROC_curve(prob, o, t, compute_area=True)
-                assert float(at["roc_area"].sel(threshold=t)) == pytest.approx(area, abs=1e-6, nan_ok=True)
+                assert float(at["roc_area"].sel(threshold=t)) == pytest.approx(
+                    area, abs=1e-6, nan_ok=True
+                )
 
 
 def test_verify_ensemble_pools_with_dim_and_is_lazy(cube):
     ens = ensemble_forecast(cube, init_idx=[2, 4, 6], n_out=2)
-    lazy = verify(ens.chunk({"init_time": 1}), cube.chunk({"time": 3}), ["crps", "brier"],
-                  thresholds=[1.0], dim="init_time")
+    lazy = verify(
+        ens.chunk({"init_time": 1}),
+        cube.chunk({"time": 3}),
+        ["crps", "brier"],
+        thresholds=[1.0],
+        dim="init_time",
+    )
     assert lazy["crps"].chunks is not None
     pooled = lazy.compute()
     assert pooled["crps"].dims == ("lead_time",)
     for j in range(2):
         e = np.concatenate([ens.values[i, :, j] for i in range(3)], axis=-1).astype(float)
-        o = np.concatenate([cube.sel(time=ens.valid_time.values[i, j]).values for i in range(3)], -1)
+        o = np.concatenate(
+            [cube.sel(time=ens.valid_time.values[i, j]).values for i in range(3)], -1
+        )
         assert float(pooled["crps"][j]) == pytest.approx(probscores.CRPS(e, o), abs=1e-6)
 
 

@@ -29,7 +29,7 @@ def _need(scores: Any, names: list[str], what: str) -> None:
         )
 
 
-def _at_lead(da: xr.DataArray, lead_time: Any) -> xr.DataArray:
+def _at_lead(da: Any, lead_time: Any) -> Any:
     if lead_time is None or LEAD_TIME not in da.dims:
         return da
     try:
@@ -43,7 +43,7 @@ def _at_lead(da: xr.DataArray, lead_time: Any) -> xr.DataArray:
         ) from None
 
 
-def _lead_label(da: xr.DataArray, lead_time: Any) -> str:
+def _lead_label(da: Any, lead_time: Any) -> str:
     if lead_time is None or LEAD_TIME not in da.coords:
         return ""
     minutes = pd.to_timedelta(da[LEAD_TIME].values).total_seconds() / 60.0
@@ -51,7 +51,7 @@ def _lead_label(da: xr.DataArray, lead_time: Any) -> str:
 
 
 def plot_reliability(
-    scores: xr.Dataset,
+    scores: xr.Dataset | xr.DataArray,
     *,
     threshold: Any = None,
     lead_time: Any = None,
@@ -110,6 +110,7 @@ def plot_reliability(
     names = ["reliability", "reliability_forecast", "reliability_count"]
     _need(scores, names, "plot_reliability")
     dpi = integer(dpi, "dpi", low=1, whole=True)
+    assert isinstance(scores, xr.Dataset)  # checked by _need
     data = scores[names].compute()
     if threshold is not None:
         data = data.sel(threshold=np.atleast_1d(threshold))
@@ -136,9 +137,7 @@ def plot_reliability(
         centres = total["probability_bin"].values + (i - (len(thresholds) - 1) / 2) * width
         bottom.bar(centres, n, width=width, color=f"C{i}")
     top.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed relative frequency")
-    top.set_title(
-        title or f"Reliability diagram{_lead_label(data, lead_time)}", fontsize=10
-    )
+    top.set_title(title or f"Reliability diagram{_lead_label(data, lead_time)}", fontsize=10)
     top.grid(alpha=0.3)
     top.legend(fontsize=7)
     bottom.set(xlabel="forecast probability", ylabel="pixels", yscale="log")
@@ -148,7 +147,7 @@ def plot_reliability(
 
 
 def plot_rank_histogram(
-    scores: xr.Dataset,
+    scores: xr.Dataset | xr.DataArray,
     *,
     lead_time: Any = None,
     title: str | None = None,
@@ -197,6 +196,7 @@ def plot_rank_histogram(
         check_output(path, overwrite=overwrite)
     _need(scores, ["rank_histogram"], "plot_rank_histogram")
     dpi = integer(dpi, "dpi", low=1, whole=True)
+    assert isinstance(scores, xr.Dataset)  # checked by _need
     hist = _at_lead(scores["rank_histogram"].compute(), lead_time)
     hist = hist.mean([d for d in hist.dims if d != "rank"], skipna=True)
     ranks = hist["rank"].values if "rank" in hist.coords else np.arange(hist.size)

@@ -197,7 +197,7 @@ def verify(
         y, x = _spatial_dims(fc_da)
         fc_da = _check_forecast(fc_da, y, x)
         obs_at_valid = _aligned_observations(fc_da, match_grid(fc_da, obs, y, x), y, x)
-        obs_cube, time_dim = obs, None
+        obs_cube, time_dim = obs, ""  # no time dim: the observations are aligned
     else:
         obs_cube, info = normalize_cube(obs, obs_var, min_frames=1)
         y, x = info.spatial_dims
@@ -228,7 +228,9 @@ def verify(
     in_tasks = not aligned and _is_dask(fc_da)
     stats = {
         ensemble: (
-            _score_stats_in_tasks(fc_da, obs_cube, time_dim, plan, y, x, member if ensemble else None)
+            _score_stats_in_tasks(
+                fc_da, obs_cube, time_dim, plan, y, x, member if ensemble else None
+            )
             if in_tasks
             else _score_stats(fc_da, obs_at_valid, plan, y, x, member if ensemble else None)
         )
@@ -568,8 +570,9 @@ def _family_params(
     if win_size is not None:
         image.window_weights(win_size, gaussian=False)  # validates
         win_size = int(win_size)
-    rules = {k: check_compare(compare) if compare is not None else v
-             for k, v in _PYSTEPS_COMPARE.items()}
+    rules = {
+        k: check_compare(compare) if compare is not None else v for k, v in _PYSTEPS_COMPARE.items()
+    }
     return {
         "continuous": {},
         "psnr": {"data_range": data_range},
@@ -689,7 +692,7 @@ def _score_stats(
     fc, obs = fc.reset_coords(drop=True), obs.reset_coords(drop=True)
     core = [member, y, x] if member else [y, x]
     if _is_dask(fc) or _is_dask(obs):
-        fc = fc.chunk({d: -1 for d in core})
+        fc = fc.chunk(dict.fromkeys(core, -1))
         obs = obs.chunk({y: -1, x: -1})
     stats = xr.apply_ufunc(
         _stats_kernel,
@@ -751,8 +754,10 @@ def _score_stats_in_tasks(
         found = pos[pos >= 0]
         first, last = (int(found.min()), int(found.max()) + 1) if found.size else (0, 1)
         slab = FramesToRead(obs.isel({time_dim: slice(first, last)}))
-        rows = xr.DataArray(np.where(pos >= 0, pos - first, -1).reshape(times.shape), dims=times.dims)
-        shape = tuple(block_fc.sizes[d] for d in out_dims) + (size,)
+        rows = xr.DataArray(
+            np.where(pos >= 0, pos - first, -1).reshape(times.shape), dims=times.dims
+        )
+        shape = (*(block_fc.sizes[d] for d in out_dims), size)
         delayed = task(FramesToRead(block_fc), slab, rows, plan, y, x, member)
         key = tuple(i for d, i in zip(batch, ids) if d != member)
         blocks[key] = dsa.from_delayed(delayed, shape=shape, dtype=np.float64)

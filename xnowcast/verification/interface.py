@@ -195,6 +195,7 @@ def _kernel(stats: Callable, from_stats: Callable, own: tuple[str, ...] = ()) ->
     kernel.__doc__ = f"``{from_stats.__name__}({stats.__name__}(...))``: {from_stats.__doc__}"
     return kernel
 
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -340,7 +341,9 @@ METRICS: dict[str, Metric] = {
             "1",
             1.0,
         ),
-        Metric("f1", "categorical", categorical.f1_from_table, categorical.f1, "F1 score", "1", 1.0),
+        Metric(
+            "f1", "categorical", categorical.f1_from_table, categorical.f1, "F1 score", "1", 1.0
+        ),
         Metric(
             "mcc",
             "categorical",

@@ -60,9 +60,7 @@ class TerminalProgress(Callback):
             return
         total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
         tqdm = self._tqdm()
-        self.bar = tqdm(
-            total=total, file=self.stream, unit="task", mininterval=0.5, desc="scoring"
-        )
+        self.bar = tqdm(total=total, file=self.stream, unit="task", mininterval=0.5, desc="scoring")
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
         if self.bar is not None:

@@ -150,7 +150,7 @@ def sal_structure(
     f, o = _pair(fc, obs)
     vf = _scaled_volume(f, *_objects(f, thr_factor, thr_quantile, min_size))
     vo = _scaled_volume(o, *_objects(o, thr_factor, thr_quantile, min_size))
-    return float(safe_divide(vf - vo, 0.5 * (vf + vo)))
+    return (vf - vo) / (0.5 * (vf + vo)) if vf + vo != 0 else np.nan
 
 
 def sal_amplitude(fc: np.ndarray, obs: np.ndarray) -> float:
@@ -166,7 +166,7 @@ def sal_amplitude(fc: np.ndarray, obs: np.ndarray) -> float:
     if not np.isfinite(f).any():
         return np.nan
     mf, mo = float(np.nanmean(f)), float(np.nanmean(o))
-    return float(safe_divide(mf - mo, 0.5 * (mf + mo)))
+    return (mf - mo) / (0.5 * (mf + mo)) if mf + mo != 0 else np.nan
 
 
 def sal_location(
@@ -220,11 +220,10 @@ def sal(
     >>> sal(obs, obs)
     (0.0, 0.0, 0.0)
     """
-    options = {"thr_factor": thr_factor, "thr_quantile": thr_quantile, "min_size": min_size}
     return (
-        sal_structure(fc, obs, **options),
+        sal_structure(fc, obs, thr_factor, thr_quantile, min_size),
         sal_amplitude(fc, obs),
-        sal_location(fc, obs, **options),
+        sal_location(fc, obs, thr_factor, thr_quantile, min_size),
     )
 
 

@@ -472,7 +472,7 @@ def frame_source(cube: xr.DataArray, time: Any) -> str | None:
     >>> import os, tempfile
     >>> from xnowcast.datasets import synthetic_radar
     >>> path = os.path.join(tempfile.mkdtemp(), "radar.zarr")
-    >>> _ = synthetic_radar(n_times=3, size=8).to_dataset().to_zarr(path)
+    >>> _ = synthetic_radar(n_times=3, size=8).to_dataset().to_zarr(path, consolidated=False)
     >>> cube = open_archive(path)
     >>> frame_source(cube, cube.time.values[1]) == path
     True

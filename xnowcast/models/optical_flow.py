@@ -329,7 +329,7 @@ class OpticalFlow(NowcastModel):
         >>> cube, info = normalize_cube(sat)
         >>> model = get_model("optical-flow", n_in=3, n_out=2).for_cube(cube, info)
         >>> model.transform, model.extrapolation, model.max_speed
-        ({'name': 'scale', 'vmin': 0.0, 'vmax': 900.0, 'clip': False}, 'advection', 10.0)
+        ({'name': 'scale', 'vmin': 0.0, 'vmax': 800.0, 'clip': False}, 'advection', 10.0)
         """
         changes: dict[str, Any] = {}
         if any(self._by_quantity.values()) and is_continuous(cube):

@@ -217,3 +217,11 @@ def test_a_damaged_observation_chunk_is_named_by_verify(tmp_path):
     fine = verify(fc.isel(init_time=[0]), archive, ["mae", "csi"], thresholds=[1.0]).compute()
     expected = verify(fc.isel(init_time=[0]), radar, ["mae", "csi"], thresholds=[1.0])
     xr.testing.assert_allclose(fine, expected)
+
+
+def test_sal_matches_pysteps_on_shared_radar(bom_glob):
+    """Real rain fields: objects with several maxima, split by the watershed as in pysteps."""
+    cube = xnowcast.open_archive(bom_glob)
+    frames = np.nan_to_num(cube.isel(time=[20, 22, 23]).values.astype(np.float64))
+    for fc, obs in ((frames[0], frames[1]), (frames[0], frames[2])):
+        np.testing.assert_allclose(sal.sal(fc, obs), salscores.sal(fc, obs), atol=1e-6)

@@ -15,19 +15,18 @@ For a forecast field ``F`` and an observed field ``O`` (rain rates):
     rain-weighted mean distances of the objects' centres from that centre,
     both divided by the diagonal of the domain.
 
-Objects are the connected areas (4-neighbour) where the field reaches
+Objects are found as :func:`pysteps.verification.salscores.sal` finds them,
+with pysteps' thunderstorm detection (Feldmann et al. 2021) and the options
+SAL gives it: the connected areas (4-neighbour) where the field reaches
 ``thr_factor`` times its ``thr_quantile`` quantile of the values above the
 field's minimum (1/15 of the 95th percentile by default, as Wernli et al.
-2009), with at least ``min_size`` cells. These are the objects pysteps'
-:func:`pysteps.verification.salscores.sal` finds with its default options
-when every area holds one rain maximum at least ``mindis=10`` cells from the
-others; pysteps then splits areas holding several maxima (watershed), which
-this implementation does not.
+2009), of at least ``min_size`` cells, split among their maxima (at least 10
+cells apart) by a watershed.
 
 A pixel missing (NaN) in either field is missing in both. A component is NaN
 where it is undefined (no rain, no object). SAL is computed per field pair;
 :func:`xnowcast.verify` averages each component over pairs when it pools.
-Needs scipy (``pip install 'xnowcast[verify]'``).
+Needs scipy and scikit-image (``pip install 'xnowcast[verify]'``).
 
 Examples
 --------
@@ -69,20 +68,102 @@ def _ndimage() -> Any:
     return import_optional("scipy.ndimage", "SAL verification", extra="verify")
 
 
-def _objects(field: np.ndarray, thr_factor: float, thr_quantile: float, min_size: int):
-    """``(labels, n)``: the objects of a 2-D field (0: no object)."""
+def _skimage() -> tuple[Any, Any]:
+    from xnowcast.optional import import_optional
+
+    morphology = import_optional("skimage.morphology", "SAL verification", extra="verify")
+    segmentation = import_optional("skimage.segmentation", "SAL verification", extra="verify")
+    return morphology, segmentation
+
+
+def _threshold(field: np.ndarray, thr_factor: float, thr_quantile: float) -> float:
+    """``thr_factor`` times the ``thr_quantile`` quantile of the values above the minimum."""
     values = field[np.isfinite(field)]
     wet = values[values > values.min()] if values.size else values
-    if wet.size == 0:
+    return float(thr_factor * np.quantile(wet, thr_quantile)) if wet.size else np.nan
+
+
+def _first_pixels(labels: np.ndarray, n: int, min_count: int) -> np.ndarray:
+    """Flat index of the first pixel (row-major) of each label with more than ``min_count``."""
+    flat = labels.ravel()
+    _, first = np.unique(flat, return_index=True)
+    counts = np.bincount(flat, minlength=n + 1)
+    labelled = np.unique(flat)
+    keep = (labelled > 0) & (counts[labelled] > min_count)
+    return first[keep]
+
+
+def _far_apart(rows: np.ndarray, cols: np.ndarray, min_distance: float):
+    """Maxima in order, each dropped when closer than ``min_distance`` to a kept earlier one."""
+    n = 0
+    while n < len(rows):
+        dist = np.hypot(cols[n] - cols, rows[n] - rows)
+        close = np.flatnonzero(dist < min_distance)
+        close = close[close > n]
+        if close.size:
+            rows, cols = np.delete(rows, close), np.delete(cols, close)
+        n += 1
+    return rows, cols
+
+
+def _regions(field: np.ndarray, threshold: float, min_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(plateau image, labels)``: areas reaching ``threshold``, of at least ``min_size`` cells.
+
+    Values above ``threshold + 1e-5`` are flattened to that level, and one
+    cell of each flat top of more than 3 cells is raised above it (a maximum).
+    """
+    ndi = _ndimage()
+    top = threshold + 1e-5
+    filt = np.where(field >= threshold, field, 0.0)
+    filt[field > top] = top
+    plateaus, n = ndi.label(filt == top)
+    raised = np.zeros(filt.size, dtype=bool)
+    raised[_first_pixels(plateaus, n, 3)] = True
+    filt[raised.reshape(filt.shape)] = top + 1
+    labels, n = ndi.label(filt > 0)
+    index = np.arange(1, n + 1)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    peaks = np.asarray(ndi.maximum(field, labels, index)) if n else np.zeros(0)
+    drop = np.r_[False, (sizes < min_size) | (peaks < threshold)]
+    labels[drop[labels]] = 0
+    filt[labels == 0] = 0.0
+    return filt, labels
+
+
+def _objects(
+    field: np.ndarray,
+    thr_factor: float,
+    thr_quantile: float,
+    min_size: int,
+    min_distance: int = 10,
+) -> tuple[np.ndarray, int]:
+    """``(labels, n)``: the objects of a 2-D field (0: no object).
+
+    The thunderstorm detection of pysteps (Feldmann et al. 2021) with the
+    options SAL gives it: areas reaching the threshold, split among their
+    maxima (at least ``min_distance`` cells apart) by a watershed.
+    """
+    threshold = _threshold(field, thr_factor, thr_quantile)
+    if not np.isfinite(threshold):
         return np.zeros(field.shape, dtype=np.int32), 0
-    threshold = thr_factor * np.quantile(wet, thr_quantile)
-    labels, n = _ndimage().label(np.nan_to_num(field, nan=-np.inf) >= threshold)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    keep = sizes >= min_size
-    keep[0] = False
-    relabel = np.zeros(n + 1, dtype=np.int32)
-    relabel[keep] = np.arange(1, int(keep.sum()) + 1)
-    return relabel[labels], int(keep.sum())
+    morphology, segmentation = _skimage()
+    filt, labels = _regions(field, threshold, min_size)
+    side = min_distance - 1 if min_distance % 2 == 0 else min_distance
+    if filt.max() < threshold:
+        return np.zeros(field.shape, dtype=np.int32), 0
+    maxima = morphology.h_maxima(filt, 1e-5, footprint=np.ones((side, side)))
+    rows, cols = _far_apart(*np.nonzero(maxima > 0), min_distance)
+    keep = np.isin(labels, labels[rows, cols]) & (labels > 0)
+    markers = np.zeros(field.shape, dtype=np.int32)
+    markers[rows, cols] = 1
+    low = np.nanmin(field)
+    ground = np.where(field > low, field, low)
+    areas = segmentation.watershed(-ground, markers=_ndimage().label(markers)[0])
+    cells = np.where(keep, areas, 0)
+    out = np.zeros(field.shape, dtype=np.int32)
+    for k, cell in enumerate(cells[rows, cols]):
+        out[cells == cell] = k + 1
+    return out, len(rows)
 
 
 def _object_sums(field: np.ndarray, labels: np.ndarray, n: int) -> tuple[np.ndarray, ...]:

@@ -93,7 +93,9 @@ def _first_pixels(labels: np.ndarray, n: int, min_count: int) -> np.ndarray:
     return first[keep]
 
 
-def _far_apart(rows: np.ndarray, cols: np.ndarray, min_distance: float):
+def _far_apart(
+    rows: np.ndarray, cols: np.ndarray, min_distance: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Maxima in order, each dropped when closer than ``min_distance`` to a kept earlier one."""
     n = 0
     while n < len(rows):
@@ -152,7 +154,8 @@ def _objects(
     if filt.max() < threshold:
         return np.zeros(field.shape, dtype=np.int32), 0
     maxima = morphology.h_maxima(filt, 1e-5, footprint=np.ones((side, side)))
-    rows, cols = _far_apart(*np.nonzero(maxima > 0), min_distance)
+    peak_rows, peak_cols = np.nonzero(maxima > 0)
+    rows, cols = _far_apart(peak_rows, peak_cols, min_distance)
     keep = np.isin(labels, labels[rows, cols]) & (labels > 0)
     markers = np.zeros(field.shape, dtype=np.int32)
     markers[rows, cols] = 1

@@ -12,9 +12,9 @@ Writes into docs/images/:
 * ``animation.gif``: observed and optical-flow forecast side by side, one frame per
   10 minutes.
 
-Coastlines and borders are drawn when Natural Earth shapefiles are available locally
-(``XNOWCAST_NATURAL_EARTH=/path/to/natural_earth python examples/gallery.py``); the
-gallery in the repository was rendered offline without them.
+Coastlines and borders come from the bundled Natural Earth 110 m set, or from finer local
+shapefiles (``XNOWCAST_NATURAL_EARTH=/path/to/natural_earth python examples/gallery.py``).
+The images are replaced.
 """
 
 from __future__ import annotations
@@ -46,11 +46,13 @@ def main(path: Path = DEFAULT_CUBE) -> None:
     init = cube.time.values[15]  # 17:00; 24 lead times reach the last frame (19:00)
 
     persistence = cube.sel(time=slice(None, init)).nowcast.forecast(model="persistence")
-    persistence.nowcast.plot(leads=[1, 6, 12, 24], path=OUT / "maps.png")
+    persistence.nowcast.plot(leads=[1, 6, 12, 24], path=OUT / "maps.png", overwrite=True)
 
     flow = cube.sel(time=slice(None, init)).nowcast.forecast(model="optical-flow")
     uv = cube.sel(time=slice(None, init)).nowcast.motion("dis", n_flows=3)
-    flow.nowcast.plot(leads=[6, 24], obs=cube, motion=uv, path=OUT / "maps_observed_motion.png")
+    flow.nowcast.plot(
+        leads=[6, 24], obs=cube, motion=uv, path=OUT / "maps_observed_motion.png", overwrite=True
+    )
 
     inits = slice(cube.time.values[11], init)
     flows = cube.nowcast.forecast(model="optical-flow", init_times=inits)
@@ -67,10 +69,17 @@ def main(path: Path = DEFAULT_CUBE) -> None:
         scores.compute(),
         title="optical flow (solid) and persistence (dashed), MeteoSwiss 2015-05-15, 5 init times",
         path=OUT / "skill.png",
+        overwrite=True,
     )
 
     flow.nowcast.animate(
-        OUT / "animation.gif", obs=cube, leads=list(range(2, 25, 2)), fps=2, dpi=45, panel_size=4.0
+        OUT / "animation.gif",
+        obs=cube,
+        leads=list(range(2, 25, 2)),
+        fps=2,
+        dpi=45,
+        panel_size=4.0,
+        overwrite=True,
     )
     for name in ("maps.png", "maps_observed_motion.png", "skill.png", "animation.gif"):
         print(f"wrote {OUT / name} ({(OUT / name).stat().st_size / 1024:.0f} KiB)")

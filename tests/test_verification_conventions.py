@@ -225,3 +225,21 @@ def test_sal_matches_pysteps_on_shared_radar(bom_glob):
     frames = np.nan_to_num(cube.isel(time=[20, 22, 23]).values.astype(np.float64))
     for fc, obs in ((frames[0], frames[1]), (frames[0], frames[2])):
         np.testing.assert_allclose(sal.sal(fc, obs), salscores.sal(fc, obs), atol=1e-6)
+
+
+def test_plot_skill_labels_the_event_rule(cube):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from xnowcast.plotting import plot_skill
+
+    fc = forecast_of(cube, [2, 5], 3)
+    for compare, csi_rule in ((None, ">"), (">=", ">=")):
+        scores = verify(
+            fc, cube, ["csi", "fss"], thresholds=[1.0, 2.0], scales=[3], compare=compare
+        )
+        fig = plot_skill(scores)
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert labels == [f"{csi_rule} 1 mm h-1", f"{csi_rule} 2 mm h-1"]
+        assert fig.axes[1].get_title() == "FSS >= 1 mm h-1"

@@ -46,7 +46,25 @@ def _select(da: xr.DataArray, dim: str, values: Any) -> xr.DataArray:
         ) from None
 
 
-def _panels(name: str, da: xr.DataArray, threshold: Any, scale: Any):
+def _event_rule(scores: xr.Dataset, name: str) -> str:
+    """The event rule (``">"`` or ``">="``) :func:`xnowcast.verify` used for score ``name``."""
+    import json
+
+    from xnowcast.verification.interface import METRICS
+
+    base = name.removesuffix("_skill")
+    for suffix in _REFERENCE_SUFFIXES:
+        base = base.removesuffix(suffix)
+    family = METRICS[base].family if base in METRICS else ""
+    try:
+        options = json.loads(scores.attrs.get("xnowcast_verification", "{}")).get("options", {})
+    except (TypeError, ValueError):
+        options = {}
+    default = ">" if family == "categorical" else ">="
+    return str(options.get(family, {}).get("compare", default))
+
+
+def _panels(name: str, da: xr.DataArray, threshold: Any, scale: Any, rule: str = ">="):
     """``(title suffix, {line label: 1-D DataArray over lead_time})`` per panel."""
     da = _select(_select(da, "threshold", threshold), "scale", scale)
     units = da["threshold"].attrs.get("units", "") if "threshold" in da.coords else ""
@@ -54,11 +72,11 @@ def _panels(name: str, da: xr.DataArray, threshold: Any, scale: Any):
         for thr in da["threshold"].values if "threshold" in da.dims else [None]:
             sub = da.sel(threshold=thr) if thr is not None else da
             lines = {f"scale {int(s)}": sub.sel(scale=s) for s in sub["scale"].values}
-            yield (f" >= {thr:g} {units}".rstrip() if thr is not None else ""), lines
+            yield (f" {rule} {thr:g} {units}".rstrip() if thr is not None else ""), lines
     elif "threshold" in da.dims:
         yield (
             "",
-            {f">= {t:g} {units}".rstrip(): da.sel(threshold=t) for t in da["threshold"].values},
+            {f"{rule} {t:g} {units}".rstrip(): da.sel(threshold=t) for t in da["threshold"].values},
         )
     else:
         yield "", {"": da}
@@ -164,8 +182,9 @@ def plot_skill(
         if INIT_TIME in da.dims:
             da = da.mean(INIT_TIME, skipna=True, keep_attrs=True)
             ref = ref.mean(INIT_TIME, skipna=True) if ref is not None else None
-        ref_panels = list(_panels(name, ref, threshold, scale)) if ref is not None else None
-        for k, (suffix, lines) in enumerate(_panels(name, da, threshold, scale)):
+        rule = _event_rule(scores, name)
+        ref_panels = list(_panels(name, ref, threshold, scale, rule)) if ref is not None else None
+        for k, (suffix, lines) in enumerate(_panels(name, da, threshold, scale, rule)):
             panels.append(
                 (
                     name,

@@ -144,3 +144,13 @@ def test_batch_jobs_use_the_same_defaults(cube, tmp_path):
     assert _params(stored) == _params(expected)
     assert _params(stored)["transform"]["name"] == "scale"
     np.testing.assert_array_equal(stored.values, expected.values)
+
+
+def test_motion_of_a_continuous_cube_uses_its_value_range(cube):
+    uv = cube.nowcast.motion()
+    assert uv.attrs["transform"] == str(
+        {"name": "scale", "vmin": 0.0, "vmax": 800.0, "clip": False}
+    )
+    assert float(uv.speed.median()) < 30  # m/s: cloud motion, not the dBR saturation artefact
+    radar = synthetic_radar(n_times=4, size=32)
+    assert "dbr" in radar.nowcast.motion().attrs["transform"]

@@ -152,6 +152,16 @@ def check_options(estimator: Any, options: dict[str, Any]) -> None:
         validate(**options)
 
 
+def _default_transform(cube: xr.DataArray, time_dim: str, positions: Any) -> dict[str, Any]:
+    """dBR for precipitation; a fixed scaling of the value range for continuous fields."""
+    from xnowcast.transforms import continuous_transform, is_continuous
+
+    if not is_continuous(cube):
+        return DEFAULT_TRANSFORM
+    last = cube.isel({time_dim: int(max(positions))}).values
+    return continuous_transform(cube, last)
+
+
 def motion(
     cube: xr.DataArray | xr.Dataset,
     method: str = DEFAULT_METHOD,
@@ -172,7 +182,11 @@ def motion(
     method : str
         Motion method (:func:`xnowcast.motion.list_methods`).
     n_flows, combine, transform, **options
-        See :func:`estimate_motion`.
+        See :func:`estimate_motion`. The default ``transform`` follows the
+        cube's quantity as the optical-flow model does: dBR for
+        precipitation, a fixed scaling of the value range for continuous
+        fields such as satellite channels
+        (:func:`xnowcast.transforms.continuous_transform`).
     time : optional
         Time(s) of the motion: the flow uses the ``n_flows + 1`` frames
         ending at that time. ``None`` (default): the last frame; a timestamp
@@ -233,7 +247,9 @@ def motion(
                 f"time {t} has only {i} earlier frame(s), n_flows={n_flows} needs {n_flows}; "
                 "choose a later time or a smaller n_flows"
             )
-    tf = get_transform(DEFAULT_TRANSFORM if transform is None else transform)
+    tf = get_transform(
+        _default_transform(cube, info.time_dim, positions) if transform is None else transform
+    )
     flows = np.stack(
         [
             estimate_motion(

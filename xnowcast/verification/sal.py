@@ -232,8 +232,15 @@ def sal_structure(
     0.0
     """
     f, o = _pair(fc, obs)
-    vf = _scaled_volume(f, *_objects(f, thr_factor, thr_quantile, min_size))
-    vo = _scaled_volume(o, *_objects(o, thr_factor, thr_quantile, min_size))
+    found = (
+        _objects(f, thr_factor, thr_quantile, min_size),
+        _objects(o, thr_factor, thr_quantile, min_size),
+    )
+    return _structure(f, o, *found)
+
+
+def _structure(f: np.ndarray, o: np.ndarray, objects_f: tuple, objects_o: tuple) -> float:
+    vf, vo = _scaled_volume(f, *objects_f), _scaled_volume(o, *objects_o)
     return (vf - vo) / (0.5 * (vf + vo)) if vf + vo != 0 else np.nan
 
 
@@ -270,11 +277,18 @@ def sal_location(
     0.0
     """
     f, o = _pair(fc, obs)
+    found = (
+        _objects(f, thr_factor, thr_quantile, min_size),
+        _objects(o, thr_factor, thr_quantile, min_size),
+    )
+    return _location(f, o, *found)
+
+
+def _location(f: np.ndarray, o: np.ndarray, objects_f: tuple, objects_o: tuple) -> float:
     diagonal = float(np.hypot(*f.shape))
     (fy, fx), (oy, ox) = _centre(f), _centre(o)
     l1 = np.hypot(fy - oy, fx - ox) / diagonal
-    rf = _weighted_distance(f, *_objects(f, thr_factor, thr_quantile, min_size))
-    ro = _weighted_distance(o, *_objects(o, thr_factor, thr_quantile, min_size))
+    rf, ro = _weighted_distance(f, *objects_f), _weighted_distance(o, *objects_o)
     return float(l1 + 2.0 * abs(ro - rf) / diagonal)
 
 
@@ -304,11 +318,12 @@ def sal(
     >>> sal(obs, obs)
     (0.0, 0.0, 0.0)
     """
-    return (
-        sal_structure(fc, obs, thr_factor, thr_quantile, min_size),
-        sal_amplitude(fc, obs),
-        sal_location(fc, obs, thr_factor, thr_quantile, min_size),
+    f, o = _pair(fc, obs)  # objects found once per field, shared by S and L
+    found = (
+        _objects(f, thr_factor, thr_quantile, min_size),
+        _objects(o, thr_factor, thr_quantile, min_size),
     )
+    return _structure(f, o, *found), sal_amplitude(f, o), _location(f, o, *found)
 
 
 def sal_stats(

@@ -73,6 +73,7 @@ def load(name: str, quick: bool = False) -> xr.DataArray:
         acc = xnowcast.open_archive(str(RADAR / "bom-2-20180616" / "*.nc"))
         step_h = pd.Timedelta(np.diff(acc.time.values).min()).total_seconds() / 3600
         cube = (acc / step_h).assign_attrs(acc.attrs, units="mm h-1", standard_name="rainfall_rate")
+        cube.encoding.update(acc.encoding)  # the file of each frame, recorded in checkpoints
     else:
         raise ValueError(f"unknown event {name!r}; valid: {', '.join(EVENTS)}")
     cube = cube.isel(y=slice(0, GRID), x=slice(0, GRID))
@@ -81,7 +82,9 @@ def load(name: str, quick: bool = False) -> xr.DataArray:
         mean = cube.mean("time").fillna(0).values
         y0, x0 = _rainiest(mean >= 1.0, 96)
         cube = cube.isel(y=slice(y0, y0 + 96), x=slice(x0, x0 + 96))
+    encoding = dict(cube.encoding)
     cube = cube.astype("float32").load()
+    cube.encoding.update(encoding)
     if source is not None:  # the file the cube came from, recorded in checkpoints
         cube.encoding["source"] = str(source)
     return cube

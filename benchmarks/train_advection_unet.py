@@ -62,7 +62,8 @@ def card(path: Path) -> str:
         f"{budget['steps']} optimizer steps, {budget['samples']} samples of "
         f"{cfg['crop']} x {cfg['crop']} px (batch {cfg['batch_size']}, Adam {cfg['lr']:g}, "
         f"loss {cfg['loss']}), plus {tr['data'].get('prepare_cpu_seconds', 0):.0f} CPU s "
-        "for the extrapolations. All lead times trained "
+        "to prepare the extrapolations (not budgeted; less when `--cache-dir` holds them "
+        "from an earlier run). All lead times trained "
         f"(`leads_trained={meta['leads_trained']}`).",
         f"- **Validation** (CSI at {cfg['score_threshold']:g} mm/h, pooled over windows and "
         f"leads, rainiest {cfg['crop']} px crop of each window): the starting weights (the "

@@ -33,6 +33,7 @@ from torch import nn
 
 from xnowcast._version import __version__
 from xnowcast.checks import boolean, choice, integer, positive_int, real
+from xnowcast.io.archive import FRAME_SOURCES
 from xnowcast.io.output import atomic_output
 from xnowcast.models.neural.adapter import (
     ADAPTER_PARAMS,
@@ -930,6 +931,11 @@ class Trainer:
             return []
         out = []
         for cube in [cubes]:
+            frames = cube.encoding.get(FRAME_SOURCES)
+            if isinstance(frames, dict) and frames:  # open_archive: one file per frame
+                folders = sorted({os.path.dirname(str(p)) for p in frames.values()})
+                out.append(f"{len(set(frames.values()))} files in {', '.join(folders)}")
+                continue
             found = (
                 cube.encoding.get("source")
                 or cube.attrs.get("source_files")

@@ -133,6 +133,15 @@ def test_metrics_record_steps_samples_and_seconds(cube, tmp_path):
     training = read_metadata(saved)["training"]
     assert training["data"]["sources"]["train"] == [str(path)]
     assert training["budget"]["steps"] == 6 and training["budget"]["samples"] == 12
+    # a cube of per-scan files (open_archive records each frame's file): the folder is named
+    from xnowcast.io.archive import FRAME_SOURCES
+
+    scans = cube.copy()
+    scans.encoding[FRAME_SOURCES] = {
+        t: f"/radar/scans/{i}.nc" for i, t in enumerate(cube.time.values)
+    }
+    again = Trainer("conv3d", {"filters": [2]}, epochs=1, steps_per_epoch=1, **TINY).fit(scans)
+    assert again._data_summary["sources"]["train"] == ["40 files in /radar/scans"]
 
 
 def test_validation_split_and_skill_monitor(cube):

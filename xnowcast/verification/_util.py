@@ -62,6 +62,8 @@ def masked_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """``(fc, obs, valid)`` with pixels missing (non-finite) in either field set to 0."""
     fc, obs = as_pair(fc, obs)
     valid = np.isfinite(fc) & np.isfinite(obs)
+    if valid.all():  # nothing to fill: no copies
+        return fc, obs, valid
     return np.where(valid, fc, 0.0), np.where(valid, obs, 0.0), valid
 
 

@@ -56,7 +56,8 @@ def card(path: Path) -> str:
         f"- **Data**: {data}. The last {cfg['val_split']:.0%} of each event's windows validate "
         f"({tr['data']['val']['n_windows']} windows, not trained on). Time step of the training "
         f"data: {meta['time_step'] or 'mixed (5 and 6 min)'}.",
-        f"- **Budget**: {budget['cpu_seconds']:.0f} CPU seconds on one thread "
+        f"- **Budget**: {budget['cpu_seconds']:.0f} CPU seconds of the training process "
+        "(all threads, `time.process_time`) "
         f"(`time_limit={cfg['time_limit']:g}`, `budget_clock='{budget['clock']}'`; "
         f"{budget['wall_seconds']:.0f} wall seconds on a shared, loaded 2-core machine), "
         f"{budget['steps']} optimizer steps, {budget['samples']} samples of "

@@ -209,3 +209,11 @@ def test_forecast_cascade_options_as_json_params(tmp_path, cube):
     assert json.loads(open_forecast(plain).attrs["xnowcast_model_params"])["extrapolation"] == (
         "advection"
     )
+
+
+def test_multi_init_forecast_writes_no_progress_into_a_log(tmp_path, cube, capsys):
+    src = tmp_path / "cube.nc"
+    cube.to_dataset().to_netcdf(src)
+    args = ["forecast", str(src), "--model", "persistence", "--init-times", "all"]
+    assert main([*args, "--out", str(tmp_path / "fc.zarr")]) == 0
+    assert "\r" not in capsys.readouterr().err  # stderr is captured here, not a terminal

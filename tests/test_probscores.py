@@ -318,7 +318,7 @@ def test_progress_bar_only_on_a_terminal():
 
     import dask.array as dsa
 
-    from xnowcast.verification.progress import TerminalProgress
+    from xnowcast.progress import TerminalProgress
 
     class Terminal(io.StringIO):
         def isatty(self):

@@ -391,7 +391,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         prob_bins=args.prob_bins,
         roc_thresholds=args.roc_thresholds,
     )
-    from xnowcast.verification.progress import TerminalProgress
+    from xnowcast.progress import TerminalProgress
 
     bar = TerminalProgress(enabled=False if args.no_progress else None)
     with _reading({args.obs: obs, args.forecast: fc}), bar:
@@ -476,22 +476,20 @@ class _reading:
 
 
 class _progress:
-    """A dask progress bar while a lazy result is computed (stderr)."""
+    """A progress bar on a terminal while a lazy result is computed (never in logs)."""
 
     def __init__(self, obj: Any) -> None:
-        self.active = getattr(obj, "chunks", None) is not None
+        from xnowcast.progress import TerminalProgress
+
+        active = getattr(obj, "chunks", None) is not None
+        self.bar = TerminalProgress(enabled=None if active else False, desc="computing")
 
     def __enter__(self):
-        if self.active:
-            from dask.diagnostics import ProgressBar
-
-            self.bar = ProgressBar(minimum=1.0, out=sys.stderr)
-            self.bar.__enter__()
+        self.bar.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self.active:
-            self.bar.__exit__(*exc)
+        self.bar.__exit__(*exc)
 
 
 def _open_coarse(args: argparse.Namespace):

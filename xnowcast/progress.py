@@ -1,15 +1,16 @@
-"""A progress bar for computing scores, shown only on a terminal.
+"""A progress bar for dask computations, shown only on a terminal.
 
-``xnowcast verify`` computes its lazy scores inside :class:`TerminalProgress`:
-on a terminal a tqdm bar counts the dask tasks; when stderr is a file or a
-pipe (a captured log, a batch job) nothing is written, so logs do not fill
-with carriage-return updates.
+The command line (``xnowcast forecast``, ``verify``, ``plot``, ...) computes
+its lazy results inside :class:`TerminalProgress`: on a terminal a tqdm bar
+counts the dask tasks; when stderr is a file or a pipe (a captured log, a
+batch job) nothing is written, so logs do not fill with carriage-return
+updates.
 
 Examples
 --------
 >>> import io
 >>> import dask.array as da
->>> from xnowcast.verification.progress import TerminalProgress
+>>> from xnowcast.progress import TerminalProgress
 >>> with TerminalProgress(stream=io.StringIO()) as bar:  # not a terminal: silent
 ...     total = int(da.ones(10, chunks=2).sum().compute())
 >>> total, bar.enabled
@@ -36,10 +37,15 @@ class TerminalProgress(Callback):
     enabled : bool, optional
         Force the bar on or off (default: on only when ``stream`` is a
         terminal and tqdm can be imported).
+    desc : str
+        What the bar counts.
     """
 
-    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, enabled: bool | None = None, desc: str = "scoring"
+    ) -> None:
         super().__init__()
+        self.desc = desc
         self.stream = stream if stream is not None else sys.stderr
         if enabled is None:
             isatty = getattr(self.stream, "isatty", None)
@@ -60,7 +66,7 @@ class TerminalProgress(Callback):
             return
         total = sum(len(state[k]) for k in ("ready", "waiting", "running", "finished"))
         tqdm = self._tqdm()
-        self.bar = tqdm(total=total, file=self.stream, unit="task", mininterval=0.5, desc="scoring")
+        self.bar = tqdm(total=total, file=self.stream, unit="task", mininterval=0.5, desc=self.desc)
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
         if self.bar is not None:

@@ -232,11 +232,16 @@ def sal_structure(
     0.0
     """
     f, o = _pair(fc, obs)
-    found = (
+    found = _both_objects(f, o, thr_factor, thr_quantile, min_size)
+    return _structure(f, o, *found)
+
+
+def _both_objects(f, o, thr_factor, thr_quantile, min_size) -> tuple[tuple, tuple]:
+    """The objects of the forecast and of the observed field (found once, shared by S and L)."""
+    return (
         _objects(f, thr_factor, thr_quantile, min_size),
         _objects(o, thr_factor, thr_quantile, min_size),
     )
-    return _structure(f, o, *found)
 
 
 def _structure(f: np.ndarray, o: np.ndarray, objects_f: tuple, objects_o: tuple) -> float:
@@ -277,10 +282,7 @@ def sal_location(
     0.0
     """
     f, o = _pair(fc, obs)
-    found = (
-        _objects(f, thr_factor, thr_quantile, min_size),
-        _objects(o, thr_factor, thr_quantile, min_size),
-    )
+    found = _both_objects(f, o, thr_factor, thr_quantile, min_size)
     return _location(f, o, *found)
 
 
@@ -319,10 +321,7 @@ def sal(
     (0.0, 0.0, 0.0)
     """
     f, o = _pair(fc, obs)  # objects found once per field, shared by S and L
-    found = (
-        _objects(f, thr_factor, thr_quantile, min_size),
-        _objects(o, thr_factor, thr_quantile, min_size),
-    )
+    found = _both_objects(f, o, thr_factor, thr_quantile, min_size)
     return _structure(f, o, *found), sal_amplitude(f, o), _location(f, o, *found)
 
 

@@ -80,20 +80,20 @@ def test_curriculum_must_fit_the_run():
 
 
 def test_curriculum_is_rescaled_to_the_budget(cube):
-    # 400 epochs planned, curriculum over the first 200: the budget ends the run long before,
-    # yet the curriculum reaches all lead times once half the budget is spent
+    # 2000 epochs planned, curriculum over the first 1000: the budget (steps of at least
+    # 0.01 s) ends the run long before, yet the curriculum reaches all lead times once half
+    # the budget is spent
     trainer = Trainer(
-        "conv3d",
-        {"filters": [2]},
-        epochs=400,
+        Slow(pause=0.01),
+        epochs=2000,
         steps_per_epoch=1,
-        curriculum={"start": 1, "epochs": 200},
-        time_limit=1.5,
+        curriculum={"start": 1, "epochs": 1000},
+        time_limit=1.0,
         **TINY,
     )
     trainer.fit(cube)
     hist = trainer.history
-    assert len(hist) < 200 and hist.n_out_trained.iloc[0] == 1
+    assert len(hist) < 1000 and hist.n_out_trained.iloc[0] == 1
     assert hist.n_out_trained.iloc[-1] == 4
     assert trainer.model.metadata["leads_trained"] == 4
 

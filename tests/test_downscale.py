@@ -209,6 +209,17 @@ def test_output_coordinates_equal_the_recorded_fine_grid(trained):
         downscale(low, model=path, scale=2)
 
 
+def test_dask_cubes_are_downscaled_lazily_chunk_by_chunk(trained):
+    tr, path, low, high = trained
+    lazy_low = low.chunk({"time": 1})
+    for model, scale in ((path, None), ("bicubic", 4)):
+        lazy = downscale(lazy_low, model=model, scale=scale)
+        assert lazy.chunks is not None and lazy.chunks[0] == (1,) * low.sizes["time"]
+        eager = downscale(low, model=model, scale=scale)
+        np.testing.assert_allclose(lazy.values, eager.values, atol=1e-6)
+        np.testing.assert_array_equal(lazy.x.values, eager.x.values)
+
+
 def test_checkpoint_round_trip_and_safety(trained, tmp_path):
     tr, path, low, _ = trained
     loaded = load_downscaler(path)

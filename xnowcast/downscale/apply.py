@@ -248,6 +248,15 @@ def _static_input(model: Any, static: Any, fine: xr.DataArray, recorded: bool) -
     return np.nan_to_num(out, nan=0.0).astype(np.float32)
 
 
+def _lazily(run: Any, da: xr.DataArray, factor: int) -> Any:
+    """``run`` mapped over the dask chunks of ``da`` (whole y/x per chunk): fine values, lazily."""
+    data = da.data.rechunk({da.ndim - 2: -1, da.ndim - 1: -1})
+    fine = (da.shape[-2] * factor, da.shape[-1] * factor)
+    return data.map_blocks(
+        run, chunks=(*data.chunks[:-2], (fine[0],), (fine[1],)), dtype=np.float32
+    )
+
+
 def downscale(
     cube: xr.DataArray | xr.Dataset,
     model: Any = "bicubic",
@@ -285,7 +294,10 @@ def downscale(
     Returns
     -------
     xarray.DataArray
-        The fine fields, computed (not lazy), with the dims, non-spatial
+        The fine fields, lazily (one dask chunk per chunk of ``cube``, whole
+        grids) when ``cube`` is dask-backed and every frame is downscaled on
+        its own (baselines and spatial networks; recurrent networks, which
+        read the frames before each one, compute at once), with the dims, non-spatial
         coordinates (``time`` or ``init_time``/``lead_time``/``valid_time``),
         name and attributes of ``cube``, plus ``downscaling_model``,
         ``downscaling_scale`` and ``downscaling_params``. ``y``/``x`` are the
@@ -310,11 +322,12 @@ def downscale(
     y, x = spatial_dims(da)
     order = [d for d in da.dims if d not in (y, x)] + [y, x]
     da = da.transpose(*order)
-    values = np.asarray(da.values, dtype=np.float32)
     recorded = None if isinstance(method, str) else _recorded_grid(method, da)
     if isinstance(method, str):
-        fine = interpolate(values, factor, method)
         params: dict[str, Any] = {"model": method, "scale": factor}
+
+        def run(values: np.ndarray) -> np.ndarray:
+            return interpolate(np.asarray(values, np.float32), factor, method)
     else:
         shape = (da.sizes[y] * factor, da.sizes[x] * factor)
         if recorded is not None:
@@ -330,10 +343,16 @@ def downscale(
             full = (da.sizes[y] * factor, da.sizes[x] * factor)
             pad = [(0, 0), (0, full[0] - st.shape[1]), (0, full[1] - st.shape[2])]
             st = np.pad(st[:, : full[0], : full[1]], pad, mode="edge")
-        frames = _frames(values, method.n_in)
-        fine = method.predict(frames, st, batch_size=batch_size, device=device)
-        fine = fine.reshape(*values.shape[:-2], *fine.shape[-2:])
         params = method.get_params()
+
+        def run(values: np.ndarray) -> np.ndarray:
+            values = np.asarray(values, np.float32)
+            frames = _frames(values, method.n_in)
+            fine = method.predict(frames, st, batch_size=batch_size, device=device)
+            return fine.reshape(*values.shape[:-2], *fine.shape[-2:])
+
+    n_in = 1 if isinstance(method, str) else method.n_in
+    fine = _lazily(run, da, factor) if da.chunks and n_in == 1 else run(da.values)
     if recorded is not None:
         fine = fine[..., : len(recorded["y"]), : len(recorded["x"])]
     attrs = {

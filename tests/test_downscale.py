@@ -210,7 +210,7 @@ def test_output_coordinates_equal_the_recorded_fine_grid(trained):
 
 
 def test_dask_cubes_are_downscaled_lazily_chunk_by_chunk(trained):
-    tr, path, low, high = trained
+    _, path, low, _ = trained
     lazy_low = low.chunk({"time": 1})
     for model, scale in ((path, None), ("bicubic", 4)):
         lazy = downscale(lazy_low, model=model, scale=scale)

@@ -50,9 +50,9 @@ def probability_colormap() -> tuple[Any, Any]:
     """
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
-    cmap = ListedColormap(list(PROBABILITY_COLORS))
-    cmap.set_under((1, 1, 1, 0))
-    cmap.set_bad(NO_DATA_COLOR)
+    cmap = ListedColormap(list(PROBABILITY_COLORS)).with_extremes(
+        under=(1, 1, 1, 0), bad=NO_DATA_COLOR
+    )
     return cmap, BoundaryNorm(list(PROBABILITY_LEVELS), cmap.N)
 
 

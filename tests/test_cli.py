@@ -217,3 +217,19 @@ def test_multi_init_forecast_writes_no_progress_into_a_log(tmp_path, cube, capsy
     args = ["forecast", str(src), "--model", "persistence", "--init-times", "all"]
     assert main([*args, "--out", str(tmp_path / "fc.zarr")]) == 0
     assert "\r" not in capsys.readouterr().err  # stderr is captured here, not a terminal
+
+
+@pytest.mark.parametrize(("fmt", "marker"), [("2", ".zgroup"), ("3", "zarr.json")])
+def test_forecast_and_batch_write_the_zarr_format_asked_for(tmp_path, cube, fmt, marker):
+    src = tmp_path / "cube.nc"
+    cube.to_dataset().to_netcdf(src)
+    one, job = tmp_path / "fc.zarr", tmp_path / "job.zarr"
+    common = ["--model", "persistence", "--zarr-format", fmt]
+    assert main(["forecast", str(src), "--out", str(one), *common]) == 0
+    assert (
+        main(["batch", str(src), "--out", str(job), "--every", "30min", *common, "--no-progress"])
+        == 0
+    )
+    for store in (one, job):
+        assert (store / marker).exists()
+    assert open_forecast(one).sizes["lead_time"] == 24

@@ -136,7 +136,13 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
             **_settings(args),
         )
         with _progress(fc):
-            save_forecast(fc, args.out, overwrite=args.overwrite, inputs=_inputs(args))
+            save_forecast(
+                fc,
+                args.out,
+                overwrite=args.overwrite,
+                inputs=_inputs(args),
+                zarr_format=args.zarr_format,
+            )
     shape = " x ".join(f"{d}={n}" for d, n in fc.sizes.items())
     print(f"wrote {args.out}: {args.model} forecast, {shape}")
     return 0
@@ -179,6 +185,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
             every=args.every,
             chunk_init_times=args.chunk_init_times,
             overwrite=args.overwrite,
+            zarr_format=args.zarr_format,
             inputs=_inputs(args),
             retries=args.retries,
             client=client,
@@ -475,6 +482,19 @@ class _reading:
                 ) from None
 
 
+def _add_zarr_format(p: argparse.ArgumentParser) -> None:
+    from xnowcast.io.output import ZARR_FORMAT
+
+    p.add_argument(
+        "--zarr-format",
+        type=int,
+        choices=(2, 3),
+        default=ZARR_FORMAT,
+        help=f"zarr format of a .zarr OUT (default {ZARR_FORMAT}: every zarr reader opens it; "
+        "3 needs zarr-python 3 to read)",
+    )
+
+
 class _progress:
     """A progress bar on a terminal while a lazy result is computed (never in logs)."""
 
@@ -518,7 +538,9 @@ def _cmd_downscale(args: argparse.Namespace) -> int:
         fine = downscale(
             coarse, args.model, args.scale, batch_size=args.batch_size, device=args.device
         )
-    save_forecast(fine, args.out, overwrite=args.overwrite, inputs=_inputs(args))
+    save_forecast(
+        fine, args.out, overwrite=args.overwrite, inputs=_inputs(args), zarr_format=args.zarr_format
+    )
     shape = " x ".join(f"{d}={n}" for d, n in fine.sizes.items())
     print(f"wrote {args.out}: downscaled by {fine.attrs['downscaling_model']}, {shape}")
     return 0
@@ -555,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_window_args(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    _add_zarr_format(p)
     p.set_defaults(func=_cmd_forecast)
 
     p = sub.add_parser(
@@ -686,6 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start over: replace OUT even when it holds another job's "
         "forecasts (by default OUT of the same job is resumed)",
     )
+    _add_zarr_format(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_batch)
 
@@ -811,6 +835,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--batch-size", type=int, default=8, help="frames per network call")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    _add_zarr_format(p)
     p.set_defaults(func=_cmd_downscale)
 
     p = sub.add_parser("models", help="list the available models")

@@ -29,7 +29,7 @@ from xnowcast.batch.tasks import (
 from xnowcast.checks import boolean, integer, positive_int, real
 from xnowcast.conventions import INIT_TIME
 from xnowcast.forecast import check_chunk_members, forecast, model_for_cube, prepare_model
-from xnowcast.io.output import check_output, source_paths
+from xnowcast.io.output import ZARR_FORMAT, check_output, source_paths
 from xnowcast.models.interface import NowcastModel
 from xnowcast.models.settings import RunSettings
 from xnowcast.optional import import_optional
@@ -468,6 +468,7 @@ def forecast_archive(
     chunk_init_times: int = 8,
     chunk_members: int | None = None,
     overwrite: bool = False,
+    zarr_format: int = ZARR_FORMAT,
     inputs: Any = None,
     retries: int = 2,
     retry_delay: float = 1.0,
@@ -518,6 +519,10 @@ def forecast_archive(
         (other model, parameters, input, init times or chunking) is refused.
         ``out`` is never one of the inputs (or inside one), whatever
         ``overwrite`` says.
+    zarr_format : {2, 3}
+        Format of a new store (2, the default, opens with every zarr reader;
+        :data:`xnowcast.io.output.ZARR_FORMAT`); an existing store is resumed
+        in its own format.
     inputs : path, glob or list of them, optional
         The files ``cube`` is read from, which ``out`` must not replace, when
         ``cube`` is a DataArray (a path given as ``cube`` counts already).
@@ -606,7 +611,9 @@ def forecast_archive(
     )
     if template.name is None:
         template.name = "forecast"
-    store, _ = prepare_store(out, template, int(chunk_init_times), overwrite=overwrite)
+    store, _ = prepare_store(
+        out, template, int(chunk_init_times), overwrite=overwrite, zarr_format=zarr_format
+    )
     model_ref: ModelSpec | NowcastModel = nowcaster
     if isinstance(model, (str, os.PathLike)):
         ref = os.fspath(model)

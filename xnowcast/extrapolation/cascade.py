@@ -49,12 +49,12 @@ from xnowcast.cascade import (
     lead_filters,
     spectral_correlations,
 )
-from xnowcast.checks import choice, integer, positive_int
+from xnowcast.checks import integer, positive_int
 from xnowcast.extrapolation.semilagrangian import (
-    INTERPOLATIONS,
     advect,
-    coarse_trajectories,
     extrapolate,
+    missing_mask,
+    sample_leads,
 )
 from xnowcast.probmatching import (
     N_QUANTILES,
@@ -254,29 +254,8 @@ def _lagrangian_forecast(last_field, spectra, a, b, transform, matching, floor):
 
 
 def _on_device(forecast_args, flow, missing, options):
-    """The Lagrangian forecast and its advection on a torch device, into ``out``."""
+    """The Lagrangian forecast and its advection on a torch device (``options["device"]``)."""
     from xnowcast.extrapolation import accelerated
-    from xnowcast.extrapolation.kernels import ORDERS
 
-    device, out = options["device"], options["out"]
-    sources = accelerated.lagrangian_forecast(*forecast_args, device=device)
-    n_steps = sources.shape[0]
-    disp, rows, cols = coarse_trajectories(
-        flow, n_steps, True, positive_int(options["step"], "step")
-    )
-    interpolation = choice(options["interpolation"], "interpolation", INTERPOLATIONS)
-    moved = accelerated.advect_leads(
-        sources,
-        missing[None] if missing.any() else None,
-        disp,
-        rows,
-        cols,
-        ORDERS[interpolation],
-        options["fill"],
-        device,
-    )
-    result = moved.cpu().numpy()
-    if out is None:
-        return result
-    out[...] = result
-    return out
+    sources = accelerated.lagrangian_forecast(*forecast_args, device=options["device"])
+    return sample_leads(sources, missing_mask(missing), flow, len(sources), **options)

@@ -57,6 +57,8 @@ __all__ = [
     "backward_displacement",
     "coarse_trajectories",
     "extrapolate",
+    "missing_mask",
+    "sample_leads",
 ]
 
 #: ``interpolation`` names and their OpenCV flags' names (the kernels follow OpenCV's
@@ -276,31 +278,99 @@ def extrapolate(
     >>> out[:, 0].tolist()
     [[nan, 1.0, 1.0, 1.0, 1.0, 1.0], [nan, nan, 2.0, 2.0, 2.0, 2.0]]
     """
+    frame, flow = _check_inputs(frame, flow, n_steps)
+    grid = frame.shape[-2:]
+    if missing is None:
+        sources, mask = _sources(frame.reshape(-1, *grid))
+    else:
+        sources, mask = frame.reshape(-1, *grid), _given_mask(missing, sources_of=frame)
+    return sample_leads(
+        sources,
+        mask,
+        flow,
+        n_steps,
+        fill=fill,
+        interpolation=interpolation,
+        midpoint=midpoint,
+        step=step,
+        out=out,
+        device=device,
+    )
+
+
+def sample_leads(
+    sources: Any,
+    mask: np.ndarray,
+    flow: np.ndarray,
+    n_steps: int,
+    *,
+    fill: float = np.nan,
+    interpolation: str = "linear",
+    midpoint: bool = True,
+    step: int = 4,
+    out: np.ndarray | None = None,
+    device: Any = None,
+) -> np.ndarray:
+    """The work of every lead time of :func:`extrapolate` on prepared sources.
+
+    Traces the coarse trajectories and samples each lead's source at their
+    starts, in the compiled CPU kernel or, with ``device``, through torch
+    (:mod:`xnowcast.extrapolation.accelerated`).
+
+    Parameters
+    ----------
+    sources : (l, y, x) float32 array, or a torch tensor with ``device``
+        Finite frames; lead ``k`` samples ``sources[min(k, l - 1)]``.
+    mask : (m, y, x) uint8 array
+        1 where a source is missing (:func:`missing_mask`; ``(1, 0, 0)``: nothing is).
+    flow, n_steps, fill, interpolation, midpoint, step, out, device
+        As for :func:`extrapolate`.
+
+    Returns
+    -------
+    (n_steps, y, x) float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flow = np.zeros((2, 1, 4), "float32"); flow[0] = 1.0
+    >>> source = np.arange(4, dtype="float32").reshape(1, 1, 4)
+    >>> sample_leads(source, missing_mask(np.zeros((1, 4), bool)), flow, 1).tolist()
+    [[[nan, 0.0, 1.0, 2.0]]]
+    """
     from xnowcast.extrapolation.kernels import ORDERS, advect_leads
 
-    frame, flow = _check_inputs(frame, flow, n_steps)
-    interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
-    shape = (n_steps, *frame.shape[-2:])
+    order = ORDERS[choice(interpolation, "interpolation", INTERPOLATIONS)]
+    shape = (n_steps, *sources.shape[-2:])
     if out is None:
         out = np.empty(shape, np.float32)
     elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}")
-    if missing is None:
-        sources, mask = _sources(frame.reshape(-1, *shape[1:]))
-    else:
-        sources, mask = frame.reshape(-1, *shape[1:]), _given_mask(missing, sources_of=frame)
     disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
-    if device is not None:
-        from xnowcast.extrapolation import accelerated
-
-        given = None if mask.shape[1] == 0 else mask.view(bool)
-        moved = accelerated.advect_leads(
-            sources, given, disp, rows, cols, ORDERS[interpolation], fill, device
-        )
-        out[...] = moved.cpu().numpy()
+    if device is None:
+        advect_leads(sources, mask, disp, rows, cols, order, np.float32(fill), out)
         return out
-    advect_leads(sources, mask, disp, rows, cols, ORDERS[interpolation], np.float32(fill), out)
+    from xnowcast.extrapolation import accelerated
+
+    given = None if mask.shape[1] == 0 else mask.view(bool)
+    moved = accelerated.advect_leads(sources, given, disp, rows, cols, order, fill, device)
+    out[...] = moved.cpu().numpy()
     return out
+
+
+def missing_mask(missing: np.ndarray) -> np.ndarray:
+    """The ``(1, y, x)`` uint8 mask of the kernels for a ``(y, x)`` bool mask (``(1, 0, 0)``: none).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> missing_mask(np.zeros((2, 3), bool)).shape, missing_mask(np.eye(2, dtype=bool)).shape
+    ((1, 0, 0), (1, 2, 2))
+    """
+    missing = np.asarray(missing, bool)
+    if not missing.any():
+        return np.zeros((1, 0, 0), np.uint8)
+    return np.ascontiguousarray(missing[None]).view(np.uint8)
 
 
 def _given_mask(missing: np.ndarray, sources_of: np.ndarray) -> np.ndarray:
@@ -315,9 +385,7 @@ def _given_mask(missing: np.ndarray, sources_of: np.ndarray) -> np.ndarray:
             "with missing= given, the frames must be finite (fill their missing pixels); "
             "or leave missing=None and mark them NaN"
         )
-    if not missing.any():
-        return np.zeros((1, 0, 0), np.uint8)
-    return np.ascontiguousarray(missing[None]).view(np.uint8)
+    return missing_mask(missing)
 
 
 def advect(

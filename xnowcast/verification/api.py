@@ -682,13 +682,7 @@ def _score_stats(
     member: str | None,
 ) -> xr.DataArray:
     """Run the kernel once over the core dims (``member`` too for ensembles); ``(..., statistic)``."""
-    keep = {
-        name: c.variable
-        for name, c in fc.coords.items()
-        if (name in fc.dims or name in (VALID_TIME, INIT_TIME))
-        and not {y, x} & set(c.dims)
-        and (member is None or member not in c.dims)
-    }
+    keep = _statistic_coords(fc, y, x, member)
     fc, obs = fc.reset_coords(drop=True), obs.reset_coords(drop=True)
     core = [member, y, x] if member else [y, x]
     if _is_dask(fc) or _is_dask(obs):
@@ -762,14 +756,19 @@ def _score_stats_in_tasks(
         key = tuple(i for d, i in zip(batch, ids) if d != member)
         blocks[key] = dsa.from_delayed(delayed, shape=shape, dtype=np.float64)
     nested = _nest(blocks, [len(chunks[d]) for d in out_dims])
-    keep = {
+    keep = _statistic_coords(fc, y, x, member)
+    return xr.DataArray(dsa.block(nested), dims=(*out_dims, _STAT), coords=keep)
+
+
+def _statistic_coords(fc: xr.DataArray, y: str, x: str, member: str | None) -> dict[str, Any]:
+    """The coordinates of ``fc`` that label its statistics: neither spatial nor per member."""
+    return {
         name: c.variable
         for name, c in fc.coords.items()
         if (name in fc.dims or name in (VALID_TIME, INIT_TIME))
         and not {y, x} & set(c.dims)
         and (member is None or member not in c.dims)
     }
-    return xr.DataArray(dsa.block(nested), dims=(*out_dims, _STAT), coords=keep)
 
 
 def _nest(blocks: dict[tuple, Any], counts: list[int], prefix: tuple = ()) -> Any:

@@ -254,7 +254,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             thresholds=[1.0],
             reference="persistence",
         ).compute()
-        print("lead     MAE (persistence)   CSI>=1mm/h (persistence)")
+        print("lead     MAE (persistence)   CSI>1mm/h (persistence)")
         for lead in scores.lead_time.values[
             [0, 5, 11, -1] if scores.sizes["lead_time"] > 11 else slice(None)
         ]:

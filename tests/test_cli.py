@@ -212,9 +212,23 @@ def test_forecast_cascade_options_as_json_params(tmp_path, cube):
 
 
 def test_multi_init_forecast_writes_no_progress_into_a_log(tmp_path, cube, capsys):
+    """A computation long enough for a progress bar writes none into a captured stderr."""
+    import time
+
+    from xnowcast.models import register_model
+    from xnowcast.models.persistence import Persistence
+
+    class SlowPersistence(Persistence):
+        name = "test-slow-persistence"
+
+        def predict(self, inputs):
+            time.sleep(0.3 * len(inputs))  # outlasts the 1 s a dask bar waits before drawing
+            return super().predict(inputs)
+
+    register_model("test-slow-persistence", SlowPersistence, overwrite=True)
     src = tmp_path / "cube.nc"
     cube.to_dataset().to_netcdf(src)
-    args = ["forecast", str(src), "--model", "persistence", "--init-times", "all"]
+    args = ["forecast", str(src), "--model", "test-slow-persistence", "--init-times", "all"]
     assert main([*args, "--out", str(tmp_path / "fc.zarr")]) == 0
     assert "\r" not in capsys.readouterr().err  # stderr is captured here, not a terminal
 

@@ -760,7 +760,7 @@ def _score_stats_in_tasks(
     return xr.DataArray(dsa.block(nested), dims=(*out_dims, _STAT), coords=keep)
 
 
-def _statistic_coords(fc: xr.DataArray, y: str, x: str, member: str | None) -> dict[str, Any]:
+def _statistic_coords(fc: xr.DataArray, y: str, x: str, member: str | None) -> dict[Any, Any]:
     """The coordinates of ``fc`` that label its statistics: neither spatial nor per member."""
     return {
         name: c.variable

@@ -15,9 +15,14 @@ __all__ = [
     "exceeds",
     "float_pair",
     "frame_data_range",
+    "kernel_pairs",
     "masked_pair",
     "safe_divide",
+    "sorted_thresholds",
 ]
+
+#: Most thresholds the kernels take at once (event levels are int16).
+MAX_THRESHOLDS = 32767
 
 #: The two event rules: ``">"`` (value exceeds the threshold, pysteps' categorical
 #: scores) and ``">="`` (value reaches it, pysteps' FSS and probabilistic scores).
@@ -56,6 +61,20 @@ def float_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         check_shapes(f, o)
         return f, o
     return as_pair(f, o)
+
+
+def kernel_pairs(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both fields as C-contiguous ``(n_pairs, y, x)`` arrays for the numba kernels.
+
+    float32 and float64 fields keep their dtype (no copy when already
+    contiguous; the kernels compute in float64); other numbers become float64.
+    """
+    f, o = np.asarray(fc), np.asarray(obs)
+    if f.dtype not in (np.float32, np.float64) or o.dtype not in (np.float32, np.float64):
+        f, o = as_pair(f, o)
+    check_shapes(f, o)
+    shape = (-1, *f.shape[-2:])
+    return np.ascontiguousarray(f.reshape(shape)), np.ascontiguousarray(o.reshape(shape))
 
 
 def masked_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -117,6 +136,16 @@ def as_values(values: float | Sequence[float], name: str, *, integer: bool = Fal
     if np.unique(arr).size != arr.size:
         raise ValueError(f"{name} must not repeat a value, got {values!r}")
     return arr
+
+
+def sorted_thresholds(thr: np.ndarray) -> np.ndarray:
+    """The order that sorts ``thr`` ascending (as the kernels need), checked for size."""
+    if thr.size > MAX_THRESHOLDS:
+        raise ValueError(
+            f"at most {MAX_THRESHOLDS} thresholds can be scored at once, got {thr.size}; "
+            "score them in groups"
+        )
+    return np.argsort(thr, kind="stable")
 
 
 def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:

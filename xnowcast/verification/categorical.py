@@ -65,9 +65,9 @@ import numpy as np
 from xnowcast.verification._util import (
     as_values,
     check_compare,
-    exceeds,
-    float_pair,
+    kernel_pairs,
     safe_divide,
+    sorted_thresholds,
 )
 
 __all__ = [
@@ -132,22 +132,16 @@ def contingency_table(
     >>> contingency_table(np.array([[1.0, 3.0]]), np.array([[2.0, 5.0]]), 1.0).tolist()
     [1.0, 1.0, 0.0, 0.0]
     """
-    f, o = float_pair(fc, obs)
+    from xnowcast.verification import kernels
+
+    f, o = kernel_pairs(fc, obs)
     compare = check_compare(compare)
     thr = as_values(thresholds, "thresholds")
-    ok_f, ok_o = np.isfinite(f), np.isfinite(o)
-    n = np.count_nonzero(ok_f & ok_o, axis=(-2, -1))
-    tables = []
-    for t in thr:
-        fy = exceeds(f, t, compare) & ok_f
-        oy = exceeds(o, t, compare) & ok_o
-        hits = np.count_nonzero(fy & oy, axis=(-2, -1))
-        misses = np.count_nonzero(oy & ok_f, axis=(-2, -1)) - hits
-        false_alarms = np.count_nonzero(fy & ok_o, axis=(-2, -1)) - hits
-        tables.append(
-            np.stack([hits, misses, false_alarms, n - hits - misses - false_alarms], axis=-1)
-        )
-    out = np.stack(tables, axis=-2).astype(np.float64)
+    order = sorted_thresholds(thr)
+    counts = kernels.contingency_counts(f, o, thr[order], compare == ">")
+    out = np.empty(counts.shape)
+    out[:, order] = counts  # back to the order the thresholds were given in
+    out = out.reshape(*np.shape(fc)[:-2], thr.size, 4)
     return out[..., 0, :] if np.ndim(thresholds) == 0 else out
 
 

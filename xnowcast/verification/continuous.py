@@ -44,7 +44,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from xnowcast.verification._util import as_pair, frame_data_range, masked_pair, safe_divide
+from xnowcast.verification._util import (
+    as_pair,
+    frame_data_range,
+    kernel_pairs,
+    masked_pair,
+    safe_divide,
+)
 
 __all__ = [
     "CONTINUOUS_STATS",
@@ -106,26 +112,19 @@ def continuous_stats(fc: np.ndarray, obs: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         Shape ``(..., 9)``: the sums named by :data:`CONTINUOUS_STATS` over the
-        pixels valid in both fields.
+        pixels valid in both fields (one pass of
+        :func:`xnowcast.verification.kernels.continuous_sums`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> continuous_stats(np.array([[1.0, np.nan]]), np.array([[0.5, 2.0]]))[:4].tolist()
+    [1.0, 0.5, 0.5, 0.25]
     """
-    f, o, valid = masked_pair(fc, obs)
-    err = f - o
+    from xnowcast.verification import kernels
 
-    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.einsum("...ij,...ij->...", a, b)
-
-    sums = [
-        np.count_nonzero(valid, axis=_SPACE).astype(np.float64),
-        err.sum(axis=_SPACE),
-        np.abs(err).sum(axis=_SPACE),
-        dot(err, err),
-        f.sum(axis=_SPACE),
-        o.sum(axis=_SPACE),
-        dot(f, f),
-        dot(o, o),
-        dot(f, o),
-    ]
-    return np.stack(sums, axis=-1)
+    f, o = kernel_pairs(fc, obs)
+    return kernels.continuous_sums(f, o).reshape(*np.shape(fc)[:-2], len(CONTINUOUS_STATS))
 
 
 def mse_from_stats(stats: np.ndarray) -> np.ndarray:

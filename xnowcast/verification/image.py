@@ -53,7 +53,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xnowcast.verification._util import as_pair, frame_data_range, safe_divide
+from xnowcast.verification._util import as_pair, frame_data_range, kernel_pairs, safe_divide
 
 __all__ = [
     "MS_SSIM_WEIGHTS",
@@ -100,113 +100,27 @@ def window_weights(win_size: int, gaussian: bool, sigma: float = 1.5) -> np.ndar
     return g / g.sum()
 
 
-def _along(a: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
-    index = [slice(None)] * a.ndim
-    index[axis] = slice(start, stop)
-    return a[tuple(index)]
-
-
-def _box_sum(a: np.ndarray, k: int, axis: int) -> np.ndarray:
-    """Sums of ``k`` consecutive values along ``axis`` (valid positions only).
-
-    Built from sums of 1, 2, 4, ... values (each the sum of two shifted
-    halves), one per bit of ``k``: about ``2 log2(k)`` passes instead of ``k``.
-    """
-    n_out = a.shape[axis] - k + 1
-    out: np.ndarray | None = None
-    power, length, offset = a, 1, 0
-    while k:
-        if k & 1:
-            piece = _along(power, axis, offset, offset + n_out)
-            if out is None:
-                out = piece.copy()
-            else:
-                out += piece
-            offset += length
-        k >>= 1
-        if k:
-            n = power.shape[axis]
-            power = _along(power, axis, 0, n - length) + _along(power, axis, length, n)
-            length *= 2
-    assert out is not None
-    return out
-
-
-def _filter_valid(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Separable correlation with ``w`` over the last two axes, valid positions only.
-
-    A uniform window is a box sum (:func:`_box_sum`), scaled once; other
-    windows accumulate the weighted shifted slices in place.
-    """
-    k = w.size
-    if bool(np.all(w == w[0])):
-        out = _box_sum(_box_sum(a, k, -2), k, -1)
-        out *= w[0] * w[0]
-        return out
-    out = a
-    for axis in (-2, -1):
-        n = out.shape[axis] - k + 1
-        acc = w[0] * _along(out, axis, 0, n)
-        for j in range(1, k):
-            acc += w[j] * _along(out, axis, j, j + n)
-        out = acc
-    return out
-
-
-def _ssim_maps(
+def _ssim_sums(
     f: np.ndarray,
     o: np.ndarray,
-    data_range: float,
+    r: np.ndarray,
     w: np.ndarray,
     sample_covariance: bool,
     k1: float,
     k2: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """SSIM and contrast-structure maps of one 2-D pair; NaN where a window has a gap.
+) -> np.ndarray:
+    """``(sum SSIM, sum CS, count)`` of the valid windows of each pair ``(n, y, x)``.
 
-    The five local moments are filtered together (one stacked array), and the
-    maps are assembled in place, so a pair costs a few passes over its pixels.
+    One fused pass of :func:`xnowcast.verification.kernels.ssim_sums`: the
+    five local moments are filtered together, separably (running box sums
+    for a uniform window).
     """
-    valid = np.isfinite(f) & np.isfinite(o)
-    k = w.size
-    full = None
-    if not valid.all():
-        f = np.where(valid, f, 0.0)
-        o = np.where(valid, o, 0.0)
-        full = _filter_valid(valid.astype(np.float64), np.ones(k)) == k * k
-    moments = np.empty((5, *f.shape))
-    moments[0], moments[1] = f, o
-    np.multiply(f, f, out=moments[2])
-    np.multiply(o, o, out=moments[3])
-    np.multiply(f, o, out=moments[4])
-    mu_f, mu_o, var_f, var_o, cov = _filter_valid(moments, w)
-    mu_ff, mu_oo, mu_fo = mu_f * mu_f, mu_o * mu_o, mu_f * mu_o
-    var_f -= mu_ff
-    var_o -= mu_oo
-    cov -= mu_fo
-    if sample_covariance:
-        norm = (k * k) / (k * k - 1.0)
-        var_f *= norm
-        var_o *= norm
-        cov *= norm
-    c1 = (k1 * data_range) ** 2
-    c2 = (k2 * data_range) ** 2
-    cs = cov
-    cs *= 2.0
-    cs += c2
-    var_f += var_o
-    var_f += c2
-    cs /= var_f  # (2 cov + C2) / (var_f + var_o + C2)
-    smap = mu_fo
-    smap *= 2.0
-    smap += c1
-    mu_ff += mu_oo
-    mu_ff += c1
-    smap /= mu_ff  # luminance (2 mu_f mu_o + C1) / (mu_f**2 + mu_o**2 + C1)
-    smap *= cs
-    if full is None:
-        return smap, cs
-    return np.where(full, smap, np.nan), np.where(full, cs, np.nan)
+    from xnowcast.verification import kernels
+
+    uniform = bool(np.all(w == w[0]))
+    return kernels.ssim_sums(
+        f, o, np.ascontiguousarray(r, dtype=np.float64), w, uniform, sample_covariance, k1, k2
+    )
 
 
 def _prepare(
@@ -221,41 +135,33 @@ def _prepare(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
     """``(f, o, data range, window, sample_covariance)`` for the SSIM kernels.
 
-    ``f`` and ``o`` are float64 ``(n_pairs, y, x)`` with NaN where either input
-    is missing; the data range has one value per pair. The fields must fit the
-    window, or with ``n_scales`` (MS-SSIM) be at least :func:`ms_ssim_min_size`
-    cells.
+    ``f`` and ``o`` are ``(n_pairs, y, x)`` (float64 for MS-SSIM, whose
+    pyramid is pooled here); the kernels skip pixels missing in either. The
+    data range has one value per pair. The fields must fit the window, or with
+    ``n_scales`` (MS-SSIM) be at least :func:`ms_ssim_min_size` cells.
     """
-    f, o = as_pair(fc, obs)
     if n_scales is None:
+        f, o = kernel_pairs(fc, obs)  # float32 stays float32: the kernel reads it as float64
         _check_window_fits(f.shape, win_size)
-    elif min(f.shape[-2:]) < (need := ms_ssim_min_size(win_size, n_scales)):
-        raise ValueError(
-            f"MS-SSIM with win_size={win_size} and {n_scales} scales needs fields of at "
-            f"least {need} x {need} cells, got {f.shape[-2]} x {f.shape[-1]}; use a smaller "
-            "win_size (3 needs 33 cells), fewer weights, or SSIM"
-        )
+    else:
+        f, o = as_pair(fc, obs)  # pooled in float64
+        f, o = f.reshape(-1, *f.shape[-2:]), o.reshape(-1, *o.shape[-2:])
+        if min(f.shape[-2:]) < (need := ms_ssim_min_size(win_size, n_scales)):
+            raise ValueError(
+                f"MS-SSIM with win_size={win_size} and {n_scales} scales needs fields of at "
+                f"least {need} x {need} cells, got {f.shape[-2]} x {f.shape[-1]}; use a smaller "
+                "win_size (3 needs 33 cells), fewer weights, or SSIM"
+            )
     w = window_weights(win_size, gaussian, sigma)
     if sample_covariance is None:
         sample_covariance = not gaussian
-    valid = np.isfinite(f) & np.isfinite(o)
-    if not valid.all():
-        f, o = np.where(valid, f, np.nan), np.where(valid, o, np.nan)
     if data_range is not None:
-        r = frame_data_range(f[..., :1, :1], o[..., :1, :1], valid[..., :1, :1], data_range)
+        r = frame_data_range(f[:, :1, :1], o[:, :1, :1], np.ones((1, 1, 1), bool), data_range)
     else:
-        r = frame_data_range(np.nan_to_num(f), np.nan_to_num(o), valid, None)
-    ny, nx = f.shape[-2:]
-    return f.reshape(-1, ny, nx), o.reshape(-1, ny, nx), r.reshape(-1), w, sample_covariance
-
-
-def _window_sum_count(smap: np.ndarray) -> tuple[float, float]:
-    """Sum and number of the finite values of a 2-D map."""
-    total = smap.sum()
-    if np.isfinite(total):
-        return float(total), float(smap.size)
-    ok = np.isfinite(smap)
-    return float(smap[ok].sum()), float(ok.sum())
+        valid = np.isfinite(f) & np.isfinite(o)
+        fill = (np.where(valid, f, 0.0), np.where(valid, o, 0.0))
+        r = frame_data_range(*fill, valid, None)
+    return f, o, r.reshape(-1), w, sample_covariance
 
 
 def _check_window_fits(shape: tuple[int, ...], win_size: int) -> None:
@@ -287,11 +193,8 @@ def ssim_stats(
     f, o, r, w, sample_covariance = _prepare(
         fc, obs, data_range, win_size, gaussian, sigma, sample_covariance
     )
-    out = np.empty((f.shape[0], 2))
-    for i in range(f.shape[0]):  # one pair at a time: its maps stay in cache
-        smap, _ = _ssim_maps(f[i], o[i], float(r[i]), w, sample_covariance, k1, k2)
-        out[i] = _window_sum_count(smap)
-    return out.reshape(*np.shape(fc)[:-2], 2)
+    sums = _ssim_sums(f, o, r, w, sample_covariance, k1, k2)
+    return sums[:, [0, 2]].reshape(*np.shape(fc)[:-2], 2)
 
 
 def ssim(
@@ -406,17 +309,14 @@ def ms_ssim_stats(
         fc, obs, data_range, win_size, gaussian, sigma, sample_covariance, n_scales=n_scales
     )
     value = np.ones(f.shape[0])
-    for i in range(f.shape[0]):  # one pair at a time: its pyramid stays in cache
-        fi, oi = f[i], o[i]
-        for level, weight in enumerate(scale_weights):
-            smap, csmap = _ssim_maps(fi, oi, float(r[i]), w, sample_covariance, k1, k2)
-            last = level == n_scales - 1
-            total, count = _window_sum_count(smap if last else csmap)
-            # NaN (no window free of gaps at this scale) propagates into the value.
-            term = total / count if count else np.nan
-            value[i] *= max(term, 0.0) ** weight if np.isfinite(term) else np.nan
-            if not last:
-                fi, oi = _avg_pool2(fi), _avg_pool2(oi)
+    for level, weight in enumerate(scale_weights):
+        last = level == n_scales - 1
+        sums = _ssim_sums(f, o, r, w, sample_covariance, k1, k2)
+        # NaN (no window free of gaps at this scale) propagates into the value
+        term = safe_divide(sums[:, 0 if last else 1], sums[:, 2])
+        value *= np.maximum(term, 0.0) ** weight
+        if not last:
+            f, o = _avg_pool2(f), _avg_pool2(o)
     ok = np.isfinite(value)
     out = np.stack([np.where(ok, value, 0.0), ok.astype(np.float64)], axis=-1)
     return out.reshape(*np.shape(fc)[:-2], 2)

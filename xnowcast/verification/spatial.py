@@ -18,9 +18,11 @@ computes when both fields have the same missing pixels, so that data gaps
 
 The moving averages come from one integral image (summed-area table) per
 field and threshold, shared by all scales, so the cost does not grow with the
-scale. The tables hold event counts in int32, so every window sum is exact,
-and so are the three sums of products (accumulated in int64). Field pairs are scored one at a
-time, which keeps the tables in the processor's cache. The three sums pool over
+scale: the numba kernel :func:`xnowcast.verification.kernels.fss_sums` finds
+each pixel's event level once, builds the int32 tables of one threshold at a
+time, and accumulates the window counts' products in int64 without
+temporaries, so every sum is exact. Field pairs are scored one at a time,
+which keeps the tables in the processor's cache. The three sums pool over
 many field pairs by addition, as ``pysteps.verification.fss_accum`` does.
 
 Examples
@@ -42,9 +44,9 @@ import numpy as np
 from xnowcast.verification._util import (
     as_values,
     check_compare,
-    exceeds,
-    float_pair,
+    kernel_pairs,
     safe_divide,
+    sorted_thresholds,
 )
 
 __all__ = ["FSS_STATS", "box_mean", "fss", "fss_from_stats", "fss_stats"]
@@ -99,66 +101,6 @@ def box_mean(a: np.ndarray, size: int) -> np.ndarray:
     return _box_sum(_integral_image(a), size) / float(size * size)
 
 
-def _event_table(events: np.ndarray, pad: int) -> np.ndarray:
-    """The int32 integral image of a 2-D boolean field, edge-padded by ``pad`` cells."""
-    ny, nx = events.shape
-    table = np.zeros((ny + 1 + 2 * pad, nx + 1 + 2 * pad), dtype=np.int32)
-    inner = table[pad + 1 : pad + 1 + ny, pad + 1 : pad + 1 + nx]
-    np.cumsum(events, axis=-1, dtype=np.int32, out=inner)
-    for row in range(1, ny):  # row by row: faster than numpy's cumsum along axis 0
-        inner[row] += inner[row - 1]
-    # edge padding: rows and columns beyond the field repeat the last ones (window clipping)
-    table[pad + 1 + ny :] = table[pad + ny]
-    table[:, pad + 1 + nx :] = table[:, pad + nx : pad + nx + 1]
-    return table
-
-
-def _window_counts(table: np.ndarray, pad: int, size: int, ny: int, nx: int) -> np.ndarray:
-    """Event counts in ``size x size`` windows (the position of ``uniform_filter``), int32."""
-    lo = pad - size // 2
-    hi = lo + size
-    out = table[hi : hi + ny, hi : hi + nx] - table[lo : lo + ny, hi : hi + nx]
-    out -= table[hi : hi + ny, lo : lo + nx]
-    out += table[lo : lo + ny, lo : lo + nx]
-    return out
-
-
-def _dot(a: np.ndarray, b: np.ndarray, size: int) -> float:
-    """``sum(a * b)`` of window counts, exact: int32 products (int64 for huge windows)."""
-    if float(size) ** 4 >= 2**31:
-        a = a.astype(np.int64)
-    return float(np.multiply(a, b).sum(dtype=np.int64))
-
-
-def _pair_fss_stats(
-    f: np.ndarray, o: np.ndarray, thr: np.ndarray, sizes: np.ndarray, compare: str
-) -> np.ndarray:
-    """The FSS sums of one 2-D field pair, shape ``(n_thresholds, n_scales, 3)``."""
-    valid = np.isfinite(f) & np.isfinite(o)
-    ny, nx = f.shape
-    pad = int(sizes.max()) // 2 + 1
-    out = np.empty((thr.size, sizes.size, 3))
-    for i, t in enumerate(thr):
-        events_f = exceeds(f, t, compare) & valid
-        events_o = exceeds(o, t, compare) & valid
-        tables: tuple[np.ndarray, np.ndarray] | None = None
-        for j, s in enumerate(sizes):
-            if s == 1:
-                out[i, j] = (
-                    np.count_nonzero(events_f),
-                    np.count_nonzero(events_f & events_o),
-                    np.count_nonzero(events_o),
-                )
-                continue
-            if tables is None:
-                tables = (_event_table(events_f, pad), _event_table(events_o, pad))
-            cf = _window_counts(tables[0], pad, int(s), ny, nx)
-            co = _window_counts(tables[1], pad, int(s), ny, nx)
-            out[i, j] = (_dot(cf, cf, s), _dot(cf, co, s), _dot(co, co, s))
-            out[i, j] /= float(s) ** 4
-    return out
-
-
 def fss_stats(
     fc: np.ndarray,
     obs: np.ndarray,
@@ -194,16 +136,17 @@ def fss_stats(
     >>> fss_stats(obs, obs, 1.0, [1, 3]).tolist()
     [[[1.0, 1.0, 1.0], [0.1111111111111111, 0.1111111111111111, 0.1111111111111111]]]
     """
-    f, o = float_pair(fc, obs)
+    from xnowcast.verification import kernels
+
+    f, o = kernel_pairs(fc, obs)
     compare = check_compare(compare)
     thr = as_values(thresholds, "thresholds")
     sizes = as_values(scales, "scales", integer=True)
-    pairs_f = f.reshape(-1, *f.shape[-2:])
-    pairs_o = o.reshape(-1, *o.shape[-2:])
-    out = np.empty((pairs_f.shape[0], thr.size, sizes.size, 3))
-    for k in range(pairs_f.shape[0]):
-        out[k] = _pair_fss_stats(pairs_f[k], pairs_o[k], thr, sizes, compare)
-    return out.reshape(*f.shape[:-2], thr.size, sizes.size, 3)
+    order = sorted_thresholds(thr)
+    sums = kernels.fss_sums(f, o, thr[order], sizes, compare == ">")
+    out = np.empty(sums.shape)
+    out[:, order] = sums  # back to the order the thresholds were given in
+    return out.reshape(*np.shape(fc)[:-2], thr.size, sizes.size, 3)
 
 
 def fss_from_stats(stats: np.ndarray) -> np.ndarray:

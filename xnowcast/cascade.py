@@ -29,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import importlib.util
 from typing import NamedTuple
 
 import numpy as np
@@ -44,6 +45,7 @@ __all__ = [
     "lead_filters",
     "level_correlations",
     "recompose",
+    "rfft2",
     "spectral_correlations",
 ]
 
@@ -139,6 +141,30 @@ def bandpass_filters(shape: tuple[int, int], n_levels: int = 8, width: float = 1
     )
 
 
+def rfft2(fields: np.ndarray) -> np.ndarray:
+    """:func:`numpy.fft.rfft2` over the last two axes, through :mod:`scipy.fft` when installed.
+
+    SciPy's pocketfft transforms float32 fields in single precision, several
+    times faster than numpy's forward real FFT; the result equals numpy's
+    within float32 rounding. Without SciPy, numpy's.
+
+    Examples
+    --------
+    >>> field = np.random.default_rng(0).normal(size=(2, 8, 10)).astype("float32")
+    >>> spectrum = rfft2(field)
+    >>> spectrum.shape, bool(np.allclose(spectrum, np.fft.rfft2(field), atol=1e-4))
+    ((2, 8, 6), True)
+    """
+    if _HAS_SCIPY:
+        import scipy.fft
+
+        return scipy.fft.rfft2(fields)
+    return np.fft.rfft2(fields)
+
+
+_HAS_SCIPY = importlib.util.find_spec("scipy") is not None
+
+
 def _check_field(field: np.ndarray, filters: BandpassFilters) -> np.ndarray:
     field = np.asarray(field, dtype=np.float32)
     if field.shape[-2:] != filters.shape:
@@ -230,11 +256,10 @@ def spectral_correlations(
     >>> spectral_correlations(s, 2 * s, bandpass_filters(a.shape, 3)).round(6).tolist()
     [1.0, 1.0, 1.0]
     """
-    weights = filters.power
     f, e = spectrum.ravel(), earlier.ravel()
-    cov = weights @ (f * e.conj()).real
-    var_f = weights @ (f.real**2 + f.imag**2)
-    var_e = weights @ (e.real**2 + e.imag**2)
+    # the three weighted sums in one product: one pass over the (n_levels, n) weights
+    terms = np.stack([(f * e.conj()).real, f.real**2 + f.imag**2, e.real**2 + e.imag**2])
+    cov, var_f, var_e = terms @ filters.power.T
     norm = np.sqrt(var_f * var_e)
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / norm

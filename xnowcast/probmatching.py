@@ -32,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -105,11 +106,32 @@ def quantiles(field: np.ndarray, n: int = 1024) -> np.ndarray:
     >>> float(q[0]), float(q[-1]), len(q)
     (0.0, 100.0, 7)
     """
-    flat = np.asarray(field, np.float32).ravel()
+    flat = np.ascontiguousarray(field, np.float32).ravel()
     stride = max(1, flat.size // MIN_SAMPLE)
-    sample = np.sort(np.concatenate([flat[::stride], [flat.min(), flat.max()]]))
-    positions = np.rint(probabilities(n) * (sample.size - 1)).astype(np.int64)
+    sample = _sorted_sample(flat, stride)
+    positions = np.rint(_probabilities(n) * (sample.size - 1)).astype(np.int64)
     return sample[positions]
+
+
+def _sorted_sample(flat: np.ndarray, stride: int) -> np.ndarray:
+    """The sorted strided sample of ``flat`` with its extremes (numpy's sort where NaN is)."""
+    from xnowcast.lookup import sorted_sample
+
+    lo, hi = flat.min(), flat.max()
+    if np.isnan(lo) or np.isnan(hi):
+        return np.sort(np.concatenate([flat[::stride], [lo, hi]]))
+    return sorted_sample(flat, stride, lo, hi)
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_probabilities(n: int) -> np.ndarray:
+    probs = probabilities(n)
+    probs.flags.writeable = False
+    return probs
+
+
+def _probabilities(n: int) -> np.ndarray:
+    return _cached_probabilities(int(n))
 
 
 def match_table(

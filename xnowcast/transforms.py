@@ -278,8 +278,9 @@ class DBR(Transform):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = _as_float32(x)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.float32(10.0) * np.log10(x)
-        out[x < self.threshold] = self.zerovalue
+            out = np.log10(x, out=np.empty_like(x))
+        out *= np.float32(10.0)
+        np.copyto(out, np.float32(self.zerovalue), where=x < self.threshold)
         return out
 
     def inverse(self, y: np.ndarray) -> np.ndarray:

@@ -183,7 +183,8 @@ def decode_missing(da: xr.DataArray) -> xr.DataArray:
     if da.chunks is None and not da.variable._in_memory:
         return da  # a lazily indexed file: read frame by frame later, never loaded here
     if isinstance(da.data, np.ndarray):
-        n_inf = int(np.isinf(da.data).sum())
+        # any() first: the count (a slower reduction) only when there is something to count
+        n_inf = int(np.isinf(da.data).sum()) if np.isinf(da.data).any() else 0
         if n_inf:
             _warn_infinite(n_inf)
             da = da.copy(data=np.where(np.isinf(da.data), np.nan, da.data).astype(da.dtype))

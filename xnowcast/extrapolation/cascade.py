@@ -47,11 +47,11 @@ from xnowcast.cascade import (
     ar_lead_coefficients,
     bandpass_filters,
     lead_filters,
+    rfft2,
     spectral_correlations,
 )
 from xnowcast.checks import integer, positive_int
 from xnowcast.extrapolation.semilagrangian import (
-    advect,
     extrapolate,
     missing_mask,
     sample_leads,
@@ -138,10 +138,10 @@ def _lagrangian_inputs(z, flow, floor, ar_order, step):
     valid in all; missing pixels (and those moved in from outside the domain) are set to
     the no-rain value ``floor``.
     """
-    aligned = [z[-1]]
-    for lag in range(1, ar_order + 1):
-        aligned.insert(0, advect(z[-1 - lag], flow, lag, step=step))
-    stack = np.stack(aligned)
+    # lag k moved k steps: one pass, one trajectory for every lag (sources per lead)
+    earlier = np.ascontiguousarray(z[-2::-1][:ar_order])
+    moved = extrapolate(earlier, flow, ar_order, step=step)
+    stack = np.concatenate([moved[::-1], z[-1:]])
     valid = np.isfinite(stack)
     return np.where(valid, stack, floor), valid.all(axis=0)
 
@@ -202,18 +202,23 @@ def extrapolate_cascade(
             f"an AR({ar_order}) cascade needs frames of shape (t >= {ar_order + 1}, y, x), got "
             f"{frames.shape}; pass more frames or lower ar_order"
         )
+    flow = np.asarray(flow, np.float32)
     floor = np.float32(_floor(transform))
     z = transform.forward(frames[-(ar_order + 1) :])
     fields, valid = _lagrangian_inputs(z, flow, floor, ar_order, step)
-    spectra = np.fft.rfft2(fields)
     filters = _filters(fields.shape[1:], n_levels)
     # correlations where every frame has data: rain moving in across the domain edge or
     # out of a data gap is not a change of the field
-    masked = spectra if valid.all() else np.fft.rfft2(np.where(valid, fields, floor))
+    if valid.all():
+        masked = spectra = rfft2(fields)
+    else:
+        spectra = rfft2(fields[-2:])
+        masked = rfft2(np.where(valid, fields, floor))
     phi = ar_parameters(masked, filters, ar_order)
-    a, b = lead_filters(filters, ar_lead_coefficients(phi, n_steps))
+    coefficients = ar_lead_coefficients(phi, n_steps)
     missing = np.isnan(frames[-1])
     if device is not None:
+        a, b = lead_filters(filters, coefficients)
         return _on_device(
             (fields[-1], spectra[-2:], a, b, transform, options["matching"], floor),
             flow,
@@ -221,29 +226,39 @@ def extrapolate_cascade(
             dict(fill=fill, interpolation=interpolation, step=step, out=out, device=device),
         )
     sources = _lagrangian_forecast(
-        fields[-1], spectra[-2:], a, b, transform, options["matching"], floor
+        fields[-1], spectra[-2:], filters, coefficients, transform, options["matching"], floor
     )
-    return extrapolate(
+    # the sources are finite by construction: the missing area is given apart
+    return sample_leads(
         sources,
+        missing_mask(missing),
         flow,
         n_steps,
         fill=fill,
         interpolation=interpolation,
         step=step,
         out=out,
-        missing=missing,
     )
 
 
-def _lagrangian_forecast(last_field, spectra, a, b, transform, matching, floor):
-    """Per lead: the filtered field, matched to the last one, in physical units."""
+def _lagrangian_forecast(last_field, spectra, filters, coefficients, transform, matching, floor):
+    """Per lead: the filtered field, matched to the last one, in physical units.
+
+    Each lead's spectral filter is formed and applied in one compiled pass over the
+    spectra (:func:`~xnowcast.extrapolation.kernels.filter_spectrum`), then inverted.
+    """
+    from xnowcast.extrapolation.kernels import filter_spectrum
+
     shape = last_field.shape
-    previous, last = spectra
+    previous, last = (np.ascontiguousarray(s, np.complex64).view(np.float32) for s in spectra)
+    coefficients = np.asarray(coefficients, np.float32)
     reference = quantiles(last_field, N_QUANTILES)
     probs = probabilities(N_QUANTILES)
-    out = np.empty((len(a), *shape), np.float32)
-    for k in range(len(a)):
-        smooth = np.fft.irfft2(a[k] * last + b[k] * previous, s=shape).astype(np.float32)
+    mixed = np.empty(last.shape, np.float32)
+    out = np.empty((len(coefficients), *shape), np.float32)
+    for k, (ca, cb) in enumerate(coefficients.transpose(0, 2, 1)):
+        filter_spectrum(filters.weights, ca.copy(), cb.copy(), last, previous, mixed)
+        smooth = np.fft.irfft2(mixed.view(np.complex64), s=shape).astype(np.float32, copy=False)
         knots, targets = match_table(
             quantiles(smooth, N_QUANTILES), reference, matching, floor=floor, probs=probs
         )

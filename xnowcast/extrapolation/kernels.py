@@ -1,7 +1,6 @@
-"""Numba kernels of semi-Lagrangian advection.
+"""Numba kernels of semi-Lagrangian advection and of the cascade's spectral filter.
 
-Two kernels, both parallel (one parallel region per forecast) and compiled
-once (``cache=True``):
+Compiled once (``cache=True``):
 
 * :func:`trace`: the backward trajectories of a set of points (usually a
   coarse grid of nodes) through the full-resolution flow, for every lead time;
@@ -9,7 +8,14 @@ once (``cache=True``):
   full grid: interpolate the coarse displacement to the pixel, find its
   trajectory start, mark it ``fill`` when that lies outside the domain,
   ``NaN`` when the nearest source pixel is missing, and otherwise sample the
-  lead's source there.
+  lead's source there;
+* :func:`filter_spectrum`: one lead time's cascade filter applied to the last
+  two spectra in one pass.
+
+:func:`trace` and :func:`advect_leads` run on numba's threads;
+:func:`trace_serial` and :func:`advect_leads_serial` do the same on the
+calling thread. :func:`threads_pay` chooses: threads only for large work
+(:data:`PARALLEL_PIXELS`), where they save more than they cost.
 
 Interpolation (of the flow, of the coarse displacement and of the source) is
 ``float32`` arithmetic with replicated borders: bilinear as :func:`cv2.remap`
@@ -39,12 +45,48 @@ from xnowcast.optional import import_optional
 
 numba = import_optional("numba", "semi-Lagrangian advection")
 
-__all__ = ["ORDERS", "advect_leads", "resize_weights", "trace"]
+__all__ = [
+    "ORDERS",
+    "PARALLEL_PIXELS",
+    "advect_leads",
+    "advect_leads_serial",
+    "advect_rows",
+    "filter_spectrum",
+    "resize_weights",
+    "threads_pay",
+    "trace",
+    "trace_serial",
+]
 
 #: Interpolation name -> kernel code of :func:`advect_leads`.
 ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
 
 _CUBIC_A = np.float32(-0.75)
+
+#: Chunks of rows the parallel kernel splits its work into (a few per thread).
+_CHUNKS = 64
+
+#: Pixels (lead times x grid) from which the kernels run on numba's threads
+#: (:func:`threads_pay`); below, waking the threads costs more CPU time than it saves.
+PARALLEL_PIXELS = 2**25
+
+
+def threads_pay(n_pixels: int) -> bool:
+    """Whether advecting ``n_pixels`` (lead times x grid) runs on numba's threads.
+
+    Only large work does (:data:`PARALLEL_PIXELS`, about 24 lead times of a
+    1200 x 1200 grid), and only when numba has more than one thread (the run
+    setting ``threads``, ``NUMBA_NUM_THREADS``). Smaller forecasts run on the
+    calling thread: the threads' start and end of each parallel region cost
+    more CPU time than they save there, and a batch of forecasts is already
+    parallel over its init times (dask).
+
+    Examples
+    --------
+    >>> threads_pay(24 * 700 * 700)
+    False
+    """
+    return n_pixels >= PARALLEL_PIXELS and numba.get_num_threads() > 1
 
 
 def resize_weights(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,14 +160,17 @@ def _cells(xs, ys, nx, ny, index, tx, ty):  # pragma: no cover - compiled
         y0 = min(np.int64(y), j_max)
         tx[j] = x - np.float32(x0)
         ty[j] = y - np.float32(y0)
-        index[j] = y0 * nx + x0
+        index[j] = np.uint64(y0 * nx + x0)
 
 
 @numba.njit(cache=True)
 def _lerp2(a, index, tx, ty, nx, out):  # pragma: no cover - compiled
-    """Bilinear samples of the flat array ``a`` at the cells of :func:`_cells`."""
-    right = 1 if nx > 1 else 0
-    down = nx if a.shape[0] > nx else 0
+    """Bilinear samples of the flat array ``a`` at the cells of :func:`_cells`.
+
+    Indices are unsigned, so that the loads need no negative-index check.
+    """
+    right = np.uint64(1 if nx > 1 else 0)
+    down = np.uint64(nx if a.shape[0] > nx else 0)
     for j in range(index.shape[0]):
         p = index[j]
         top = a[p] + tx[j] * (a[p + right] - a[p])
@@ -141,7 +186,7 @@ def _closest(xs, ys, nx, ny, out):  # pragma: no cover - compiled
     for j in range(xs.shape[0]):
         x = np.rint(min(max(xs[j], zero), x_max))
         y = np.rint(min(max(ys[j], zero), y_max))
-        out[j] = np.int64(y) * nx + np.int64(x)
+        out[j] = np.uint64(np.int64(y) * nx + np.int64(x))
 
 
 @numba.njit(parallel=True, cache=True)
@@ -160,39 +205,66 @@ def trace(u, v, start_x, start_y, n_steps, midpoint):  # pragma: no cover - comp
     >>> trace(u, v, start, start, 2, True)[:, 0].tolist()  # x, then y displacement
     [[[-0.5, -0.5]], [[-1.0, -1.0]]]
     """
-    rows, cols = start_x.shape
+    disp = np.empty((n_steps, 2, *start_x.shape), np.float32)
+    for i in numba.prange(start_x.shape[0]):
+        _trace_row(u, v, start_x, start_y, midpoint, disp, i)
+    return disp
+
+
+@numba.njit(cache=True, nogil=True)
+def trace_serial(u, v, start_x, start_y, n_steps, midpoint):  # pragma: no cover - compiled
+    """:func:`trace` on the calling thread alone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> u, v = np.zeros((4, 4), "float32"), np.full((4, 4), 0.5, "float32")
+    >>> start = np.array([[1.0, 2.0]], "float32")
+    >>> trace_serial(u, v, start, start, 2, True)[:, 1].tolist()  # y displacement
+    [[[-0.5, -0.5]], [[-1.0, -1.0]]]
+    """
+    disp = np.empty((n_steps, 2, *start_x.shape), np.float32)
+    for i in range(start_x.shape[0]):
+        _trace_row(u, v, start_x, start_y, midpoint, disp, i)
+    return disp
+
+
+@numba.njit(cache=True, nogil=True)
+def _trace_row(u, v, start_x, start_y, midpoint, disp, i):  # pragma: no cover - compiled
+    """Row ``i`` of the points of :func:`trace`, every step, into ``disp``."""
+    cols = start_x.shape[1]
     ny, nx = u.shape
     flat_u, flat_v = u.ravel(), v.ravel()
-    disp = np.empty((n_steps, 2, rows, cols), np.float32)
     half = np.float32(0.5)
-    for i in numba.prange(rows):
-        px, py = start_x[i].copy(), start_y[i].copy()
-        qx, qy = np.empty(cols, np.float32), np.empty(cols, np.float32)
-        du, dv = np.empty(cols, np.float32), np.empty(cols, np.float32)
-        index = np.empty(cols, np.int64)
-        tx, ty = np.empty(cols, np.float32), np.empty(cols, np.float32)
-        for k in range(n_steps):
-            _cells(px, py, nx, ny, index, tx, ty)
+    px, py = start_x[i].copy(), start_y[i].copy()
+    qx, qy = np.empty(cols, np.float32), np.empty(cols, np.float32)
+    du, dv = np.empty(cols, np.float32), np.empty(cols, np.float32)
+    index = np.empty(cols, np.uint64)
+    tx, ty = np.empty(cols, np.float32), np.empty(cols, np.float32)
+    for k in range(disp.shape[0]):
+        _cells(px, py, nx, ny, index, tx, ty)
+        _lerp2(flat_u, index, tx, ty, nx, du)
+        _lerp2(flat_v, index, tx, ty, nx, dv)
+        if midpoint:
+            for j in range(cols):
+                qx[j] = px[j] - half * du[j]
+                qy[j] = py[j] - half * dv[j]
+            _cells(qx, qy, nx, ny, index, tx, ty)
             _lerp2(flat_u, index, tx, ty, nx, du)
             _lerp2(flat_v, index, tx, ty, nx, dv)
-            if midpoint:
-                for j in range(cols):
-                    qx[j] = px[j] - half * du[j]
-                    qy[j] = py[j] - half * dv[j]
-                _cells(qx, qy, nx, ny, index, tx, ty)
-                _lerp2(flat_u, index, tx, ty, nx, du)
-                _lerp2(flat_v, index, tx, ty, nx, dv)
-            for j in range(cols):
-                px[j] -= du[j]
-                py[j] -= dv[j]
-                disp[k, 0, i, j] = px[j] - start_x[i, j]
-                disp[k, 1, i, j] = py[j] - start_y[i, j]
-    return disp
+        for j in range(cols):
+            px[j] -= du[j]
+            py[j] -= dv[j]
+            disp[k, 0, i, j] = px[j] - start_x[i, j]
+            disp[k, 1, i, j] = py[j] - start_y[i, j]
 
 
 @numba.njit(parallel=True, cache=True)
 def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragma: no cover
-    """Every lead time, each in one pass over the grid (see the module docstring).
+    """Every lead time, each in one pass over the grid (see the module docstring), in parallel.
+
+    The rows of all lead times are split into a few chunks per thread, each
+    done by :func:`advect_rows`; :func:`advect_leads_serial` does them in one.
 
     Parameters
     ----------
@@ -225,7 +297,45 @@ def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragm
     >>> out.tolist()
     [[[-9.0, 0.0, 1.0, 2.0]]]
     """
-    n, ny, nx = out.shape
+    n_tasks = out.shape[0] * out.shape[1]
+    n_chunks = min(n_tasks, _CHUNKS)
+    for chunk in numba.prange(n_chunks):
+        first = chunk * n_tasks // n_chunks
+        last = (chunk + 1) * n_tasks // n_chunks
+        advect_rows(sources, missing, disp, rows, cols, order, fill, out, first, last)
+
+
+@numba.njit(cache=True, nogil=True)
+def advect_leads_serial(sources, missing, disp, rows, cols, order, fill, out):  # pragma: no cover
+    """:func:`advect_leads` on the calling thread alone (small grids: no threads to wake).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> source = np.arange(4, dtype="float32").reshape(1, 1, 4)
+    >>> disp = np.full((1, 2, 1, 1), 1.0, "float32"); disp[:, 1] = 0  # from 1 px right
+    >>> out = np.empty((1, 1, 4), "float32")
+    >>> advect_leads_serial(source, np.zeros((1, 0, 0), "uint8"), disp, resize_weights(1, 1),
+    ...                     resize_weights(4, 1), 1, np.float32(-9), out)
+    >>> out.tolist()
+    [[[1.0, 2.0, 3.0, -9.0]]]
+    """
+    advect_rows(
+        sources, missing, disp, rows, cols, order, fill, out, 0, out.shape[0] * out.shape[1]
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def advect_rows(
+    sources, missing, disp, rows, cols, order, fill, out, first, last
+):  # pragma: no cover
+    """Rows ``first .. last - 1`` of all lead times (row ``t`` is row ``t % y`` of lead ``t // y``).
+
+    The arguments are those of :func:`advect_leads`; the work of one row is
+    done in stages over the whole row (displacement, cell, samples, mask,
+    domain), each a branch-free loop.
+    """
+    ny, nx = out.shape[1:]
     row_lo, row_hi, row_w = rows
     col_lo, col_hi, col_w = cols
     n_src, n_mask = sources.shape[0], missing.shape[0]
@@ -234,7 +344,11 @@ def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragm
     lo_y, hi_y = np.float32(-0.5), np.float32(ny - 0.5)
     nan = np.float32(np.nan)
     mx = disp.shape[3]
-    for task in numba.prange(n * ny):
+    line_x, line_y = np.empty(mx, np.float32), np.empty(mx, np.float32)
+    xs, ys = np.empty(nx, np.float32), np.empty(nx, np.float32)
+    index, near = np.empty(nx, np.uint64), np.empty(nx, np.uint64)
+    tx, ty = np.empty(nx, np.float32), np.empty(nx, np.float32)
+    for task in range(first, last):
         k = task // ny
         i = task - k * ny
         src = sources[min(k, n_src - 1)]
@@ -243,25 +357,20 @@ def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragm
         target = out[k, i]
         # the coarse displacement interpolated to this row, then along it to each pixel
         r0, r1, wr = row_lo[i], row_hi[i], row_w[i]
-        line_x, line_y = np.empty(mx, np.float32), np.empty(mx, np.float32)
         for c in range(mx):
             a, b = disp[k, 0, r0, c], disp[k, 0, r1, c]
             line_x[c] = a + wr * (b - a)
             a, b = disp[k, 1, r0, c], disp[k, 1, r1, c]
             line_y[c] = a + wr * (b - a)
-        xs, ys = np.empty(nx, np.float32), np.empty(nx, np.float32)
         fi = np.float32(i)
         for j in range(nx):
             c0, c1, wc = col_lo[j], col_hi[j], col_w[j]
             xs[j] = np.float32(j) + (line_x[c0] + wc * (line_x[c1] - line_x[c0]))
             ys[j] = fi + (line_y[c0] + wc * (line_y[c1] - line_y[c0]))
-        index = np.empty(nx, np.int64)
-        tx, ty = np.empty(nx, np.float32), np.empty(nx, np.float32)
         _cells(xs, ys, nx, ny, index, tx, ty)
         if order == 1:
             _lerp2(flat, index, tx, ty, nx, target)
         elif order == 0:
-            near = np.empty(nx, np.int64)
             _closest(xs, ys, nx, ny, near)
             for j in range(nx):
                 target[j] = flat[near[j]]
@@ -269,7 +378,6 @@ def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragm
             for j in range(nx):
                 target[j] = _bicubic(src, xs[j], ys[j])
         if has_missing:
-            near = np.empty(nx, np.int64)
             _closest(xs, ys, nx, ny, near)
             for j in range(nx):
                 if mask[near[j]] != 0:
@@ -278,3 +386,52 @@ def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragm
             x, y = xs[j], ys[j]
             if x < lo_x or x > hi_x or y < lo_y or y > hi_y:
                 target[j] = fill
+
+
+@numba.njit(cache=True, nogil=True)
+def filter_spectrum(weights, ca, cb, last, previous, out):  # pragma: no cover - compiled
+    """One lead time's cascade filter: ``out = A * last + B * previous``, the mean of ``last``.
+
+    ``A = sum_l ca[l] * weights[l]`` and ``B = sum_l cb[l] * weights[l]`` are the
+    lead filters of :func:`xnowcast.cascade.lead_filters`, formed here one row at a
+    time instead of as whole arrays: one pass over the spectra per lead time.
+
+    Parameters
+    ----------
+    weights : (n_levels, y, xh) float32
+        The cascade's band-pass weights.
+    ca, cb : (n_levels,) float32
+        The AR forecast coefficients of the lead (:func:`xnowcast.cascade.ar_lead_coefficients`).
+    last, previous : (y, 2 * xh) float32
+        The two spectra (complex64 viewed as float32: real and imaginary parts interleaved).
+    out : (y, 2 * xh) float32
+        The filtered spectrum, likewise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w = np.full((2, 1, 2), 0.5, "float32")
+    >>> spec = np.array([[1 + 1j, 2 + 2j]], "complex64")
+    >>> out = np.empty_like(spec)
+    >>> filter_spectrum(w, np.array([1.0, 0.0], "float32"), np.zeros(2, "float32"),
+    ...                 spec.view("float32"), spec.view("float32"), out.view("float32"))
+    >>> out.tolist()   # the mean (first coefficient) kept, the rest filtered
+    [[(1+1j), (1+1j)]]
+    """
+    n_levels, ny, nx = weights.shape
+    fa = np.empty(nx, np.float32)
+    fb = np.empty(nx, np.float32)
+    for i in range(ny):
+        for j in range(nx):
+            fa[j] = ca[0] * weights[0, i, j]
+            fb[j] = cb[0] * weights[0, i, j]
+        for level in range(1, n_levels):
+            a, b = ca[level], cb[level]
+            for j in range(nx):
+                fa[j] += a * weights[level, i, j]
+                fb[j] += b * weights[level, i, j]
+        for j in range(nx):
+            out[i, 2 * j] = fa[j] * last[i, 2 * j] + fb[j] * previous[i, 2 * j]
+            out[i, 2 * j + 1] = fa[j] * last[i, 2 * j + 1] + fb[j] * previous[i, 2 * j + 1]
+    out[0, 0] = last[0, 0]
+    out[0, 1] = last[0, 1]

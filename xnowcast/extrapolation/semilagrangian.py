@@ -146,7 +146,7 @@ def coarse_trajectories(flow: np.ndarray, n_steps: int, midpoint: bool, step: in
     >>> disp[:, 0].ravel().tolist()
     [-1.0, -2.0]
     """
-    from xnowcast.extrapolation.kernels import resize_weights, trace
+    from xnowcast.extrapolation.kernels import resize_weights, threads_pay, trace, trace_serial
 
     positive_int(step, "step")
     ny, nx = flow.shape[1:]
@@ -158,7 +158,8 @@ def coarse_trajectories(flow: np.ndarray, n_steps: int, midpoint: bool, step: in
     node_y, my = _node_coords(ny, int(step))
     start_x, start_y = np.meshgrid(node_x, node_y)
     u, v = np.ascontiguousarray(flow[0]), np.ascontiguousarray(flow[1])
-    disp = trace(u, v, start_x, start_y, n_steps, bool(midpoint))
+    kernel = trace if threads_pay(n_steps * ny * nx) else trace_serial
+    disp = kernel(u, v, start_x, start_y, n_steps, bool(midpoint))
     return disp, resize_weights(ny, my), resize_weights(nx, mx)
 
 
@@ -338,7 +339,7 @@ def sample_leads(
     >>> sample_leads(source, missing_mask(np.zeros((1, 4), bool)), flow, 1).tolist()
     [[[nan, 0.0, 1.0, 2.0]]]
     """
-    from xnowcast.extrapolation.kernels import ORDERS, advect_leads
+    from xnowcast.extrapolation.kernels import ORDERS
 
     order = ORDERS[choice(interpolation, "interpolation", INTERPOLATIONS)]
     shape = (n_steps, *sources.shape[-2:])
@@ -348,7 +349,7 @@ def sample_leads(
         raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}")
     disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
     if device is None:
-        advect_leads(sources, mask, disp, rows, cols, order, np.float32(fill), out)
+        _kernel(out.size)(sources, mask, disp, rows, cols, order, np.float32(fill), out)
         return out
     from xnowcast.extrapolation import accelerated
 
@@ -356,6 +357,13 @@ def sample_leads(
     moved = accelerated.advect_leads(sources, given, disp, rows, cols, order, fill, device)
     out[...] = moved.cpu().numpy()
     return out
+
+
+def _kernel(n_pixels: int) -> Any:
+    """The advection kernel for ``n_pixels`` (lead times x grid): threaded only where it pays."""
+    from xnowcast.extrapolation import kernels
+
+    return kernels.advect_leads if kernels.threads_pay(n_pixels) else kernels.advect_leads_serial
 
 
 def missing_mask(missing: np.ndarray) -> np.ndarray:
@@ -424,7 +432,7 @@ def advect(
     >>> advect(frame, flow, 2, fill=-1).tolist()
     [[-1.0, -1.0, 0.0, 1.0, 2.0, 3.0]]
     """
-    from xnowcast.extrapolation.kernels import ORDERS, advect_leads
+    from xnowcast.extrapolation.kernels import ORDERS
 
     if np.ndim(frame) != 2:
         raise ValueError(
@@ -436,7 +444,7 @@ def advect(
     sources, missing = _sources(frame[None])
     disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
     out = np.empty((1, *frame.shape), np.float32)
-    advect_leads(
+    _kernel(out.size)(
         sources, missing, disp[-1:], rows, cols, ORDERS[interpolation], np.float32(fill), out
     )
     return out[0]

@@ -252,7 +252,7 @@ def _check_finite(model: NowcastModel, inputs: np.ndarray, out: np.ndarray) -> N
             "hold data; a model returns the forecast in the input's units, NaN only where it "
             "can say nothing"
         )
-    n_inf = int(np.isinf(out).sum())
+    n_inf = int(np.isinf(out).sum()) if np.isinf(out).any() else 0
     if n_inf:
         warnings.warn(
             f"model {model.name!r} returned {n_inf} infinite value(s) (of {out.size}); the "

@@ -14,7 +14,7 @@ from xnowcast.cascade import (
     level_correlations,
     recompose,
 )
-from xnowcast.probmatching import match
+from xnowcast.probmatching import match, probabilities, quantiles
 
 pytest.importorskip("numba")
 
@@ -267,3 +267,95 @@ def test_optical_flow_model_checks_its_extrapolation_options():
         get_model("optical-flow", n_in=2, n_flows=1)
     with pytest.raises(ValueError, match="extrapolation"):
         get_model("optical-flow", extrapolation="steps")
+
+
+@pytest.mark.parametrize("stride", [1, 3, 7])
+def test_sorted_sample_equals_numpy_sort(stride):
+    from xnowcast.lookup import sorted_sample
+
+    rng = np.random.default_rng(4)
+    values = (rng.normal(size=5001) * rng.choice([1e-3, 1.0, 1e6], 5001)).astype("float32")
+    values[::7], values[::11], values[::13] = 0.0, -0.0, -15.0  # ties and both zeros
+    values[5], values[9] = np.inf, -np.inf
+    lo, hi = values.min(), values.max()
+    expected = np.sort(np.concatenate([values[::stride], [lo, hi]]))
+    np.testing.assert_array_equal(sorted_sample(values, stride, lo, hi), expected)
+
+
+def test_quantiles_are_those_of_the_sorted_strided_sample():
+    rng = np.random.default_rng(5)
+    field = _smooth_noise(rng, (300, 250))  # 75 000 pixels: a strided sample
+    flat = field.ravel()
+    stride = flat.size // 2**16
+    sample = np.sort(np.concatenate([flat[::stride], [flat.min(), flat.max()]]))
+    positions = np.rint(probabilities(9) * (sample.size - 1)).astype(int)
+    q = quantiles(field, 9)
+    assert q[0] == flat.min() and q[-1] == flat.max()
+    np.testing.assert_array_equal(q, sample[positions])
+    # NaN: numpy's order (NaN last), as before the compiled sort
+    with_nan = np.array([2.0, np.nan, 1.0], "float32")
+    assert np.isnan(quantiles(with_nan, 3)[-1])
+
+
+def test_filter_spectrum_equals_the_lead_filters():
+    from xnowcast.extrapolation.kernels import filter_spectrum
+
+    rng = np.random.default_rng(6)
+    filters = bandpass_filters((40, 52), 5)
+    phi = np.stack([np.linspace(0.95, 0.3, 5), np.linspace(0.02, -0.1, 5)], axis=-1)
+    coefficients = ar_lead_coefficients(phi, 4).astype("float32")
+    last, previous = np.fft.rfft2(rng.normal(size=(2, 40, 52)).astype("float32"))
+    a, b = lead_filters(filters, coefficients)
+    out = np.empty_like(last)
+    for k in range(4):
+        filter_spectrum(
+            filters.weights,
+            coefficients[k, :, 0].copy(),
+            coefficients[k, :, 1].copy(),
+            last.view("float32"),
+            previous.view("float32"),
+            out.view("float32"),
+        )
+        np.testing.assert_allclose(out, a[k] * last + b[k] * previous, rtol=1e-5, atol=1e-4)
+        assert out[0, 0] == last[0, 0]  # the mean is kept
+
+
+def test_rfft2_equals_numpy():
+    from xnowcast.cascade import rfft2
+
+    field = np.random.default_rng(7).normal(size=(3, 30, 41)).astype("float32")
+    np.testing.assert_allclose(rfft2(field), np.fft.rfft2(field), rtol=0, atol=1e-4)
+
+
+def test_cascade_forecast_equals_the_plain_formulation():
+    """The fused per-lead loop against the cascade written out with whole filter arrays."""
+    from xnowcast.extrapolation import extrapolate
+    from xnowcast.extrapolation.cascade import ar_parameters, extrapolate_cascade
+    from xnowcast.probmatching import apply_table, match_table
+    from xnowcast.transforms import get_transform
+
+    rng = np.random.default_rng(8)
+    frames = np.exp(np.stack([_smooth_noise(rng, (64, 72)) * 3 for _ in range(3)]) - 1)
+    frames = frames.astype("float32")
+    frames[:, :5, :9] = np.nan  # outside the radar
+    flow = np.zeros((2, 64, 72), "float32")  # no motion: nothing to align
+    tf = get_transform("dbr")
+    ours = extrapolate_cascade(frames, flow, 5, transform=tf, n_levels=4, matching=0.5)
+    floor = -15.0
+    z = np.where(np.isnan(frames), floor, tf.forward(frames))
+    filters = bandpass_filters(z.shape[1:], 4)
+    spectra = np.fft.rfft2(z)
+    a, b = lead_filters(filters, ar_lead_coefficients(ar_parameters(spectra, filters, 2), 5))
+    probs = probabilities(1024)
+    reference_q = quantiles(z[-1], 1024)
+    expected = np.empty_like(ours)
+    for k in range(5):
+        smooth = np.fft.irfft2(a[k] * spectra[-1] + b[k] * spectra[-2], s=z.shape[1:])
+        knots, targets = match_table(
+            quantiles(smooth, 1024), reference_q, 0.5, floor=floor, probs=probs
+        )
+        physical = tf.inverse(targets.astype("float32")).astype("float64")
+        expected[k] = apply_table(smooth.astype("float32"), knots, physical)
+    expected = extrapolate(expected, flow, 5, missing=np.isnan(frames[-1]))
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)

@@ -291,3 +291,31 @@ def test_without_numba_the_error_names_the_extra():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert run.returncode != 0
     assert "MissingOptionalDependency" in run.stderr and "xnowcast[flow]" in run.stderr
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "nearest", "cubic"])
+def test_threaded_and_serial_kernels_agree(monkeypatch, interpolation):
+    from xnowcast.extrapolation import kernels
+
+    frame = smooth_field(48, seed=5)
+    frame[10:16, 20:30] = np.nan
+    flow = swirl()
+    serial = extrapolate(frame, flow, 5, interpolation=interpolation)
+    assert not kernels.threads_pay(serial.size)  # a small forecast runs on the calling thread
+    monkeypatch.setattr(kernels, "PARALLEL_PIXELS", 1)
+    monkeypatch.setattr(kernels.numba, "get_num_threads", lambda: 2)
+    assert kernels.threads_pay(serial.size)
+    threaded = extrapolate(frame, flow, 5, interpolation=interpolation)
+    np.testing.assert_array_equal(serial, threaded)
+
+
+def test_threaded_and_serial_trajectories_agree():
+    from xnowcast.extrapolation.kernels import trace, trace_serial
+
+    flow = swirl()
+    ys, xs = np.mgrid[0:48:4, 0:48:4].astype(np.float32)
+    u, v = np.ascontiguousarray(flow[0]), np.ascontiguousarray(flow[1])
+    for midpoint in (True, False):
+        np.testing.assert_array_equal(
+            trace(u, v, xs, ys, 6, midpoint), trace_serial(u, v, xs, ys, 6, midpoint)
+        )

@@ -62,7 +62,13 @@ def card(path: Path) -> str:
         f"{budget['wall_seconds']:.0f} wall seconds on a shared, loaded 2-core machine), "
         f"{budget['steps']} optimizer steps, {budget['samples']} samples of "
         f"{cfg['crop']} x {cfg['crop']} px (batch {cfg['batch_size']}, Adam {cfg['lr']:g}, "
-        f"loss {cfg['loss']}), plus {tr['data'].get('prepare_cpu_seconds', 0):.0f} CPU s "
+        f"loss {cfg['loss']}"
+        + (
+            f" at {', '.join(f'{t:g}' for t in cfg['loss_thresholds'])} mm/h"
+            if any(k in cfg["loss"] for k in ("csi", "fss")) and cfg.get("loss_thresholds")
+            else ""
+        )
+        + f"), plus {tr['data'].get('prepare_cpu_seconds', 0):.0f} CPU s "
         "to prepare the extrapolations (not budgeted; less when `--cache-dir` holds them "
         "from an earlier run). All lead times trained "
         f"(`leads_trained={meta['leads_trained']}`).",

@@ -169,6 +169,36 @@ def test_shipped_weights_load_safely_and_forecast_a_shared_cube(radar_dir):
         get_model("advection-unet", depth=3)
 
 
+def _csi(fc, obs, threshold=1.0):
+    f, o = np.nan_to_num(fc) >= threshold, np.nan_to_num(obs) >= threshold
+    return (f & o).sum() / max((f | o).sum(), 1)
+
+
+def test_shipped_weights_keep_skill_and_heavy_rain_on_a_shared_window(radar_dir):
+    """Wrong weights fail here: they must correct the cascade without losing skill or cores.
+
+    The crop is from an event the weights were trained on (an in-sample sanity check; the
+    out-of-sample scores are the leave-one-event-out evaluation in docs/neural.md).
+    """
+    import xarray as xr
+
+    cube = xr.open_dataset(radar_dir / "mch-20150515.nc")["precip_intensity"]
+    crop = cube.isel(time=slice(0, 36), y=slice(346, 474), x=slice(415, 543)).load()  # heavy
+    inputs = crop.values[None, :12].astype(np.float32)
+    obs = crop.values[12:36]
+    model = get_model("advection-unet").with_settings(device="cpu")
+    extrapolated = model.extrapolator.predict(inputs)
+    fc = model.correct(inputs, extrapolated)[0]
+    assert np.array_equal(np.isnan(fc), np.isnan(extrapolated[0]))  # the mask is kept
+    assert np.nanmax(np.abs(np.log1p(fc) - np.log1p(extrapolated[0]))) > 0.01  # not the identity
+    shipped, cascade = _csi(fc, obs), _csi(extrapolated[0], obs)
+    assert shipped >= cascade - 0.01
+    heavy = np.nansum(extrapolated[0] > 10.0)
+    assert heavy > 0 and np.nansum(fc > 10.0) >= 0.5 * heavy  # heavy rain kept in area
+    broken = _randomised(get_model("advection-unet").with_settings(device="cpu"), scale=2.0)
+    assert _csi(broken.correct(inputs, extrapolated)[0], obs) < shipped  # the check can fail
+
+
 def test_leave_one_event_out_script_runs_quick(radar_dir, capsys):
     sys.path.insert(0, str(BENCHMARKS))
     try:

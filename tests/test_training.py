@@ -100,6 +100,40 @@ def test_loss_specs_are_checked():
     assert float(loss) == pytest.approx(np.log(2), rel=1e-5)
 
 
+def test_skill_losses_score_areas_and_reach_the_trainer():
+    target = torch.zeros(2, 3, 16, 16)
+    target[..., 4:10, 4:10] = 3.0
+    target[..., 5:9, 5:9] = 6.0
+    mask = torch.ones_like(target)
+    loss = get_loss("csi+fss", thresholds=[1.0, 5.0], scale=4)
+    assert float(loss(target, target, mask)) == pytest.approx(0.0, abs=1e-4)
+    # a damped core: equal MSE-wise to a field wrong everywhere else, but CSI at 5 misses it
+    damped = target.clamp(max=4.0)
+    assert float(get_loss("csi", thresholds=[5.0])(damped, target)) > 0.95
+    assert float(get_loss("csi", thresholds=[1.0])(damped, target)) == pytest.approx(0.0, abs=1e-3)
+    shifted = torch.roll(target, 3, dims=-1)
+    far = torch.roll(target, 8, dims=-1)
+    fss = get_loss("fss", thresholds=[1.0], scale=8)
+    assert 0 < float(fss(shifted, target)) < float(fss(far, target)) <= 1
+    hidden = target.clone()
+    hidden[..., 4:10, 4:10] = 0.0  # missing pixels: the miss does not count
+    masked = mask.clone()
+    masked[..., 4:10, 4:10] = 0
+    assert float(get_loss("csi", thresholds=[1.0])(hidden, target, masked)) == pytest.approx(0.0)
+    grad = target.clone().requires_grad_()
+    get_loss("mse+csi+fss", thresholds=[1.0])(grad * 0.5, target, mask).backward()
+    assert grad.grad is not None and float(grad.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="need thresholds"):
+        get_loss("mse+csi")
+    trainer = Trainer(
+        "unet", {"depth": 1, "filters": 4}, loss="mse+csi", loss_thresholds=[1, 10], **TINY
+    )
+    assert trainer.loss.thresholds == pytest.approx(tuple(np.log1p([1.0, 10.0])))
+    assert trainer._config["loss_thresholds"] == [1.0, 10.0]
+    default = Trainer("unet", {"depth": 1, "filters": 4}, loss="fss", score_threshold=2, **TINY)
+    assert default.loss.thresholds == pytest.approx((np.log1p(2.0),))
+
+
 # ---------------------------------------------------------------- dataset
 def _recording_cube(cube):
     """``cube`` behind a lazy backend array that records every read."""

@@ -55,7 +55,8 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "n_out": (24, "lead times"),
     "transform": ("log", "intensity transform: log, dbr, scale, identity or {name: ..., ...}"),
     # -- optimisation
-    "loss": ("mse", "mse, mae, bce, ssim, ms-ssim, or a mix like 'mse+0.5*ssim'"),
+    "loss": ("mse", "mse, mae, bce, ssim, ms-ssim, csi, fss, or a mix like 'mse+0.5*ssim'"),
+    "loss_thresholds": (None, "rain rates of the csi and fss losses (default: score_threshold)"),
     "optimizer": ("adam", "adam, adamw or sgd"),
     "lr": (1e-3, "(peak) learning rate"),
     "weight_decay": (0.0, "weight decay"),

@@ -14,9 +14,20 @@ name           loss
                (a ``scale`` transform and ``output_activation="sigmoid"``)
 ``ssim``       ``1 - SSIM`` (Gaussian window 11, sigma 1.5), per frame
 ``ms-ssim``    ``1 - MS-SSIM`` (5 scales, fewer on small crops), per frame
+``csi``        ``1 - CSI`` of soft exceedances of ``thresholds``, per lead time
+``fss``        ``1 - FSS`` of soft exceedances of ``thresholds`` over ``scale`` pixels
 =============  ==================================================================
 
 Mixes are written ``"mse+0.5*ssim"`` or ``{"mse": 1.0, "ssim": 0.5}``.
+
+``csi`` and ``fss`` score areas, as the verification does: a pixel exceeds a
+threshold through a sigmoid of width ``softness`` (differentiable), and the
+scores are pooled over the batch and the pixels of each lead time, then
+averaged over lead times and thresholds. Mixed with ``mse`` they reward rain
+in the right place above each threshold, where ``mse`` alone rewards damping
+intense cores whose position is uncertain. :class:`~xnowcast.Trainer` gives
+them its ``loss_thresholds`` (rain rates) in the network's space and its
+``fss_scale``.
 """
 
 from __future__ import annotations
@@ -29,7 +40,17 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SKILL_SCORES", "Loss", "SkillCounter", "get_loss", "list_losses", "ms_ssim", "ssim"]
+__all__ = [
+    "SKILL_SCORES",
+    "Loss",
+    "SkillCounter",
+    "get_loss",
+    "list_losses",
+    "ms_ssim",
+    "soft_csi",
+    "soft_fss",
+    "ssim",
+]
 
 _MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -225,14 +246,118 @@ def ms_ssim(
     return _nanmean(per_image)
 
 
+def _exceedance(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None,
+    threshold: float,
+    softness: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft forecast and hard observed exceedances of ``threshold``, zero where masked."""
+    f = torch.sigmoid((pred.float() - threshold) / softness)
+    o = (target >= threshold).float()
+    if mask is not None:
+        f, o = f * mask, o * mask
+    return f, o
+
+
+def _check_thresholds(thresholds: Any) -> tuple[float, ...]:
+    values = tuple(float(t) for t in thresholds) if thresholds is not None else ()
+    if not values:
+        raise ValueError(
+            "losses 'csi' and 'fss' need thresholds in the network's space, e.g. "
+            "get_loss('mse+csi', thresholds=transform.forward([1.0, 5.0])); Trainer passes its "
+            "loss_thresholds"
+        )
+    return values
+
+
+def soft_csi(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    thresholds: Any = (0.5,),
+    softness: float = 0.1,
+) -> torch.Tensor:
+    """Differentiable CSI: mean over thresholds and lead times, pooled over batch and pixels.
+
+    Parameters
+    ----------
+    pred, target : Tensor
+        ``(batch, time, H, W)`` in the same space as ``thresholds``.
+    mask : Tensor, optional
+        1 on valid pixels.
+    thresholds : sequence of float
+        Event thresholds (``target >= threshold`` is an event).
+    softness : float
+        Width of the sigmoid that makes the forecast's exceedance soft.
+
+    Examples
+    --------
+    >>> import torch
+    >>> y = torch.zeros(1, 2, 8, 8); y[..., :4, :4] = 2.0
+    >>> round(float(soft_csi(y, y, thresholds=[1.0], softness=0.01)), 4)
+    1.0
+    >>> float(soft_csi(torch.zeros_like(y), y, thresholds=[1.0], softness=0.01)) < 0.1
+    True
+    """
+    scores = []
+    for t in _check_thresholds(thresholds):
+        f, o = _exceedance(pred, target, mask, t, softness)
+        hits = (f * o).sum((0, 2, 3))
+        union = f.sum((0, 2, 3)) + o.sum((0, 2, 3)) - hits
+        scores.append(((hits + 1.0) / (union + 1.0)).mean())  # 1 when neither has an event
+    return torch.stack(scores).mean()
+
+
+def soft_fss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    thresholds: Any = (0.5,),
+    softness: float = 0.1,
+    scale: int = 16,
+) -> torch.Tensor:
+    """Differentiable FSS over ``scale``-pixel squares: mean over thresholds and lead times.
+
+    As :func:`soft_csi`, with the fractions of (soft) exceedance in every
+    ``scale x scale`` square (crops smaller than it use their whole side).
+
+    Examples
+    --------
+    >>> import torch
+    >>> y = torch.zeros(1, 1, 8, 8); y[..., :4, :4] = 2.0
+    >>> round(float(soft_fss(y, y, thresholds=[1.0], softness=0.01, scale=4)), 4)
+    1.0
+    >>> shifted = torch.roll(y, 2, dims=-1)
+    >>> 0 < float(soft_fss(shifted, y, thresholds=[1.0], softness=0.01, scale=4)) < 1
+    True
+    """
+    scores = []
+    side = min(int(scale), pred.shape[-2], pred.shape[-1])
+    for t in _check_thresholds(thresholds):
+        f, o = _exceedance(pred, target, mask, t, softness)
+        pf = F.avg_pool2d(f.transpose(0, 1), side, stride=1)  # (time, batch, ...)
+        po = F.avg_pool2d(o.transpose(0, 1), side, stride=1)
+        diff = ((pf - po) ** 2).flatten(1).sum(1)
+        ref = (pf**2).flatten(1).sum(1) + (po**2).flatten(1).sum(1)
+        scores.append((1.0 - diff / ref.clamp_min(1e-6)).mean())
+    return torch.stack(scores).mean()
+
+
 _BASE: dict[str, Callable[..., torch.Tensor]] = {
     "mse": mse,
     "mae": mae,
     "bce": bce,
     "ssim": lambda p, t, m, data_range=1.0: 1.0 - ssim(p, t, m, data_range=data_range),
     "ms-ssim": lambda p, t, m, data_range=1.0: 1.0 - ms_ssim(p, t, m, data_range=data_range),
+    "csi": lambda p, t, m, **kw: 1.0 - soft_csi(p, t, m, **kw),
+    "fss": lambda p, t, m, scale=16, **kw: 1.0 - soft_fss(p, t, m, scale=scale, **kw),
 }
 _NEEDS_RANGE = ("ssim", "ms-ssim")
+_SKILL = ("csi", "fss")
 
 
 def list_losses() -> list[str]:
@@ -241,7 +366,7 @@ def list_losses() -> list[str]:
     Examples
     --------
     >>> list_losses()
-    ['bce', 'mae', 'ms-ssim', 'mse', 'ssim']
+    ['bce', 'csi', 'fss', 'mae', 'ms-ssim', 'mse', 'ssim']
     """
     return sorted(_BASE)
 
@@ -254,14 +379,31 @@ class Loss:
     terms : dict
         ``{name: weight}`` of base losses (see :func:`list_losses`).
     data_range : float
-        Value range of the frames in the space the loss sees, for SSIM.
+        Value range of the frames in the space the loss sees, for SSIM; the
+        sigmoid of ``csi`` and ``fss`` is ``data_range / 50`` wide.
+    thresholds : sequence of float, optional
+        Event thresholds of ``csi`` and ``fss``, in the space the loss sees
+        (required by them).
+    scale : int
+        Neighbourhood of ``fss`` in pixels.
     """
 
-    def __init__(self, terms: dict[str, float], data_range: float = 1.0) -> None:
+    def __init__(
+        self,
+        terms: dict[str, float],
+        data_range: float = 1.0,
+        thresholds: Any = None,
+        scale: int = 16,
+    ) -> None:
         if not terms:
             raise ValueError("a loss needs at least one term")
         self.terms = dict(terms)
         self.data_range = float(data_range)
+        self.scale = int(scale)
+        self.thresholds: tuple[float, ...] | None = None
+        if any(name in _SKILL for name in self.terms):
+            self.thresholds = _check_thresholds(thresholds)
+        self.softness = self.data_range / 50
 
     def __call__(
         self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
@@ -273,6 +415,11 @@ class Loss:
             fn = _BASE[name]
             if name in _NEEDS_RANGE:
                 value = fn(pred, target, mask, data_range=self.data_range)
+            elif name in _SKILL:
+                skill = {"thresholds": self.thresholds, "softness": self.softness}
+                if name == "fss":
+                    skill["scale"] = self.scale
+                value = fn(pred, target, mask, **skill)
             else:
                 value = fn(pred, target, mask)
             total = total + weight * value
@@ -292,7 +439,13 @@ _TERM = re.compile(
 )
 
 
-def get_loss(spec: str | dict[str, float] | Loss, *, data_range: float = 1.0) -> Loss:
+def get_loss(
+    spec: str | dict[str, float] | Loss,
+    *,
+    data_range: float = 1.0,
+    thresholds: Any = None,
+    scale: int = 16,
+) -> Loss:
     """Parse a loss: a name, a mix like ``"mse+0.5*ssim"``, or a ``{name: weight}`` dict.
 
     Parameters
@@ -301,6 +454,10 @@ def get_loss(spec: str | dict[str, float] | Loss, *, data_range: float = 1.0) ->
         The loss.
     data_range : float
         Value range of the frames (the width of the transform's output range).
+    thresholds : sequence of float, optional
+        Event thresholds of ``csi`` and ``fss`` in the space the loss sees.
+    scale : int
+        Neighbourhood of ``fss`` in pixels.
 
     Examples
     --------
@@ -308,6 +465,8 @@ def get_loss(spec: str | dict[str, float] | Loss, *, data_range: float = 1.0) ->
     {'mse': 1.0, 'ssim': 0.5}
     >>> get_loss({"mae": 2})
     Loss('2*mae')
+    >>> get_loss("mse+0.5*csi", thresholds=[0.69, 1.79]).thresholds
+    (0.69, 1.79)
     """
     if isinstance(spec, Loss):
         return spec
@@ -341,12 +500,15 @@ def get_loss(spec: str | dict[str, float] | Loss, *, data_range: float = 1.0) ->
         if not math.isfinite(weight) or weight <= 0:
             raise ValueError(f"the weight of loss {key!r} must be positive, got {weight!r}")
         terms[key] = terms.get(key, 0.0) + weight
-    return Loss(terms, data_range=data_range)
+    return Loss(terms, data_range=data_range, thresholds=thresholds, scale=scale)
 
 
 def describe(loss: Loss) -> dict[str, Any]:
     """JSON-able description of a loss (for checkpoints)."""
-    return {"terms": loss.terms, "data_range": loss.data_range}
+    out: dict[str, Any] = {"terms": loss.terms, "data_range": loss.data_range}
+    if loss.thresholds is not None:
+        out.update(thresholds=list(loss.thresholds), softness=loss.softness, scale=loss.scale)
+    return out
 
 
 #: Skill scores a :class:`~xnowcast.Trainer` can select its best epoch and stop early on.

@@ -22,6 +22,7 @@ import gc
 import os
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,11 @@ class Trainer:
         ``"mse"``, ``"mae"``, ``"bce"``, ``"ssim"``, ``"ms-ssim"`` or a mix
         like ``"mse+0.5*ssim"`` / ``{"mse": 1, "ssim": 0.5}``
         (:mod:`xnowcast.training.losses`); missing target pixels are masked.
+        ``"csi"`` and ``"fss"`` are differentiable CSI and FSS (over
+        ``fss_scale`` pixels) at ``loss_thresholds``, e.g. ``"mse+0.5*csi+0.5*fss"``.
+    loss_thresholds : sequence of float, optional
+        Rain rates (cube units) of the ``csi`` and ``fss`` losses, averaged
+        over; default: ``score_threshold``.
     optimizer : {"adam", "adamw", "sgd"}
     lr : float
         (Peak) learning rate.
@@ -324,6 +330,7 @@ class Trainer:
         n_out: int = 24,
         transform: str | dict | None = "log",
         loss: str | dict = "mse",
+        loss_thresholds: Sequence[float] | None = None,
         optimizer: str = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -429,7 +436,18 @@ class Trainer:
         self._autocast = resolve_precision(precision, self.device)
         self.transform = get_transform(transform)
         lo, hi = self.transform.output_range
-        self.loss = get_loss(loss, data_range=hi - lo)
+        if loss_thresholds is None:
+            loss_thresholds = [self.score_threshold]
+        elif isinstance(loss_thresholds, (int, float)):
+            loss_thresholds = [loss_thresholds]
+        self.loss_thresholds = [real(t, "loss_thresholds") for t in loss_thresholds]
+        if not self.loss_thresholds:
+            raise ValueError("loss_thresholds must hold at least one rain rate, e.g. [1, 5]")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cut = np.asarray(self.transform.forward(np.array(self.loss_thresholds, np.float32)))
+        self.loss = get_loss(
+            loss, data_range=hi - lo, thresholds=cut.tolist(), scale=self.fss_scale
+        )
         self.curriculum_spec = curriculum
         self._curriculum = curriculum_schedule(
             curriculum, self.n_out, self.epochs, budgeted=self.time_limit is not None
@@ -511,6 +529,7 @@ class Trainer:
             "n_in": self.n_in,
             "n_out": self.n_out,
             "loss": self.loss.spec,
+            "loss_thresholds": self.loss_thresholds,
             "optimizer": self.optimizer_name,
             "lr": self.lr,
             "weight_decay": self.weight_decay,

@@ -226,7 +226,47 @@ class AdvectionModel(TorchModel):
             raise ValueError(
                 f"expected inputs of shape (batch, n_in={self.n_in}, y, x), got {x.shape}"
             )
-        extrapolated = self.extrapolator.predict(x)
+        return self.correct(x, self.extrapolator.predict(x))
+
+    def correct(self, inputs: np.ndarray, extrapolated: np.ndarray) -> np.ndarray:
+        """The network's correction of a given extrapolation (what :meth:`predict` returns).
+
+        For callers that already hold the ``optical-flow`` forecast of the
+        windows (made by :attr:`extrapolator`), e.g. to compare both without
+        making it twice.
+
+        Parameters
+        ----------
+        inputs : numpy.ndarray
+            ``(batch, n_in, y, x)`` observed frames (physical units).
+        extrapolated : numpy.ndarray
+            ``(batch, n_out, y, x)`` the extrapolator's forecast of them.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(batch, n_out, y, x)`` the forecast, NaN where ``extrapolated`` is.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xnowcast import get_model
+        >>> model = get_model("advection-unet", weights=None, n_in=4, n_out=3,
+        ...                   frames=2, depth=1, filters=4)
+        >>> frames = np.zeros((1, 4, 32, 32), "float32"); frames[0, :, 8:20, 8:20] = 5.0
+        >>> extrapolated = model.extrapolator.predict(frames)
+        >>> bool(np.array_equal(model.correct(frames, extrapolated), model.predict(frames),
+        ...                     equal_nan=True))
+        True
+        """
+        x = np.asarray(inputs, dtype=np.float32)
+        extrapolated = np.asarray(extrapolated, dtype=np.float32)
+        want = (x.shape[0], self.n_out, *x.shape[2:])
+        if x.ndim != 4 or x.shape[1] != self.n_in or extrapolated.shape != want:
+            raise ValueError(
+                f"expected inputs (batch, n_in={self.n_in}, y, x) and their extrapolation "
+                f"{want}, got {x.shape} and {extrapolated.shape}"
+            )
         if not self.trained:  # zero correction: the extrapolation itself
             return extrapolated
         self.warn_untrained_leads()

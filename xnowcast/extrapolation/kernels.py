@@ -348,6 +348,8 @@ def advect_rows(
     xs, ys = np.empty(nx, np.float32), np.empty(nx, np.float32)
     index, near = np.empty(nx, np.uint64), np.empty(nx, np.uint64)
     tx, ty = np.empty(nx, np.float32), np.empty(nx, np.float32)
+    gone = np.zeros(nx, np.uint8)
+    outside = np.zeros(nx, np.bool_)
     for task in range(first, last):
         k = task // ny
         i = task - k * ny
@@ -367,24 +369,36 @@ def advect_rows(
             c0, c1, wc = col_lo[j], col_hi[j], col_w[j]
             xs[j] = np.float32(j) + (line_x[c0] + wc * (line_x[c1] - line_x[c0]))
             ys[j] = fi + (line_y[c0] + wc * (line_y[c1] - line_y[c0]))
-        _cells(xs, ys, nx, ny, index, tx, ty)
-        if order == 1:
-            _lerp2(flat, index, tx, ty, nx, target)
-        elif order == 0:
-            _closest(xs, ys, nx, ny, near)
-            for j in range(nx):
-                target[j] = flat[near[j]]
-        else:
-            for j in range(nx):
-                target[j] = _bicubic(src, xs[j], ys[j])
+        # outside the domain (fill) or missing (NaN): sample only between the first and
+        # the last pixel that is neither
+        for j in range(nx):
+            x, y = xs[j], ys[j]
+            outside[j] = x < lo_x or x > hi_x or y < lo_y or y > hi_y
         if has_missing:
             _closest(xs, ys, nx, ny, near)
             for j in range(nx):
-                if mask[near[j]] != 0:
+                gone[j] = mask[near[j]]
+        start, stop = 0, nx
+        while start < nx and (outside[start] or gone[start] != 0):
+            start += 1
+        while stop > start and (outside[stop - 1] or gone[stop - 1] != 0):
+            stop -= 1
+        if order == 1:
+            _cells(xs[start:stop], ys[start:stop], nx, ny, index, tx, ty)
+            _lerp2(flat, index[: stop - start], tx, ty, nx, target[start:stop])
+        elif order == 0:
+            _closest(xs, ys, nx, ny, near)
+            for j in range(start, stop):
+                target[j] = flat[near[j]]
+        else:
+            for j in range(start, stop):
+                target[j] = _bicubic(src, xs[j], ys[j])
+        if has_missing:
+            for j in range(nx):
+                if gone[j] != 0:
                     target[j] = nan
         for j in range(nx):
-            x, y = xs[j], ys[j]
-            if x < lo_x or x > hi_x or y < lo_y or y > hi_y:
+            if outside[j]:
                 target[j] = fill
 
 

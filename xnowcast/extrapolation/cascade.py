@@ -143,7 +143,8 @@ def _lagrangian_inputs(z, flow, floor, ar_order, step):
     moved = extrapolate(earlier, flow, ar_order, step=step)
     stack = np.concatenate([moved[::-1], z[-1:]])
     valid = np.isfinite(stack)
-    return np.where(valid, stack, floor), valid.all(axis=0)
+    np.copyto(stack, floor, where=~valid)
+    return stack, valid.all(axis=0)
 
 
 def extrapolate_cascade(

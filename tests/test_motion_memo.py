@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -120,3 +121,21 @@ def test_array_memo_bounds_and_freezes_results():
     assert memo.info().size == 0
     with pytest.raises(ValueError, match="maxsize must be a whole number >= 0"):
         memo.maxsize = -1
+
+
+def _get_or_fail(memo):
+    memo.get(b"k", lambda: (1,))
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="needs fork")
+def test_a_forked_process_gets_a_fresh_lock():
+    import multiprocessing
+
+    memo = ArrayMemo(maxsize=2)
+    with memo._lock:  # held by this thread while the child is forked
+        child = multiprocessing.get_context("fork").Process(target=_get_or_fail, args=(memo,))
+        child.start()
+    child.join(60)
+    if child.exitcode is None:
+        child.kill()
+    assert child.exitcode == 0  # the child did not wait for a lock no thread of it holds

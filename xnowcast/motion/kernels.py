@@ -29,7 +29,7 @@ __all__ = ["window_moments"]
 numba = import_optional("numba", "Lucas-Kanade motion")
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _moments(gx, gy, points, win, out):  # pragma: no cover - compiled
     ny, nx = gx.shape
     half = (win - 1) * 0.5

@@ -279,21 +279,26 @@ def find_outliers(
     return (np.abs(v - centre) > threshold * spread + 0.05).any(axis=1)
 
 
-def _decluster(points, vectors, weights, cell):
-    """Weighted mean of the vectors in each ``cell`` x ``cell`` box."""
+def _decluster(points, vectors, weights, cell, *extra):
+    """Weighted mean of the vectors (and of each ``extra`` array) in each ``cell`` x ``cell`` box."""
     if cell <= 1 or len(points) == 0:
-        return points, vectors, weights
+        return (points, vectors, weights, *extra)
     keys = np.floor(points / cell).astype(np.int64)
     _, inverse = np.unique(keys[:, 0] * 1_000_003 + keys[:, 1], return_inverse=True)
     inverse = inverse.ravel()
     n = inverse.max() + 1
     wsum = np.bincount(inverse, weights, n)
-    out_p = np.stack([np.bincount(inverse, weights * points[:, i], n) for i in (0, 1)], 1)
-    out_v = np.stack([np.bincount(inverse, weights * vectors[:, i], n) for i in (0, 1)], 1)
+
+    def mean(values):
+        flat = values.reshape(len(values), -1)
+        sums = [np.bincount(inverse, weights * flat[:, i], n) for i in range(flat.shape[1])]
+        return (np.stack(sums, 1) / wsum[:, None]).reshape(n, *values.shape[1:])
+
     return (
-        (out_p / wsum[:, None]).astype(np.float32),
-        (out_v / wsum[:, None]).astype(np.float32),
+        mean(points).astype(np.float32),
+        mean(vectors).astype(np.float32),
         wsum.astype(np.float32),
+        *(mean(e) for e in extra),
     )
 
 
@@ -567,24 +572,28 @@ def _dense(
     points = np.concatenate([p for p, _, _ in tracked])
     vectors = np.concatenate([v for _, v, _ in tracked])
     weights = np.concatenate([np.full(len(p), i + 1.0) for i, (p, _, _) in enumerate(tracked)])
-    if debias and len(points):
-        moments = np.concatenate([m for _, _, m in tracked])
-        vectors = _debiased(points, vectors, weights, moments, track["win_size"] * DEBIAS_SCALE)
-    p, v, w = _decluster(points, vectors, weights, decluster)
+    extra = []
+    if debias and len(points):  # the bias, linear in the Jacobian, is declustered as a tensor
+        extra.append(_bias_tensors(np.concatenate([m for _, _, m in tracked])))
+    p, v, w, *tensors = _decluster(points, vectors, weights, decluster, *extra)
+    if tensors:
+        v = _debiased(p, v, w, tensors[0], track["win_size"] * DEBIAS_SCALE)
     return interpolate_vectors(p, v, shape, weights=w, sigma=sigma, grid_step=grid_step, fit=fit)
 
 
-def _debiased(points, vectors, weights, moments, scale: float) -> np.ndarray:
+def _debiased(points, vectors, weights, tensors, scale: float) -> np.ndarray:
     """``vectors`` less the bias of their tracking windows (:func:`window_bias`).
 
-    The flow's local Jacobians are fitted to the vectors on the scale of the window
-    (:func:`local_jacobians`), first to the tracked vectors, then (``DEBIAS_PASSES``
-    fits in all) to the corrected ones; a correction is at most ``DEBIAS_LIMIT`` pixels.
+    ``tensors``: :func:`_bias_tensors` of the windows (averaged as the vectors were
+    declustered). The flow's local Jacobians are fitted to the vectors on the scale
+    of the window (:func:`local_jacobians`), first to the tracked vectors, then
+    (``DEBIAS_PASSES`` fits in all) to the corrected ones; a correction is at most
+    ``DEBIAS_LIMIT`` pixels.
     """
     fits = _JacobianFits(points, weights, scale)
     corrected = vectors
     for _ in range(DEBIAS_PASSES):
-        bias = window_bias(moments, fits(corrected))
+        bias = np.einsum("nijk,njk->ni", tensors, fits(corrected))
         if DEBIAS_LIMIT is not None:
             size = np.hypot(bias[:, 0], bias[:, 1])
             bias *= np.minimum(1.0, DEBIAS_LIMIT / np.maximum(size, 1e-12))[:, None]
@@ -752,18 +761,28 @@ def window_bias(moments: np.ndarray, jacobians: np.ndarray) -> np.ndarray:
     >>> window_bias(m, rotation).round(6).tolist()  # v seen 3 px right: 0.1 * 30 / 10
     [[0.0, 0.3]]
     """
-    m = np.asarray(moments, np.float64)
-    a = np.asarray(jacobians, np.float64)
+    tensors = _bias_tensors(np.asarray(moments, np.float64))
+    return np.einsum("nijk,njk->ni", tensors, np.asarray(jacobians, np.float64))
+
+
+def _bias_tensors(moments: np.ndarray) -> np.ndarray:
+    """``T[n, i, j, k]``: the bias of window ``n`` along ``i`` is ``sum_jk T_ijk A_jk``.
+
+    ``T = G^-1 M`` with ``M_ijk = sum g_i g_j (x - c)_k``; zero where ``G`` is singular.
+    """
+    m = moments
     gxx, gxy, gyy = m[:, 0, 0], m[:, 1, 0], m[:, 2, 0]
-    # rhs_i = sum_jk M_ijk A_jk, M_ijk = sum g_i g_j (x - c)_k
-    rhs_x = m[:, 0, 1] * a[:, 0, 0] + m[:, 0, 2] * a[:, 0, 1]
-    rhs_x += m[:, 1, 1] * a[:, 1, 0] + m[:, 1, 2] * a[:, 1, 1]
-    rhs_y = m[:, 1, 1] * a[:, 0, 0] + m[:, 1, 2] * a[:, 0, 1]
-    rhs_y += m[:, 2, 1] * a[:, 1, 0] + m[:, 2, 2] * a[:, 1, 1]
     det = gxx * gyy - gxy * gxy
     ok = det > 1e-9 * np.maximum(gxx + gyy, 1e-300) ** 2
     inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-    return np.stack([(gyy * rhs_x - gxy * rhs_y) * inv, (gxx * rhs_y - gxy * rhs_x) * inv], 1)
+    mxx, mxy, myy = m[:, 0, 1:], m[:, 1, 1:], m[:, 2, 1:]  # (n, k)
+    tensors = np.empty((len(m), 2, 2, 2))
+    # G^-1 = [[gyy, -gxy], [-gxy, gxx]] / det, applied to M[:, :, j, k] (i = x, y)
+    tensors[:, 0, 0] = (gyy[:, None] * mxx - gxy[:, None] * mxy) * inv[:, None]
+    tensors[:, 1, 0] = (gxx[:, None] * mxy - gxy[:, None] * mxx) * inv[:, None]
+    tensors[:, 0, 1] = (gyy[:, None] * mxy - gxy[:, None] * myy) * inv[:, None]
+    tensors[:, 1, 1] = (gxx[:, None] * myy - gxy[:, None] * mxy) * inv[:, None]
+    return tensors
 
 
 def local_jacobians(
@@ -799,15 +818,20 @@ def local_jacobians(
 
 
 class _JacobianFits:
-    """:func:`local_jacobians` of several vector sets at the same points (one kernel)."""
+    """:func:`local_jacobians` of several vector sets at the same points (one kernel).
+
+    The kernel sums are an ``einsum`` (numpy's own loops): a BLAS product of these
+    small matrices starts threads that cost far more than the product on a busy machine.
+    """
 
     def __init__(self, points: np.ndarray, weights: np.ndarray, sigma: float) -> None:
         p = np.asarray(points, np.float64).reshape(-1, 2)
         self.weights = np.asarray(weights, np.float64)
         self.sigma = float(sigma)
         self.px, self.py = p[:, 0] - p[:, 0].mean(), p[:, 1] - p[:, 1].mean()
-        dist2 = (self.px[:, None] - self.px) ** 2 + (self.py[:, None] - self.py) ** 2
-        kernel = (dist2 * (1.0 / self.sigma**2) + 1.0).astype(np.float32)
+        kernel = (self.px[:, None] - self.px) ** 2 + (self.py[:, None] - self.py) ** 2
+        kernel *= 1.0 / self.sigma**2
+        kernel += 1.0
         np.multiply(kernel, kernel, out=kernel)
         self.kernel = np.reciprocal(kernel, out=kernel)
 
@@ -816,10 +840,6 @@ class _JacobianFits:
             return np.zeros((0, 2, 2))
         v = np.asarray(vectors, np.float64)
         features = _moment_features(self.px, self.py, v, self.weights)
-        shift = features.mean(axis=0)  # float32 sums about the mean keep their precision
-        sums = (
-            self.kernel @ (features - shift).astype(np.float32)
-            + self.kernel.sum(axis=1, dtype=np.float64)[:, None] * shift
-        )
-        planes = _plane_fits(sums.astype(np.float64), self.px, self.py, self.sigma)
+        sums = np.einsum("ts,sf->tf", self.kernel, features)
+        planes = _plane_fits(sums, self.px, self.py, self.sigma)
         return np.moveaxis(planes[:, 1:], -1, 0)

@@ -26,7 +26,9 @@ MemoInfo(hits=1, misses=1, size=1, maxsize=2)
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -79,7 +81,8 @@ class ArrayMemo:
 
     Thread-safe: the table is locked while it is read or changed, never while a
     result is computed (two threads computing the same key both compute it and
-    get equal results). Arrays in a stored result are made read-only.
+    get equal results); a forked process starts with a fresh lock. Arrays in a
+    stored result are made read-only.
     ``maxsize=0`` turns the memo off (every call computes).
 
     Parameters
@@ -93,6 +96,9 @@ class ArrayMemo:
         self._table: OrderedDict[bytes, tuple[Any, ...]] = OrderedDict()
         self._hits = self._misses = 0
         self.maxsize = maxsize
+        if hasattr(os, "register_at_fork"):  # a lock held by another thread at fork
+            ref = weakref.ref(self)
+            os.register_at_fork(after_in_child=lambda: _new_lock(ref()))
 
     @property
     def maxsize(self) -> int:
@@ -135,6 +141,11 @@ class ArrayMemo:
         """Hits, misses, results held and ``maxsize``."""
         with self._lock:
             return MemoInfo(self._hits, self._misses, len(self._table), self._maxsize)
+
+
+def _new_lock(memo: ArrayMemo | None) -> None:
+    if memo is not None:
+        memo._lock = threading.Lock()
 
 
 def _frozen(item: Any) -> Any:

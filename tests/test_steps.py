@@ -17,16 +17,19 @@ from xnowcast.batch import forecast_archive
 from xnowcast.batch.store import MISSING, STATUS
 from xnowcast.cascade import bandpass_filters, decompose
 from xnowcast.cli import main
+from xnowcast.conventions import normalize_cube
 from xnowcast.datasets import synthetic_radar
 from xnowcast.extrapolation.cascade import extrapolate_cascade
 from xnowcast.io.archive import open_zarr_store
 from xnowcast.models import get_model, run_model
+from xnowcast.models.steps import mask_grow
 from xnowcast.transforms import get_transform
 
 pytest.importorskip("cv2")
 
 LINEAR = {"name": "scale", "vmin": -10.0, "vmax": 10.0}
-PLAIN = dict(matching="none", mask="none", transform=LINEAR, n_levels=5)
+NO_BPS = {"motion_perturbation": "none"}
+PLAIN = dict(matching="none", mask="none", transform=LINEAR, n_levels=5, **NO_BPS)
 
 
 def _correlated_frames(n=4, size=64, a=0.8, seed=0):
@@ -95,9 +98,10 @@ def test_members_are_the_same_under_any_chunking_and_differ_with_the_seed():
     assert one.chunks is not None and one.chunks[0] == (1, 1, 1, 1)
     a = one.values
     b = xnowcast.forecast(cube, "steps", chunk_members=3, **kw).values
-    c = run_model(get_model("steps", **kw), cube.values[-4:][None])[0]
+    model = get_model("steps", **kw).for_cube(*normalize_cube(cube))  # the cube's grid
+    c = run_model(model, cube.values[-4:][None])[0]
     assert np.array_equal(a, b, equal_nan=True) and np.array_equal(a, c, equal_nan=True)
-    part = run_model(get_model("steps", **kw), cube.values[-4:][None], members=[3, 1])[0]
+    part = run_model(model, cube.values[-4:][None], members=[3, 1])[0]
     assert np.array_equal(part, a[[3, 1]], equal_nan=True)
     other = xnowcast.forecast(cube, "steps", **{**kw, "seed": 4}).values
     assert not np.array_equal(a, other, equal_nan=True)
@@ -132,9 +136,9 @@ def test_options_run_and_motion_perturbations_spread_the_members():
         {"mask": "threshold", "matching": "mean"},
         {"ar_order": 1, "n_levels": 4},
     ):
-        out = get_model("steps", **base, **extra).predict(frames)
+        out = get_model("steps", **base, **NO_BPS, **extra).predict(frames)
         assert out.shape == (1, 3, 6, 48, 48) and np.isfinite(out).any()
-    still = get_model("steps", **base).predict(frames)
+    still = get_model("steps", **base, **NO_BPS).predict(frames)
     moved = get_model(
         "steps",
         **base,
@@ -148,10 +152,10 @@ def test_missing_data_stays_missing_and_no_rain_gives_no_rain():
     cube = synthetic_radar(n_times=8, size=40, seed=1)
     frames = cube.values[-4:].copy()
     frames[:, :10, :10] = np.nan
-    out = get_model("steps", members=2, n_in=4, n_out=2).predict(frames[None])
+    out = get_model("steps", members=2, n_in=4, n_out=2, **NO_BPS).predict(frames[None])
     assert np.isnan(out[0, :, :, :8, :8]).all()
-    dry = get_model("steps", members=2, n_in=4, n_out=2).predict(np.zeros((1, 4, 32, 32), "f4"))
-    assert np.nanmax(dry) == 0.0
+    dry = get_model("steps", members=2, n_in=4, n_out=2, **NO_BPS)
+    assert np.nanmax(dry.predict(np.zeros((1, 4, 32, 32), "f4"))) == 0.0
 
 
 def test_bad_input_names_the_fix():
@@ -166,7 +170,7 @@ def test_bad_input_names_the_fix():
     with pytest.raises(ValueError, match="mask must be one of"):
         get_model("steps", mask="sometimes")
     with pytest.raises(TypeError, match="motion_perturbation='bps'"):
-        get_model("steps", motion_perturbation_kwargs={"km_per_pixel": 1})
+        get_model("steps", motion_perturbation_kwargs={"km_per_pixel": 1}, **NO_BPS)
     with pytest.raises(ValueError, match="member indices must lie in 0 .. 1"):
         get_model("steps", members=2, n_in=4, n_out=1).predict(np.zeros((1, 4, 8, 8)), [2])
     with pytest.raises(TypeError, match="deterministic; members= is for ensemble"):
@@ -276,7 +280,7 @@ BPS = {
 }
 
 
-@pytest.mark.parametrize("options", [{"mask": "none"}, BPS])
+@pytest.mark.parametrize("options", [{"mask": "none", **NO_BPS}, BPS])
 def test_torch_path_on_the_cpu_equals_the_cpu_kernels(options):
     pytest.importorskip("torch")
     frames = synthetic_radar(n_times=8, size=48, seed=2).values[-4:]
@@ -294,7 +298,7 @@ def test_gpu_equals_cpu():
     if not torch.cuda.is_available():
         pytest.skip("no CUDA GPU")
     frames = synthetic_radar(n_times=8, size=48, seed=2).values[-4:]
-    model = get_model("steps", members=3, n_in=4, n_out=5)
+    model = get_model("steps", members=3, n_in=4, n_out=5, **BPS)
     cpu = model.with_settings(device="cpu").predict(frames[None])
     gpu = model.with_settings(device="cuda").predict(frames[None])
     np.testing.assert_allclose(gpu, cpu, atol=1e-3, rtol=1e-4)
@@ -320,3 +324,80 @@ def test_bps_takes_the_grid_of_the_cube_and_asks_for_it_without_one():
     model = get_model("steps", members=1, n_in=4, n_out=2, motion_perturbation="bps")
     with pytest.raises(ValueError, match="km_per_pixel"):
         model.predict(frames)
+    default = get_model("steps", members=1, n_in=4, n_out=2)  # bps is the default
+    assert default.motion_perturbation == "bps"
+    with pytest.raises(ValueError, match="or set motion_perturbation='none'"):
+        default.predict(frames)
+    still = get_model("steps", members=1, n_in=4, n_out=2, motion_perturbation="none")
+    assert np.isfinite(still.predict(frames)).any()
+
+
+def test_missing_pixels_of_older_frames_do_not_correlate_the_small_scales(monkeypatch):
+    # rain everywhere, independent from frame to frame: the cascade levels are uncorrelated;
+    # a strip missing in the older frames (advected in from outside) must not correlate them
+    frames = np.random.default_rng(0).uniform(1, 20, (4, 64, 64)).astype("float32")
+    frames[1:3, :, :24] = np.nan
+    model = _static(
+        get_model("steps", members=1, n_in=4, n_out=1, n_levels=4, **NO_BPS), monkeypatch
+    )
+    phi = model.prepare(frames).phi.astype(np.float64)
+    gamma1 = phi[:, 0] / (1 - phi[:, 1])
+    assert np.abs(gamma1[1:]).max() < 0.2, gamma1
+
+
+def _band_model(monkeypatch, columns):
+    """8 bps members of a still band (motion 0.01 px per step along +x: the perturbations'
+    direction), shifted several pixels per step, beyond a mask of one pixel."""
+    frames = np.zeros((4, 64, 64), "float32")
+    frames[:, 16:48, columns] = 8.0
+    grid = {"km_per_pixel": 0.5, "minutes_per_step": 5}
+    model = get_model(
+        "steps",
+        members=8,
+        seed=1,
+        n_in=4,
+        n_out=8,
+        n_levels=4,
+        motion_perturbation="bps",
+        motion_perturbation_kwargs=grid,
+        mask_kwargs={"grow": 0, "rim": 1},
+    )
+    flow = np.zeros((2, 64, 64), "float32")
+    flow[0] = 0.01
+    monkeypatch.setattr(model._motion, "motion", lambda frames: flow)
+    prepared = model.prepare(frames)
+    shifts = np.stack([model._motion_shifts(prepared, m)[-1] for m in range(8)])
+    return model, frames, shifts
+
+
+def test_bps_members_keep_their_rain_area_under_the_incremental_mask(monkeypatch):
+    model, frames, shifts = _band_model(monkeypatch, slice(24, 40))
+    inside = (np.abs(shifts[:, 0]) < 20) & (np.abs(shifts[:, 1]) < 12)  # the band stays in
+    assert inside.sum() >= 4 and np.abs(shifts[inside]).max() > 6
+    ens = np.nan_to_num(model.predict(frames[None])[0])
+    wet = (ens[inside] > 0).sum(axis=(2, 3))
+    # the mask follows each member's own shifted rain: its area stays the observed one
+    np.testing.assert_allclose(wet, np.repeat(wet[:, :1], wet.shape[1], axis=1), rtol=0.02)
+
+
+def test_bps_members_get_no_rain_from_the_far_side_of_the_domain(monkeypatch):
+    model, frames, shifts = _band_model(monkeypatch, slice(44, 60))
+    assert shifts[:, 0].max() > 8  # a member moved beyond the right edge
+    ens = np.nan_to_num(model.predict(frames[None])[0])
+    assert not (ens[:, :, :, :4] > 0).any()
+
+
+def test_mask_grows_with_the_grid_as_pysteps():
+    assert mask_grow(1.0, 5.0) == 2 and mask_grow(0.5, 6.0) == 5
+    cube = synthetic_radar(n_times=8, size=32)
+    fine = cube.assign_coords(x=cube.x / 2, y=cube.y / 2)  # 500 m
+    fine = fine.assign_coords(time=fine.time.values[0] + np.arange(8) * np.timedelta64(6, "m"))
+    ens = xnowcast.forecast(fine, "steps", members=1, n_in=4, n_out=1)
+    recorded = __import__("json").loads(ens.attrs["xnowcast_model_params"])
+    assert recorded["mask_kwargs"]["grow"] == 5
+    assert recorded["motion_perturbation_kwargs"]["km_per_pixel"] == 0.5
+    given = xnowcast.forecast(fine, "steps", members=1, n_in=4, n_out=1, mask_kwargs={"grow": 1})
+    assert __import__("json").loads(given.attrs["xnowcast_model_params"])["mask_kwargs"] == {
+        "grow": 1,
+        "rim": 10,
+    }

@@ -60,6 +60,7 @@ __all__ = [
     "check_members",
     "check_seed",
     "innovation_std",
+    "mask_grow",
     "member_rng",
 ]
 
@@ -69,12 +70,16 @@ numba = import_optional("numba", "the steps ensemble model")
 MASKS = ("incremental", "threshold", "none")
 
 #: Valid values of ``motion_perturbation`` (the first is the default).
-MOTION_PERTURBATIONS = ("none", "bps")
+MOTION_PERTURBATIONS = ("bps", "none")
 
 #: Options of ``mask`` (``mask_kwargs``): rain may grow ``grow`` pixels around the
-#: member's rain (pysteps: half the distance moved in one step), then fades over a rim of
-#: ``rim`` pixels.
-MASK_DEFAULTS: dict[str, Any] = {"grow": 2, "rim": 10}
+#: member's rain per lead time, then fades over a rim of ``rim`` pixels. ``grow=None``:
+#: pysteps' buffer, :func:`mask_grow` of the grid (:meth:`Steps.for_cube`), or
+#: :data:`DEFAULT_GROW` when the grid is unknown.
+MASK_DEFAULTS: dict[str, Any] = {"grow": None, "rim": 10}
+
+#: ``grow`` of a model that knows no grid: :func:`mask_grow` of a 1 km, 5 minute grid.
+DEFAULT_GROW = 2
 
 #: Options of ``motion_perturbation="bps"`` (pysteps' defaults, Bowler et al. 2006): the
 #: standard deviation of the perturbation along and across the motion is
@@ -244,6 +249,25 @@ class _Prepared(NamedTuple):
     direction: np.ndarray  # unit vector of the mean motion (u, v), or zeros
 
 
+def mask_grow(km_per_pixel: float, minutes_per_step: float) -> int:
+    """Pixels the incremental mask lets rain spread per lead time (pysteps' buffer).
+
+    pysteps' ``mask_method="incremental"`` dilates the rain of the previous
+    lead time by a diamond of radius ``int((n - 1) / 2)``, with
+    ``n = minutes_per_step / km_per_pixel`` (``mask_f=1``): 2 pixels on a
+    1 km, 5 minute grid, 5 on a 0.5 km, 6 minute grid.
+
+    Examples
+    --------
+    >>> mask_grow(1.0, 5.0), mask_grow(0.5, 6.0), mask_grow(2.0, 5.0)
+    (2, 5, 0)
+    """
+    n = real(minutes_per_step, "minutes_per_step", low=0, low_inclusive=False) / real(
+        km_per_pixel, "km_per_pixel", low=0, low_inclusive=False
+    )
+    return max(0, int((n - 1) / 2))
+
+
 def innovation_std(phi: np.ndarray) -> np.ndarray:
     """Standard deviation of the AR noise that keeps a unit-variance level at unit variance.
 
@@ -298,10 +322,13 @@ class Steps(NowcastModel):
         :data:`MASK_DEFAULTS`: ``grow`` (pixels the rain may spread per lead
         time at full strength, 2) and ``rim`` (pixels over which it fades
         beyond, 10).
-    motion_perturbation : {"none", "bps"}
-        ``"bps"``: each member moves with the motion plus a perturbation along
-        and across the mean motion whose size grows with lead time (Bowler,
-        Pierce and Seed 2006, as pysteps' ``vel_pert_method="bps"``).
+    motion_perturbation : {"bps", "none"}
+        ``"bps"`` (default, as pysteps STEPS): each member moves with the
+        motion plus a perturbation along and across the mean motion whose size
+        grows with lead time (Bowler, Pierce and Seed 2006, pysteps'
+        ``vel_pert_method="bps"``); it needs the grid (a projected cube, or
+        ``motion_perturbation_kwargs``). ``"none"``: every member moves with
+        the estimated motion.
     motion_perturbation_kwargs : dict, optional
         For ``"bps"`` (:data:`BPS_DEFAULTS`): ``p_par``, ``p_perp`` (km/h
         parameters), ``km_per_pixel`` and ``minutes_per_step`` of the grid
@@ -321,7 +348,9 @@ class Steps(NowcastModel):
     --------
     >>> import numpy as np
     >>> from xnowcast import get_model
-    >>> model = get_model("steps", members=3, seed=1, n_in=3, n_out=2)
+    >>> grid = {"km_per_pixel": 1.0, "minutes_per_step": 5.0}   # xnowcast.forecast: the cube's
+    >>> model = get_model("steps", members=3, seed=1, n_in=3, n_out=2,
+    ...                   motion_perturbation_kwargs=grid)
     >>> frames = np.zeros((1, 3, 32, 32), "float32"); frames[0, :, 8:20, 8:24] = 5.0
     >>> model.predict(frames).shape
     (1, 3, 2, 32, 32)
@@ -344,7 +373,7 @@ class Steps(NowcastModel):
         matching: str | float = "cdf",
         mask: str = "incremental",
         mask_kwargs: dict[str, Any] | None = None,
-        motion_perturbation: str = "none",
+        motion_perturbation: str = "bps",
         motion_perturbation_kwargs: dict[str, Any] | None = None,
         method: str = DEFAULT_METHOD,
         n_flows: int = DEFAULT_N_FLOWS,
@@ -370,7 +399,8 @@ class Steps(NowcastModel):
         self.mask = choice(mask, "mask", MASKS)
         self.mask_kwargs = _options(mask_kwargs, MASK_DEFAULTS, "mask_kwargs", "mask")
         for key in ("grow", "rim"):
-            self.mask_kwargs[key] = integer(self.mask_kwargs[key], f"{key} (pixels)", low=0)
+            if key == "rim" or self.mask_kwargs[key] is not None:
+                self.mask_kwargs[key] = integer(self.mask_kwargs[key], f"{key} (pixels)", low=0)
         self.motion_perturbation = choice(
             motion_perturbation, "motion_perturbation", MOTION_PERTURBATIONS
         )
@@ -416,12 +446,14 @@ class Steps(NowcastModel):
         }
 
     def for_cube(self, cube: Any, info: Any) -> Steps:
-        """This model as it forecasts ``cube``: the grid of ``bps`` perturbations from the cube.
+        """This model as it forecasts ``cube``: what depends on its grid, from the cube.
 
         With ``motion_perturbation="bps"``, a ``km_per_pixel`` or
         ``minutes_per_step`` left out is the cube's grid spacing (the mean of
-        ``|dy|`` and ``|dx|``, projected grids) or time step; the values are
-        the model's parameters (recorded in the forecast's attributes).
+        ``|dy|`` and ``|dx|``, projected grids) or time step; with
+        ``mask="incremental"``, a ``grow`` left out is :func:`mask_grow` of
+        them. The values are the model's parameters (recorded in the
+        forecast's attributes).
 
         Examples
         --------
@@ -430,26 +462,32 @@ class Steps(NowcastModel):
         >>> from xnowcast.datasets import synthetic_radar
         >>> cube, info = normalize_cube(synthetic_radar(n_times=4, size=8))
         >>> model = get_model("steps", motion_perturbation="bps").for_cube(cube, info)
-        >>> model.motion_perturbation_kwargs["minutes_per_step"]
-        5.0
+        >>> model.motion_perturbation_kwargs["minutes_per_step"], model.mask_kwargs["grow"]
+        (5.0, 2)
         """
         from xnowcast.conventions import grid_spacing
 
-        opts = self.motion_perturbation_kwargs
-        missing = [k for k in ("km_per_pixel", "minutes_per_step") if opts.get(k) is None]
-        if self.motion_perturbation != "bps" or not missing:
-            return self
-        filled = dict(opts)
-        filled["minutes_per_step"] = filled["minutes_per_step"] or float(
-            np.timedelta64(info.step, "ns").astype(np.int64) / 60e9
-        )
+        minutes = float(np.timedelta64(info.step, "ns").astype(np.int64) / 60e9)
         spacing = grid_spacing(cube, info)
-        if filled["km_per_pixel"] is None and spacing is not None:
-            filled["km_per_pixel"] = (abs(spacing[0]) + abs(spacing[1])) / 2000.0
-        params = {**self.get_params(), "motion_perturbation_kwargs": filled}
-        model = type(self)(**params)
+        km = None if spacing is None else (abs(spacing[0]) + abs(spacing[1])) / 2000.0
+        changes: dict[str, Any] = {}
+        opts = self.motion_perturbation_kwargs
+        if self.motion_perturbation == "bps" and None in (
+            opts["km_per_pixel"],
+            opts["minutes_per_step"],
+        ):
+            filled = dict(opts)
+            filled["minutes_per_step"] = filled["minutes_per_step"] or minutes
+            if filled["km_per_pixel"] is None:
+                filled["km_per_pixel"] = km
+            changes["motion_perturbation_kwargs"] = filled
+        if self.mask == "incremental" and self.mask_kwargs["grow"] is None and km is not None:
+            changes["mask_kwargs"] = {**self.mask_kwargs, "grow": mask_grow(km, minutes)}
+        if not changes:
+            return self
+        model = type(self)(**{**self.get_params(), **changes})
         model.settings = self.settings
-        model.adapted = {"motion_perturbation_kwargs": filled}
+        model.adapted = changes
         return model
 
     def __getstate__(self) -> dict[str, Any]:
@@ -542,9 +580,9 @@ class Steps(NowcastModel):
         shape = (int(fields.shape[1]), int(fields.shape[2]))
         filters = _filters(shape, self.n_levels)
         spectra = np.fft.rfft2(fields)
-        everywhere = valid.all(axis=0)
-        masked = spectra if everywhere.all() else np.fft.rfft2(np.where(everywhere, fields, floor))
-        phi = ar_parameters(masked, filters, self.ar_order)
+        # each field filled on its own, as pysteps: filling all where any is missing would put
+        # one sharp edge into every field and raise the correlations of the small scales
+        phi = ar_parameters(spectra, filters, self.ar_order)
         n = shape[0] * shape[1]
         last = spectra[-1].astype(np.complex128).ravel()
         sigma = np.sqrt(filters.power @ (last.real**2 + last.imag**2)) / n
@@ -601,7 +639,7 @@ class Steps(NowcastModel):
         probs = probabilities(N_QUANTILES)
         sources = np.empty((self.n_out, *shape), np.float32)
         shifts = self._motion_shifts(prepared, member)
-        wet = prepared.wet
+        wet = prepared.wet  # the member's rain in its own (unshifted, Lagrangian) frame
         amplitude, local = self._noise_amplitude(prepared.noise)
         for k in range(self.n_out):
             if local:
@@ -610,9 +648,12 @@ class Steps(NowcastModel):
             else:
                 normals = rng.standard_normal((2, amplitude.size), dtype=np.float32)
             # the member's motion perturbation: a shift of the field, in the Fourier domain
-            field = stepper.step(normals, amplitude, None if shifts is None else shifts[k])
+            shift = None if shifts is None else shifts[k]
+            field = stepper.step(normals, amplitude, shift)
+            moved = (0, 0) if shift is None else (int(np.rint(shift[1])), int(np.rint(shift[0])))
             if self.mask != "none":
-                field = self._masked(field, prepared.wet if self.mask == "threshold" else wet)
+                rain = prepared.wet if self.mask == "threshold" else wet
+                field = self._masked(field, np.roll(rain, moved, axis=(0, 1)))
             knots, targets = match_table(
                 quantiles(field, N_QUANTILES),
                 prepared.reference,
@@ -620,9 +661,14 @@ class Steps(NowcastModel):
                 floor=float(floor),
                 probs=probs,
             )
+            # pixels the mask left at the field's minimum stay dry, also where the member has
+            # less room for rain than the observation has rain (as pysteps' cdf matching)
+            targets = np.where(knots <= knots[0], floor, targets)
             physical = tf.inverse(targets.astype(np.float32)).astype(np.float64)
             apply_table(field, knots, physical, out=sources[k])
-            wet = sources[k] > 0
+            if shift is not None:
+                _clear_wrapped(sources[k], shift)
+            wet = np.roll(sources[k] > 0, (-moved[0], -moved[1]), axis=(0, 1))
         m = self._motion
         return extrapolate(
             sources,
@@ -645,7 +691,8 @@ class Steps(NowcastModel):
     def _masked(self, field: np.ndarray, wet: np.ndarray) -> np.ndarray:
         """Rain only within ``rim`` pixels of ``wet``, tapered linearly over the rim."""
         cv2 = import_optional("cv2", "the steps ensemble model")
-        rim, grow = int(self.mask_kwargs["rim"]), int(self.mask_kwargs["grow"])
+        grow = self.mask_kwargs["grow"]
+        rim, grow = int(self.mask_kwargs["rim"]), DEFAULT_GROW if grow is None else int(grow)
         if not wet.any():
             weight = np.zeros(field.shape, np.float32)
         else:
@@ -661,9 +708,10 @@ class Steps(NowcastModel):
         opts = self.motion_perturbation_kwargs
         if opts["km_per_pixel"] is None or opts["minutes_per_step"] is None:
             raise ValueError(
-                "motion_perturbation='bps' needs the grid spacing and time step: forecast a "
-                "cube with a projected grid (xnowcast.forecast reads them), or give "
-                "motion_perturbation_kwargs={'km_per_pixel': ..., 'minutes_per_step': ...}"
+                "motion_perturbation='bps' (the default) needs the grid spacing and time step: "
+                "forecast a cube with a projected grid (xnowcast.forecast reads them), give "
+                "motion_perturbation_kwargs={'km_per_pixel': ..., 'minutes_per_step': ...}, "
+                "or set motion_perturbation='none'"
             )
         rng = member_rng(self.seed, member, 1)
         eps_par, eps_perp = rng.laplace(scale=1.0 / np.sqrt(2), size=2)
@@ -685,6 +733,20 @@ def _phase(shape: tuple[int, int], shift: np.ndarray) -> np.ndarray:
     fx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
     u, v = float(shift[0]), float(shift[1])
     return (np.exp(-2j * np.pi * v * fy) * np.exp(-2j * np.pi * u * fx)).astype(np.complex64)
+
+
+def _clear_wrapped(field: np.ndarray, shift: np.ndarray) -> None:
+    """No rain where a periodic shift by ``shift = (u, v)`` pixels brought in the far side.
+
+    There the member's rain would come from outside the domain (pysteps: the
+    perturbed trajectories leave it); ``field`` is changed in place.
+    """
+    for axis, d in ((1, float(shift[0])), (0, float(shift[1]))):
+        n = min(int(np.ceil(abs(d))), field.shape[axis])
+        if n == 0:
+            continue
+        index = slice(0, n) if d > 0 else slice(field.shape[axis] - n, None)
+        field[(slice(None), index) if axis == 1 else (index, slice(None))] = 0.0
 
 
 def _options(given: Any, defaults: dict[str, Any], what: str, owner: str) -> dict[str, Any]:

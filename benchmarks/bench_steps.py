@@ -71,7 +71,7 @@ THRESHOLDS = (1.0, 5.0)
 #: Grid spacing (km per pixel) of the shared cubes.
 KM_PER_PIXEL = {"mch": 1.0, "knmi": 1.0, "bom": 0.5}
 XN = "xnowcast steps"
-XN_DEFAULT = "xnowcast steps, default (no motion perturbation)"
+XN_DEFAULT = "xnowcast steps, motion_perturbation='none'"
 PS = "pysteps STEPS"
 LABELS = [XN, PS]
 
@@ -112,14 +112,15 @@ def pysteps_steps(frames, members, levels, km, minutes, seed):
 
 
 def xnowcast_steps(cube, init, members, levels, km, minutes, seed, bps=True):
-    """xnowcast's ensemble; ``bps``: with pysteps' motion perturbations (else the default)."""
+    """xnowcast's ensemble; ``bps``: with pysteps' motion perturbations (the default), else
+    ``motion_perturbation="none"``."""
     motion = (
         {
             "motion_perturbation": "bps",
             "motion_perturbation_kwargs": {"km_per_pixel": km, "minutes_per_step": minutes},
         }
         if bps
-        else {}
+        else {"motion_perturbation": "none"}
     )
     fc = xnowcast.forecast(
         cube,
@@ -397,7 +398,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--with-default",
         action="store_true",
-        help="also xnowcast's default (no motion perturbation) in the same run",
+        help="also xnowcast with motion_perturbation='none' in the same run",
     )
     parser.add_argument("--section", default="bench_steps", help="docs section to write")
     args = parser.parse_args(argv)

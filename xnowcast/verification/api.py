@@ -216,16 +216,19 @@ def verify(
     lazy = _is_dask(fc_da) or _is_dask(obs_cube)
     if _is_dask(fc_da):
         fc_da = _small_chunks(fc_da, y, x, member)
+    in_tasks = not aligned and _is_dask(fc_da)
     if not aligned:
         if lazy and not _is_dask(obs_cube):
             obs_cube = obs_cube.chunk({time_dim: 1, y: -1, x: -1})
         valid_time = fc_da.coords[VALID_TIME]
-        obs_at_valid = _at_times(obs_cube, time_dim, valid_time, fc_da, check_overlap=True)
+        if in_tasks and reference is None:  # the tasks read their observations themselves
+            _frame_positions(obs_cube, time_dim, valid_time, check_overlap=True)
+        else:
+            obs_at_valid = _at_times(obs_cube, time_dim, valid_time, fc_da, check_overlap=True)
     elif lazy:
         obs_at_valid = _chunk_like(obs_at_valid, fc_da)
 
     plans = _plans(chosen, params, n_members)
-    in_tasks = not aligned and _is_dask(fc_da)
     stats = {
         ensemble: (
             _score_stats_in_tasks(
@@ -361,13 +364,14 @@ def _pool(stats: xr.DataArray, reduce: list[str]) -> xr.DataArray:
 
 
 def _small_chunks(fc: xr.DataArray, y: str, x: str, member: str | None) -> xr.DataArray:
-    """``fc`` in chunks of one init time and at most ``_MAX_CELLS_PER_BLOCK`` cells.
+    """``fc`` in chunks of one init time and ``_MAX_CELLS_PER_BLOCK`` cells of lead times.
 
     Each chunk is scored with the observations at its valid times; a forecast
     store's chunk (often 100+ MB) scored at once would hold that much again of
-    observations and intermediate arrays per thread. Small chunks, split from
-    each chunk as it is read, keep the peak memory of a verification bounded
-    by the store's chunk size, whatever the number of init times. An
+    observations and intermediate arrays per thread. Chunks of a bounded size,
+    split from larger stored chunks as they are read (or merged from smaller
+    ones, so that per-task overheads stay small), keep the peak memory of a
+    verification bounded, whatever the number of init times. An
     ensemble keeps all its members in one chunk (probabilistic scores need
     them together) and fewer lead times per chunk.
     """
@@ -378,9 +382,10 @@ def _small_chunks(fc: xr.DataArray, y: str, x: str, member: str | None) -> xr.Da
         want[INIT_TIME] = 1
     current = dict(zip(fc.dims, fc.data.chunksize))
     whole_members = member is None or current[member] == members
-    if whole_members and all(current[d] <= n for d, n in want.items()):
+    uniform = all(len(set(fc.chunksizes[d][:-1])) <= 1 for d in want)
+    if whole_members and uniform and all(current[d] == n for d, n in want.items()):
         return fc
-    sizes = {d: min(n, current[d]) for d, n in want.items()}
+    sizes = dict(want)  # smaller chunks are merged: fewer, larger tasks
     if member:
         sizes[member] = members
     out = fc.copy(data=fc.data.rechunk({fc.dims.index(d): n for d, n in sizes.items()}))
@@ -472,6 +477,22 @@ def _check_forecast(fc: xr.DataArray, y: str, x: str) -> xr.DataArray:
     return fc
 
 
+def _frame_positions(
+    cube: xr.DataArray, time_dim: str, times: xr.DataArray, *, check_overlap: bool = False
+) -> np.ndarray:
+    """Positions of ``times`` (any shape) along the cube's time, -1 where there is no frame."""
+    index = pd.DatetimeIndex(cube[time_dim].values)
+    wanted = np.asarray(times.values).astype("datetime64[ns]")
+    pos = index.get_indexer(wanted.ravel()).reshape(wanted.shape)
+    if check_overlap and not (pos >= 0).any():
+        raise ValueError(
+            f"no observation at any valid time of the forecast (valid times "
+            f"{pd.Timestamp(wanted.min())} to {pd.Timestamp(wanted.max())}, observations "
+            f"{index[0]} to {index[-1]}); give observations that cover the forecast period"
+        )
+    return pos
+
+
 def _at_times(
     cube: xr.DataArray,
     time_dim: str,
@@ -481,16 +502,8 @@ def _at_times(
     check_overlap: bool = False,
 ) -> xr.DataArray:
     """Frames of ``cube`` at ``times`` (any dims), NaN where there is no frame; lazy."""
-    index = pd.DatetimeIndex(cube[time_dim].values)
-    wanted = np.asarray(times.values).astype("datetime64[ns]")
-    pos = index.get_indexer(wanted.ravel()).reshape(wanted.shape)
+    pos = _frame_positions(cube, time_dim, times, check_overlap=check_overlap)
     found = pos >= 0
-    if check_overlap and not found.any():
-        raise ValueError(
-            f"no observation at any valid time of the forecast (valid times "
-            f"{pd.Timestamp(wanted.min())} to {pd.Timestamp(wanted.max())}, observations "
-            f"{index[0]} to {index[-1]}); give observations that cover the forecast period"
-        )
     take = np.where(found, pos, 0)
     if times.ndim == 2 and _is_dask(cube):
         # one plain take per init time: cheaper than dask's vectorised (vindex) indexing
@@ -713,51 +726,54 @@ def _score_stats_in_tasks(
 ) -> xr.DataArray:
     """:func:`_score_stats` of a dask forecast, one task per forecast chunk.
 
-    Each task reads its forecast chunk and the observed frames at its valid
-    times itself (:class:`xnowcast.forecast.FramesToRead`), so a damaged file
-    or zarr chunk is named (time and path) in a one-line
-    :class:`~xnowcast.forecast.UnreadableInputError`, and no array of
-    observations at the valid times is ever assembled outside the tasks.
+    Each task reads its forecast chunk (:class:`~.frames.ForecastChunk`) and
+    the observed frames at its valid times
+    (:class:`~.frames.ObservedFrames`, a cache shared by the tasks) itself,
+    so a damaged file or zarr chunk is named (time and path) in a one-line
+    :class:`~xnowcast.forecast.UnreadableInputError`, no array of
+    observations at the valid times is ever assembled outside the tasks, and
+    each observed frame is read about once.
     """
+    import functools
     import itertools
 
     import dask
+    from dask.highlevelgraph import HighLevelGraph
 
-    from xnowcast.forecast import FramesToRead
+    from xnowcast.verification.frames import ForecastChunk, ObservedFrames
 
     data = fc.data.rechunk({fc.dims.index(y): -1, fc.dims.index(x): -1})
     chunks = {str(d): c for d, c in zip(fc.dims, data.chunks)}
     (data,) = dask.optimize(data)  # one flat layer: cheap to cut per chunk
-    (obs_data,) = dask.optimize(obs.data)
-    obs = obs.copy(data=obs_data)
-    index = pd.DatetimeIndex(obs[time_dim].values)
+    (obs_data,) = dask.optimize(
+        obs.data.rechunk({obs.dims.index(y): -1, obs.dims.index(x): -1})
+    )  # whole frames: read by time chunk
+    frames = ObservedFrames(obs.copy(data=obs_data), time_dim)
+    graphs = ForecastChunk.split(data)
     batch = [str(d) for d in fc.dims if d not in (y, x)]
     out_dims = [d for d in batch if d != member]
     valid_time = fc.coords[VALID_TIME].reset_coords(drop=True)
+    positions = _frame_positions(obs, time_dim, valid_time)  # -1: no frame
     bounds = {d: np.cumsum([0, *chunks[d]]) for d in batch}
     size = _plan_size(plan)
-    task = dask.delayed(_score_chunk, pure=True)
-    blocks = {}
+    name = "verify-stats-" + dask.base.tokenize(data.name, frames, plan, y, x, member)
+    tasks: dict[Any, Any] = {}
     for ids in itertools.product(*(range(len(chunks[d])) for d in batch)):
         where = {d: slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in zip(batch, ids)}
-        block_fc = fc.isel(where).reset_coords(drop=True)
         at = dict(zip(batch, ids))
-        block_fc = block_fc.copy(data=data.blocks[tuple(at.get(str(d), 0) for d in fc.dims)])
-        times = valid_time.isel({d: v for d, v in where.items() if d in valid_time.dims})
-        pos = index.get_indexer(np.asarray(times.values).astype("datetime64[ns]").ravel())
-        found = pos[pos >= 0]
-        first, last = (int(found.min()), int(found.max()) + 1) if found.size else (0, 1)
-        slab = FramesToRead(obs.isel({time_dim: slice(first, last)}))
-        rows = xr.DataArray(
-            np.where(pos >= 0, pos - first, -1).reshape(times.shape), dims=times.dims
+        index = tuple(at.get(str(d), 0) for d in fc.dims)
+        rows = positions[tuple(where.get(str(d), slice(None)) for d in valid_time.dims)]
+        chunk = ForecastChunk(graphs[index], (data.name, *index), fc, where)
+        key = (name, *(i for d, i in zip(batch, ids) if d != member), 0)
+        score = functools.partial(
+            _score_chunk, chunk, fc.dims, frames, (rows, valid_time.dims), plan, y, x, member
         )
-        shape = (*(block_fc.sizes[d] for d in out_dims), size)
-        delayed = task(FramesToRead(block_fc), slab, rows, plan, y, x, member)
-        key = tuple(i for d, i in zip(batch, ids) if d != member)
-        blocks[key] = dsa.from_delayed(delayed, shape=shape, dtype=np.float64)
-    nested = _nest(blocks, [len(chunks[d]) for d in out_dims])
+        tasks[key] = (score,)  # an opaque callable: one task per chunk, no arguments to walk
+    graph = HighLevelGraph.from_collections(name, tasks, dependencies=())
+    out_chunks = (*(chunks[d] for d in out_dims), (size,))
     keep = _statistic_coords(fc, y, x, member)
-    return xr.DataArray(dsa.block(nested), dims=(*out_dims, _STAT), coords=keep)
+    data_out = dsa.Array(graph, name, chunks=out_chunks, dtype=np.float64)
+    return xr.DataArray(data_out, dims=(*out_dims, _STAT), coords=keep)
 
 
 def _statistic_coords(fc: xr.DataArray, y: str, x: str, member: str | None) -> dict[Any, Any]:
@@ -771,28 +787,26 @@ def _statistic_coords(fc: xr.DataArray, y: str, x: str, member: str | None) -> d
     }
 
 
-def _nest(blocks: dict[tuple, Any], counts: list[int], prefix: tuple = ()) -> Any:
-    """``blocks`` keyed by block index as the nested lists of :func:`dask.array.block`.
-
-    The innermost list holds one block along the statistic axis.
-    """
-    if not counts:
-        return [blocks[prefix]]
-    return [_nest(blocks, counts[1:], (*prefix, i)) for i in range(counts[0])]
-
-
 def _score_chunk(
-    fc: Any, obs: Any, rows: xr.DataArray, plan: tuple, y: str, x: str, member: str | None
+    fc: Any,
+    dims: tuple,
+    obs: Any,
+    rows: tuple[np.ndarray, tuple],
+    plan: tuple,
+    y: str,
+    x: str,
+    member: str | None,
 ) -> np.ndarray:
-    """The statistics of one forecast chunk, read here (a task), as a numpy array."""
-    fc_da = fc.frames.copy(data=fc.read())
-    slab = obs.read()
-    take = rows.values
-    frames = slab[np.maximum(take, 0)]
-    if (take < 0).any():
-        frames[take < 0] = np.nan
-    obs_da = xr.DataArray(frames, dims=(*rows.dims, y, x))
-    stats = _score_stats(fc_da.reset_coords(drop=True), obs_da, plan, y, x, member)
+    """The statistics of one forecast chunk, read here (a task), as a numpy array.
+
+    ``fc`` is a :class:`~.frames.ForecastChunk` with dims ``dims``, ``obs``
+    the :class:`~.frames.ObservedFrames` and ``rows`` the positions of the
+    chunk's valid times among them (-1: no observation) with their dims.
+    """
+    positions, row_dims = rows
+    fc_da = xr.DataArray(fc.read(), dims=dims)
+    obs_da = xr.DataArray(obs.take(positions), dims=(*row_dims, y, x))
+    stats = _score_stats(fc_da, obs_da, plan, y, x, member)
     order = [d for d in fc_da.dims if d in stats.dims] + [_STAT]
     return np.asarray(stats.transpose(*order).values)
 

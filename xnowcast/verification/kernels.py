@@ -221,27 +221,39 @@ def _window_bounds(n, size):  # pragma: no cover - compiled
     return lo, hi
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _interior_products(f_lo, f_hi, o_lo, o_hi):  # pragma: no cover - compiled
+    """Products of the window counts ``hi[j] - lo[j]`` (views of the column sums).
+
+    In float64, exact for integers below 2**53 (``nx * size**4`` is far
+    below), so reordering the sums (``fastmath``, which lets the loop
+    vectorise) changes nothing. Views rather than offsets: indices that
+    cannot be negative keep the loop free of bounds wrap-around.
+    """
+    rff = 0.0
+    rfo = 0.0
+    roo = 0.0
+    for j in range(f_lo.size):
+        wf = np.float64(f_hi[j] - f_lo[j])
+        wo = np.float64(o_hi[j] - o_lo[j])
+        rff += wf * wf
+        rfo += wf * wo
+        roo += wo * wo
+    return np.int64(rff), np.int64(rfo), np.int64(roo)
+
+
 @numba.njit(cache=True, nogil=True)
-def _row_products(cf, co, lo, hi, j0, j1, contiguous):  # pragma: no cover - compiled
-    """Products of the window counts of columns ``j0 <= j < j1`` of one row (int64 sums)."""
+def _border_products(cf, co, lo, hi, j0, j1):  # pragma: no cover - compiled
+    """Products of the window counts ``c[hi[j]] - c[lo[j]]`` of columns ``j0 <= j < j1`` (int64)."""
     rff = 0
     rfo = 0
     roo = 0
-    if contiguous:  # interior: windows at fixed offsets, so the loop vectorises
-        a, b = lo[j0] - j0, hi[j0] - j0
-        for j in range(j0, j1):
-            wf = np.int64(cf[j + b] - cf[j + a])
-            wo = np.int64(co[j + b] - co[j + a])
-            rff += wf * wf
-            rfo += wf * wo
-            roo += wo * wo
-    else:
-        for j in range(j0, j1):
-            wf = np.int64(cf[hi[j]] - cf[lo[j]])
-            wo = np.int64(co[hi[j]] - co[lo[j]])
-            rff += wf * wf
-            rfo += wf * wo
-            roo += wo * wo
+    for j in range(j0, j1):
+        wf = np.int64(cf[hi[j]] - cf[lo[j]])
+        wo = np.int64(co[hi[j]] - co[lo[j]])
+        rff += wf * wf
+        rfo += wf * wo
+        roo += wo * wo
     return rff, rfo, roo
 
 
@@ -267,11 +279,17 @@ def _window_products(tf, to, size, cf, co):  # pragma: no cover - compiled
         for j in range(nx + 1):
             cf[j] = tf[b, j] - tf[a, j]
             co[j] = to[b, j] - to[a, j]
-        for j0, j1, contiguous in ((0, left, False), (left, right, True), (right, nx, False)):
-            rff, rfo, roo = _row_products(cf, co, xlo, xhi, j0, j1, contiguous)
-            ff += rff
-            fo += rfo
-            oo += roo
+        lff, lfo, loo = _border_products(cf, co, xlo, xhi, 0, left)
+        iff, ifo, ioo = 0, 0, 0
+        if right > left:  # interior: the window of column left + j is [c0 + j, c1 + j)
+            c0, c1, n = xlo[left], xhi[left], right - left
+            iff, ifo, ioo = _interior_products(
+                cf[c0 : c0 + n], cf[c1 : c1 + n], co[c0 : c0 + n], co[c1 : c1 + n]
+            )
+        rff, rfo, roo = _border_products(cf, co, xlo, xhi, right, nx)
+        ff += lff + iff + rff
+        fo += lfo + ifo + rfo
+        oo += loo + ioo + roo
     return ff, fo, oo
 
 

@@ -79,6 +79,12 @@ def test_correction_is_bounded_in_log_space_and_keeps_the_mask(frames):
     assert (out[heavy] >= np.expm1(np.log1p(ref[heavy]) - 0.5) - 1e-3).all()  # damped at most e^0.5
     assert out[heavy].min() > 5.0
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))  # NaN where the extrapolation is
+    kept = _randomised(
+        get_model("advection-unet", weights=None, bound=0.5, decay_bound=0.1, **SMALL), scale=5
+    )
+    change = np.log1p(kept.predict(frames)[both]) - np.log1p(ref[both])
+    assert change.min() >= -0.1 - 1e-4 and change.max() > 0.2  # damping bounded apart
+    assert kept.module.get_config()["decay_bound"] == 0.1
 
 
 @pytest.mark.parametrize(

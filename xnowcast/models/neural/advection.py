@@ -65,6 +65,11 @@ class AdvectionUNet(NowcastNet):
         bilinearly (4x cheaper; the correction is smooth anyway).
     bound : float
         Largest correction in log space (``|correction| < bound``).
+    decay_bound : float, optional
+        Largest damping in log space (``correction > -decay_bound``), when
+        smaller than ``bound``: intense cells can lose at most a factor
+        ``e**decay_bound`` of ``1 + rain`` whatever the network learned.
+        Default: ``bound`` (symmetric).
     extrapolation : dict, optional
         Parameters of the ``optical-flow`` model that makes the
         extrapolation (default: its defaults, the scale-aware cascade).
@@ -100,6 +105,7 @@ class AdvectionUNet(NowcastNet):
         norm: str = "batch",
         half_resolution: bool = True,
         bound: float = 1.0,
+        decay_bound: float | None = None,
         extrapolation: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(n_in, n_out)
@@ -108,6 +114,12 @@ class AdvectionUNet(NowcastNet):
             raise ValueError(f"frames ({frames}) must not exceed n_in ({n_in})")
         self.half_resolution = boolean(half_resolution, "half_resolution")
         self.bound = real(bound, "bound", low=0, low_inclusive=False)
+        self.decay_bound = real(
+            self.bound if decay_bound is None else decay_bound,
+            "decay_bound",
+            low=0,
+            low_inclusive=False,
+        )
         if extrapolation is not None and not isinstance(extrapolation, dict):
             raise TypeError(
                 "extrapolation must be a dict of optical-flow parameters, e.g. "
@@ -151,6 +163,7 @@ class AdvectionUNet(NowcastNet):
             "norm": self.body.norm,
             "half_resolution": self.half_resolution,
             "bound": self.bound,
+            "decay_bound": self.decay_bound,
             "extrapolation": dict(self.extrapolation),
         }
 
@@ -166,7 +179,10 @@ class AdvectionUNet(NowcastNet):
         r = self.body(h)
         if self.half_resolution:
             r = F.interpolate(r, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return (extrapolated + self.bound * torch.tanh(r.float()))[:, :steps]
+        t = torch.tanh(r.float())
+        if self.decay_bound == self.bound:
+            return (extrapolated + self.bound * t)[:, :steps]
+        return (extrapolated + torch.where(t > 0, self.bound * t, self.decay_bound * t))[:, :steps]
 
 
 class AdvectionModel(TorchModel):

@@ -13,7 +13,6 @@ __all__ = [
     "check_compare",
     "check_shapes",
     "exceeds",
-    "float_pair",
     "frame_data_range",
     "kernel_pairs",
     "masked_pair",
@@ -52,15 +51,6 @@ def as_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise TypeError(f"forecast and observation must be numeric arrays ({err})") from None
     check_shapes(fc, obs)
     return fc, obs
-
-
-def float_pair(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """As :func:`as_pair`, but float32 fields stay float32 (no copy when nothing changes)."""
-    f, o = np.asarray(fc), np.asarray(obs)
-    if f.dtype == o.dtype and f.dtype in (np.float32, np.float64):
-        check_shapes(f, o)
-        return f, o
-    return as_pair(f, o)
 
 
 def kernel_pairs(fc: np.ndarray, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

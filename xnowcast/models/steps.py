@@ -320,7 +320,8 @@ class Steps(NowcastModel):
         ``"none"``.
     mask_kwargs : dict, optional
         :data:`MASK_DEFAULTS`: ``grow`` (pixels the rain may spread per lead
-        time at full strength, 2) and ``rim`` (pixels over which it fades
+        time at full strength; default :func:`mask_grow` of the cube's grid,
+        as pysteps, or 2 without one) and ``rim`` (pixels over which it fades
         beyond, 10).
     motion_perturbation : {"bps", "none"}
         ``"bps"`` (default, as pysteps STEPS): each member moves with the

@@ -254,3 +254,24 @@ def test_bf16_path_runs_on_the_cpu(frames):
         device="cpu",
     )
     assert trainer.fit(cube).history.steps.iloc[-1] == 1
+
+
+def test_stored_windows_are_not_reused_when_the_extrapolation_changes(tmp_path, monkeypatch):
+    """The cache key holds the extrapolation's forecast of a probe, not only its parameters:
+    a new motion or cascade default (same get_params()) must not reuse stale windows."""
+    from xnowcast.training.extrapolated import ExtrapolatedDataset
+
+    cube = synthetic_radar(n_times=8, size=32, seed=1)
+    model = get_model("advection-unet", weights=None, **SMALL)
+    first = ExtrapolatedDataset(cube, model, cache_dir=tmp_path)
+    first.prepare()
+    again = ExtrapolatedDataset(cube, model, cache_dir=tmp_path)
+    again.prepare()
+    assert len(list(tmp_path.glob("*.npy"))) == len(first)  # the same code: reused
+    predict = model.extrapolator.predict
+    monkeypatch.setattr(model.extrapolator, "predict", lambda x: predict(x) * 1.5)
+    changed = ExtrapolatedDataset(cube, model, cache_dir=tmp_path)
+    changed.prepare()
+    assert len(list(tmp_path.glob("*.npy"))) == 2 * len(first)
+    old, new = np.asarray(first.stored(0, 0)), np.asarray(changed.stored(0, 0))
+    assert not np.allclose(old[:3], new[:3], equal_nan=True)

@@ -12,8 +12,10 @@ extrapolation of every lead time followed by the last ``frames`` frames.
 
 With ``cache_dir`` the stored windows are kept between runs and shared by
 datasets over the same data (e.g. the folds of a leave-one-event-out
-evaluation); they are keyed by a digest of the window's frames and the
-extrapolation's parameters.
+evaluation); they are keyed by a digest of the window's frames, the
+extrapolation's parameters and its forecast of a fixed probe
+(:func:`behaviour_digest`), so that a new xnowcast whose extrapolation gives
+other values with the same parameters does not reuse stale windows.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from xnowcast.models.neural.advection import AdvectionModel
 from xnowcast.training.dataset import as_cube_list
 from xnowcast.windows import Windows, windows
 
-__all__ = ["ExtrapolatedDataset"]
+__all__ = ["ExtrapolatedDataset", "behaviour_digest"]
 
 
 class ExtrapolatedDataset(Dataset):
@@ -156,6 +158,7 @@ class ExtrapolatedDataset(Dataset):
                 "extrapolation": model.extrapolator.get_params(),
                 "transform": model.transform.to_dict(),
                 "frames": self.frames,
+                "behaviour": behaviour_digest(model.extrapolator, self.n_in),
             },
             sort_keys=True,
             default=str,
@@ -290,3 +293,45 @@ def _wettest_crop(wet: np.ndarray, crop: int) -> tuple[int, int]:
     sums = table[crop:, crop:] - table[:-crop, crop:] - table[crop:, :-crop] + table[:-crop, :-crop]
     y0, x0 = np.unravel_index(int(np.argmax(sums)), sums.shape)
     return int(y0), int(x0)
+
+
+def behaviour_digest(extrapolator: Any, n_in: int) -> str:
+    """Digest of ``extrapolator``'s forecast of a fixed synthetic probe.
+
+    Two extrapolators with the same ``get_params()`` whose code gives other
+    values (a new motion or cascade default) have different digests; the
+    forecast is rounded to 1e-3 so that float rounding does not.
+
+    Parameters
+    ----------
+    extrapolator : Model
+        Anything with ``predict((batch, n_in, y, x)) -> (batch, n_out, y, x)``.
+    n_in : int
+        Input frames it takes.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits.
+
+    Examples
+    --------
+    >>> from xnowcast import get_model
+    >>> a, b = (get_model("optical-flow", n_in=3, n_out=2) for _ in range(2))
+    >>> behaviour_digest(a, 3) == behaviour_digest(b, 3)
+    True
+    >>> c = get_model("optical-flow", n_in=3, n_out=2, extrapolation="advection")
+    >>> behaviour_digest(a, 3) == behaviour_digest(c, 3)
+    False
+    """
+    yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
+    frames = np.stack(
+        [
+            20.0 * np.exp(-((xx - 20 - 1.5 * t) ** 2 + (yy - 28 - 0.75 * t) ** 2) / 60.0)
+            + 6.0 * np.exp(-((xx - 40 - 1.5 * t) ** 2 + (yy - 36 - 0.75 * t) ** 2) / 25.0)
+            for t in range(int(n_in))
+        ]
+    ).astype(np.float32)
+    forecast = np.asarray(extrapolator.predict(frames[None]), dtype=np.float64)
+    rounded = np.round(np.nan_to_num(forecast, nan=-1.0), 3)
+    return hashlib.sha256(rounded.tobytes()).hexdigest()[:16]

@@ -109,7 +109,7 @@ def quantiles(field: np.ndarray, n: int = 1024) -> np.ndarray:
     flat = np.ascontiguousarray(field, np.float32).ravel()
     stride = max(1, flat.size // MIN_SAMPLE)
     sample = _sorted_sample(flat, stride)
-    positions = np.rint(_probabilities(n) * (sample.size - 1)).astype(np.int64)
+    positions = np.rint(_probabilities(int(n)) * (sample.size - 1)).astype(np.int64)
     return sample[positions]
 
 
@@ -124,14 +124,11 @@ def _sorted_sample(flat: np.ndarray, stride: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def _cached_probabilities(n: int) -> np.ndarray:
+def _probabilities(n: int) -> np.ndarray:
+    """:func:`probabilities`, computed once per ``n`` (read-only)."""
     probs = probabilities(n)
     probs.flags.writeable = False
     return probs
-
-
-def _probabilities(n: int) -> np.ndarray:
-    return _cached_probabilities(int(n))
 
 
 def match_table(

@@ -387,7 +387,8 @@ def advect_rows(
             _cells(xs[start:stop], ys[start:stop], nx, ny, index, tx, ty)
             _lerp2(flat, index[: stop - start], tx, ty, nx, target[start:stop])
         elif order == 0:
-            _closest(xs, ys, nx, ny, near)
+            if not has_missing:  # else found above, for the mask
+                _closest(xs, ys, nx, ny, near)
             for j in range(start, stop):
                 target[j] = flat[near[j]]
         else:

@@ -392,14 +392,18 @@ def _regression(p, v, w, gx, gy, sigma: float, fit: str) -> np.ndarray:
     sums = np.empty((len(gy), len(gx), features.shape[1]))
     rows = max(1, 2**21 // max(1, len(gx) * len(p)))  # about 16 MiB of kernel at a time
     for r in range(0, len(gy), rows):
-        kernel = dy2[r : r + rows, None, :] + dx2[None, :, :]  # (rows, gx, n)
-        kernel += 1.0
-        np.multiply(kernel, kernel, out=kernel)
-        np.reciprocal(kernel, out=kernel)
+        kernel = _heavy_tail(dy2[r : r + rows, None, :] + dx2[None, :, :])  # (rows, gx, n)
         sums[r : r + rows] = kernel @ features
     if fit == "constant":
         return np.moveaxis(sums[..., 1:] / sums[..., :1], -1, 0).astype(np.float32)
     return _plane_fits(sums, nx_[None, :], ny_[:, None], sigma)[:, 0].astype(np.float32)
+
+
+def _heavy_tail(d2: np.ndarray) -> np.ndarray:
+    """The kernel ``(1 + d2)^-2`` of squared scaled distances ``d2 = (d / sigma)^2``, in place."""
+    d2 += 1.0
+    np.multiply(d2, d2, out=d2)
+    return np.reciprocal(d2, out=d2)
 
 
 def _moment_features(px, py, v, w) -> np.ndarray:
@@ -831,9 +835,7 @@ class _JacobianFits:
         self.px, self.py = p[:, 0] - p[:, 0].mean(), p[:, 1] - p[:, 1].mean()
         kernel = (self.px[:, None] - self.px) ** 2 + (self.py[:, None] - self.py) ** 2
         kernel *= 1.0 / self.sigma**2
-        kernel += 1.0
-        np.multiply(kernel, kernel, out=kernel)
-        self.kernel = np.reciprocal(kernel, out=kernel)
+        self.kernel = _heavy_tail(kernel)
 
     def __call__(self, vectors: np.ndarray) -> np.ndarray:
         if len(self.px) == 0:

@@ -124,20 +124,25 @@ def test_tiles_without_seams_for_a_trained_network(frames):
         model.with_settings(tile=overlap - 4).predict(big)
 
 
-def test_trains_saves_and_loads_as_the_same_model(tmp_path):
-    cube = synthetic_radar(n_times=8, size=32, seed=1)
-    trainer = Trainer(
+def _small_trainer(**settings) -> Trainer:
+    """A Trainer of the SMALL network on 16-pixel crops, on the CPU, quiet."""
+    net = {k: v for k, v in SMALL.items() if k not in ("n_in", "n_out")}
+    return Trainer(
         "advection-unet",
-        {k: v for k, v in SMALL.items() if k not in ("n_in", "n_out")},
+        net,
         n_in=4,
         n_out=3,
-        epochs=2,
         batch_size=2,
         crop=16,
         progress=False,
         device="cpu",
-        cache_dir=tmp_path / "cache",
+        **settings,
     )
+
+
+def test_trains_saves_and_loads_as_the_same_model(tmp_path):
+    cube = synthetic_radar(n_times=8, size=32, seed=1)
+    trainer = _small_trainer(epochs=2, cache_dir=tmp_path / "cache")
     trainer.fit(cube)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # one stored window each
     path = trainer.save(tmp_path / "adv.pt")
@@ -241,18 +246,7 @@ def test_bf16_path_runs_on_the_cpu(frames):
     both = np.isfinite(ref)
     assert np.abs(np.log1p(low[both]) - np.log1p(ref[both])).max() < 0.05
     cube = synthetic_radar(n_times=8, size=32, seed=1)
-    trainer = Trainer(
-        "advection-unet",
-        {k: v for k, v in SMALL.items() if k not in ("n_in", "n_out")},
-        n_in=4,
-        n_out=3,
-        epochs=1,
-        batch_size=2,
-        crop=16,
-        precision="bf16",
-        progress=False,
-        device="cpu",
-    )
+    trainer = _small_trainer(epochs=1, precision="bf16")
     assert trainer.fit(cube).history.steps.iloc[-1] == 1
 
 

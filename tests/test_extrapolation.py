@@ -319,3 +319,36 @@ def test_threaded_and_serial_trajectories_agree():
         np.testing.assert_array_equal(
             trace(u, v, xs, ys, 6, midpoint), trace_serial(u, v, xs, ys, 6, midpoint)
         )
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "nearest", "cubic"])
+def test_sources_made_lead_by_lead_equal_the_stacked_sources(interpolation):
+    from xnowcast.extrapolation.semilagrangian import missing_mask, sample_each_lead, sample_leads
+
+    flow = swirl()
+    sources = np.stack([smooth_field(48, seed=s) for s in range(5)])
+    missing = np.zeros((48, 48), bool)
+    missing[10:16, 20:30] = True
+    made = []
+
+    def source(k, buffer):
+        made.append(k)
+        buffer[...] = sources[k]
+
+    for mask in (missing_mask(missing), missing_mask(np.zeros_like(missing))):
+        options = dict(fill=-3.0, interpolation=interpolation)
+        expected = sample_leads(sources, mask, flow, 5, **options)
+        made.clear()
+        out = sample_each_lead(source, (48, 48), mask, flow, 5, **options)
+        assert made == [0, 1, 2, 3, 4]
+        np.testing.assert_array_equal(out, expected)
+        assert (out == -3.0).any()
+    assert np.isnan(out).sum() == 0 and np.isnan(expected).sum() == 0
+    with_gap = sample_each_lead(source, (48, 48), missing_mask(missing), flow, 5)
+    assert np.isnan(with_gap).any()
+    per_lead = np.zeros((5, 48, 48), np.uint8)  # a gap in one lead's source only
+    per_lead[2, 30:35, 30:35] = 1
+    np.testing.assert_array_equal(
+        sample_each_lead(source, (48, 48), per_lead, flow, 5),
+        sample_leads(sources, per_lead, flow, 5),
+    )

@@ -38,19 +38,20 @@ def lookup(
     """``out[i] = table`` interpolated linearly at ``(values[i] - lo) * scale``, clipped to it.
 
     ``values`` and ``out`` are 1-D float32; ``table`` holds the mapping on an
-    even grid starting at ``lo`` with ``scale`` points per unit.
+    even grid starting at ``lo`` with ``scale`` points per unit. Branch-free
+    float32 arithmetic: the position is clipped to the table, whose last value
+    is repeated once so that the top end needs no case of its own.
     """
     last = table.shape[0] - 1
+    padded = np.empty(last + 2, np.float32)
+    padded[: last + 1] = table
+    padded[last + 1] = table[last]
+    zero, top = np.float32(0.0), np.float32(last)
     for i in range(values.shape[0]):
-        pos = (values[i] - lo) * scale
-        if pos <= 0:
-            out[i] = table[0]
-        elif pos >= last:
-            out[i] = table[last]
-        else:
-            j = int(pos)
-            w = pos - j
-            out[i] = table[j] + w * (table[j + 1] - table[j])
+        pos = min(max((values[i] - lo) * scale, zero), top)
+        j = np.int64(pos)
+        w = pos - np.float32(j)
+        out[i] = padded[j] + w * (padded[j + 1] - padded[j])
 
 
 _SIGN = np.uint32(0x80000000)

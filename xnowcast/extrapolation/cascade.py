@@ -54,6 +54,7 @@ from xnowcast.checks import integer, positive_int
 from xnowcast.extrapolation.semilagrangian import (
     extrapolate,
     missing_mask,
+    sample_each_lead,
     sample_leads,
 )
 from xnowcast.probmatching import (
@@ -226,12 +227,14 @@ def extrapolate_cascade(
             missing,
             dict(fill=fill, interpolation=interpolation, step=step, out=out, device=device),
         )
-    sources = _lagrangian_forecast(
+    source = _lagrangian_forecast(
         fields[-1], spectra[-2:], filters, coefficients, transform, options["matching"], floor
     )
-    # the sources are finite by construction: the missing area is given apart
-    return sample_leads(
-        sources,
+    # the sources are finite by construction: the missing area is given apart; each is
+    # advected as soon as it is made (while in cache), none of them is kept
+    return sample_each_lead(
+        source,
+        fields.shape[1:],
         missing_mask(missing),
         flow,
         n_steps,
@@ -243,7 +246,8 @@ def extrapolate_cascade(
 
 
 def _lagrangian_forecast(last_field, spectra, filters, coefficients, transform, matching, floor):
-    """Per lead: the filtered field, matched to the last one, in physical units.
+    """``source(k, buffer)``: lead ``k``'s filtered field, matched to the last one, in
+    physical units, written into ``buffer``.
 
     Each lead's spectral filter is formed and applied in one compiled pass over the
     spectra (:func:`~xnowcast.extrapolation.kernels.filter_spectrum`), then inverted.
@@ -252,21 +256,22 @@ def _lagrangian_forecast(last_field, spectra, filters, coefficients, transform, 
 
     shape = last_field.shape
     previous, last = (np.ascontiguousarray(s, np.complex64).view(np.float32) for s in spectra)
-    coefficients = np.asarray(coefficients, np.float32)
+    per_lead = np.asarray(coefficients, np.float32).transpose(0, 2, 1).copy()
     reference = quantiles(last_field, N_QUANTILES)
     probs = probabilities(N_QUANTILES)
     mixed = np.empty(last.shape, np.float32)
-    out = np.empty((len(coefficients), *shape), np.float32)
-    for k, (ca, cb) in enumerate(coefficients.transpose(0, 2, 1)):
-        filter_spectrum(filters.weights, ca.copy(), cb.copy(), last, previous, mixed)
+
+    def source(k: int, buffer: np.ndarray) -> None:
+        filter_spectrum(filters.weights, per_lead[k, 0], per_lead[k, 1], last, previous, mixed)
         smooth = np.fft.irfft2(mixed.view(np.complex64), s=shape).astype(np.float32, copy=False)
         knots, targets = match_table(
             quantiles(smooth, N_QUANTILES), reference, matching, floor=floor, probs=probs
         )
         # the mapping and the inverse transform are both monotonic: one table
         physical = transform.inverse(targets.astype(np.float32)).astype(np.float64)
-        apply_table(smooth, knots, physical, out=out[k])
-    return out
+        apply_table(smooth, knots, physical, out=buffer)
+
+    return source
 
 
 def _on_device(forecast_args, flow, missing, options):

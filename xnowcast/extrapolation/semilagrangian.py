@@ -43,7 +43,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,7 @@ __all__ = [
     "coarse_trajectories",
     "extrapolate",
     "missing_mask",
+    "sample_each_lead",
     "sample_leads",
 ]
 
@@ -339,14 +340,8 @@ def sample_leads(
     >>> sample_leads(source, missing_mask(np.zeros((1, 4), bool)), flow, 1).tolist()
     [[[nan, 0.0, 1.0, 2.0]]]
     """
-    from xnowcast.extrapolation.kernels import ORDERS
-
-    order = ORDERS[choice(interpolation, "interpolation", INTERPOLATIONS)]
-    shape = (n_steps, *sources.shape[-2:])
-    if out is None:
-        out = np.empty(shape, np.float32)
-    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}")
+    order = _order(interpolation)
+    out = _check_out(out, (n_steps, *sources.shape[-2:]))
     disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
     if device is None:
         _kernel(out.size)(sources, mask, disp, rows, cols, order, np.float32(fill), out)
@@ -356,6 +351,77 @@ def sample_leads(
     given = None if mask.shape[1] == 0 else mask.view(bool)
     moved = accelerated.advect_leads(sources, given, disp, rows, cols, order, fill, device)
     out[...] = moved.cpu().numpy()
+    return out
+
+
+def sample_each_lead(
+    make_source: Callable[[int, np.ndarray], None],
+    shape: tuple[int, int],
+    mask: np.ndarray,
+    flow: np.ndarray,
+    n_steps: int,
+    *,
+    fill: float = np.nan,
+    interpolation: str = "linear",
+    midpoint: bool = True,
+    step: int = 4,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """:func:`sample_leads` with each lead's source made just before it is sampled.
+
+    ``make_source(k, buffer)`` writes the finite source of lead ``k + 1`` into the
+    ``(y, x)`` float32 ``buffer``; the compiled kernel samples it at once, while it is
+    still in the processor's cache, and the next lead reuses the buffer. Equal to
+    :func:`sample_leads` of the stacked sources, without forming them.
+
+    Parameters
+    ----------
+    make_source : callable ``(k, buffer) -> None``
+        Writes lead ``k``'s source (``k = 0 .. n_steps - 1``) into ``buffer``.
+    shape : (y, x)
+        The grid.
+    mask, flow, n_steps, fill, interpolation, midpoint, step, out
+        As for :func:`sample_leads`.
+
+    Returns
+    -------
+    (n_steps, y, x) float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flow = np.zeros((2, 1, 4), "float32"); flow[0] = 1.0
+    >>> def source(k, buffer):
+    ...     buffer[...] = 10 * (k + 1) + np.arange(4)
+    >>> sample_each_lead(source, (1, 4), missing_mask(np.zeros((1, 4), bool)), flow, 2).tolist()
+    [[[nan, 10.0, 11.0, 12.0]], [[nan, nan, 20.0, 21.0]]]
+    """
+    order = _order(interpolation)
+    out = _check_out(out, (n_steps, *shape))
+    disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
+    kernel = _kernel(out.size)
+    buffer = np.empty((1, *shape), np.float32)
+    for k in range(n_steps):
+        make_source(k, buffer[0])
+        m = min(k, mask.shape[0] - 1)
+        lead = slice(k, k + 1)
+        kernel(buffer, mask[m : m + 1], disp[lead], rows, cols, order, np.float32(fill), out[lead])
+    return out
+
+
+def _order(interpolation: str) -> int:
+    """The kernels' code of ``interpolation`` (checked)."""
+    from xnowcast.extrapolation.kernels import ORDERS
+
+    return ORDERS[choice(interpolation, "interpolation", INTERPOLATIONS)]
+
+
+def _check_out(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """``out``, checked, or a new array of ``shape``."""
+    if out is None:
+        return np.empty(shape, np.float32)
+    if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}")
     return out
 
 

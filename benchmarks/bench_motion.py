@@ -63,7 +63,8 @@ from xnowcast.verification.spatial import fss_from_stats
 #: (label, estimate_motion options) of the exactness table.
 METHODS = [
     ("lucas-kanade (default)", {}),
-    ("lucas-kanade debias=False (before)", {"debias": False}),
+    ("lucas-kanade prior=0 (before)", {"prior": 0.0}),
+    ("lucas-kanade debias=False", {"debias": False}),
     ("lucas-kanade debias=False, refine=1", {"debias": False, "refine": 1}),
     ("lucas-kanade refine=1", {"refine": 1}),
     ("dis medium, resample", {"method": "dis", "preset": "medium", "resample": True}),
@@ -72,7 +73,7 @@ METHODS = [
     ("farneback (default)", {"method": "farneback"}),
 ]
 #: Motion option sets of the skill table besides the defaults.
-VARIANTS = [{"debias": False}, {"refine": 1}]
+VARIANTS = [{"prior": 0.0}, {"debias": False}, {"refine": 1}]
 SKILL = [("csi0.1", "CSI 0.1"), ("csi1", "CSI 1"), ("csi5", "CSI 5"), ("fss16", "FSS 16 px")]
 
 

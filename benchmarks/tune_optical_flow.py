@@ -20,13 +20,14 @@ import warnings
 
 import numpy as np
 from _docs import write_section
-from bench_optical_flow import DOC, N_IN, N_OUT, SCALE, THRESHOLD, load, pysteps_forecast
+from bench_optical_flow import DOC, FSS_SCALE, N_IN, N_OUT, PS_LK, load, pysteps_forecasts
 
 from xnowcast.models import get_model
 from xnowcast.verification.categorical import contingency_table, csi_from_table
 from xnowcast.verification.spatial import fss_from_stats, fss_stats
 
 DATASETS = ("mch", "knmi", "bom")
+THRESHOLD = 1.0  # mm/h, of CSI and FSS
 
 GRID = [
     {"method": "dis", "n_flows": 3},
@@ -44,7 +45,7 @@ def score(fc, obs):
     fc = np.where(np.isfinite(obs) & ~np.isfinite(fc), 0.0, fc)
     return {
         "table": contingency_table(fc, obs, THRESHOLD),
-        "fss": fss_stats(fc, obs, THRESHOLD, SCALE)[..., 0, 0, :],
+        "fss": fss_stats(fc, obs, THRESHOLD, FSS_SCALE)[..., 0, 0, :],
     }
 
 
@@ -63,7 +64,7 @@ def main(argv: list[str]) -> None:
         ref, sums = None, [None] * len(grid)
         for end in ends:
             inputs, obs = values[end - N_IN + 1 : end + 1], values[end + 1 : end + 1 + N_OUT]
-            s = score(pysteps_forecast(inputs), obs)
+            s = score(pysteps_forecasts(inputs)[PS_LK][0], obs)
             ref = s if ref is None else {k: ref[k] + s[k] for k in s}
             for i, params in enumerate(grid):
                 fc = get_model("optical-flow", n_in=N_IN, n_out=N_OUT, **params).predict(

@@ -157,6 +157,26 @@ def test_cascade_forecast_of_a_frozen_field_is_persistence():
     assert ((out[-1] >= 1) == (rain >= 1)).mean() > 0.98
 
 
+def test_a_gap_in_an_earlier_frame_does_not_decorrelate_the_scales():
+    """Correlations are measured where every frame has data: a frozen field with a gap in
+    its previous frame only is forecast as without the gap (AR(1): persistence). Filling
+    each frame only where it is missing would see the rain of the gap vanish and appear,
+    decorrelate the small scales and smooth the forecast (75 % of the peak off here)."""
+    from xnowcast.extrapolation.cascade import extrapolate_cascade
+    from xnowcast.transforms import get_transform
+
+    rain = _rain(np.random.default_rng(4), (96, 96))
+    frames = np.stack([rain] * 3)
+    gap = frames.copy()
+    gap[1, 16:80, 16:80] = np.nan
+    flow = np.zeros((2, 96, 96), "float32")
+    options = dict(transform=get_transform("dbr"), ar_order=1)
+    plain = extrapolate_cascade(frames, flow, 6, **options)
+    gapped = extrapolate_cascade(gap, flow, 6, **options)
+    assert np.nansum(frames[1]) > 1.5 * np.nansum(gap[1])  # the gap holds rain
+    np.testing.assert_allclose(gapped, plain, atol=1e-4 * rain.max())
+
+
 def test_cascade_forecast_moves_with_the_flow_and_keeps_the_missing_area():
     from xnowcast.extrapolation.cascade import extrapolate_cascade
     from xnowcast.transforms import get_transform

@@ -210,7 +210,9 @@ def extrapolate_cascade(
     fields, valid = _lagrangian_inputs(z, flow, floor, ar_order, step)
     filters = _filters(fields.shape[1:], n_levels)
     # correlations where every frame has data: rain moving in across the domain edge or
-    # out of a data gap is not a change of the field
+    # out of a data gap is not a change of the field. Each frame filled only where it is
+    # missing (as the ensemble model steps does, for its noise) lowered the mean CSI at
+    # 1 mm/h by 0.0018 and FSS by 0.0034 on the shared radar events (docs/optical-flow.md)
     if valid.all():
         masked = spectra = rfft2(fields)
     else:

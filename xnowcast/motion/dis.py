@@ -137,7 +137,9 @@ def resample_flow(
     the frames (:func:`~xnowcast.motion.lucas_kanade.feature_mask`), vectors far
     from their neighbours dropped (:func:`~xnowcast.motion.lucas_kanade.find_outliers`),
     the rest interpolated by local linear regression
-    (:func:`~xnowcast.motion.lucas_kanade.interpolate_vectors`). Zero without corners.
+    (:func:`~xnowcast.motion.lucas_kanade.interpolate_vectors`, with its default ``prior``:
+    far from every corner the field tends to the bounded affine fit of all vectors, not
+    to the plane of the nearest few). Zero without corners.
 
     Examples
     --------

@@ -38,7 +38,7 @@ share pairs, and each pair is tracked once.
 On pysteps' motion-convergence test (the MeteoSwiss field of 2015-05-15
 16:30 shifted by 2 pixels; ``tests/test_motion.py``) the relative RMSE inside
 the rain area is below 0.1 %, pysteps' bar for its Lucas-Kanade. Rotated by
-1 degree per step it is 0.9 % (4.0 % without ``debias``), 0.5 % over two
+1 degree per step it is 0.8 % (3.9 % without ``debias``), 0.6 % over two
 pairs: what is left is the sub-pixel floor of tracking an interpolated frame,
 1.5 % for a shift of (2.3, 0.6) px (``benchmarks/bench_motion.py``).
 
@@ -588,7 +588,7 @@ def lucas_kanade(
         flow turns, shears or stretches (:func:`window_bias`, with the flow's
         Jacobians fitted on the scale of half the window, :func:`local_jacobians`;
         at most :data:`DEBIAS_LIMIT` pixels). Lowers the error of a rotation of
-        1 degree per step from 4.0 % to 0.9 %; on the shared radar data it
+        1 degree per step from 3.9 % to 0.8 %; on the shared radar data it
         raised every mean score a little (``benchmarks/bench_motion.py``).
 
     Returns

@@ -53,6 +53,9 @@ RAIN_THRESHOLDS = (0.1, 1.0, 5.0)
 
 #: Field pairs handed to the statistics functions at once (bounds memory use).
 _MAX_CELLS_PER_BLOCK = 2**22
+#: Cells of the field pairs that every family scores in turn before the next ones: few
+#: enough that they are still in the processor's cache for the second and third family.
+_CACHE_CELLS = int(__import__("os").environ.get("XNC_CACHE_CELLS", 2**18))
 
 
 def verify(
@@ -214,9 +217,9 @@ def verify(
     reduce = _reduce_dims(dim, mean, fc_da, y, x)
 
     lazy = _is_dask(fc_da) or _is_dask(obs_cube)
-    if _is_dask(fc_da):
-        fc_da = _small_chunks(fc_da, y, x, member)
     in_tasks = not aligned and _is_dask(fc_da)
+    if _is_dask(fc_da):  # the tasks group small chunks themselves
+        fc_da = _small_chunks(fc_da, y, x, member, merge=not in_tasks)
     if not aligned:
         if lazy and not _is_dask(obs_cube):
             obs_cube = obs_cube.chunk({time_dim: 1, y: -1, x: -1})
@@ -363,7 +366,15 @@ def _pool(stats: xr.DataArray, reduce: list[str]) -> xr.DataArray:
     return stats.sum(present) if present else stats
 
 
-def _small_chunks(fc: xr.DataArray, y: str, x: str, member: str | None) -> xr.DataArray:
+def _task_frames(fc: xr.DataArray, y: str, x: str, member: str | None) -> int:
+    """Lead times one task scores at most: ``_MAX_CELLS_PER_BLOCK`` cells (all members)."""
+    members = fc.sizes[member] if member else 1
+    return max(1, _MAX_CELLS_PER_BLOCK // max(fc.sizes[y] * fc.sizes[x] * members, 1))
+
+
+def _small_chunks(
+    fc: xr.DataArray, y: str, x: str, member: str | None, *, merge: bool = True
+) -> xr.DataArray:
     """``fc`` in chunks of one init time and ``_MAX_CELLS_PER_BLOCK`` cells of lead times.
 
     Each chunk is scored with the observations at its valid times; a forecast
@@ -371,21 +382,25 @@ def _small_chunks(fc: xr.DataArray, y: str, x: str, member: str | None) -> xr.Da
     observations and intermediate arrays per thread. Chunks of a bounded size,
     split from larger stored chunks as they are read (or merged from smaller
     ones, so that per-task overheads stay small), keep the peak memory of a
-    verification bounded, whatever the number of init times. An
-    ensemble keeps all its members in one chunk (probabilistic scores need
-    them together) and fewer lead times per chunk.
+    verification bounded, whatever the number of init times. With ``merge=False``
+    smaller chunks stay as they are (the tasks of :func:`_score_stats_in_tasks`
+    group them without copying them into one array). An ensemble keeps all
+    its members in one chunk (probabilistic scores need them together) and
+    fewer lead times per chunk.
     """
     members = fc.sizes[member] if member else 1
-    frames = max(1, _MAX_CELLS_PER_BLOCK // max(fc.sizes[y] * fc.sizes[x] * members, 1))
-    want = {LEAD_TIME: min(frames, fc.sizes[LEAD_TIME])}
+    want = {LEAD_TIME: min(_task_frames(fc, y, x, member), fc.sizes[LEAD_TIME])}
     if INIT_TIME in fc.dims:
         want[INIT_TIME] = 1
     current = dict(zip(fc.dims, fc.data.chunksize))
     whole_members = member is None or current[member] == members
     uniform = all(len(set(fc.chunksizes[d][:-1])) <= 1 for d in want)
-    if whole_members and uniform and all(current[d] == n for d, n in want.items()):
+    small = all(current[d] <= n for d, n in want.items())
+    if whole_members and (small if not merge else uniform and current == {**current, **want}):
         return fc
-    sizes = dict(want)  # smaller chunks are merged: fewer, larger tasks
+    sizes: dict[str, Any] = dict(want)  # smaller chunks are merged: fewer, larger tasks
+    if not merge:  # only larger chunks are split, at their own boundaries
+        sizes = {d: _split(fc.chunksizes[d], n) for d, n in want.items()}
     if member:
         sizes[member] = members
     out = fc.copy(data=fc.data.rechunk({fc.dims.index(d): n for d, n in sizes.items()}))
@@ -395,6 +410,25 @@ def _small_chunks(fc: xr.DataArray, y: str, x: str, member: str | None) -> xr.Da
         if c.chunks is not None and set(c.dims) & set(sizes)
     }
     return out.assign_coords(lazy) if lazy else out
+
+
+def _split(chunks: tuple[int, ...], most: int) -> tuple[int, ...]:
+    """``chunks`` with every chunk above ``most`` cut into pieces of ``most`` (and the rest)."""
+    out: list[int] = []
+    for c in chunks:
+        out += [most] * (c // most) + ([c % most] if c % most else [])
+    return tuple(out)
+
+
+def _groups(chunks: tuple[int, ...], most: int) -> list[range]:
+    """Consecutive chunks (by index) in groups of at most ``most`` cells, one chunk at least."""
+    groups, start, total = [], 0, 0
+    for i, c in enumerate(chunks):
+        if i > start and total + c > most:
+            groups.append(range(start, i))
+            start, total = i, 0
+        total += c
+    return [*groups, range(start, len(chunks))]
 
 
 def _choose_metrics(metrics: str | Sequence[str] | None) -> list[Metric]:
@@ -640,7 +674,7 @@ def _stats_kernel(fc: np.ndarray, obs: np.ndarray, *, plan: tuple, ensemble: boo
     f = np.broadcast_to(fc, batch + np.shape(fc)[-core:]).reshape(-1, *np.shape(fc)[-core:])
     o = np.broadcast_to(obs, batch + np.shape(obs)[-2:]).reshape(-1, *np.shape(obs)[-2:])
     n = f.shape[0]
-    block = max(1, _MAX_CELLS_PER_BLOCK // max(int(np.prod(f.shape[1:])), 1))
+    block = max(1, _CACHE_CELLS // max(int(np.prod(f.shape[1:])), 1))
     out = np.empty((n, _plan_size(plan)))
     for start in range(0, n, block):
         f_blk, o_blk = f[start : start + block], o[start : start + block]
@@ -755,25 +789,50 @@ def _score_stats_in_tasks(
     valid_time = fc.coords[VALID_TIME].reset_coords(drop=True)
     positions = _frame_positions(obs, time_dim, valid_time)  # -1: no frame
     bounds = {d: np.cumsum([0, *chunks[d]]) for d in batch}
+    groups = {d: [range(i, i + 1) for i in range(len(chunks[d]))] for d in batch}
+    if LEAD_TIME in batch:  # small chunks of lead times: several per task, not copied together
+        groups[LEAD_TIME] = _groups(chunks[LEAD_TIME], _task_frames(fc, y, x, member))
     size = _plan_size(plan)
     name = "verify-stats-" + dask.base.tokenize(data.name, frames, plan, y, x, member)
+    axis = out_dims.index(LEAD_TIME) if LEAD_TIME in out_dims else 0
     tasks: dict[Any, Any] = {}
-    for ids in itertools.product(*(range(len(chunks[d])) for d in batch)):
-        where = {d: slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in zip(batch, ids)}
-        at = dict(zip(batch, ids))
-        index = tuple(at.get(str(d), 0) for d in fc.dims)
-        rows = positions[tuple(where.get(str(d), slice(None)) for d in valid_time.dims)]
-        chunk = ForecastChunk(graphs[index], (data.name, *index), fc, where)
+    for ids in itertools.product(*(range(len(groups[d])) for d in batch)):
+        parts = []
+        for sub in itertools.product(*(groups[d][i] for d, i in zip(batch, ids))):
+            where = {d: slice(int(bounds[d][i]), int(bounds[d][i + 1])) for d, i in zip(batch, sub)}
+            at = dict(zip(batch, sub))
+            index = tuple(at.get(str(d), 0) for d in fc.dims)
+            rows = positions[tuple(where.get(str(d), slice(None)) for d in valid_time.dims)]
+            chunk = ForecastChunk(graphs[index], (data.name, *index), fc, where)
+            parts.append(
+                functools.partial(
+                    _score_chunk,
+                    chunk,
+                    fc.dims,
+                    frames,
+                    (rows, valid_time.dims),
+                    plan,
+                    y,
+                    x,
+                    member,
+                )
+            )
         key = (name, *(i for d, i in zip(batch, ids) if d != member), 0)
-        score = functools.partial(
-            _score_chunk, chunk, fc.dims, frames, (rows, valid_time.dims), plan, y, x, member
-        )
-        tasks[key] = (score,)  # an opaque callable: one task per chunk, no arguments to walk
+        # an opaque callable: one task per group of chunks, no arguments to walk
+        tasks[key] = (functools.partial(_score_parts, parts, axis),)
     graph = HighLevelGraph.from_collections(name, tasks, dependencies=())
-    out_chunks = (*(chunks[d] for d in out_dims), (size,))
+    out_chunks = (
+        *(tuple(sum(chunks[d][i] for i in g) for g in groups[d]) for d in out_dims),
+        (size,),
+    )
     keep = _statistic_coords(fc, y, x, member)
     data_out = dsa.Array(graph, name, chunks=out_chunks, dtype=np.float64)
     return xr.DataArray(data_out, dims=(*out_dims, _STAT), coords=keep)
+
+
+def _score_parts(parts: list, axis: int) -> np.ndarray:
+    """The statistics of a group of chunks (each scored in turn), joined along ``axis``."""
+    return np.concatenate([part() for part in parts], axis=axis)
 
 
 def _statistic_coords(fc: xr.DataArray, y: str, x: str, member: str | None) -> dict[Any, Any]:
@@ -802,13 +861,27 @@ def _score_chunk(
     ``fc`` is a :class:`~.frames.ForecastChunk` with dims ``dims``, ``obs``
     the :class:`~.frames.ObservedFrames` and ``rows`` the positions of the
     chunk's valid times among them (-1: no observation) with their dims.
+    Each field pair is scored by every family in turn while it is in the
+    processor's cache, against the shared observed frame itself (no array of
+    observations at the valid times is assembled).
     """
     positions, row_dims = rows
-    fc_da = xr.DataArray(fc.read(), dims=dims)
-    obs_da = xr.DataArray(obs.take(positions), dims=(*row_dims, y, x))
-    stats = _score_stats(fc_da, obs_da, plan, y, x, member)
-    order = [d for d in fc_da.dims if d in stats.dims] + [_STAT]
-    return np.asarray(stats.transpose(*order).values)
+    core = [member, y, x] if member else [y, x]
+    values = np.moveaxis(fc.read(), [dims.index(d) for d in core], range(-len(core), 0))
+    batch = [str(d) for d in dims if d not in core]
+    sizes = dict(zip(batch, values.shape[: len(batch)]))
+    where = xr.DataArray(positions, dims=row_dims)
+    where = where.expand_dims({d: n for d, n in sizes.items() if d not in row_dims})
+    pos = where.transpose(*batch).values.ravel()
+    pairs = values.reshape(-1, *values.shape[len(batch) :])
+    frames = obs.frames(pos)
+    missing = np.full(pairs.shape[-2:], np.nan, dtype=obs.dtype)
+    out = np.empty((len(pairs), _plan_size(plan)))
+    for i, p in enumerate(pos):
+        out[i] = _stats_kernel(
+            pairs[i], frames.get(int(p), missing), plan=plan, ensemble=member is not None
+        )
+    return out.reshape(*sizes.values(), -1)
 
 
 def _offsets(plan: tuple) -> dict[str, slice]:

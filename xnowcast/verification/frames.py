@@ -80,12 +80,27 @@ class ObservedFrames:
         data = self.cube.data
         return ("xnowcast-observed-frames", getattr(data, "name", None) or id(data))
 
-    def take(self, positions: np.ndarray) -> np.ndarray:
-        """The frames at ``positions`` (any shape), NaN where a position is -1.
+    @property
+    def dtype(self) -> np.dtype:
+        """The dtype of the frames served (floating: missing frames are NaN)."""
+        return np.result_type(self.cube.dtype, np.float32)
+
+    def frames(self, positions: np.ndarray) -> dict[int, np.ndarray]:
+        """The frames at ``positions`` (any shape; -1 is left out), by position, uncopied.
 
         Frames not in the cache are read in one go (the range between the
         first and the last of them), with
-        :func:`xnowcast.forecast.read_frames`: a damaged frame is named.
+        :func:`xnowcast.forecast.read_frames`: a damaged frame is named. The
+        arrays are shared with the cache and other tasks: read them, never
+        write to them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xnowcast.datasets import synthetic_radar
+        >>> frames = ObservedFrames(synthetic_radar(n_times=4, size=8), "time")
+        >>> sorted(frames.frames(np.array([[3, -1], [0, 3]])))
+        [0, 3]
         """
         positions = np.asarray(positions, dtype=np.int64)
         wanted = np.unique(positions[positions >= 0])
@@ -93,9 +108,14 @@ class ObservedFrames:
         missing = [int(p) for p in wanted if int(p) not in found]
         if missing:
             found.update(self._read(missing[0], missing[-1] + 1))
+        return {int(p): np.asarray(found[int(p)], dtype=self.dtype) for p in wanted}
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """The frames at ``positions`` (any shape) in one new array, NaN where a position is -1."""
+        positions = np.asarray(positions, dtype=np.int64)
+        found = self.frames(positions)
         shape = tuple(self.cube.sizes[d] for d in self.cube.dims if d != self.time_dim)
-        dtype = np.result_type(self.cube.dtype, np.float32)
-        out = np.empty((positions.size, *shape), dtype=dtype)
+        out = np.empty((positions.size, *shape), dtype=self.dtype)
         for i, p in enumerate(positions.ravel()):
             out[i] = found[int(p)] if p >= 0 else np.nan
         return out.reshape(*positions.shape, *shape)
@@ -108,9 +128,12 @@ class ObservedFrames:
         return hits
 
     def _read(self, start: int, stop: int) -> dict[int, np.ndarray]:
-        values = self._read_range(start, stop)
         axis = self.cube.dims.index(self.time_dim)
-        frames = {start + i: np.take(values, i, axis=axis) for i in range(stop - start)}
+        frames = {}
+        for first, block in self._read_range(start, stop):
+            block = np.moveaxis(np.asarray(block), axis, 0)  # a view: no frame is copied
+            for i in range(max(start - first, 0), min(stop - first, len(block))):
+                frames[first + i] = block[i]
         with self._lock:
             self.reads += stop - start
             for p, frame in frames.items():
@@ -120,14 +143,18 @@ class ObservedFrames:
                 self._cache.popitem(last=False)
         return frames
 
-    def _read_range(self, start: int, stop: int) -> np.ndarray:
-        """Frames ``start:stop``: only their chunks' tasks; a damaged frame is named."""
+    def _read_range(self, start: int, stop: int) -> list[tuple[int, Any]]:
+        """Blocks holding frames ``start:stop``, each with the position of its first frame.
+
+        Only the tasks of the chunks that hold them run; a damaged frame is
+        named.
+        """
         data = self.cube.data
         axis = self.cube.dims.index(self.time_dim)
         if not hasattr(data, "dask") or any(
             len(c) > 1 for i, c in enumerate(data.chunks) if i != axis
         ):
-            return self._read_named(start, stop)
+            return [(start, self._read_named(start, stop))]
         bounds = np.cumsum([0, *data.chunks[axis]])
         first = int(np.searchsorted(bounds, start, side="right")) - 1
         last = int(np.searchsorted(bounds, stop, side="left"))
@@ -144,9 +171,8 @@ class ObservedFrames:
                 self._graph = dict(data.__dask_graph__())
             blocks = get_sync(cull(self._graph, keys)[0], keys)
         except Exception:
-            return self._read_named(start, stop)
-        values = np.concatenate([np.asarray(b) for b in blocks], axis=axis)
-        return np.take(values, np.arange(start, stop) - int(bounds[first]), axis=axis)
+            return [(start, self._read_named(start, stop))]
+        return [(int(bounds[c]), block) for c, block in zip(range(first, last), blocks)]
 
     def _read_named(self, start: int, stop: int) -> np.ndarray:
         from xnowcast.forecast import read_frames

@@ -44,7 +44,7 @@ from xnowcast.optional import import_optional
 
 numba = import_optional("numba", "fast verification kernels")
 
-__all__ = ["contingency_counts", "continuous_sums", "fss_sums", "ssim_sums"]
+__all__ = ["contingency_counts", "continuous_sums", "count_width", "fss_sums", "ssim_sums"]
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
@@ -106,14 +106,102 @@ def continuous_sums(fc, obs):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def count_width(ny, nx):  # pragma: no cover - compiled
+    """Bits per packed count of a ``ny x nx`` field, and how many counts one int64 holds.
+
+    A count of events in a field (or in any window of it) lies between 0 and
+    ``ny * nx``, so it fits ``width`` bits; ``63 // width`` such counts share
+    one non-negative int64 (at least 2 for fields below 2**31 pixels). Sums
+    and differences of packed values whose every count is non-negative are
+    the packed sums and differences of the counts: no count carries into the
+    next one.
+
+    Examples
+    --------
+    >>> count_width(512, 512)  # counts up to 262144: 19 bits, three per int64
+    (19, 3)
+    """
+    width = 0
+    cells = max(ny * nx, 1)
+    while cells > 0:
+        width += 1
+        cells >>= 1
+    return width, max(63 // width, 1)
+
+
+#: Thresholds whose events one pass over a row packs (the slots of :func:`_row_events`).
+SLOTS = 3
+
+
+@numba.njit(cache=True, nogil=True)
+def _slots(thresholds, t0, nt, width):  # pragma: no cover - compiled
+    """The :data:`SLOTS` thresholds from ``t0`` and their shifts; unused slots never fire.
+
+    An unused slot gets the threshold +inf (no finite value exceeds or
+    reaches it, and infinite values are missing) and shift 0.
+    """
+    thr = np.full(SLOTS, np.inf)
+    shift = np.zeros(SLOTS, dtype=np.int64)
+    for k in range(nt):
+        thr[k] = thresholds[t0 + k]
+        shift[k] = k * width
+    return thr, shift
+
+
+@numba.njit(cache=True, nogil=True)
+def _row_events(fr, orow, thr, shift, strict, pf, po):  # pragma: no cover - compiled
+    """Packed event bits of one row at the :data:`SLOTS` thresholds ``thr``, and their counts.
+
+    ``pf[j]`` gets bit ``shift[k]`` set when the forecast is an event at
+    ``thr[k]`` (``>`` when ``strict``, else ``>=``), likewise ``po[j]``;
+    both are 0 where either field is missing (NaN or infinite). Returns the
+    row's valid pixels, the packed count of the pixels that are an event in
+    both fields, and the packed sums of ``pf`` and ``po``. One pass over the
+    row with a fixed number of thresholds and no branch on the data: the loop
+    vectorises.
+    """
+    t0, t1, t2 = thr[0], thr[1], thr[2]
+    s0, s1, s2 = shift[0], shift[1], shift[2]
+    n = 0
+    both = 0
+    sum_f = 0
+    sum_o = 0
+    for j in range(fr.size):
+        f = np.float64(fr[j])
+        o = np.float64(orow[j])
+        ok = ((f - f) == 0.0) & ((o - o) == 0.0)  # x - x: 0 if finite, NaN for NaN and inf
+        if strict:
+            a = (np.int64(f > t0) << s0) + (np.int64(f > t1) << s1) + (np.int64(f > t2) << s2)
+            b = (np.int64(o > t0) << s0) + (np.int64(o > t1) << s1) + (np.int64(o > t2) << s2)
+        else:
+            a = (np.int64(f >= t0) << s0) + (np.int64(f >= t1) << s1) + (np.int64(f >= t2) << s2)
+            b = (np.int64(o >= t0) << s0) + (np.int64(o >= t1) << s1) + (np.int64(o >= t2) << s2)
+        a = a if ok else 0
+        b = b if ok else 0
+        pf[j] = a
+        po[j] = b
+        n += ok
+        both += a & b
+        sum_f += a
+        sum_o += b
+    return n, both, sum_f, sum_o
+
+
+@numba.njit(cache=True, nogil=True)
+def _unpack(value, k, width):  # pragma: no cover - compiled
+    """Count ``k`` of a packed value."""
+    return (value >> (k * width)) & ((np.int64(1) << width) - 1)
+
+
+@numba.njit(cache=True, nogil=True)
 def contingency_counts(fc, obs, thresholds, strict):  # pragma: no cover - compiled
     """Hits, misses, false alarms and correct negatives, shape ``(n, n_thresholds, 4)``.
 
     An event is ``value > threshold`` when ``strict``, else ``value >=
-    threshold``; ``thresholds`` must be sorted ascending. Pixels missing in
-    either field are not counted. One pass per pair finds each pixel's event
-    level (thresholds reached) in both fields; per threshold, counts of the
-    levels above it (forecast, observation, both) make the table.
+    threshold``. Pixels missing in either field are not counted. One pass
+    over each row per group of thresholds: the event bits of all thresholds
+    of a group are packed in one int64 per pixel (:func:`count_width`), so
+    the forecast's, the observation's and the joint events are three sums.
 
     Examples
     --------
@@ -124,97 +212,57 @@ def contingency_counts(fc, obs, thresholds, strict):  # pragma: no cover - compi
     """
     n_pairs, ny, nx = fc.shape
     n_thr = thresholds.size
+    width, per = count_width(ny, nx)
+    per = min(per, SLOTS)
     out = np.zeros((n_pairs, n_thr, 4), dtype=np.int64)
-    lev_f = np.empty((ny, nx), dtype=np.int16)
-    lev_o = np.empty((ny, nx), dtype=np.int16)
+    pf = np.empty(nx, dtype=np.int64)
+    po = np.empty(nx, dtype=np.int64)
     for k in range(n_pairs):
-        _levels(fc[k], obs[k], thresholds, strict, lev_f, lev_o, -1)
-        n = _level_count(lev_f, lev_f, -1, False)  # valid pixels: level >= 0
-        for t in range(n_thr):  # event at threshold t: level > t
-            above_f = _level_count(lev_f, lev_f, t, False)
-            above_o = _level_count(lev_o, lev_o, t, False)
-            hits = _level_count(lev_f, lev_o, t, True)
-            out[k, t, 0] = hits
-            out[k, t, 1] = above_o - hits
-            out[k, t, 2] = above_f - hits
-            out[k, t, 3] = n - above_f - above_o + hits
+        for t0 in range(0, n_thr, per):
+            nt = min(per, n_thr - t0)
+            thr, shift = _slots(thresholds, t0, nt, width)
+            n = 0
+            both = 0
+            sum_f = 0
+            sum_o = 0
+            for i in range(ny):
+                row = _row_events(fc[k, i], obs[k, i], thr, shift, strict, pf, po)
+                n += row[0]
+                both += row[1]
+                sum_f += row[2]
+                sum_o += row[3]
+            for t in range(nt):
+                hits = _unpack(both, t, width)
+                above_f = _unpack(sum_f, t, width)
+                above_o = _unpack(sum_o, t, width)
+                out[k, t0 + t, 0] = hits
+                out[k, t0 + t, 1] = above_o - hits
+                out[k, t0 + t, 2] = above_f - hits
+                out[k, t0 + t, 3] = n - above_f - above_o + hits
     return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _level_count(lev_a, lev_b, t, both):  # pragma: no cover - compiled
-    """Pixels with ``lev_a > t``, or with ``min(lev_a, lev_b) > t`` when ``both``."""
-    ny, nx = lev_a.shape
-    count = 0
-    for i in range(ny):
-        a_row, b_row = lev_a[i], lev_b[i]
-        if both:
-            for j in range(nx):
-                count += min(a_row[j], b_row[j]) > t
-        else:
-            for j in range(nx):
-                count += a_row[j] > t
-    return count
+def _packed_integrals(fc, obs, thr, shift, strict, tf, to, pf, po):  # pragma: no cover
+    """Packed integral images of the events of both fields; the packed joint event count.
 
-
-@numba.njit(cache=True, nogil=True)
-def _levels(fc, obs, thresholds, strict, lev_f, lev_o, missing):  # pragma: no cover - compiled
-    """Per pixel, the number of thresholds each field reaches; ``missing`` where either is.
-
-    With sorted thresholds, ``level > t`` is the event at threshold ``t``.
-    Written without branches (row by row, threshold by threshold), so that
-    the loops vectorise.
+    ``tf[i, j]`` holds, packed (:func:`count_width`), the number of forecast
+    events at each threshold ``thr[k]`` in rows ``< i`` and columns ``< j``;
+    likewise ``to``. One pass over the fields serves every threshold of the
+    group and every scale.
     """
     ny, nx = fc.shape
+    both = 0
     for i in range(ny):
-        fr, orow, lf, lo = fc[i], obs[i], lev_f[i], lev_o[i]
-        lf[:] = 0
-        lo[:] = 0
-        for t in range(thresholds.size):
-            thr = thresholds[t]
-            if strict:
-                for j in range(nx):
-                    lf[j] += fr[j] > thr
-                    lo[j] += orow[j] > thr
-            else:
-                for j in range(nx):
-                    lf[j] += fr[j] >= thr
-                    lo[j] += orow[j] >= thr
-        for j in range(nx):  # x - x is 0 for finite x, NaN for NaN and infinity
-            ok = ((fr[j] - fr[j]) == 0) & ((orow[j] - orow[j]) == 0)
-            lf[j] = lf[j] * ok + missing * (1 - ok)
-            lo[j] = lo[j] * ok + missing * (1 - ok)
-
-
-@numba.njit(cache=True, nogil=True)
-def _integrals(lev_f, lev_o, t, tf, to):  # pragma: no cover - compiled
-    """Integral images of ``lev > t`` of both fields, int32 ``(ny + 1, nx + 1)``."""
-    ny, nx = lev_f.shape
-    for i in range(ny):
+        both += _row_events(fc[i], obs[i], thr, shift, strict, pf, po)[1]
         run_f = 0
         run_o = 0
         for j in range(nx):
-            run_f += lev_f[i, j] > t
-            run_o += lev_o[i, j] > t
+            run_f += pf[j]
+            run_o += po[j]
             tf[i + 1, j + 1] = tf[i, j + 1] + run_f
             to[i + 1, j + 1] = to[i, j + 1] + run_o
-
-
-@numba.njit(cache=True, nogil=True)
-def _event_counts(lev_f, lev_o, t):  # pragma: no cover - compiled
-    """Events in the forecast, in both fields and in the observation (scale 1)."""
-    ny, nx = lev_f.shape
-    nf = 0
-    nb = 0
-    no = 0
-    for i in range(ny):
-        for j in range(nx):
-            ef = lev_f[i, j] > t
-            eo = lev_o[i, j] > t
-            nf += ef
-            nb += ef and eo
-            no += eo
-    return nf, nb, no
+    return both
 
 
 @numba.njit(cache=True, nogil=True)
@@ -228,57 +276,71 @@ def _window_bounds(n, size):  # pragma: no cover - compiled
     return lo, hi
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _interior_products(f_lo, f_hi, o_lo, o_hi):  # pragma: no cover - compiled
-    """Products of the window counts ``hi[j] - lo[j]`` (views of the column sums).
+@numba.njit(cache=True, nogil=True)
+def _interior_products(f_lo, f_hi, o_lo, o_hi, shift, mask, acc):  # pragma: no cover - compiled
+    """Add the products of the packed window counts ``hi[j] - lo[j]``, per slot, to ``acc``.
 
-    In float64, exact for integers below 2**53 (``nx * size**4`` is far
-    below), so reordering the sums (``fastmath``, which lets the loop
-    vectorise) changes nothing. Views rather than offsets: indices that
-    cannot be negative keep the loop free of bounds wrap-around.
+    Views rather than offsets: indices that cannot be negative keep the loop
+    free of bounds wrap-around, and the :data:`SLOTS` counts are unpacked
+    side by side, so that the loop vectorises (integer sums: exact in any
+    order).
     """
-    rff = 0.0
-    rfo = 0.0
-    roo = 0.0
+    s1, s2 = shift[1], shift[2]
+    ff0 = fo0 = oo0 = ff1 = fo1 = oo1 = ff2 = fo2 = oo2 = 0
     for j in range(f_lo.size):
-        wf = np.float64(f_hi[j] - f_lo[j])
-        wo = np.float64(o_hi[j] - o_lo[j])
-        rff += wf * wf
-        rfo += wf * wo
-        roo += wo * wo
-    return np.int64(rff), np.int64(rfo), np.int64(roo)
+        df = f_hi[j] - f_lo[j]
+        do = o_hi[j] - o_lo[j]
+        f0, f1, f2 = df & mask, (df >> s1) & mask, (df >> s2) & mask
+        o0, o1, o2 = do & mask, (do >> s1) & mask, (do >> s2) & mask
+        ff0 += f0 * f0
+        fo0 += f0 * o0
+        oo0 += o0 * o0
+        ff1 += f1 * f1
+        fo1 += f1 * o1
+        oo1 += o1 * o1
+        ff2 += f2 * f2
+        fo2 += f2 * o2
+        oo2 += o2 * o2
+    acc[0, 0] += ff0
+    acc[0, 1] += fo0
+    acc[0, 2] += oo0
+    acc[1, 0] += ff1
+    acc[1, 1] += fo1
+    acc[1, 2] += oo1
+    acc[2, 0] += ff2
+    acc[2, 1] += fo2
+    acc[2, 2] += oo2
 
 
 @numba.njit(cache=True, nogil=True)
-def _border_products(cf, co, lo, hi, j0, j1):  # pragma: no cover - compiled
-    """Products of the window counts ``c[hi[j]] - c[lo[j]]`` of columns ``j0 <= j < j1`` (int64)."""
-    rff = 0
-    rfo = 0
-    roo = 0
+def _border_products(cf, co, lo, hi, j0, j1, shift, mask, acc):  # pragma: no cover - compiled
+    """Add the products of the packed window counts ``c[hi[j]] - c[lo[j]]``, ``j0 <= j < j1``."""
     for j in range(j0, j1):
-        wf = np.int64(cf[hi[j]] - cf[lo[j]])
-        wo = np.int64(co[hi[j]] - co[lo[j]])
-        rff += wf * wf
-        rfo += wf * wo
-        roo += wo * wo
-    return rff, rfo, roo
+        df = cf[hi[j]] - cf[lo[j]]
+        do = co[hi[j]] - co[lo[j]]
+        for k in range(SLOTS):
+            wf = (df >> shift[k]) & mask
+            wo = (do >> shift[k]) & mask
+            acc[k, 0] += wf * wf
+            acc[k, 1] += wf * wo
+            acc[k, 2] += wo * wo
 
 
 @numba.njit(cache=True, nogil=True)
-def _window_products(tf, to, size, cf, co):  # pragma: no cover - compiled
-    """``sum(cf**2), sum(cf*co), sum(co**2)`` of the ``size x size`` window counts (int64).
+def _window_products(tf, to, size, shift, mask, cf, co, acc):  # pragma: no cover - compiled
+    """Add ``sum(cf**2), sum(cf*co), sum(co**2)`` of the ``size x size`` window counts.
 
-    Per output row, the column sums of the window's rows are one difference
-    of two integral-image rows; the window counts are differences of those.
+    ``acc`` ``(SLOTS, 3)`` int64 gets one row per packed threshold. Per
+    output row, the packed column sums of the window's rows are one
+    difference of two integral-image rows; the window counts are differences
+    of those, unpacked per threshold. Rows without an event in the window's
+    rows are skipped.
     """
     ny, nx = tf.shape[0] - 1, tf.shape[1] - 1
     ylo, yhi = _window_bounds(ny, size)
     xlo, xhi = _window_bounds(nx, size)
     left = min(size // 2, nx)  # columns whose window is clipped on the left
     right = max(nx - (size - 1) // 2, left)  # and on the right from here on
-    ff = 0
-    fo = 0
-    oo = 0
     for i in range(ny):
         a, b = ylo[i], yhi[i]
         if tf[b, nx] == tf[a, nx] and to[b, nx] == to[a, nx]:
@@ -286,27 +348,25 @@ def _window_products(tf, to, size, cf, co):  # pragma: no cover - compiled
         for j in range(nx + 1):
             cf[j] = tf[b, j] - tf[a, j]
             co[j] = to[b, j] - to[a, j]
-        lff, lfo, loo = _border_products(cf, co, xlo, xhi, 0, left)
-        iff, ifo, ioo = 0, 0, 0
+        _border_products(cf, co, xlo, xhi, 0, left, shift, mask, acc)
         if right > left:  # interior: the window of column left + j is [c0 + j, c1 + j)
             c0, c1, n = xlo[left], xhi[left], right - left
-            iff, ifo, ioo = _interior_products(
-                cf[c0 : c0 + n], cf[c1 : c1 + n], co[c0 : c0 + n], co[c1 : c1 + n]
+            _interior_products(
+                cf[c0 : c0 + n], cf[c1 : c1 + n], co[c0 : c0 + n], co[c1 : c1 + n], shift, mask, acc
             )
-        rff, rfo, roo = _border_products(cf, co, xlo, xhi, right, nx)
-        ff += lff + iff + rff
-        fo += lfo + ifo + rfo
-        oo += loo + ioo + roo
-    return ff, fo, oo
+        _border_products(cf, co, xlo, xhi, right, nx, shift, mask, acc)
 
 
 @numba.njit(cache=True, nogil=True)
 def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
     """The FSS sums ``sum(Pf**2), sum(Pf*Po), sum(Po**2)``, shape ``(n, n_thr, n_sizes, 3)``.
 
-    ``thresholds`` must be sorted ascending. A pixel missing in either field
-    is a non-event in both. The fractions are window counts over ``size**2``,
-    zero outside the field (the window of :func:`scipy.ndimage.uniform_filter`).
+    A pixel missing in either field is a non-event in both. The fractions are
+    window counts over ``size**2``, zero outside the field (the window of
+    :func:`scipy.ndimage.uniform_filter`). The event counts of a group of
+    thresholds are packed in one int64 (:func:`count_width`): one pass per
+    field pair makes the integral images of the whole group, which serve
+    every scale; the sums are exact integers until the final division.
 
     Examples
     --------
@@ -317,28 +377,37 @@ def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
     """
     n_pairs, ny, nx = fc.shape
     n_thr, n_sizes = thresholds.size, sizes.size
+    width, per = count_width(ny, nx)
+    per = min(per, SLOTS)
     out = np.zeros((n_pairs, n_thr, n_sizes, 3))
-    lev_f = np.empty((ny, nx), dtype=np.int16)
-    lev_o = np.empty((ny, nx), dtype=np.int16)
-    tf = np.zeros((ny + 1, nx + 1), dtype=np.int32)
-    to = np.zeros((ny + 1, nx + 1), dtype=np.int32)
-    cf = np.empty(nx + 1, dtype=np.int32)
-    co = np.empty(nx + 1, dtype=np.int32)
+    tf = np.zeros((ny + 1, nx + 1), dtype=np.int64)
+    to = np.zeros((ny + 1, nx + 1), dtype=np.int64)
+    pf = np.empty(nx, dtype=np.int64)
+    po = np.empty(nx, dtype=np.int64)
+    cf = np.empty(nx + 1, dtype=np.int64)
+    co = np.empty(nx + 1, dtype=np.int64)
+    acc = np.zeros((SLOTS, 3), dtype=np.int64)
+    mask = (np.int64(1) << width) - 1
     for k in range(n_pairs):
-        _levels(fc[k], obs[k], thresholds, strict, lev_f, lev_o, 0)
-        for t in range(n_thr):
-            if sizes.max() > 1:
-                _integrals(lev_f, lev_o, t, tf, to)
+        for t0 in range(0, n_thr, per):
+            nt = min(per, n_thr - t0)
+            thr, shift = _slots(thresholds, t0, nt, width)
+            both = _packed_integrals(fc[k], obs[k], thr, shift, strict, tf, to, pf, po)
             for s in range(n_sizes):
                 size = sizes[s]
-                if size == 1:
-                    ff, fo, oo = _event_counts(lev_f, lev_o, t)
+                acc[:] = 0
+                if size == 1:  # the fractions are the events: counts from the last corner
+                    for t in range(nt):
+                        acc[t, 0] = _unpack(tf[ny, nx], t, width)
+                        acc[t, 1] = _unpack(both, t, width)
+                        acc[t, 2] = _unpack(to[ny, nx], t, width)
                 else:
-                    ff, fo, oo = _window_products(tf, to, size, cf, co)
+                    _window_products(tf, to, size, shift, mask, cf, co, acc)
                 norm = float(size) ** 4
-                out[k, t, s, 0] = ff / norm
-                out[k, t, s, 1] = fo / norm
-                out[k, t, s, 2] = oo / norm
+                for t in range(nt):
+                    out[k, t0 + t, s, 0] = acc[t, 0] / norm
+                    out[k, t0 + t, s, 1] = acc[t, 1] / norm
+                    out[k, t0 + t, s, 2] = acc[t, 2] / norm
     return out
 
 

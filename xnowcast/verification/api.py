@@ -53,9 +53,6 @@ RAIN_THRESHOLDS = (0.1, 1.0, 5.0)
 
 #: Field pairs handed to the statistics functions at once (bounds memory use).
 _MAX_CELLS_PER_BLOCK = 2**22
-#: Cells of the field pairs that every family scores in turn before the next ones: few
-#: enough that they are still in the processor's cache for the second and third family.
-_CACHE_CELLS = int(__import__("os").environ.get("XNC_CACHE_CELLS", 2**18))
 
 
 def verify(
@@ -674,7 +671,7 @@ def _stats_kernel(fc: np.ndarray, obs: np.ndarray, *, plan: tuple, ensemble: boo
     f = np.broadcast_to(fc, batch + np.shape(fc)[-core:]).reshape(-1, *np.shape(fc)[-core:])
     o = np.broadcast_to(obs, batch + np.shape(obs)[-2:]).reshape(-1, *np.shape(obs)[-2:])
     n = f.shape[0]
-    block = max(1, _CACHE_CELLS // max(int(np.prod(f.shape[1:])), 1))
+    block = max(1, _MAX_CELLS_PER_BLOCK // max(int(np.prod(f.shape[1:])), 1))
     out = np.empty((n, _plan_size(plan)))
     for start in range(0, n, block):
         f_blk, o_blk = f[start : start + block], o[start : start + block]

@@ -352,3 +352,43 @@ def test_sources_made_lead_by_lead_equal_the_stacked_sources(interpolation):
         sample_each_lead(source, (48, 48), per_lead, flow, 5),
         sample_leads(sources, per_lead, flow, 5),
     )
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "nearest", "cubic"])
+def test_row_windows_of_the_missing_area_change_nothing(interpolation):
+    """With the valid columns of each row given (mask_spans) and a NaN fill, the kernel
+    skips what can only be NaN: the same result as without them, to the bit."""
+    from xnowcast.extrapolation.kernels import (
+        ORDERS,
+        advect_leads_serial,
+        mask_spans,
+        resize_weights,
+    )
+    from xnowcast.extrapolation.semilagrangian import coarse_trajectories
+
+    n = 64
+    yy, xx = np.mgrid[0:n, 0:n]
+    missing = np.zeros((2, n, n), np.uint8)
+    missing[0] = (yy - 30) ** 2 + (xx - 36) ** 2 > 24**2  # a radar disc
+    missing[0, 28:34, 10:50] = 1  # and a gap across it
+    missing[1, :, 40:] = 1  # another lead's mask
+    missing[1, 5] = 1  # a row with nothing valid
+    sources = np.stack([smooth_field(n, seed=s) for s in range(2)])
+    flow = swirl(n, omega_deg=6.0) * 2.5  # trajectories fan out over many rows
+    disp, rows, cols = coarse_trajectories(flow, 4, True, 4)
+    spans = mask_spans(missing)
+    assert spans[1, 5].tolist() == [n, 0] and spans[0, 0, 0] > 0
+    for fill in (np.nan, -7.0):
+        args = (sources, missing, disp, rows, cols, ORDERS[interpolation], np.float32(fill))
+        plain, windowed = np.empty((2, 4, n, n), np.float32)
+        advect_leads_serial(*args, plain)
+        advect_leads_serial(*args, windowed, spans)
+        np.testing.assert_array_equal(windowed, plain)
+        assert np.isnan(plain).mean() > 0.3 and np.isfinite(plain).mean() > 0.3
+    uniform = resize_weights(n, 1)
+    shifted = np.full((4, 2, 1, 1), 9.5, np.float32)  # the whole valid area moves
+    args = (sources, missing, shifted, uniform, uniform, ORDERS[interpolation], np.float32(np.nan))
+    plain, windowed = np.empty((2, 4, n, n), np.float32)
+    advect_leads_serial(*args, plain)
+    advect_leads_serial(*args, windowed, spans)
+    np.testing.assert_array_equal(windowed, plain)

@@ -52,6 +52,7 @@ __all__ = [
     "advect_leads_serial",
     "advect_rows",
     "filter_spectrum",
+    "mask_spans",
     "resize_weights",
     "threads_pay",
     "trace",
@@ -65,6 +66,12 @@ _CUBIC_A = np.float32(-0.75)
 
 #: Chunks of rows the parallel kernel splits its work into (a few per thread).
 _CHUNKS = 64
+
+#: Source rows a row's trajectories may reach beyond which it is advected without a window.
+_WINDOW_ROWS = 64
+
+#: ``spans`` of :func:`advect_leads` when none are given.
+_NO_SPANS = np.zeros((1, 0, 2), np.int64)
 
 #: Pixels (lead times x grid) from which the kernels run on numba's threads
 #: (:func:`threads_pay`); below, waking the threads costs more CPU time than it saves.
@@ -260,7 +267,9 @@ def _trace_row(u, v, start_x, start_y, midpoint, disp, i):  # pragma: no cover -
 
 
 @numba.njit(parallel=True, cache=True)
-def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragma: no cover
+def advect_leads(
+    sources, missing, disp, rows, cols, order, fill, out, spans=None
+):  # pragma: no cover
     """Every lead time, each in one pass over the grid (see the module docstring), in parallel.
 
     The rows of all lead times are split into a few chunks per thread, each
@@ -284,6 +293,11 @@ def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragm
         Value of pixels whose trajectory starts outside the domain.
     out : (n, y, x) float32
         Result.
+    spans : (m, y, 2) int64, optional
+        :func:`mask_spans` of ``missing``. With it and a ``NaN`` fill, each row
+        works only on the columns whose trajectory may start next to a valid
+        pixel (the rest is ``NaN`` either way): the same result, less work
+        where much is missing.
 
     Examples
     --------
@@ -297,16 +311,20 @@ def advect_leads(sources, missing, disp, rows, cols, order, fill, out):  # pragm
     >>> out.tolist()
     [[[-9.0, 0.0, 1.0, 2.0]]]
     """
+    if spans is None:
+        spans = _NO_SPANS
     n_tasks = out.shape[0] * out.shape[1]
     n_chunks = min(n_tasks, _CHUNKS)
     for chunk in numba.prange(n_chunks):
         first = chunk * n_tasks // n_chunks
         last = (chunk + 1) * n_tasks // n_chunks
-        advect_rows(sources, missing, disp, rows, cols, order, fill, out, first, last)
+        advect_rows(sources, missing, disp, rows, cols, order, fill, out, first, last, spans)
 
 
 @numba.njit(cache=True, nogil=True)
-def advect_leads_serial(sources, missing, disp, rows, cols, order, fill, out):  # pragma: no cover
+def advect_leads_serial(
+    sources, missing, disp, rows, cols, order, fill, out, spans=None
+):  # pragma: no cover
     """:func:`advect_leads` on the calling thread alone (small grids: no threads to wake).
 
     Examples
@@ -320,28 +338,32 @@ def advect_leads_serial(sources, missing, disp, rows, cols, order, fill, out):  
     >>> out.tolist()
     [[[1.0, 2.0, 3.0, -9.0]]]
     """
-    advect_rows(
-        sources, missing, disp, rows, cols, order, fill, out, 0, out.shape[0] * out.shape[1]
-    )
+    n_tasks = out.shape[0] * out.shape[1]
+    if spans is None:
+        advect_rows(sources, missing, disp, rows, cols, order, fill, out, 0, n_tasks, _NO_SPANS)
+    else:
+        advect_rows(sources, missing, disp, rows, cols, order, fill, out, 0, n_tasks, spans)
 
 
 @numba.njit(cache=True, nogil=True)
 def advect_rows(
-    sources, missing, disp, rows, cols, order, fill, out, first, last
+    sources, missing, disp, rows, cols, order, fill, out, first, last, spans
 ):  # pragma: no cover
     """Rows ``first .. last - 1`` of all lead times (row ``t`` is row ``t % y`` of lead ``t // y``).
 
-    The arguments are those of :func:`advect_leads`; the work of one row is
-    done in stages over the whole row (displacement, cell, samples, mask,
-    domain), each a branch-free loop.
+    The arguments are those of :func:`advect_leads` (``spans`` of shape
+    ``(1, 0, 2)``: none); the work of one row is done in stages over the row
+    (displacement, domain, mask, cell, samples), each a loop of its own that
+    the compiler vectorises where it can.
     """
     ny, nx = out.shape[1:]
     row_lo, row_hi, row_w = rows
     col_lo, col_hi, col_w = cols
     n_src, n_mask = sources.shape[0], missing.shape[0]
     has_missing = missing.shape[1] > 0
-    lo_x, hi_x = np.float32(-0.5), np.float32(nx - 0.5)
-    lo_y, hi_y = np.float32(-0.5), np.float32(ny - 0.5)
+    # with a NaN fill, missing and outside look alike: only the window can differ
+    windowed = has_missing and fill != fill and spans.shape[1] > 0
+    bounds = (np.float32(-0.5), np.float32(nx - 0.5), np.float32(-0.5), np.float32(ny - 0.5))
     nan = np.float32(np.nan)
     mx = disp.shape[3]
     line_x, line_y = np.empty(mx, np.float32), np.empty(mx, np.float32)
@@ -350,36 +372,35 @@ def advect_rows(
     tx, ty = np.empty(nx, np.float32), np.empty(nx, np.float32)
     gone = np.zeros(nx, np.uint8)
     outside = np.zeros(nx, np.bool_)
+    if windowed:
+        reach = _row_reach(disp[first // ny : (last - 1) // ny + 1])
     for task in range(first, last):
         k = task // ny
         i = task - k * ny
         src = sources[min(k, n_src - 1)]
         flat = src.ravel()
-        mask = missing[min(k, n_mask - 1)].ravel()
+        m = min(k, n_mask - 1)
         target = out[k, i]
         # the coarse displacement interpolated to this row, then along it to each pixel
-        r0, r1, wr = row_lo[i], row_hi[i], row_w[i]
-        for c in range(mx):
-            a, b = disp[k, 0, r0, c], disp[k, 0, r1, c]
-            line_x[c] = a + wr * (b - a)
-            a, b = disp[k, 1, r0, c], disp[k, 1, r1, c]
-            line_y[c] = a + wr * (b - a)
+        r0, r1 = row_lo[i], row_hi[i]
+        _row_line(disp[k], r0, r1, row_w[i], line_x, line_y)
         fi = np.float32(i)
-        for j in range(nx):
-            c0, c1, wc = col_lo[j], col_hi[j], col_w[j]
-            xs[j] = np.float32(j) + (line_x[c0] + wc * (line_x[c1] - line_x[c0]))
-            ys[j] = fi + (line_y[c0] + wc * (line_y[c1] - line_y[c0]))
+        j0, j1 = 0, nx
+        if windowed:
+            lead = reach[k - first // ny]
+            j0, j1 = _window(spans[m], lead[r0], lead[r1], fi, nx, ny)
+            target[:j0] = nan
+            target[j1:] = nan
+        row = slice(j0, j1)
+        _row_coords(line_x, line_y, col_lo[row], col_hi[row], col_w[row], j0, fi, xs[row], ys[row])
         # outside the domain (fill) or missing (NaN): sample only between the first and
         # the last pixel that is neither
-        for j in range(nx):
-            x, y = xs[j], ys[j]
-            outside[j] = x < lo_x or x > hi_x or y < lo_y or y > hi_y
+        _outside(xs[row], ys[row], bounds, outside[row])
         if has_missing:
-            _closest(xs, ys, nx, ny, near)
-            for j in range(nx):
-                gone[j] = mask[near[j]]
-        start, stop = 0, nx
-        while start < nx and (outside[start] or gone[start] != 0):
+            _closest(xs[row], ys[row], nx, ny, near[row])
+            _gather(missing[m].ravel(), near[row], gone[row])
+        start, stop = j0, j1
+        while start < stop and (outside[start] or gone[start] != 0):
             start += 1
         while stop > start and (outside[stop - 1] or gone[stop - 1] != 0):
             stop -= 1
@@ -394,13 +415,120 @@ def advect_rows(
         else:
             for j in range(start, stop):
                 target[j] = _bicubic(src, xs[j], ys[j])
-        if has_missing:
-            for j in range(nx):
-                if gone[j] != 0:
-                    target[j] = nan
-        for j in range(nx):
-            if outside[j]:
-                target[j] = fill
+        _mark(target[row], gone[row], outside[row], fill, has_missing)
+
+
+@numba.njit(cache=True)
+def _row_line(disp, r0, r1, wr, line_x, line_y):  # pragma: no cover - compiled
+    """The coarse displacement ``disp`` (``(2, my, mx)``) interpolated between its rows
+    ``r0`` and ``r1`` into ``line_x`` and ``line_y``."""
+    for c in range(line_x.shape[0]):
+        a, b = disp[0, r0, c], disp[0, r1, c]
+        line_x[c] = a + wr * (b - a)
+        a, b = disp[1, r0, c], disp[1, r1, c]
+        line_y[c] = a + wr * (b - a)
+
+
+@numba.njit(cache=True)
+def _row_reach(disp):  # pragma: no cover - compiled
+    """``(n, my, 4)``: the least and greatest ``x``, then ``y`` displacement of each coarse row."""
+    n, _, my, mx = disp.shape
+    reach = np.empty((n, my, 4), np.float32)
+    for k in range(n):
+        for r in range(my):
+            for d in range(2):
+                lo, hi = disp[k, d, r, 0], disp[k, d, r, 0]
+                for c in range(1, mx):
+                    lo, hi = min(lo, disp[k, d, r, c]), max(hi, disp[k, d, r, c])
+                reach[k, r, 2 * d], reach[k, r, 2 * d + 1] = lo, hi
+    return reach
+
+
+@numba.njit(cache=True)
+def _row_coords(line_x, line_y, col_lo, col_hi, col_w, j0, fi, xs, ys):  # pragma: no cover
+    """Trajectory starts of the pixels ``j0 ..`` of row ``fi``: the lines interpolated along it."""
+    for j in range(xs.shape[0]):
+        c0, c1, wc = col_lo[j], col_hi[j], col_w[j]
+        xs[j] = np.float32(j0 + j) + (line_x[c0] + wc * (line_x[c1] - line_x[c0]))
+        ys[j] = fi + (line_y[c0] + wc * (line_y[c1] - line_y[c0]))
+
+
+@numba.njit(cache=True)
+def _outside(xs, ys, bounds, outside):  # pragma: no cover - compiled
+    """Whether each point lies outside ``bounds = (x_lo, x_hi, y_lo, y_hi)``."""
+    x_lo, x_hi, y_lo, y_hi = bounds
+    for j in range(xs.shape[0]):
+        x, y = xs[j], ys[j]
+        outside[j] = x < x_lo or x > x_hi or y < y_lo or y > y_hi
+
+
+@numba.njit(cache=True)
+def _gather(mask, near, gone):  # pragma: no cover - compiled
+    """``gone[j] = mask[near[j]]``."""
+    for j in range(near.shape[0]):
+        gone[j] = mask[near[j]]
+
+
+@numba.njit(cache=True)
+def _mark(target, gone, outside, fill, has_missing):  # pragma: no cover - compiled
+    """``NaN`` where the nearest source pixel is missing, then ``fill`` outside the domain."""
+    nan = np.float32(np.nan)
+    if has_missing:
+        for j in range(target.shape[0]):
+            if gone[j] != 0:
+                target[j] = nan
+    for j in range(target.shape[0]):
+        if outside[j]:
+            target[j] = fill
+
+
+@numba.njit(cache=True)
+def _window(spans, above, below, fi, nx, ny):  # pragma: no cover - compiled
+    """Columns ``[j0, j1)`` of output row ``fi`` beyond which the nearest source pixel of
+    every trajectory start is missing: ``spans`` (``(y, 2)``) bound the valid columns of
+    each source row, ``above`` and ``below`` (:func:`_row_reach`) the displacements of
+    the coarse rows around the row (it interpolates them); two pixels of margin."""
+    x_lo, x_hi = min(above[0], below[0]), max(above[1], below[1])
+    y_lo, y_hi = min(above[2], below[2]), max(above[3], below[3])
+    r0 = min(max(math.floor(fi + y_lo) - 1, 0), ny - 1)
+    r1 = min(max(math.ceil(fi + y_hi) + 1, 0), ny - 1)
+    if r1 - r0 > _WINDOW_ROWS:  # a wide fan of rows: not worth the search
+        return 0, nx
+    c_lo, c_hi = nx, 0
+    for r in range(r0, r1 + 1):
+        c_lo = min(c_lo, spans[r, 0])
+        c_hi = max(c_hi, spans[r, 1])
+    if c_lo >= c_hi:
+        return 0, 0
+    j0 = math.floor(c_lo - x_hi) - 2
+    j1 = math.ceil(c_hi - x_lo) + 2
+    return min(max(j0, 0), nx), min(max(j1, 0), nx)
+
+
+@numba.njit(cache=True, nogil=True)
+def mask_spans(missing):  # pragma: no cover - compiled
+    """``(m, y, 2)``: the first valid column of each row of each ``(m, y, x)`` mask and one
+    past its last (``lo >= hi``: none valid), for :func:`advect_leads`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.array([[[1, 0, 0, 1], [1, 1, 1, 1]]], "uint8")
+    >>> mask_spans(mask).tolist()
+    [[[1, 3], [4, 0]]]
+    """
+    m, ny, nx = missing.shape
+    spans = np.empty((m, ny, 2), np.int64)
+    for k in range(m):
+        for r in range(ny):
+            lo = 0
+            while lo < nx and missing[k, r, lo] != 0:
+                lo += 1
+            hi = nx
+            while hi > lo and missing[k, r, hi - 1] != 0:
+                hi -= 1
+            spans[k, r, 0], spans[k, r, 1] = (lo, hi) if lo < hi else (nx, 0)
+    return spans
 
 
 @numba.njit(cache=True, nogil=True)

@@ -344,7 +344,8 @@ def sample_leads(
     out = _check_out(out, (n_steps, *sources.shape[-2:]))
     disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
     if device is None:
-        _kernel(out.size)(sources, mask, disp, rows, cols, order, np.float32(fill), out)
+        spans = _spans(mask)
+        _kernel(out.size)(sources, mask, disp, rows, cols, order, np.float32(fill), out, spans)
         return out
     from xnowcast.extrapolation import accelerated
 
@@ -401,11 +402,14 @@ def sample_each_lead(
     disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
     kernel = _kernel(out.size)
     buffer = np.empty((1, *shape), np.float32)
+    spans = _spans(mask)
     for k in range(n_steps):
         make_source(k, buffer[0])
-        m = min(k, mask.shape[0] - 1)
+        j = min(k, len(mask) - 1)
+        own = slice(j, j + 1)  # the lead's mask
         lead = slice(k, k + 1)
-        kernel(buffer, mask[m : m + 1], disp[lead], rows, cols, order, np.float32(fill), out[lead])
+        options = (order, np.float32(fill), out[lead], spans[own])
+        kernel(buffer, mask[own], disp[lead], rows, cols, *options)
     return out
 
 
@@ -423,6 +427,13 @@ def _check_out(out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}")
     return out
+
+
+def _spans(mask: np.ndarray) -> np.ndarray:
+    """The kernels' :func:`~xnowcast.extrapolation.kernels.mask_spans` of a uint8 ``mask``."""
+    from xnowcast.extrapolation.kernels import mask_spans
+
+    return mask_spans(mask)
 
 
 def _kernel(n_pixels: int) -> Any:
@@ -510,7 +521,6 @@ def advect(
     sources, missing = _sources(frame[None])
     disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
     out = np.empty((1, *frame.shape), np.float32)
-    _kernel(out.size)(
-        sources, missing, disp[-1:], rows, cols, ORDERS[interpolation], np.float32(fill), out
-    )
+    options = (ORDERS[interpolation], np.float32(fill), out, _spans(missing))
+    _kernel(out.size)(sources, missing, disp[-1:], rows, cols, *options)
     return out[0]

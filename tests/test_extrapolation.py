@@ -392,3 +392,28 @@ def test_row_windows_of_the_missing_area_change_nothing(interpolation):
     advect_leads_serial(*args, plain)
     advect_leads_serial(*args, windowed, spans)
     np.testing.assert_array_equal(windowed, plain)
+
+
+@pytest.mark.parametrize("shape", [(40, 52), (33, 20), (1, 8)])
+def test_filter_spectrum_reads_each_mirrored_row_once_and_equals_numpy(shape):
+    """The band-pass weights of row i equal those of row y - i (they depend on the
+    wavenumber's magnitude only); the kernel uses each pair once, for odd and even grids."""
+    from xnowcast.cascade import ar_lead_coefficients, bandpass_filters, lead_filters
+    from xnowcast.extrapolation.kernels import filter_spectrum
+
+    filters = bandpass_filters(shape, 3)
+    np.testing.assert_array_equal(filters.weights[:, 1:], filters.weights[:, :0:-1])
+    phi = np.array([[0.9, 0.05], [0.6, -0.1], [0.2, 0.0]])
+    coefficients = ar_lead_coefficients(phi, 3).astype("float32")
+    rng = np.random.default_rng(2)
+    last, previous = np.fft.rfft2(rng.normal(size=(2, *shape)).astype("float32"))
+    last, previous = last.astype("complex64"), previous.astype("complex64")
+    a, b = lead_filters(filters, coefficients)
+    out = np.empty_like(last)
+    ca, cb = coefficients[2].T.copy()
+    filter_spectrum(
+        filters.weights, ca, cb, last.view("float32"), previous.view("float32"), out.view("float32")
+    )
+    expected = a[2] * last + b[2] * previous
+    expected[0, 0] = last[0, 0]
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)

@@ -107,6 +107,48 @@ def test_fss_sums_equal_scipy_uniform_filter(shape, strict):
                 np.testing.assert_allclose(got[k, t, s], want, rtol=1e-12, atol=1e-12)
 
 
+def test_count_width_fits_every_count_of_the_field():
+    assert kernels.count_width(512, 512) == (19, 3)  # 262144 = 2**18 events at most
+    assert kernels.count_width(1, 1) == (1, 63)
+    width, per = kernels.count_width(4000, 4000)
+    assert 2**width > 4000 * 4000 >= 2 ** (width - 1) and per * width <= 63
+
+
+def brute_fss_sums(f, o, thr, size, strict):
+    """The FSS sums from integer window counts (exact), as ``fss_sums`` returns them."""
+    valid = np.isfinite(f) & np.isfinite(o)
+    lo = [np.clip(np.arange(n) - size // 2, 0, n) for n in f.shape]
+    hi = [np.clip(np.arange(n) + (size - 1) // 2 + 1, 0, n) for n in f.shape]
+    out = []
+    for field in (f, o):
+        event = ((field > thr if strict else field >= thr) & valid).astype(np.int64)
+        t = np.pad(event.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        ys, xs = np.ix_(hi[0], hi[1]), np.ix_(lo[0], lo[1])
+        out.append(t[ys] - t[lo[0]][:, hi[1]] - t[hi[0]][:, lo[1]] + t[xs])
+    cf, co = out
+    return [(cf * cf).sum() / size**4, (cf * co).sum() / size**4, (co * co).sum() / size**4]
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_fss_sums_exact_when_the_packed_integral_image_wraps(strict):
+    """Almost every pixel an event: the packed sums pass 2**63 and wrap.
+
+    Windows up to 16 x 16 take 9 bits per count: the observation's count at
+    the third threshold starts at bit 45, and 600 x 1024 events reach 2**64.
+    Larger windows take fewer thresholds per pass.
+    """
+    rng = np.random.default_rng(3)
+    fc = np.full((1, 600, 1024), 10.0)
+    obs = np.where(rng.random(fc.shape) < 0.95, 10.0, 0.0)
+    thr = np.array([0.5, 1.0, 2.0, 5.0])
+    for sizes in ([1, 3, 16], [2, 33, 700]):
+        got = kernels.fss_sums(fc.astype(np.float32), obs, thr, np.array(sizes), strict)
+        for t, value in enumerate(thr):
+            for s, size in enumerate(sizes):
+                want = brute_fss_sums(fc[0], obs[0], value, size, strict)
+                assert got[0, t, s].tolist() == want, (value, size)
+
+
 def test_fss_stats_keep_the_threshold_order_and_the_batch_shape():
     from xnowcast.verification import spatial
 

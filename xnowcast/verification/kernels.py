@@ -243,26 +243,50 @@ def contingency_counts(fc, obs, thresholds, strict):  # pragma: no cover - compi
 
 
 @numba.njit(cache=True, nogil=True)
-def _packed_integrals(fc, obs, thr, shift, strict, tf, to, pf, po):  # pragma: no cover
-    """Packed integral images of the events of both fields; the packed joint event count.
+def _fss_integral(fc, obs, thr, strict, narrow, wide, image, row):  # pragma: no cover - compiled
+    """One integral image of the events of both fields at the :data:`SLOTS` thresholds.
 
-    ``tf[i, j]`` holds, packed (:func:`count_width`), the number of forecast
-    events at each threshold ``thr[k]`` in rows ``< i`` and columns ``< j``;
-    likewise ``to``. One pass over the fields serves every threshold of the
-    group and every scale.
+    Each pixel's events are packed in one int64: the forecast's at threshold
+    ``thr[k]`` at bit ``narrow[2 * k]``, the observation's at bit
+    ``narrow[2 * k + 1]``. ``image[i, j]`` sums them over rows ``< i`` and
+    columns ``< j`` in wrapping int64 arithmetic: its packed counts overlap
+    and wrap, but the difference of its corners over a window is exact (the
+    count of every field fits its bits, see :func:`fss_sums`). Returns the
+    whole field's forecast, joint and observed event counts packed at the
+    ``wide`` shifts (:func:`count_width`), for the scale of one pixel.
     """
     ny, nx = fc.shape
+    t0, t1, t2 = thr[0], thr[1], thr[2]
+    f0, o0, f1, o1, f2, o2 = narrow[0], narrow[1], narrow[2], narrow[3], narrow[4], narrow[5]
+    w0, w1, w2 = wide[0], wide[1], wide[2]
+    sum_f = 0
     both = 0
+    sum_o = 0
     for i in range(ny):
-        both += _row_events(fc[i], obs[i], thr, shift, strict, pf, po)[1]
-        run_f = 0
-        run_o = 0
+        fr, orow = fc[i], obs[i]
         for j in range(nx):
-            run_f += pf[j]
-            run_o += po[j]
-            tf[i + 1, j + 1] = tf[i, j + 1] + run_f
-            to[i + 1, j + 1] = to[i, j + 1] + run_o
-    return both
+            f = np.float64(fr[j])
+            o = np.float64(orow[j])
+            ok = ((f - f) == 0.0) & ((o - o) == 0.0)  # x - x: 0 if finite, NaN for NaN and inf
+            if strict:
+                ef0, ef1, ef2 = np.int64(f > t0), np.int64(f > t1), np.int64(f > t2)
+                eo0, eo1, eo2 = np.int64(o > t0), np.int64(o > t1), np.int64(o > t2)
+            else:
+                ef0, ef1, ef2 = np.int64(f >= t0), np.int64(f >= t1), np.int64(f >= t2)
+                eo0, eo1, eo2 = np.int64(o >= t0), np.int64(o >= t1), np.int64(o >= t2)
+            keep = -np.int64(ok)  # all bits set where valid, none where missing
+            a = ((ef0 << w0) + (ef1 << w1) + (ef2 << w2)) & keep
+            b = ((eo0 << w0) + (eo1 << w1) + (eo2 << w2)) & keep
+            sum_f += a
+            sum_o += b
+            both += a & b
+            packed = (ef0 << f0) + (eo0 << o0) + (ef1 << f1) + (eo1 << o1)
+            row[j] = (packed + (ef2 << f2) + (eo2 << o2)) & keep
+        run = 0
+        for j in range(nx):
+            run += row[j]
+            image[i + 1, j + 1] = image[i, j + 1] + run
+    return sum_f, both, sum_o
 
 
 @numba.njit(cache=True, nogil=True)
@@ -277,21 +301,32 @@ def _window_bounds(n, size):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _interior_products(f_lo, f_hi, o_lo, o_hi, shift, mask, acc):  # pragma: no cover - compiled
+def _add_products(d, shift, mask, acc):  # pragma: no cover - compiled
+    """Add the products of the window counts packed in ``d`` to ``acc`` ``(SLOTS, 3)``."""
+    for k in range(SLOTS):
+        wf = (d >> shift[2 * k]) & mask
+        wo = (d >> shift[2 * k + 1]) & mask
+        acc[k, 0] += wf * wf
+        acc[k, 1] += wf * wo
+        acc[k, 2] += wo * wo
+
+
+@numba.njit(cache=True, nogil=True)
+def _interior_products(lo, hi, shift, mask, acc):  # pragma: no cover - compiled
     """Add the products of the packed window counts ``hi[j] - lo[j]``, per slot, to ``acc``.
 
     Views rather than offsets: indices that cannot be negative keep the loop
-    free of bounds wrap-around, and the :data:`SLOTS` counts are unpacked
-    side by side, so that the loop vectorises (integer sums: exact in any
-    order).
+    free of bounds wrap-around, and the counts of the :data:`SLOTS`
+    thresholds of both fields are unpacked side by side, so that the loop
+    vectorises (integer sums: exact in any order).
     """
-    s1, s2 = shift[1], shift[2]
+    sf0, so0, sf1, so1, sf2, so2 = shift[0], shift[1], shift[2], shift[3], shift[4], shift[5]
     ff0 = fo0 = oo0 = ff1 = fo1 = oo1 = ff2 = fo2 = oo2 = 0
-    for j in range(f_lo.size):
-        df = f_hi[j] - f_lo[j]
-        do = o_hi[j] - o_lo[j]
-        f0, f1, f2 = df & mask, (df >> s1) & mask, (df >> s2) & mask
-        o0, o1, o2 = do & mask, (do >> s1) & mask, (do >> s2) & mask
+    for j in range(lo.size):
+        d = hi[j] - lo[j]
+        f0, o0 = (d >> sf0) & mask, (d >> so0) & mask
+        f1, o1 = (d >> sf1) & mask, (d >> so1) & mask
+        f2, o2 = (d >> sf2) & mask, (d >> so2) & mask
         ff0 += f0 * f0
         fo0 += f0 * o0
         oo0 += o0 * o0
@@ -313,48 +348,49 @@ def _interior_products(f_lo, f_hi, o_lo, o_hi, shift, mask, acc):  # pragma: no 
 
 
 @numba.njit(cache=True, nogil=True)
-def _border_products(cf, co, lo, hi, j0, j1, shift, mask, acc):  # pragma: no cover - compiled
-    """Add the products of the packed window counts ``c[hi[j]] - c[lo[j]]``, ``j0 <= j < j1``."""
-    for j in range(j0, j1):
-        df = cf[hi[j]] - cf[lo[j]]
-        do = co[hi[j]] - co[lo[j]]
-        for k in range(SLOTS):
-            wf = (df >> shift[k]) & mask
-            wo = (do >> shift[k]) & mask
-            acc[k, 0] += wf * wf
-            acc[k, 1] += wf * wo
-            acc[k, 2] += wo * wo
-
-
-@numba.njit(cache=True, nogil=True)
-def _window_products(tf, to, size, shift, mask, cf, co, acc):  # pragma: no cover - compiled
+def _window_products(image, size, shift, mask, cols, acc):  # pragma: no cover - compiled
     """Add ``sum(cf**2), sum(cf*co), sum(co**2)`` of the ``size x size`` window counts.
 
-    ``acc`` ``(SLOTS, 3)`` int64 gets one row per packed threshold. Per
-    output row, the packed column sums of the window's rows are one
-    difference of two integral-image rows; the window counts are differences
-    of those, unpacked per threshold. Rows without an event in the window's
+    ``acc`` ``(SLOTS, 3)`` int64 gets one row per threshold. Per output row,
+    the packed column sums of the window's rows are one difference of two
+    integral-image rows; the window counts are differences of those,
+    unpacked per field and threshold. Rows without an event in the window's
     rows are skipped.
     """
-    ny, nx = tf.shape[0] - 1, tf.shape[1] - 1
+    ny, nx = image.shape[0] - 1, image.shape[1] - 1
     ylo, yhi = _window_bounds(ny, size)
     xlo, xhi = _window_bounds(nx, size)
     left = min(size // 2, nx)  # columns whose window is clipped on the left
     right = max(nx - (size - 1) // 2, left)  # and on the right from here on
     for i in range(ny):
         a, b = ylo[i], yhi[i]
-        if tf[b, nx] == tf[a, nx] and to[b, nx] == to[a, nx]:
+        if image[b, nx] == image[a, nx]:
             continue  # no event in the window's rows: every count is 0
         for j in range(nx + 1):
-            cf[j] = tf[b, j] - tf[a, j]
-            co[j] = to[b, j] - to[a, j]
-        _border_products(cf, co, xlo, xhi, 0, left, shift, mask, acc)
+            cols[j] = image[b, j] - image[a, j]
+        for j in range(left):
+            _add_products(cols[xhi[j]] - cols[xlo[j]], shift, mask, acc)
         if right > left:  # interior: the window of column left + j is [c0 + j, c1 + j)
             c0, c1, n = xlo[left], xhi[left], right - left
-            _interior_products(
-                cf[c0 : c0 + n], cf[c1 : c1 + n], co[c0 : c0 + n], co[c1 : c1 + n], shift, mask, acc
-            )
-        _border_products(cf, co, xlo, xhi, right, nx, shift, mask, acc)
+            _interior_products(cols[c0 : c0 + n], cols[c1 : c1 + n], shift, mask, acc)
+        for j in range(right, nx):
+            _add_products(cols[xhi[j]] - cols[xlo[j]], shift, mask, acc)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fss_shifts(thresholds, t0, nt, window_bits, width):  # pragma: no cover - compiled
+    """The :data:`SLOTS` thresholds from ``t0``, their narrow and wide shifts.
+
+    Narrow: the forecast's count at threshold ``k`` at ``2 * k *
+    window_bits``, the observation's ``window_bits`` above; wide: as
+    :func:`_slots`. Unused slots never fire (threshold +inf) and get shift 0.
+    """
+    thr, wide = _slots(thresholds, t0, nt, width)
+    narrow = np.zeros(2 * SLOTS, dtype=np.int64)
+    for k in range(nt):
+        narrow[2 * k] = 2 * k * window_bits
+        narrow[2 * k + 1] = (2 * k + 1) * window_bits
+    return thr, narrow, wide
 
 
 @numba.njit(cache=True, nogil=True)
@@ -363,10 +399,17 @@ def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
 
     A pixel missing in either field is a non-event in both. The fractions are
     window counts over ``size**2``, zero outside the field (the window of
-    :func:`scipy.ndimage.uniform_filter`). The event counts of a group of
-    thresholds are packed in one int64 (:func:`count_width`): one pass per
-    field pair makes the integral images of the whole group, which serve
-    every scale; the sums are exact integers until the final division.
+    :func:`scipy.ndimage.uniform_filter`); the sums are exact integers until
+    the final division.
+
+    One pass per field pair and group of up to :data:`SLOTS` thresholds makes
+    one integral image of the events of both fields at all of them, which
+    serves every scale: a window holds at most ``size**2`` events, so its
+    count needs only ``window_bits`` bits, and the counts of both fields at
+    three thresholds share one int64 (for windows up to 1024 cells: scales up
+    to 32; larger scales take fewer thresholds per pass). The image's packed
+    sums wrap around, but the difference of its corners over a window, each
+    count below ``2**window_bits``, is exact.
 
     Examples
     --------
@@ -377,32 +420,31 @@ def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
     """
     n_pairs, ny, nx = fc.shape
     n_thr, n_sizes = thresholds.size, sizes.size
-    width, per = count_width(ny, nx)
-    per = min(per, SLOTS)
+    largest = min(sizes.max(), ny) * min(sizes.max(), nx)  # the most events in a window
+    window_bits = count_width(largest, 1)[0]
+    width, wide_per = count_width(ny, nx)
+    per = min(max(64 // (2 * window_bits), 1), wide_per, SLOTS)
+    mask = (np.int64(1) << window_bits) - 1
     out = np.zeros((n_pairs, n_thr, n_sizes, 3))
-    tf = np.zeros((ny + 1, nx + 1), dtype=np.int64)
-    to = np.zeros((ny + 1, nx + 1), dtype=np.int64)
-    pf = np.empty(nx, dtype=np.int64)
-    po = np.empty(nx, dtype=np.int64)
-    cf = np.empty(nx + 1, dtype=np.int64)
-    co = np.empty(nx + 1, dtype=np.int64)
+    image = np.zeros((ny + 1, nx + 1), dtype=np.int64)
+    row = np.empty(nx, dtype=np.int64)
+    cols = np.empty(nx + 1, dtype=np.int64)
     acc = np.zeros((SLOTS, 3), dtype=np.int64)
-    mask = (np.int64(1) << width) - 1
     for k in range(n_pairs):
         for t0 in range(0, n_thr, per):
             nt = min(per, n_thr - t0)
-            thr, shift = _slots(thresholds, t0, nt, width)
-            both = _packed_integrals(fc[k], obs[k], thr, shift, strict, tf, to, pf, po)
+            thr, narrow, wide = _fss_shifts(thresholds, t0, nt, window_bits, width)
+            counts = _fss_integral(fc[k], obs[k], thr, strict, narrow, wide, image, row)
             for s in range(n_sizes):
                 size = sizes[s]
                 acc[:] = 0
-                if size == 1:  # the fractions are the events: counts from the last corner
+                if size == 1:  # the fractions are the events: the whole field's counts
                     for t in range(nt):
-                        acc[t, 0] = _unpack(tf[ny, nx], t, width)
-                        acc[t, 1] = _unpack(both, t, width)
-                        acc[t, 2] = _unpack(to[ny, nx], t, width)
+                        acc[t, 0] = _unpack(counts[0], t, width)
+                        acc[t, 1] = _unpack(counts[1], t, width)
+                        acc[t, 2] = _unpack(counts[2], t, width)
                 else:
-                    _window_products(tf, to, size, shift, mask, cf, co, acc)
+                    _window_products(image, size, narrow, mask, cols, acc)
                 norm = float(size) ** 4
                 for t in range(nt):
                     out[k, t0 + t, s, 0] = acc[t, 0] / norm

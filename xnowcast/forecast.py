@@ -325,8 +325,9 @@ def first_unreadable_frame(cube: xr.DataArray, time_dim: str = "time") -> tuple[
     return None
 
 
-def _warn_empty_frames(frames: np.ndarray, times: Any, what: str) -> None:
-    """Warn about frames entirely NaN beside frames with data (a missing chunk or scan)."""
+def _warn_empty_frames(frames: np.ndarray, times: Any, what: str) -> np.ndarray:
+    """Warn about frames entirely NaN beside frames with data (a missing chunk or scan);
+    return which frames are empty."""
     empty = ~np.isfinite(frames).reshape(len(frames), -1).any(axis=1)
     if empty.any() and not empty.all():
         named = ", ".join(str(pd.Timestamp(t)) for t in np.asarray(times)[empty][:5])
@@ -337,6 +338,7 @@ def _warn_empty_frames(frames: np.ndarray, times: Any, what: str) -> None:
             UserWarning,
             stacklevel=4,
         )
+    return empty
 
 
 def _forecast_now(
@@ -345,11 +347,10 @@ def _forecast_now(
     window = cube.isel({info.time_dim: slice(end - model.n_in + 1, end + 1)})
     frames = read_frames(window, info.time_dim)
     t_init = pd.Timestamp(cube[info.time_dim].values[end])
-    _warn_empty_frames(frames, window[info.time_dim].values, f"the forecast from {t_init}")
-    if not np.isfinite(frames).any():
-        t = pd.Timestamp(cube[info.time_dim].values[end])
+    empty = _warn_empty_frames(frames, window[info.time_dim].values, f"the forecast from {t_init}")
+    if empty.all():
         raise ValueError(
-            f"the {model.n_in} input frames ending at {t} are all NaN (no valid data); "
+            f"the {model.n_in} input frames ending at {t_init} are all NaN (no valid data); "
             "choose another init time (init_times=...) or check the input files"
         )
     if model.members is not None:

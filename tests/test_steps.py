@@ -387,6 +387,31 @@ def test_bps_members_get_no_rain_from_the_far_side_of_the_domain(monkeypatch):
     assert not (ens[:, :, :, :4] > 0).any()
 
 
+def test_bps_members_move_their_rain_and_their_inflow_edge_with_their_own_trajectories(
+    monkeypatch,
+):
+    # as pysteps, where each member's perturbed trajectories leave the domain in their own
+    # places: a pixel whose shifted trajectory starts outside is missing (fill), one whose
+    # shifted trajectory starts inside has the member's rain, even where the motion alone
+    # would start outside
+    model, frames, shifts = _band_model(monkeypatch, slice(24, 40))
+    ens = model.predict(frames[None])[0][:, -1]  # (members, y, x) at the last lead
+    x = np.arange(64)
+    distinct = set()
+    for member, (sx, sy) in zip(ens, shifts):
+        column = x - sx  # where each column's trajectory starts
+        inside, outside = (column >= 1) & (column <= 62), (column < -1) | (column > 64)
+        row = np.arange(64) - sy
+        rows = (row >= 1) & (row <= 62)
+        assert np.isfinite(member[np.ix_(rows, inside)]).all()
+        assert np.isnan(member[:, outside]).all()
+        wet = np.flatnonzero((np.nan_to_num(member[rows]) > 0).any(axis=0))
+        if wet.size:  # the band, moved with the member
+            assert abs(wet.mean() - (31.5 + sx)) < 2.5, (wet.mean(), sx)
+        distinct.add(int(outside.sum()))
+    assert len(distinct) > 2  # the members' inflow edges differ
+
+
 def test_mask_grows_with_the_grid_as_pysteps():
     assert mask_grow(1.0, 5.0) == 2 and mask_grow(0.5, 6.0) == 5
     cube = synthetic_radar(n_times=8, size=32)

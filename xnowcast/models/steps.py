@@ -21,10 +21,15 @@ motion and cascade as the deterministic forecast
    levels;
 3. the recomposed field is masked (``mask``: rain only near the member's
    rain of the previous lead time, as pysteps' incremental mask), matched to
-   the distribution of the last observed frame (:mod:`xnowcast.probmatching`),
-   transformed back, optionally shifted by a motion perturbation, and
-4. advected along the motion with every lead time in one pass
-   (:func:`xnowcast.extrapolation.extrapolate`).
+   the distribution of the last observed frame (:mod:`xnowcast.probmatching`)
+   and transformed back, and
+4. advected along the motion with every lead time in one pass: each pixel
+   takes the member's field where its backward trajectory starts, the
+   trajectories of the motion (traced once per window,
+   :func:`xnowcast.extrapolation.semilagrangian.coarse_trajectories`) moved by
+   the member's motion perturbation, if any; a pixel whose trajectory starts
+   outside the domain gets ``fill`` (``NaN``), as in pysteps, where each
+   member's perturbed trajectories leave the domain in their own places.
 
 Member ``m`` draws its noise and its motion perturbation from its own random
 stream ``numpy.random.SeedSequence([seed, m])``: a member is the same
@@ -188,15 +193,13 @@ class _CpuStepper:
         self.state = prepared.state.copy()
         self.spectrum = np.empty(weights.shape[1], np.complex64)
 
-    def step(self, normals: np.ndarray, amplitude: np.ndarray, shift: Any) -> np.ndarray:
+    def step(self, normals: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
         p = self.prepared
         _ar_step(
             self.state, normals, amplitude, self.weights, p.phi, p.gain, p.sigma, self.spectrum
         )
         self.spectrum[0] = p.mean
         half = self.spectrum.reshape(self.shape[0], -1)
-        if shift is not None:
-            half = half * _phase(self.shape, shift)
         return np.fft.irfft2(half, s=self.shape).astype(np.float32)
 
 
@@ -217,7 +220,7 @@ class _TorchStepper:
         self.gain = torch.as_tensor(prepared.gain, device=device)[:, None]
         self.sigma = torch.as_tensor(prepared.sigma, device=device)[:, None]
 
-    def step(self, normals: np.ndarray, amplitude: np.ndarray, shift: Any) -> np.ndarray:
+    def step(self, normals: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
         torch = self.torch
         z = torch.as_tensor(normals, device=self.device)
         noise = torch.as_tensor(amplitude, device=self.device) * torch.complex(z[0], z[1])
@@ -227,8 +230,6 @@ class _TorchStepper:
         spectrum = (self.sigma * new).sum(dim=0)
         spectrum[0] = self.mean
         half = spectrum.reshape(self.shape[0], -1)
-        if shift is not None:
-            half = half * torch.as_tensor(_phase(self.shape, shift), device=self.device)
         field = torch.fft.irfft2(half, s=self.shape)
         return field.cpu().numpy().astype(np.float32)
 
@@ -247,6 +248,7 @@ class _Prepared(NamedTuple):
     wet: np.ndarray  # the last frame's rain, (y, x) bool
     noise: NoiseFilter
     direction: np.ndarray  # unit vector of the mean motion (u, v), or zeros
+    trajectories: tuple  # coarse_trajectories of the flow: (displacements, rows, cols)
 
 
 def mask_grow(km_per_pixel: float, minutes_per_step: float) -> int:
@@ -568,7 +570,7 @@ class Steps(NowcastModel):
         return prepared
 
     def _prepare(self, frames: np.ndarray) -> _Prepared:
-        from xnowcast.extrapolation.semilagrangian import advect
+        from xnowcast.extrapolation.semilagrangian import advect, coarse_trajectories
 
         tf = self._transform
         flow = self._motion.motion(frames)
@@ -611,6 +613,9 @@ class Steps(NowcastModel):
             wet=fields[-1] > floor,
             noise=noise,
             direction=(mean / norm if norm > 1e-6 else np.zeros(2)).astype(np.float32),
+            # traced once for every member (extrapolate's defaults: midpoint steps from every
+            # 4th pixel); a member moves their starts by its motion perturbation
+            trajectories=coarse_trajectories(flow, self.n_out, True, 4),
         )
 
     def member(
@@ -625,8 +630,6 @@ class Steps(NowcastModel):
         ``device``: a torch device for the AR steps and inverse transforms
         (equal to the CPU kernels within float32 rounding); ``None``: the CPU.
         """
-        from xnowcast.extrapolation.semilagrangian import extrapolate
-
         tf = self._transform
         floor = np.float32(tf.forward(np.zeros(1, np.float32))[0])
         shape = prepared.missing.shape
@@ -639,8 +642,7 @@ class Steps(NowcastModel):
         )
         probs = probabilities(N_QUANTILES)
         sources = np.empty((self.n_out, *shape), np.float32)
-        shifts = self._motion_shifts(prepared, member)
-        wet = prepared.wet  # the member's rain in its own (unshifted, Lagrangian) frame
+        wet = prepared.wet  # the member's rain at the previous lead (Lagrangian frame)
         amplitude, local = self._noise_amplitude(prepared.noise)
         for k in range(self.n_out):
             if local:
@@ -648,13 +650,9 @@ class Steps(NowcastModel):
                 normals = np.stack([noise.real, noise.imag])
             else:
                 normals = rng.standard_normal((2, amplitude.size), dtype=np.float32)
-            # the member's motion perturbation: a shift of the field, in the Fourier domain
-            shift = None if shifts is None else shifts[k]
-            field = stepper.step(normals, amplitude, shift)
-            moved = (0, 0) if shift is None else (int(np.rint(shift[1])), int(np.rint(shift[0])))
+            field = stepper.step(normals, amplitude)
             if self.mask != "none":
-                rain = prepared.wet if self.mask == "threshold" else wet
-                field = self._masked(field, np.roll(rain, moved, axis=(0, 1)))
+                field = self._masked(field, prepared.wet if self.mask == "threshold" else wet)
             knots, targets = match_table(
                 quantiles(field, N_QUANTILES),
                 prepared.reference,
@@ -667,19 +665,37 @@ class Steps(NowcastModel):
             targets = np.where(knots <= knots[0], floor, targets)
             physical = tf.inverse(targets.astype(np.float32)).astype(np.float64)
             apply_table(field, knots, physical, out=sources[k])
-            if shift is not None:
-                _clear_wrapped(sources[k], shift)
-            wet = np.roll(sources[k] > 0, (-moved[0], -moved[1]), axis=(0, 1))
-        m = self._motion
-        return extrapolate(
-            sources,
-            prepared.flow,
-            self.n_out,
-            fill=m.fill,
-            interpolation=m.interpolation,
-            out=out,
-            missing=prepared.missing,
+            wet = sources[k] > 0
+        return self._advect(sources, prepared, self._motion_shifts(prepared, member), out)
+
+    def _advect(
+        self,
+        sources: np.ndarray,
+        prepared: _Prepared,
+        shifts: np.ndarray | None,
+        out: np.ndarray | None,
+    ) -> np.ndarray:
+        """Lead ``k`` of ``sources`` where each pixel's trajectory, moved by ``shifts[k]``, starts.
+
+        A member with a motion perturbation moves ``shifts[k] = (u, v)`` pixels
+        farther than the motion by lead ``k``: its trajectories start that much
+        farther back, so what leaves or enters the domain is the member's own.
+        """
+        from xnowcast.extrapolation import kernels
+        from xnowcast.extrapolation.semilagrangian import missing_mask
+
+        disp, rows, cols = prepared.trajectories
+        if shifts is not None:
+            disp = np.ascontiguousarray(disp - shifts[:, :, None, None], dtype=np.float32)
+        if out is None:
+            out = np.empty(sources.shape, np.float32)
+        kernel = (
+            kernels.advect_leads if kernels.threads_pay(out.size) else kernels.advect_leads_serial
         )
+        order = kernels.ORDERS[self._motion.interpolation]
+        fill = np.float32(self._motion.fill)
+        kernel(sources, missing_mask(prepared.missing), disp, rows, cols, order, fill, out)
+        return out
 
     def _noise_amplitude(self, noise: NoiseFilter) -> tuple[np.ndarray, bool]:
         """The filter that turns complex normals into the noise spectrum; whether it is local."""
@@ -726,28 +742,6 @@ class Steps(NowcastModel):
         par, perp = np.array([u, v]), np.array([-v, u])
         velocity = (g_par * eps_par)[:, None] * par + (g_perp * eps_perp)[:, None] * perp
         return np.cumsum(velocity * per_step, axis=0).astype(np.float32)
-
-
-def _phase(shape: tuple[int, int], shift: np.ndarray) -> np.ndarray:
-    """The rfft2 phase factors that move a field by ``shift = (u, v)`` pixels (periodically)."""
-    fy = np.fft.fftfreq(shape[0]).astype(np.float32)[:, None]
-    fx = np.fft.rfftfreq(shape[1]).astype(np.float32)[None, :]
-    u, v = float(shift[0]), float(shift[1])
-    return (np.exp(-2j * np.pi * v * fy) * np.exp(-2j * np.pi * u * fx)).astype(np.complex64)
-
-
-def _clear_wrapped(field: np.ndarray, shift: np.ndarray) -> None:
-    """No rain where a periodic shift by ``shift = (u, v)`` pixels brought in the far side.
-
-    There the member's rain would come from outside the domain (pysteps: the
-    perturbed trajectories leave it); ``field`` is changed in place.
-    """
-    for axis, d in ((1, float(shift[0])), (0, float(shift[1]))):
-        n = min(int(np.ceil(abs(d))), field.shape[axis])
-        if n == 0:
-            continue
-        index = slice(0, n) if d > 0 else slice(field.shape[axis] - n, None)
-        field[(slice(None), index) if axis == 1 else (index, slice(None))] = 0.0
 
 
 def _options(given: Any, defaults: dict[str, Any], what: str, owner: str) -> dict[str, Any]:

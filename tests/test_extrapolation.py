@@ -395,14 +395,11 @@ def test_row_windows_of_the_missing_area_change_nothing(interpolation):
 
 
 @pytest.mark.parametrize("shape", [(40, 52), (33, 20), (1, 8)])
-def test_filter_spectrum_reads_each_mirrored_row_once_and_equals_numpy(shape):
-    """The band-pass weights of row i equal those of row y - i (they depend on the
-    wavenumber's magnitude only); the kernel uses each pair once, for odd and even grids."""
+def test_filter_spectrum_equals_numpy_on_odd_and_even_grids(shape):
     from xnowcast.cascade import ar_lead_coefficients, bandpass_filters, lead_filters
     from xnowcast.extrapolation.kernels import filter_spectrum
 
     filters = bandpass_filters(shape, 3)
-    np.testing.assert_array_equal(filters.weights[:, 1:], filters.weights[:, :0:-1])
     phi = np.array([[0.9, 0.05], [0.6, -0.1], [0.2, 0.0]])
     coefficients = ar_lead_coefficients(phi, 3).astype("float32")
     rng = np.random.default_rng(2)

@@ -56,10 +56,7 @@ class BandpassFilters(NamedTuple):
     Attributes
     ----------
     weights : (n_levels, y, x // 2 + 1) float32
-        Weight of every level at every wavenumber; they sum to one. They
-        depend on the wavenumber's magnitude only, so row ``i`` equals row
-        ``y - i`` (:func:`xnowcast.extrapolation.kernels.filter_spectrum`
-        reads each pair once).
+        Weight of every level at every wavenumber; they sum to one.
     wavelengths : (n_levels,) float64
         Central wavelength of each level in pixels (the first level holds
         everything larger, including the mean).

@@ -531,23 +531,13 @@ def mask_spans(missing):  # pragma: no cover - compiled
     return spans
 
 
-@numba.njit(cache=True)
-def _mix(fa, fb, last, previous, out):  # pragma: no cover - compiled
-    """One row of :func:`filter_spectrum`: ``out = fa * last + fb * previous`` (interleaved)."""
-    for j in range(fa.shape[0]):
-        out[2 * j] = fa[j] * last[2 * j] + fb[j] * previous[2 * j]
-        out[2 * j + 1] = fa[j] * last[2 * j + 1] + fb[j] * previous[2 * j + 1]
-
-
 @numba.njit(cache=True, nogil=True)
 def filter_spectrum(weights, ca, cb, last, previous, out):  # pragma: no cover - compiled
     """One lead time's cascade filter: ``out = A * last + B * previous``, the mean of ``last``.
 
     ``A = sum_l ca[l] * weights[l]`` and ``B = sum_l cb[l] * weights[l]`` are the
     lead filters of :func:`xnowcast.cascade.lead_filters`, formed here one row at a
-    time instead of as whole arrays: one pass over the spectra per lead time. The
-    weights of row ``i`` serve row ``y - i`` too (they depend on the wavenumber's
-    magnitude only, :class:`~xnowcast.cascade.BandpassFilters`): half of them are read.
+    time instead of as whole arrays: one pass over the spectra per lead time.
 
     Parameters
     ----------
@@ -574,7 +564,7 @@ def filter_spectrum(weights, ca, cb, last, previous, out):  # pragma: no cover -
     n_levels, ny, nx = weights.shape
     fa = np.empty(nx, np.float32)
     fb = np.empty(nx, np.float32)
-    for i in range(ny // 2 + 1):  # row i and its mirror y - i share their weights
+    for i in range(ny):
         for j in range(nx):
             fa[j] = ca[0] * weights[0, i, j]
             fb[j] = cb[0] * weights[0, i, j]
@@ -583,8 +573,8 @@ def filter_spectrum(weights, ca, cb, last, previous, out):  # pragma: no cover -
             for j in range(nx):
                 fa[j] += a * weights[level, i, j]
                 fb[j] += b * weights[level, i, j]
-        _mix(fa, fb, last[i], previous[i], out[i])
-        if 0 < i < ny - i:
-            _mix(fa, fb, last[ny - i], previous[ny - i], out[ny - i])
+        for j in range(nx):
+            out[i, 2 * j] = fa[j] * last[i, 2 * j] + fb[j] * previous[i, 2 * j]
+            out[i, 2 * j + 1] = fa[j] * last[i, 2 * j + 1] + fb[j] * previous[i, 2 * j + 1]
     out[0, 0] = last[0, 0]
     out[0, 1] = last[0, 1]

@@ -321,3 +321,20 @@ def _pysteps(inputs: np.ndarray, n_out: int) -> dict[str, np.ndarray]:
             db, velocity, n_out, precip_thr=-10.0, n_cascade_levels=8, probmatching_method="mean"
         )
     return {"lk": lk, "sprog": transformation.dB_transform(sprog, threshold=-10.0, inverse=True)[0]}
+
+
+def test_implausible_motion_warns_on_the_speed_not_the_components():
+    import warnings
+
+    from xnowcast.models.optical_flow import warn_implausible_motion
+
+    flow = np.zeros((2, 8, 8), np.float32)
+    flow[:, 2, 3] = 8.0  # each component below 10 px per step, the speed (11.3 px) above
+    with pytest.warns(UserWarning, match="reaches 11 pixels per step"):
+        warn_implausible_motion(flow, 10.0)
+    flow[0, 0, 0] = np.nan  # NaN elsewhere does not hide it
+    with pytest.warns(UserWarning, match="beyond any physical speed"):
+        warn_implausible_motion(flow, 10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_implausible_motion(np.full((2, 8, 8), 7.0, np.float32), 10.0)  # 9.9 px: plausible

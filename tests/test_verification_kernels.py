@@ -244,3 +244,26 @@ def test_verify_in_dask_threads_equals_one_thread_and_memory():
         single = verify(lazy, cube.chunk({"time": 5}), metrics, **kw).compute()
     xr.testing.assert_allclose(threaded, single, rtol=1e-12)
     xr.testing.assert_allclose(threaded, eager, rtol=1e-9)
+
+
+def test_observed_frames_serve_the_cached_frames_without_copies():
+    cube = xnowcast.datasets.synthetic_radar(n_times=8, size=8).chunk({"time": 1})
+    frames = ObservedFrames(cube, "time")
+    first = frames.frames(np.array([[1, 2], [2, -1]]))
+    assert sorted(first) == [1, 2] and frames.reads == 2  # -1 (no frame) is left out
+    again = frames.frames(np.array([2, 3]))
+    assert again[2] is first[2]  # the cached frame itself, shared by the tasks
+    assert frames.reads == 3
+    np.testing.assert_array_equal(again[3], cube.values[3])
+
+
+def test_small_forecast_chunks_are_scored_in_groups_with_the_same_scores():
+    """Chunks of one lead time: one task per init time reads them one after another."""
+    cube = xnowcast.datasets.synthetic_radar(n_times=20, size=32, seed=5)
+    fc = xnowcast.forecast(cube, "persistence", init_times="all", n_in=2, n_out=6)
+    lazy = fc.chunk({"init_time": 1, "lead_time": 1})
+    kw = {"thresholds": [0.5, 2.0], "scales": [1, 3]}
+    scores = verify(lazy, cube.chunk({"time": 1}), ["mae", "csi", "fss"], **kw)
+    assert scores["mae"].chunks[scores["mae"].dims.index("lead_time")] == (6,)
+    with dask.config.set(scheduler="sync"):
+        xr.testing.assert_allclose(scores.compute(), verify(fc, cube, ["mae", "csi", "fss"], **kw))

@@ -867,9 +867,10 @@ def _score_chunk(
     values = np.moveaxis(fc.read(), [dims.index(d) for d in core], range(-len(core), 0))
     batch = [str(d) for d in dims if d not in core]
     sizes = dict(zip(batch, values.shape[: len(batch)]))
-    where = xr.DataArray(positions, dims=row_dims)
-    where = where.expand_dims({d: n for d, n in sizes.items() if d not in row_dims})
-    pos = where.transpose(*batch).values.ravel()
+    ordered = [d for d in batch if d in row_dims]  # the rows' dims in the batch's order
+    pos = np.transpose(positions, [row_dims.index(d) for d in ordered])
+    pos = pos.reshape([sizes[d] if d in row_dims else 1 for d in batch])
+    pos = np.broadcast_to(pos, tuple(sizes.values())).ravel()
     pairs = values.reshape(-1, *values.shape[len(batch) :])
     frames = obs.frames(pos)
     missing = np.full(pairs.shape[-2:], np.nan, dtype=obs.dtype)

@@ -392,8 +392,11 @@ def _small_chunks(
     current = dict(zip(fc.dims, fc.data.chunksize))
     whole_members = member is None or current[member] == members
     uniform = all(len(set(fc.chunksizes[d][:-1])) <= 1 for d in want)
-    small = all(current[d] <= n for d, n in want.items())
-    if whole_members and (small if not merge else uniform and current == {**current, **want}):
+    if merge:  # already in chunks of the wanted size
+        fits = uniform and all(current[d] == n for d, n in want.items())
+    else:  # no chunk larger than wanted
+        fits = all(current[d] <= n for d, n in want.items())
+    if whole_members and fits:
         return fc
     sizes: dict[str, Any] = dict(want)  # smaller chunks are merged: fewer, larger tasks
     if not merge:  # only larger chunks are split, at their own boundaries

@@ -53,6 +53,9 @@ RAIN_THRESHOLDS = (0.1, 1.0, 5.0)
 
 #: Field pairs handed to the statistics functions at once (bounds memory use).
 _MAX_CELLS_PER_BLOCK = 2**22
+#: Cells of a field pair (all members) from which a task scores pair by pair against the
+#: shared observed frames (no copy); smaller pairs are scored a chunk at a time.
+_PAIR_CELLS = 2**16
 
 
 def verify(
@@ -875,13 +878,15 @@ def _score_chunk(
     pos = pos.reshape([sizes[d] if d in row_dims else 1 for d in batch])
     pos = np.broadcast_to(pos, tuple(sizes.values())).ravel()
     pairs = values.reshape(-1, *values.shape[len(batch) :])
+    ensemble = member is not None
+    if values[0].size < _PAIR_CELLS:  # small fields: one call for the chunk, frames copied
+        out = _stats_kernel(pairs, obs.take(pos), plan=plan, ensemble=ensemble)
+        return out.reshape(*sizes.values(), -1)
     frames = obs.frames(pos)
     missing = np.full(pairs.shape[-2:], np.nan, dtype=obs.dtype)
     out = np.empty((len(pairs), _plan_size(plan)))
     for i, p in enumerate(pos):
-        out[i] = _stats_kernel(
-            pairs[i], frames.get(int(p), missing), plan=plan, ensemble=member is not None
-        )
+        out[i] = _stats_kernel(pairs[i], frames.get(int(p), missing), plan=plan, ensemble=ensemble)
     return out.reshape(*sizes.values(), -1)
 
 

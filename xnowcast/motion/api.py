@@ -95,8 +95,7 @@ def estimate_motion(
     options.setdefault("value_range", tf.output_range)
     check_options(estimator, options)
     z = tf.forward(frames[-(n_flows + 1) :])
-    finite = z[np.isfinite(z)]
-    if finite.size == 0 or finite.min() == finite.max():  # nothing to track
+    if _constant(z):  # nothing to track
         return np.zeros((2, *frames.shape[1:]), np.float32)
     try:
         return estimator(z, n_flows=n_flows, combine=combine, **options)
@@ -110,6 +109,16 @@ def estimate_motion(
             f"{ {k: v for k, v in options.items() if k != 'value_range'} }: "
             f"{lines[-1] if lines else err}; change the options or use larger frames"
         ) from None
+
+
+def _constant(z: np.ndarray) -> bool:
+    """Whether ``z`` has no finite value, or one finite value only (NaN and inf left out)."""
+    flat = z.reshape(-1)
+    lo, hi = np.fmin.reduce(flat), np.fmax.reduce(flat)  # NaN left out, without a copy
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # none, or infinite values: the slow way
+        finite = flat[np.isfinite(flat)]
+        return bool(finite.size == 0 or finite.min() == finite.max())
+    return bool(lo == hi)
 
 
 def method_options(estimator: Any) -> list[str]:

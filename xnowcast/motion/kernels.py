@@ -1,4 +1,4 @@
-"""Numba kernels of the motion methods: the structure moments of Lucas-Kanade windows.
+"""Numba kernels of the motion methods: Lucas-Kanade window moments, the vector interpolation.
 
 :func:`window_moments` sums, over the tracking window of each point exactly as
 ``cv2.calcOpticalFlowPyrLK`` samples it at full resolution (``win_size`` x
@@ -24,12 +24,12 @@ import numpy as np
 
 from xnowcast.optional import import_optional
 
-__all__ = ["window_moments"]
+__all__ = ["heavy_tail_rows", "node_planes", "window_moments"]
 
 numba = import_optional("numba", "Lucas-Kanade motion")
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
 def _moments(gx, gy, points, win, out):  # pragma: no cover - compiled
     ny, nx = gx.shape
     half = (win - 1) * 0.5
@@ -105,6 +105,15 @@ def window_moments(image: np.ndarray, points: np.ndarray, win_size: int) -> np.n
         (``c`` = 0, 1, 2; Scharr gradients) times ``1``, ``dx``, ``dy`` (``k``),
         where ``(dx, dy)`` is the sample's offset from the point. Samples outside
         the image are left out.
+
+    Notes
+    -----
+    The sums are compiled with reassociation (vectorised, about 2.5x faster than in
+    the order of the samples). At whole-pixel points (the corners of
+    ``cv2.goodFeaturesToTrack``) and windows up to 64 pixels, every partial sum is a
+    multiple of ``1/64`` below ``2**53 / 64`` (Scharr gradients of 8-bit images are
+    integers below 4081, offsets half-integers), so the sums are exact and the same in
+    any order; elsewhere they agree to float64 rounding.
     """
     cv2 = import_optional("cv2", "Lucas-Kanade motion")
 
@@ -113,4 +122,189 @@ def window_moments(image: np.ndarray, points: np.ndarray, win_size: int) -> np.n
     points = np.ascontiguousarray(points, np.float64).reshape(-1, 2)
     out = np.empty((len(points), 3, 3))
     _moments(gx, gy, points, int(win_size), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _solve3(m, b):  # pragma: no cover - compiled
+    """Solve the 3x3 system ``m x = b`` in place (``b`` becomes ``x``; ``m`` is destroyed).
+
+    LU with partial pivoting, as LAPACK's ``dgesv`` does it (the multipliers scaled by
+    the reciprocal of the pivot); a zero pivot is skipped (LAPACK would stop there).
+    """
+    for k in range(3):
+        piv = k
+        for i in range(k + 1, 3):
+            if abs(m[i, k]) > abs(m[piv, k]):
+                piv = i
+        if piv != k:
+            for j in range(3):
+                m[k, j], m[piv, j] = m[piv, j], m[k, j]
+            for j in range(b.shape[1]):
+                b[k, j], b[piv, j] = b[piv, j], b[k, j]
+        if m[k, k] == 0.0:
+            continue
+        r = 1.0 / m[k, k]
+        for i in range(k + 1, 3):
+            m[i, k] *= r
+            for j in range(k + 1, 3):
+                m[i, j] -= m[i, k] * m[k, j]
+            for j in range(b.shape[1]):
+                b[i, j] -= m[i, k] * b[k, j]
+    for j in range(b.shape[1]):
+        for k in range(2, -1, -1):
+            s = b[k, j]
+            for i in range(k + 1, 3):
+                s -= m[k, i] * b[i, j]
+            b[k, j] = s / m[k, k] if m[k, k] != 0.0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _node_planes(sums, gx, gy, ridge, weight, slope_weight, targets, out):  # pragma: no cover
+    ny, nx = sums.shape[0], sums.shape[1]
+    m = np.empty((3, 3))
+    b = np.empty((3, 2))
+    for r in range(ny):
+        y = gy[r]
+        for c in range(nx):
+            x = gx[c]
+            s = sums[r, c]
+            a, bx, by = s[0], s[1], s[2]
+            sx, sy = bx - x * a, by - y * a
+            sxx = s[3] - 2 * x * bx + x * x * a
+            sxy = s[4] - x * by - y * bx + x * y * a
+            syy = s[5] - 2 * y * by + y * y * a
+            rid = ridge * a
+            m[0, 0], m[0, 1], m[0, 2] = a + weight, sx, sy
+            m[1, 0], m[1, 1], m[1, 2] = sx, sxx + rid + slope_weight, sxy
+            m[2, 0], m[2, 1], m[2, 2] = sy, sxy, syy + rid + slope_weight
+            for k in range(2):
+                t0, tx, ty = s[6 + 3 * k], s[7 + 3 * k], s[8 + 3 * k]
+                b[0, k] = t0 + weight * targets[k, 0, r, c]
+                b[1, k] = tx - x * t0 + slope_weight * targets[k, 1, r, c]
+                b[2, k] = ty - y * t0 + slope_weight * targets[k, 2, r, c]
+            _solve3(m, b)
+            for k in range(2):
+                for i in range(3):
+                    out[k, i, r, c] = b[i, k]
+
+
+def node_planes(
+    sums: np.ndarray,
+    gx: np.ndarray,
+    gy: np.ndarray,
+    sigma: float,
+    weight: float = 0.0,
+    targets: np.ndarray | None = None,
+) -> np.ndarray:
+    """Weighted least-squares planes of ``(u, v)`` at the nodes of a grid, from summed moments.
+
+    The 3x3 normal equations of each node, solved in one compiled pass (numpy's batched
+    ``solve`` pays a LAPACK call per node); see
+    :func:`xnowcast.motion.lucas_kanade.interpolate_vectors`.
+
+    Parameters
+    ----------
+    sums : (ny, nx, 12) float64
+        Kernel-weighted sums of the 12 moments of the vectors at each node (``w``,
+        ``w x``, ``w y``, ``w x x``, ``w x y``, ``w y y``, then ``w u`` times ``1, x, y``
+        and ``w v`` times ``1, x, y``), positions relative to any common origin.
+    gx : (nx,) float64
+        Node positions along ``x`` (same origin).
+    gy : (ny,) float64
+        Node positions along ``y``.
+    sigma : float
+        Kernel scale in pixels: a ridge of ``1e-6 sigma^2`` times the summed weight
+        decides the slopes where the points do not.
+    weight : float
+        Weight of a pseudo-observation of the planes ``targets`` at each node, its
+        slopes as if seen ``sigma / sqrt(2)`` away on both axes.
+    targets : (2, 3, ny, nx) float64, optional
+        Value and slopes (``x``, ``y``) of ``u`` and ``v`` that ``weight`` pulls towards.
+
+    Returns
+    -------
+    (2, 3, ny, nx) float64
+        Per component, the plane's value at the node and its slopes along ``x`` and ``y``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> px, py = np.array([0.0, 4.0, 0.0]), np.array([0.0, 0.0, 4.0])
+    >>> u, v, w = 1 + 0.5 * px, 2 - 0.25 * py, np.ones(3)
+    >>> moments = [w, px, py, px * px, px * py, py * py, u, u * px, u * py, v, v * px, v * py]
+    >>> sums = np.stack(moments, 1).sum(0)[None, None]  # one node, every point weight 1
+    >>> planes = node_planes(sums, np.array([2.0]), np.array([0.0]), 1.0)  # the node (2, 0)
+    >>> (planes[:, :, 0, 0].round(6) + 0.0).tolist()  # u = 1 + 0.5 x, v = 2 - 0.25 y
+    [[2.0, 0.5, 0.0], [2.0, 0.0, -0.25]]
+    """
+    sums = np.ascontiguousarray(sums, np.float64)
+    ny, nx = sums.shape[:2]
+    if sums.shape != (ny, nx, 12) or np.shape(gx) != (nx,) or np.shape(gy) != (ny,):
+        raise ValueError(
+            f"sums must be (ny, nx, 12) with gx of length nx and gy of length ny, got "
+            f"{sums.shape}, {np.shape(gx)} and {np.shape(gy)}"
+        )
+    if targets is None:
+        targets = np.zeros((2, 3, ny, nx))
+    targets = np.ascontiguousarray(np.broadcast_to(targets, (2, 3, ny, nx)), np.float64)
+    out = np.empty((2, 3, ny, nx))
+    gx = np.ascontiguousarray(gx, np.float64)
+    gy = np.ascontiguousarray(gy, np.float64)
+    sigma = float(sigma)
+    weight = float(weight)
+    _node_planes(sums, gx, gy, 1e-6 * sigma**2, weight, weight * sigma**2 / 2, targets, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _heavy_tail_rows(dy2, dx2, out):  # pragma: no cover - compiled
+    rows, nodes, n = out.shape
+    for r in range(rows):
+        for g in range(nodes):
+            for p in range(n):
+                d2 = (dy2[r, p] + dx2[g, p]) + 1.0
+                d2 = d2 * d2
+                out[r, g, p] = 1.0 / d2
+
+
+def heavy_tail_rows(dy2: np.ndarray, dx2: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The kernel ``(1 + dy2 + dx2)^-2`` at every node of a block of grid rows, in one pass.
+
+    The same floating-point operations in the same order as numpy's ``d2 = dy2[:, None]
+    + dx2[None]; d2 += 1; d2 *= d2; 1 / d2`` (the same bits), without its temporaries
+    and in a loop the compiler vectorises (about 4x faster).
+
+    Parameters
+    ----------
+    dy2 : (rows, n) float64
+        Squared scaled distances along ``y`` from each grid row to each point.
+    dx2 : (nodes, n) float64
+        Squared scaled distances along ``x`` from each grid column to each point.
+    out : (rows, nodes, n) float64, optional
+        Where to write the result (C-contiguous).
+
+    Returns
+    -------
+    (rows, nodes, n) float64
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> heavy_tail_rows(np.array([[0.0, 1.0]]), np.array([[0.0, 0.0], [1.0, 3.0]])).tolist()
+    [[[1.0, 0.25], [0.25, 0.04]]]
+    """
+    dy2 = np.ascontiguousarray(dy2, np.float64)
+    dx2 = np.ascontiguousarray(dx2, np.float64)
+    if dy2.ndim != 2 or dx2.ndim != 2 or dx2.shape[1] != dy2.shape[1]:
+        raise ValueError(
+            "dy2 and dx2 must be 2-d with one column per point (the same number), got "
+            f"shapes {dy2.shape} and {dx2.shape}"
+        )
+    shape = (dy2.shape[0], dx2.shape[0], dy2.shape[1])
+    if out is None:
+        out = np.empty(shape)
+    elif out.shape != shape or out.dtype != np.float64 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float64 array of shape {shape}")
+    _heavy_tail_rows(dy2, dx2, out)
     return out

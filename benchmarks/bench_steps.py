@@ -22,7 +22,12 @@ and cascade levels:
 Scores (plain numpy, on the pixels where the observation is valid; a forecast
 NaN counts as 0 mm/h there, so both are scored on the same pixels), pooled over
 all windows of a dataset per lead time, then averaged over the leads; the
-average over datasets gives each event equal weight:
+average over datasets gives each event equal weight. Both methods give ``NaN``
+where a member's trajectory starts outside the domain (pysteps: bilinear
+sampling with ``NaN`` outside; xnowcast: ``fill``), and xnowcast also where
+the observation it starts from is missing (pysteps is given those pixels as no
+rain), so a missing forecast pixel is scored as the forecast of no rain
+that it stands for, in both:
 
 * CRPS (mm/h): the ensemble CRPS ``E|X - y| - E|X - X'| / 2`` over members
   (the "PWM" estimator of pysteps' ``probscores.CRPS``);
@@ -38,6 +43,12 @@ Time: CPU seconds per forecast (``time.process_time``, all threads, median
 over the windows) and wall seconds. Memory: the peak traced by
 ``tracemalloc`` during one extra forecast of the first window of each dataset
 (numpy and Python allocations), run apart from the timed ones.
+
+Seeds: each window ``n`` is forecast with seed ``n`` by both. The ensembles
+are samples, so their CRPS moves with the seed; ``--seeds K`` (default 3) also
+runs xnowcast with the seeds ``n + 1000 i``, ``i = 1 .. K - 1`` (CRPS only, a
+few CPU seconds each), and the docs give its mean and range over the seeds
+beside the one-seed table (pysteps, minutes per forecast, runs one seed).
 
 ``--quick`` takes every 6th window of each dataset, a centred 384 x 384 crop and
 20 members (the full run, 88 windows of 700 x 700, takes hours for pysteps on
@@ -186,8 +197,13 @@ def mean_sums(ens: np.ndarray, obs: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def scored(ens: np.ndarray, obs: np.ndarray) -> np.ndarray:
+    """``ens`` with its missing pixels at 0 mm/h (no rain) where the observation is valid."""
+    return np.where(np.isfinite(obs)[None] & ~np.isfinite(ens), 0.0, ens)
+
+
 def score(ens: np.ndarray, obs: np.ndarray, rng) -> dict[str, np.ndarray]:
-    ens = np.where(np.isfinite(obs)[None] & ~np.isfinite(ens), 0.0, ens)
+    ens = scored(ens, obs)
     return {
         "crps": crps_sums(ens, obs),
         **prob_sums(ens, obs),
@@ -229,7 +245,9 @@ def peak_memory(run) -> float:
         tracemalloc.stop()
 
 
-def run_dataset(name: str, every: int, size: int | None, members: int, levels: int) -> dict:
+def run_dataset(
+    name: str, every: int, size: int | None, members: int, levels: int, seeds: int = 1
+) -> dict:
     from xnowcast.windows import windows
 
     cube = crop(load(name), size)
@@ -243,6 +261,7 @@ def run_dataset(name: str, every: int, size: int | None, members: int, levels: i
     cpu: dict[str, list[float]] = {lab: [] for lab in LABELS}
     wall: dict[str, list[float]] = {lab: [] for lab in LABELS}
     rng = np.random.default_rng(0)
+    other = np.zeros((max(seeds - 1, 0), N_OUT, 2))  # CRPS sums of the other seeds
     for n, end in enumerate(ends):
         inputs, obs = values[end - N_IN + 1 : end + 1], values[end + 1 : end + 1 + N_OUT]
         runs = {
@@ -260,6 +279,9 @@ def run_dataset(name: str, every: int, size: int | None, members: int, levels: i
             wall[lab].append(time.perf_counter() - w)
             s = score(ens, obs, rng)
             sums[lab] = s if lab not in sums else {k: sums[lab][k] + s[k] for k in s}
+        for i in range(1, seeds):
+            ens = xnowcast_steps(cube, times[end], members, levels, km, minutes, n + 1000 * i)
+            other[i - 1] += crps_sums(scored(ens, obs), obs)
         print(
             f"  {pd.Timestamp(times[end])}: CPU s "
             + ", ".join(f"{lab} {cpu[lab][-1]:.1f}" for lab in LABELS),
@@ -292,6 +314,8 @@ def run_dataset(name: str, every: int, size: int | None, members: int, levels: i
         "n_windows": len(ends),
         "step": minutes,
         "scores": {lab: summarise(s, members) for lab, s in sums.items()},
+        "seed_crps": [float(np.mean(sums[XN]["crps"][:, 0] / sums[XN]["crps"][:, 1]))]
+        + [float(np.mean(o[:, 0] / o[:, 1])) for o in other],
         "cpu": {lab: float(np.median(v)) for lab, v in cpu.items()},
         "wall": {lab: float(np.median(v)) for lab, v in wall.items()},
         "memory": memory,
@@ -367,6 +391,7 @@ def tables(results: dict, load_text: str, members: int, levels: int, mode: str) 
             f"| CPU time >= 10x faster (median over datasets) | {lab} | {speed:.1f}x | 10x | "
             f"{'yes' if speed >= 10 else '**no**'} |",
         ]
+    lines += seed_lines(results)
     lines += [
         "",
         "CRPS (mm/h) per lead time:",
@@ -386,6 +411,29 @@ def tables(results: dict, load_text: str, members: int, levels: int, mode: str) 
     return "\n".join(lines)
 
 
+def seed_lines(results: dict) -> list[str]:
+    """Mean and range of xnowcast's CRPS over its seeds, beside pysteps' one seed."""
+    runs = np.array([r["seed_crps"] for r in results.values()])  # (datasets, seeds)
+    if runs.shape[1] < 2:
+        return []
+    lines = [
+        "",
+        f"xnowcast steps over {runs.shape[1]} seeds per window (the table above: the first), "
+        "CRPS averaged over the leads:",
+        "",
+        "| dataset | mean | min | max | pysteps STEPS (one seed) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    rows = [*zip(results, runs), ("mean", runs.mean(axis=0))]
+    for name, crps in rows:
+        ps = np.mean([value(r, PS, "crps") for n, r in results.items() if name in (n, "mean")])
+        lines.append(
+            f"| {name.upper()} | {crps.mean():.3f} | {crps.min():.3f} | {crps.max():.3f} | "
+            f"{ps:.3f} |"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["mch", "knmi", "bom"])
@@ -401,6 +449,9 @@ def main(argv: list[str] | None = None) -> None:
         help="also xnowcast with motion_perturbation='none' in the same run",
     )
     parser.add_argument("--section", default="bench_steps", help="docs section to write")
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="xnowcast seeds per window (CRPS mean and range)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.every, args.crop = 6, 384
@@ -408,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
         LABELS.insert(1, XN_DEFAULT)
     warnings.filterwarnings("ignore")
     results = {
-        name: run_dataset(name, args.every, args.crop, args.members, args.levels)
+        name: run_dataset(name, args.every, args.crop, args.members, args.levels, args.seeds)
         for name in args.datasets
     }
     mode = "python benchmarks/bench_steps.py " + " ".join(

@@ -133,3 +133,15 @@ def test_frames_with_one_finite_value_give_zero_motion(fill):
     frames[1, 5:9, 5:9] = fill  # NaN and inf are left out: nothing to track
     flow = estimate_motion(frames, n_flows=2, transform="identity", value_range=(0, 1))
     assert flow.shape == (2, 32, 32) and not flow.any()
+
+
+def test_frame_pairs_of_longer_sequences_use_the_last_frames_only():
+    from xnowcast.motion.common import frame_pairs
+
+    rng = np.random.default_rng(4)
+    frames = rng.random((6, 8, 9)).astype(np.float32)
+    frames[0] = np.nan  # an earlier frame that is not used changes nothing
+    frames[4, :2] = np.nan
+    for got, expected in zip(frame_pairs(frames, 2), frame_pairs(frames[-3:], 2)):
+        np.testing.assert_array_equal(got, expected)
+    assert len(frame_pairs(frames, 2)) == 2

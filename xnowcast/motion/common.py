@@ -96,7 +96,7 @@ def frame_pairs(
     from xnowcast.transforms import to_uint8
 
     lo, hi = check_range(value_range)
-    frames = np.asarray(frames, dtype=np.float32)
+    frames = np.asarray(frames, dtype=np.float32)[-(int(n_flows) + 1) :]  # the frames used
     t = frames.shape[0]
     missing = np.isnan(frames)
     images = to_uint8(frames, (lo, hi))

@@ -65,6 +65,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -382,11 +383,8 @@ def interpolate_vectors(
     w = np.ones(len(p), np.float32) if weights is None else np.asarray(weights, np.float32)
     fit = choice(fit, "fit", FITS)
     coarse = _regression(p, v, w, gx, gy, float(sigma), fit, real(prior, "prior", low=0))
-    # corner-aligned resize: grid node i sits at pixel i * step (the last one may lie outside)
     out = np.empty((2, ny, nx), np.float32)
-    yy = np.minimum(np.arange(ny, dtype=np.float32) / step, len(gy) - 1)
-    xx = np.minimum(np.arange(nx, dtype=np.float32) / step, len(gx) - 1)
-    map_x, map_y = np.meshgrid(xx, yy)
+    map_x, map_y = _resize_maps(ny, nx, step, len(gy), len(gx))
     for c in (0, 1):
         out[c] = cv2.remap(
             np.ascontiguousarray(coarse[c], dtype=np.float32),
@@ -396,6 +394,19 @@ def interpolate_vectors(
             borderMode=cv2.BORDER_REPLICATE,
         )
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _resize_maps(ny: int, nx: int, step: int, nodes_y: int, nodes_x: int):
+    """``cv2.remap`` maps of the corner-aligned resize of :func:`interpolate_vectors`: grid
+    node ``i`` sits at pixel ``i * step`` (the last one may lie outside). Kept for the
+    last few grids (read-only): every forecast on a grid resizes with the same maps."""
+    yy = np.minimum(np.arange(ny, dtype=np.float32) / step, nodes_y - 1)
+    xx = np.minimum(np.arange(nx, dtype=np.float32) / step, nodes_x - 1)
+    maps = np.meshgrid(xx, yy)
+    for m in maps:
+        m.setflags(write=False)
+    return maps
 
 
 def _regression(p, v, w, gx, gy, sigma: float, fit: str, prior: float) -> np.ndarray:

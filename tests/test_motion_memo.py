@@ -139,3 +139,31 @@ def test_a_forked_process_gets_a_fresh_lock():
     if child.exitcode is None:
         child.kill()
     assert child.exitcode == 0  # the child did not wait for a lock no thread of it holds
+
+
+def test_track_pair_shares_the_memo_of_the_motion(tracks):
+    from xnowcast.motion.common import frame_pairs
+    from xnowcast.motion.lucas_kanade import feature_mask, track_pair
+    from xnowcast.transforms import get_transform
+
+    frames = moving_rain(n_frames=3)
+    flow = estimate_motion(frames, n_flows=2)
+    assert flow.any() and tracks.info()[:2] == (0, 2)  # the shared frame digested once
+    tf = get_transform("dbr")
+    z = tf.forward(frames)
+    missing = np.isnan(z)
+    for i, (a, b) in enumerate(frame_pairs(z, 2, tf.output_range)):
+        mask = feature_mask(missing[i], missing[i + 1], 25)
+        track_pair(a.copy(), b.copy(), mask, moments=True, **TRACK_DEFAULTS)
+    assert tracks.info()[:2] == (2, 2)  # the same keys from copies of the images
+
+
+TRACK_DEFAULTS = dict(
+    max_corners=1000,
+    quality_level=0.01,
+    min_distance=10.0,
+    block_size=5,
+    win_size=50,
+    max_level=3,
+    fb_threshold=None,
+)

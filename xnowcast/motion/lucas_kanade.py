@@ -663,7 +663,8 @@ def _dense(
     pairs, masks, *, shape, track, outliers, decluster, sigma, grid_step, fit, prior, debias
 ) -> np.ndarray:
     """One dense flow from the vectors of all pairs (weights ``1 .. n``, most recent last)."""
-    tracked = [track_pair(a, b, m, moments=debias, **track) for (a, b), m in zip(pairs, masks)]
+    seen: dict[Any, bytes] = {}  # image digests: consecutive pairs share a frame
+    tracked = [_tracked(a, b, m, debias, track, seen) for (a, b), m in zip(pairs, masks)]
     if outliers is not None:
         tracked = [_clean(p, v, m, outliers) for p, v, m in tracked]
     points = np.concatenate([p for p, _, _ in tracked])
@@ -814,9 +815,16 @@ def track_pair(
     >>> again[1] is first[1], TRACKS.info().hits
     (True, 1)
     """
+    return _tracked(prev, nxt, mask, bool(moments), track, {})
+
+
+def _tracked(prev, nxt, mask, moments: bool, track: dict[str, Any], seen: dict[Any, bytes]):
+    """:func:`track_pair`; ``seen``: digests of the images already digested (the later
+    frame of one pair is the earlier frame of the next), by where their bytes lie."""
+    images = np.frombuffer(_image_digest(prev, seen) + _image_digest(nxt, seen), np.uint8)
     # only where the mask is nonzero matters: its bits (8x fewer bytes to digest)
     allowed = None if mask is None else np.packbits(np.asarray(mask) != 0, axis=-1)
-    key = digest(prev, nxt, allowed, moments=bool(moments), **track)
+    key = digest(images, allowed, moments=moments, **track)
 
     def compute() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         points, vectors = sparse_vectors(prev, nxt, mask=mask, **track)
@@ -828,6 +836,15 @@ def track_pair(
 
     points, vectors, found = TRACKS.get(key, compute)
     return points, vectors, found
+
+
+def _image_digest(image: np.ndarray, seen: dict[Any, bytes]) -> bytes:
+    """:func:`~xnowcast.motion.memo.digest` of ``image``, once for views of the same bytes
+    (``seen``: by address, shape, strides and dtype; only for images alive meanwhile)."""
+    where = (image.__array_interface__["data"][0], image.shape, image.strides, image.dtype.str)
+    if where not in seen:
+        seen[where] = digest(image)
+    return seen[where]
 
 
 def window_bias(moments: np.ndarray, jacobians: np.ndarray) -> np.ndarray:

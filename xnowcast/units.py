@@ -299,7 +299,8 @@ def to_rain_rate(
         note = f"{describe_quantity(da)} (x {q.factor:g})"
     elif q.kind == "accumulation":
         span = accumulation_period(da, period)
-        out = da * q.factor / _hours(span)
+        # one pass, not two, when the unit is already mm (bit-identical: x * 1.0 == x)
+        out = (da if q.factor == 1.0 else da * q.factor) / _hours(span)
         shown = span if isinstance(span, pd.Timedelta) else _period_text(span)
         note = f"{describe_quantity(da)} over {shown}"
     elif q.kind == "reflectivity":

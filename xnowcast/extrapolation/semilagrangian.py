@@ -340,9 +340,55 @@ def sample_leads(
     >>> sample_leads(source, missing_mask(np.zeros((1, 4), bool)), flow, 1).tolist()
     [[[nan, 0.0, 1.0, 2.0]]]
     """
+    trajectories = coarse_trajectories(flow, positive_int(n_steps, "n_steps"), midpoint, step)
+    return sample_trajectories(
+        sources, mask, trajectories, fill=fill, interpolation=interpolation, out=out, device=device
+    )
+
+
+def sample_trajectories(
+    sources: Any,
+    mask: np.ndarray,
+    trajectories: Coarse,
+    *,
+    fill: float = np.nan,
+    interpolation: str = "linear",
+    out: np.ndarray | None = None,
+    device: Any = None,
+) -> np.ndarray:
+    """Each lead's source sampled where the traced trajectories start.
+
+    :func:`sample_leads` on trajectories traced beforehand, e.g. once for
+    several forecasts that move them (an ensemble member's motion perturbation
+    shifts the displacements of :func:`coarse_trajectories`).
+
+    Parameters
+    ----------
+    sources, mask
+        As for :func:`sample_leads`.
+    trajectories : (disp, rows, cols)
+        :func:`coarse_trajectories`; ``disp`` is ``(n_steps, 2, my, mx)``.
+    fill, interpolation, out, device
+        As for :func:`extrapolate`.
+
+    Returns
+    -------
+    (n_steps, y, x) float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flow = np.zeros((2, 1, 4), "float32"); flow[0] = 1.0
+    >>> disp, rows, cols = coarse_trajectories(flow, 1, midpoint=True, step=4)
+    >>> source = np.arange(4, dtype="float32").reshape(1, 1, 4)
+    >>> no_mask = missing_mask(np.zeros((1, 4), bool))
+    >>> farther = disp - np.array([1, 0], "float32")[:, None, None]  # 1 px farther along x
+    >>> sample_trajectories(source, no_mask, (farther, rows, cols)).tolist()
+    [[[nan, nan, 0.0, 1.0]]]
+    """
+    disp, rows, cols = trajectories
     order = _order(interpolation)
-    out = _check_out(out, (n_steps, *sources.shape[-2:]))
-    disp, rows, cols = coarse_trajectories(flow, n_steps, midpoint, step)
+    out = _check_out(out, (len(disp), *sources.shape[-2:]))
     if device is None:
         spans = _spans(mask)
         _kernel(out.size)(sources, mask, disp, rows, cols, order, np.float32(fill), out, spans)

@@ -681,21 +681,20 @@ class Steps(NowcastModel):
         farther than the motion by lead ``k``: its trajectories start that much
         farther back, so what leaves or enters the domain is the member's own.
         """
-        from xnowcast.extrapolation import kernels
-        from xnowcast.extrapolation.semilagrangian import missing_mask
+        from xnowcast.extrapolation.semilagrangian import missing_mask, sample_trajectories
 
         disp, rows, cols = prepared.trajectories
         if shifts is not None:
             disp = np.ascontiguousarray(disp - shifts[:, :, None, None], dtype=np.float32)
-        if out is None:
-            out = np.empty(sources.shape, np.float32)
-        kernel = (
-            kernels.advect_leads if kernels.threads_pay(out.size) else kernels.advect_leads_serial
+        m = self._motion
+        return sample_trajectories(
+            sources,
+            missing_mask(prepared.missing),
+            (disp, rows, cols),
+            fill=m.fill,
+            interpolation=m.interpolation,
+            out=out,
         )
-        order = kernels.ORDERS[self._motion.interpolation]
-        fill = np.float32(self._motion.fill)
-        kernel(sources, missing_mask(prepared.missing), disp, rows, cols, order, fill, out)
-        return out
 
     def _noise_amplitude(self, noise: NoiseFilter) -> tuple[np.ndarray, bool]:
         """The filter that turns complex normals into the noise spectrum; whether it is local."""

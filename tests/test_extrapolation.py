@@ -354,6 +354,36 @@ def test_sources_made_lead_by_lead_equal_the_stacked_sources(interpolation):
     )
 
 
+def test_trajectories_traced_beforehand_and_moved_sample_as_a_moved_flow():
+    """sample_trajectories on coarse_trajectories is sample_leads; displacements moved by a
+    whole pixel per lead sample as a uniform flow one pixel per step faster."""
+    from xnowcast.extrapolation.semilagrangian import (
+        coarse_trajectories,
+        missing_mask,
+        sample_leads,
+        sample_trajectories,
+    )
+
+    sources = np.stack([smooth_field(48, seed=s) for s in range(4)])
+    mask = missing_mask(np.zeros((48, 48), bool))
+    flow = swirl()
+    traced = coarse_trajectories(flow, 4, True, 4)
+    np.testing.assert_array_equal(
+        sample_trajectories(sources, mask, traced), sample_leads(sources, mask, flow, 4)
+    )
+    uniform = np.zeros((2, 48, 48), np.float32)
+    uniform[0] = 1.0
+    disp, rows, cols = coarse_trajectories(uniform, 4, True, 4)
+    shift = (
+        np.arange(1, 5, dtype=np.float32)[:, None, None, None] * np.float32([1, 0])[:, None, None]
+    )
+    uniform[0] = 2.0
+    np.testing.assert_array_equal(
+        sample_trajectories(sources, mask, (disp - shift, rows, cols)),
+        sample_leads(sources, mask, uniform, 4),
+    )
+
+
 @pytest.mark.parametrize("interpolation", ["linear", "nearest", "cubic"])
 def test_row_windows_of_the_missing_area_change_nothing(interpolation):
     """With the valid columns of each row given (mask_spans) and a NaN fill, the kernel

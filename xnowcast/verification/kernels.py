@@ -149,16 +149,24 @@ def _slots(thresholds, t0, nt, width):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _row_events(fr, orow, thr, shift, strict, pf, po):  # pragma: no cover - compiled
-    """Packed event bits of one row at the :data:`SLOTS` thresholds ``thr``, and their counts.
+def _events(x, t0, t1, t2, strict):  # pragma: no cover - compiled
+    """Whether ``x`` is an event (1) or not (0) at each of three thresholds: ``x > t``
+    when ``strict``, else ``x >= t``."""
+    if strict:
+        return np.int64(x > t0), np.int64(x > t1), np.int64(x > t2)
+    return np.int64(x >= t0), np.int64(x >= t1), np.int64(x >= t2)
 
-    ``pf[j]`` gets bit ``shift[k]`` set when the forecast is an event at
-    ``thr[k]`` (``>`` when ``strict``, else ``>=``), likewise ``po[j]``;
-    both are 0 where either field is missing (NaN or infinite). Returns the
-    row's valid pixels, the packed count of the pixels that are an event in
-    both fields, and the packed sums of ``pf`` and ``po``. One pass over the
-    row with a fixed number of thresholds and no branch on the data: the loop
-    vectorises.
+
+@numba.njit(cache=True, nogil=True)
+def _row_events(fr, orow, thr, shift, strict):  # pragma: no cover - compiled
+    """Counts of one row's events at the :data:`SLOTS` thresholds ``thr``, packed.
+
+    A pixel's event at ``thr[k]`` (:func:`_events`) counts at bit ``shift[k]``;
+    pixels missing in either field (NaN or infinite) are not counted. Returns
+    the row's valid pixels and the packed counts of the pixels that are an
+    event in both fields, in the forecast and in the observation. One pass
+    over the row with a fixed number of thresholds and no branch on the data:
+    the loop vectorises.
     """
     t0, t1, t2 = thr[0], thr[1], thr[2]
     s0, s1, s2 = shift[0], shift[1], shift[2]
@@ -170,16 +178,11 @@ def _row_events(fr, orow, thr, shift, strict, pf, po):  # pragma: no cover - com
         f = np.float64(fr[j])
         o = np.float64(orow[j])
         ok = ((f - f) == 0.0) & ((o - o) == 0.0)  # x - x: 0 if finite, NaN for NaN and inf
-        if strict:
-            a = (np.int64(f > t0) << s0) + (np.int64(f > t1) << s1) + (np.int64(f > t2) << s2)
-            b = (np.int64(o > t0) << s0) + (np.int64(o > t1) << s1) + (np.int64(o > t2) << s2)
-        else:
-            a = (np.int64(f >= t0) << s0) + (np.int64(f >= t1) << s1) + (np.int64(f >= t2) << s2)
-            b = (np.int64(o >= t0) << s0) + (np.int64(o >= t1) << s1) + (np.int64(o >= t2) << s2)
-        a = a if ok else 0
-        b = b if ok else 0
-        pf[j] = a
-        po[j] = b
+        keep = -np.int64(ok)  # all bits set where valid, none where missing
+        ef0, ef1, ef2 = _events(f, t0, t1, t2, strict)
+        eo0, eo1, eo2 = _events(o, t0, t1, t2, strict)
+        a = ((ef0 << s0) + (ef1 << s1) + (ef2 << s2)) & keep
+        b = ((eo0 << s0) + (eo1 << s1) + (eo2 << s2)) & keep
         n += ok
         both += a & b
         sum_f += a
@@ -215,8 +218,6 @@ def contingency_counts(fc, obs, thresholds, strict):  # pragma: no cover - compi
     width, per = count_width(ny, nx)
     per = min(per, SLOTS)
     out = np.zeros((n_pairs, n_thr, 4), dtype=np.int64)
-    pf = np.empty(nx, dtype=np.int64)
-    po = np.empty(nx, dtype=np.int64)
     for k in range(n_pairs):
         for t0 in range(0, n_thr, per):
             nt = min(per, n_thr - t0)
@@ -226,7 +227,7 @@ def contingency_counts(fc, obs, thresholds, strict):  # pragma: no cover - compi
             sum_f = 0
             sum_o = 0
             for i in range(ny):
-                row = _row_events(fc[k, i], obs[k, i], thr, shift, strict, pf, po)
+                row = _row_events(fc[k, i], obs[k, i], thr, shift, strict)
                 n += row[0]
                 both += row[1]
                 sum_f += row[2]
@@ -268,12 +269,8 @@ def _fss_integral(fc, obs, thr, strict, narrow, wide, image, row):  # pragma: no
             f = np.float64(fr[j])
             o = np.float64(orow[j])
             ok = ((f - f) == 0.0) & ((o - o) == 0.0)  # x - x: 0 if finite, NaN for NaN and inf
-            if strict:
-                ef0, ef1, ef2 = np.int64(f > t0), np.int64(f > t1), np.int64(f > t2)
-                eo0, eo1, eo2 = np.int64(o > t0), np.int64(o > t1), np.int64(o > t2)
-            else:
-                ef0, ef1, ef2 = np.int64(f >= t0), np.int64(f >= t1), np.int64(f >= t2)
-                eo0, eo1, eo2 = np.int64(o >= t0), np.int64(o >= t1), np.int64(o >= t2)
+            ef0, ef1, ef2 = _events(f, t0, t1, t2, strict)
+            eo0, eo1, eo2 = _events(o, t0, t1, t2, strict)
             keep = -np.int64(ok)  # all bits set where valid, none where missing
             a = ((ef0 << w0) + (ef1 << w1) + (ef2 << w2)) & keep
             b = ((eo0 << w0) + (eo1 << w1) + (eo2 << w2)) & keep

@@ -154,16 +154,17 @@ def test_track_pair_shares_the_memo_of_the_motion(tracks):
     missing = np.isnan(z)
     for i, (a, b) in enumerate(frame_pairs(z, 2, tf.output_range)):
         mask = feature_mask(missing[i], missing[i + 1], 25)
-        track_pair(a.copy(), b.copy(), mask, moments=True, **TRACK_DEFAULTS)
+        track_pair(a.copy(), b.copy(), mask, moments=True, **_track_defaults())
     assert tracks.info()[:2] == (2, 2)  # the same keys from copies of the images
 
 
-TRACK_DEFAULTS = dict(
-    max_corners=1000,
-    quality_level=0.01,
-    min_distance=10.0,
-    block_size=5,
-    win_size=50,
-    max_level=3,
-    fb_threshold=None,
-)
+def _track_defaults() -> dict:
+    """The tracking options of ``lucas_kanade`` at their defaults (as the motion passes them)."""
+    import inspect
+
+    from xnowcast.motion.lucas_kanade import lucas_kanade
+
+    names = ("max_corners", "quality_level", "min_distance", "block_size", "win_size")
+    names += ("max_level", "fb_threshold")
+    params = inspect.signature(lucas_kanade).parameters
+    return {name: params[name].default for name in names}

@@ -536,7 +536,12 @@ def _cmd_downscale(args: argparse.Namespace) -> int:
     coarse = _open_coarse(args)
     with _reading({args.input: coarse}):
         fine = downscale(
-            coarse, args.model, args.scale, batch_size=args.batch_size, device=args.device
+            coarse,
+            args.model,
+            args.scale,
+            batch_size=args.batch_size,
+            device=args.device,
+            self_ensemble=args.self_ensemble,
         )
     save_forecast(
         fine, args.out, overwrite=args.overwrite, inputs=_inputs(args), zarr_format=args.zarr_format
@@ -834,6 +839,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output path ending in .zarr or .nc")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--batch-size", type=int, default=8, help="frames per network call")
+    p.add_argument(
+        "--self-ensemble",
+        action="store_true",
+        help="average the network over the 8 flips and quarter turns of the grid (8x the cost; "
+        "networks only)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     _add_zarr_format(p)
     p.set_defaults(func=_cmd_downscale)

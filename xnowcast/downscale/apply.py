@@ -9,12 +9,19 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xnowcast.checks import positive_int
+from xnowcast.checks import boolean, positive_int
 from xnowcast.conventions import as_dataarray
 from xnowcast.downscale.grid import label_fine, spatial_dims
 from xnowcast.downscale.interpolation import BASELINES, interpolate
 
-__all__ = ["Downscaler", "downscale", "load_downscaler"]
+__all__ = ["SYMMETRIES", "Downscaler", "downscale", "load_downscaler"]
+
+#: The eight symmetries of the square (the dihedral group D4) that self-ensembling
+#: averages over: ``(quarter turns, flip)``, a flip of ``x`` first, then ``k``
+#: counter-clockwise quarter turns of ``(y, x)``. The first is the identity.
+SYMMETRIES: tuple[tuple[int, bool], ...] = tuple(
+    (k, flip) for flip in (False, True) for k in range(4)
+)
 
 
 class Downscaler:
@@ -83,11 +90,25 @@ class Downscaler:
         *,
         batch_size: int = 8,
         device: str = "auto",
+        self_ensemble: bool = False,
     ) -> np.ndarray:
         """Fine frames ``(B, H, W)`` from coarse ``(B, n_in, h, w)`` (physical units).
 
         ``static`` is ``(n_static, H, W)`` normalised, on the output grid.
-        Missing coarse cells give missing fine cells.
+        Missing coarse cells give missing fine cells. With ``self_ensemble``
+        the network runs on the 8 flips and quarter turns of the frames and
+        static fields (:data:`SYMMETRIES`), each output is turned back and the
+        8 fine fields (in physical units) are averaged: 8 times the network's cost.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from xnowcast.downscale import build_network
+        >>> sr = Downscaler(build_network("resnet-spc", 2, filters=4, blocks=1),
+        ...                 name="resnet-spc", scale=2, n_in=1, transform="log")
+        >>> frames = np.ones((3, 1, 5, 7), np.float32)
+        >>> sr.predict(frames).shape, sr.predict(frames, self_ensemble=True).shape
+        ((3, 10, 14), (3, 10, 14))
         """
         import torch
 
@@ -96,6 +117,7 @@ class Downscaler:
         x = np.asarray(frames, dtype=np.float32)
         if x.ndim != 4 or x.shape[1] != self.n_in:
             raise ValueError(f"expected frames (batch, n_in={self.n_in}, y, x), got {x.shape}")
+        turns = SYMMETRIES if boolean(self_ensemble, "self_ensemble") else SYMMETRIES[:1]
         dev = resolve_device(device)
         net = self.net.to(dev)
         fill = float(np.asarray(self.transform.forward(np.zeros(1, np.float32)))[0])
@@ -107,13 +129,32 @@ class Downscaler:
             for i in range(0, len(xt), batch_size):
                 chunk = torch.from_numpy(xt[i : i + batch_size]).to(dev)
                 s = None if st is None else st[None].expand(len(chunk), -1, -1, -1).to(dev)
-                outs.append(net(chunk, s)[:, 0].float().cpu().numpy())
-        out_t = np.concatenate(outs) if outs else np.zeros((0,), np.float32)
-        lo, hi = self.transform.output_range
-        out = np.asarray(self.transform.inverse(np.clip(out_t, lo, hi)), dtype=np.float32)
+                total = np.zeros((len(chunk), *(n * self.scale for n in x.shape[-2:])), np.float32)
+                for k, flip in turns:
+                    fine = net(_turn(chunk, k, flip), None if s is None else _turn(s, k, flip))
+                    total += self._physical(_unturn(fine[:, 0], k, flip).float().cpu().numpy())
+                outs.append(total / len(turns))
+        out = np.concatenate(outs) if outs else np.zeros((0,), np.float32)
         hole = np.repeat(np.repeat(np.isnan(x[:, -1]), self.scale, -2), self.scale, -1)
         out[hole] = np.nan
         return out
+
+    def _physical(self, out_t: np.ndarray) -> np.ndarray:
+        """Network output (transformed) clipped to the transform's range, in physical units."""
+        lo, hi = self.transform.output_range
+        return np.asarray(self.transform.inverse(np.clip(out_t, lo, hi)), dtype=np.float32)
+
+
+def _turn(t: Any, k: int, flip: bool) -> Any:
+    """Tensor ``t`` with its last two axes (y, x) flipped along x if ``flip``, then turned ``k`` times."""
+    t = t.flip(-1) if flip else t
+    return t.rot90(k, (-2, -1)) if k else t
+
+
+def _unturn(t: Any, k: int, flip: bool) -> Any:
+    """The inverse of :func:`_turn`."""
+    t = t.rot90(-k, (-2, -1)) if k else t
+    return t.flip(-1) if flip else t
 
 
 def load_downscaler(path: str | os.PathLike) -> Downscaler:
@@ -266,6 +307,7 @@ def downscale(
     var: str | None = None,
     batch_size: int = 8,
     device: str = "auto",
+    self_ensemble: bool = False,
 ) -> xr.DataArray:
     """Bring a coarse cube or forecast onto a grid ``scale`` times finer.
 
@@ -290,6 +332,13 @@ def downscale(
         Frames per network call.
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    self_ensemble : bool
+        Geometric self-ensembling (as EDSR+ and RCAN+): the network runs on
+        the 8 flips and quarter turns of each coarse frame (and of the static
+        predictors), every output is turned back onto the grid and the 8 fine
+        fields are averaged in physical units, at 8 times the network's cost.
+        Recorded in ``downscaling_params``. Networks only: the interpolation
+        baselines are exactly symmetric, so it is refused for them.
 
     Returns
     -------
@@ -316,9 +365,20 @@ def downscale(
     >>> fine = downscale(low, "bicubic", 4)
     >>> fine.shape, bool((fine.x.values == high.x.values).all())
     ((2, 32, 32), True)
+    >>> downscale(low, "bicubic", 4, self_ensemble=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: self_ensemble=True would change nothing for model='bicubic': interpolation baselines give the same field for every flip and quarter turn of the grid; drop self_ensemble, or use a trained network
     """
     da = as_dataarray(cube, var)
     method, factor = _resolve_model(model, scale)
+    ensemble = boolean(self_ensemble, "self_ensemble")
+    if ensemble and isinstance(method, str):
+        raise ValueError(
+            f"self_ensemble=True would change nothing for model={method!r}: interpolation "
+            "baselines give the same field for every flip and quarter turn of the grid; "
+            "drop self_ensemble, or use a trained network"
+        )
     y, x = spatial_dims(da)
     order = [d for d in da.dims if d not in (y, x)] + [y, x]
     da = da.transpose(*order)
@@ -343,12 +403,14 @@ def downscale(
             full = (da.sizes[y] * factor, da.sizes[x] * factor)
             pad = [(0, 0), (0, full[0] - st.shape[1]), (0, full[1] - st.shape[2])]
             st = np.pad(st[:, : full[0], : full[1]], pad, mode="edge")
-        params = method.get_params()
+        params = method.get_params() | ({"self_ensemble": True} if ensemble else {})
 
         def run(values: np.ndarray) -> np.ndarray:
             values = np.asarray(values, np.float32)
             frames = _frames(values, method.n_in)
-            fine = method.predict(frames, st, batch_size=batch_size, device=device)
+            fine = method.predict(
+                frames, st, batch_size=batch_size, device=device, self_ensemble=ensemble
+            )
             return fine.reshape(*values.shape[:-2], *fine.shape[-2:])
 
     n_in = 1 if isinstance(method, str) else method.n_in

@@ -41,15 +41,17 @@ class Symmetric(torch.nn.Module):
         return out if static is None else out + 0.3 * static[:, :1]
 
 
-def _random_network(scale: int = 3, n_in: int = 2, n_static: int = 1) -> Downscaler:
+def _random_network(
+    scale: int = 3, n_in: int = 2, n_static: int = 1, arch: str = "resnet-rc"
+) -> Downscaler:
     """An untrained network whose last layer is random (not zero, so not bicubic)."""
     torch.manual_seed(0)
-    net = build_network("resnet-rc", scale, n_in=n_in, n_static=n_static, filters=4, blocks=1)
+    net = build_network(arch, scale, n_in=n_in, n_static=n_static, filters=4, blocks=1)
     torch.nn.init.normal_(net.tail[-1].weight, std=0.3)
     names = ["elevation"] if n_static else []
     return Downscaler(
         net,
-        name="resnet-rc",
+        name=arch,
         scale=scale,
         n_in=n_in,
         transform="log",
@@ -104,8 +106,9 @@ def test_an_equivariant_network_is_unchanged_by_self_ensembling():
     assert np.isfinite(plain.values).sum() > 200
 
 
-def test_self_ensemble_is_the_mean_of_the_eight_turned_runs():
-    sr = _random_network()
+@pytest.mark.parametrize("arch", ["resnet-rc", "rec-convnet-spc"])
+def test_self_ensemble_is_the_mean_of_the_eight_turned_runs(arch):
+    sr = _random_network(arch=arch)
     rng = np.random.default_rng(2)
     frames = rng.gamma(0.6, 2.0, (3, 2, 5, 7)).astype(np.float32)
     frames[0, -1, 2, 3] = np.nan

@@ -34,9 +34,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from xnowcast.checks import integer, positive_int, real
+from xnowcast.checks import choice, integer, positive_int, real
 
 __all__ = [
+    "LAG2_ADJUSTMENTS",
     "BandpassFilters",
     "ar2_parameters",
     "ar_lead_coefficients",
@@ -44,6 +45,7 @@ __all__ = [
     "decompose",
     "lead_filters",
     "level_correlations",
+    "real_roots_lag2",
     "recompose",
     "rfft2",
     "spectral_correlations",
@@ -266,13 +268,47 @@ def spectral_correlations(
     return np.where(norm > 0, np.clip(corr, -1.0, 1.0), 0.0)
 
 
-def ar2_parameters(gamma1: np.ndarray, gamma2: np.ndarray) -> np.ndarray:
+#: Valid values of ``lag2`` in :func:`ar2_parameters` (the first is the default).
+LAG2_ADJUSTMENTS = ("stationary", "real-roots")
+
+
+def real_roots_lag2(gamma1: np.ndarray) -> np.ndarray:
+    """The smallest lag-2 correlation whose Yule-Walker AR(2) has real characteristic roots.
+
+    ``1 - 2 (1 - g1^2) / (1 + sqrt(1 - g1^2))``, which is pysteps'
+    ``adjust_lag2_corrcoef2`` bound ``(3 g1^2 - 2 + 2 (1 - g1^2)^1.5) / g1^2``
+    written without the division by ``g1^2`` (0 at ``g1 = 0``). Below it
+    ``phi1^2 + 4 phi2 < 0``: the level's AR(2) oscillates, and near the
+    edge of the stationary region (``g2 -> 2 g1^2 - 1``, ``phi2 -> -1``) the
+    innovation that keeps its variance vanishes.
+
+    Examples
+    --------
+    >>> real_roots_lag2(np.array([0.0, 0.5, 0.9])).round(4).tolist()
+    [0.0, 0.1962, 0.7354]
+    """
+    g1sq = np.asarray(gamma1, np.float64) ** 2
+    rest = np.maximum(1.0 - g1sq, 0.0)
+    return 1.0 - 2.0 * rest / (1.0 + np.sqrt(rest))
+
+
+def ar2_parameters(gamma1: np.ndarray, gamma2: np.ndarray, lag2: str = "stationary") -> np.ndarray:
     """AR(2) coefficients ``(phi1, phi2)`` per level from lag-1 and lag-2 correlations.
 
     Yule-Walker: ``phi1 = g1 (1 - g2) / (1 - g1^2)``, ``phi2 = (g2 - g1^2) / (1 - g1^2)``.
     Correlations are first moved into the stationary region (``|g1| < 1``,
     ``2 g1^2 - 1 < g2 < 1``), so that the forecast of every level decays
     instead of growing.
+
+    Parameters
+    ----------
+    gamma1, gamma2 : (n_levels,) arrays
+        Lag-1 and lag-2 correlations per level.
+    lag2 : {"stationary", "real-roots"}
+        ``"stationary"`` (default, the deterministic cascade's): ``g2`` is
+        moved only as far as stationarity needs. ``"real-roots"``: ``g2`` is
+        first raised to :func:`real_roots_lag2` of ``g1`` (pysteps STEPS'
+        ``adjust_lag2_corrcoef2``), so no level oscillates.
 
     Returns
     -------
@@ -282,9 +318,14 @@ def ar2_parameters(gamma1: np.ndarray, gamma2: np.ndarray) -> np.ndarray:
     --------
     >>> ar2_parameters(np.array([0.9]), np.array([0.81])).round(6).tolist()   # an AR(1)
     [[0.9, 0.0]]
+    >>> ar2_parameters(np.array([0.9]), np.array([0.63]), lag2="real-roots").round(3).tolist()
+    [[1.254, -0.393]]
     """
+    lag2 = choice(lag2, "lag2", LAG2_ADJUSTMENTS)
     g1 = np.clip(np.asarray(gamma1, np.float64), -0.999, 0.999)
     g2 = np.asarray(gamma2, np.float64)
+    if lag2 == "real-roots":
+        g2 = np.maximum(g2, real_roots_lag2(g1))
     g2 = np.clip(g2, 2 * g1**2 - 1 + 1e-6, 0.999)
     phi1 = g1 * (1 - g2) / (1 - g1**2)
     phi2 = (g2 - g1**2) / (1 - g1**2)

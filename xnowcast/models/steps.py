@@ -9,7 +9,9 @@ motion and cascade as the deterministic forecast
    one along the motion (the Lagrangian frame), are split into ``n_levels``
    scales (:mod:`xnowcast.cascade`); each level is standardised by the last
    frame's standard deviation of that level, and gets AR(2) (or AR(1))
-   parameters from its lag-1 and lag-2 correlations;
+   parameters from its lag-1 and lag-2 correlations, the lag-2 one raised
+   where needed so that the AR(2) has real roots (``lag2_adjust``, as
+   pysteps);
 2. per lead time, each level evolves as
    ``x_t = phi1 x_{t-1} + phi2 x_{t-2} + sigma * e_t``, where ``e_t`` is the
    same level of spatially correlated noise (:mod:`xnowcast.noise`, its
@@ -48,7 +50,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from xnowcast.cascade import BandpassFilters, bandpass_filters
+from xnowcast.cascade import (
+    LAG2_ADJUSTMENTS,
+    BandpassFilters,
+    ar2_parameters,
+    bandpass_filters,
+    spectral_correlations,
+)
 from xnowcast.checks import choice, integer, real
 from xnowcast.extrapolation.cascade import ar_parameters, check_cascade_options
 from xnowcast.models.interface import NowcastModel
@@ -306,6 +314,16 @@ class Steps(NowcastModel):
         Cascade levels (pysteps STEPS uses 6 to 8).
     ar_order : {1, 2}
         Order of each level's autoregressive process.
+    lag2_adjust : {"real-roots", "stationary"}
+        How an AR(2) level's lag-2 correlation ``g2`` is bounded before the
+        Yule-Walker estimate (:func:`xnowcast.cascade.ar2_parameters`).
+        ``"real-roots"`` (default, pysteps STEPS' ``adjust_lag2_corrcoef2``):
+        ``g2`` is raised to the smallest value whose AR(2) has real roots
+        (:func:`xnowcast.cascade.real_roots_lag2`), so no level oscillates
+        and every level gets noise. ``"stationary"`` (the deterministic
+        cascade's): only as far as stationarity needs; where the large
+        scales' ``g2`` is far below ``g1**2`` this gives ``phi2`` near -1 and
+        almost no noise on them, and the members spread too little.
     noise : {"nonparametric", "parametric", "local"}
         The noise filter (:mod:`xnowcast.noise`), estimated from the last
         frames in the Lagrangian frame.
@@ -371,6 +389,7 @@ class Steps(NowcastModel):
         seed: int = 0,
         n_levels: int = 6,
         ar_order: int = 2,
+        lag2_adjust: str = "real-roots",
         noise: str = "nonparametric",
         noise_kwargs: dict[str, Any] | None = None,
         matching: str | float = "cdf",
@@ -398,6 +417,7 @@ class Steps(NowcastModel):
         cascade = check_cascade_options(n_levels, ar_order, matching)
         self.n_levels, self.ar_order = int(cascade["n_levels"]), int(cascade["ar_order"])
         self.matching = cascade["matching"]
+        self.lag2_adjust = choice(lag2_adjust, "lag2_adjust", LAG2_ADJUSTMENTS)
         self.noise, self.noise_kwargs = check_noise_options(noise, noise_kwargs)
         self.mask = choice(mask, "mask", MASKS)
         self.mask_kwargs = _options(mask_kwargs, MASK_DEFAULTS, "mask_kwargs", "mask")
@@ -439,6 +459,7 @@ class Steps(NowcastModel):
             "seed": self.seed,
             "n_levels": self.n_levels,
             "ar_order": self.ar_order,
+            "lag2_adjust": self.lag2_adjust,
             "noise": self.noise,
             "noise_kwargs": copy.deepcopy(self.noise_kwargs),
             "matching": self.matching,
@@ -585,7 +606,7 @@ class Steps(NowcastModel):
         spectra = np.fft.rfft2(fields)
         # each field filled on its own, as pysteps: filling all where any is missing would put
         # one sharp edge into every field and raise the correlations of the small scales
-        phi = ar_parameters(spectra, filters, self.ar_order)
+        phi = self._ar_parameters(spectra, filters)
         n = shape[0] * shape[1]
         last = spectra[-1].astype(np.complex128).ravel()
         sigma = np.sqrt(filters.power @ (last.real**2 + last.imag**2)) / n
@@ -617,6 +638,15 @@ class Steps(NowcastModel):
             # 4th pixel); a member moves their starts by its motion perturbation
             trajectories=coarse_trajectories(flow, self.n_out, True, 4),
         )
+
+    def _ar_parameters(self, spectra: np.ndarray, filters: BandpassFilters) -> np.ndarray:
+        """``(n_levels, 2)`` AR parameters of the aligned spectra (oldest first), ``lag2_adjust``."""
+        if self.ar_order == 1 or self.lag2_adjust == "stationary":
+            return ar_parameters(spectra, filters, self.ar_order)  # the deterministic cascade's
+        spectra = np.asarray(spectra, np.complex128)
+        gamma1 = spectral_correlations(spectra[-1], spectra[-2], filters)
+        gamma2 = spectral_correlations(spectra[-1], spectra[-3], filters)
+        return ar2_parameters(gamma1, gamma2, lag2=self.lag2_adjust)
 
     def member(
         self,

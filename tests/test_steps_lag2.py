@@ -1,0 +1,88 @@
+"""The lag-2 adjustment of the steps ensemble's AR(2) levels (``lag2_adjust``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from xnowcast.cascade import ar2_parameters, real_roots_lag2
+from xnowcast.models import get_model
+from xnowcast.models.steps import innovation_std
+
+pytest.importorskip("cv2")
+
+LINEAR = {"name": "scale", "vmin": -10.0, "vmax": 10.0}
+PLAIN = dict(matching="none", mask="none", transform=LINEAR, n_levels=5, motion_perturbation="none")
+
+
+def test_real_roots_bound_is_pysteps_and_leaves_no_oscillating_level():
+    autoregression = pytest.importorskip("pysteps.timeseries.autoregression")
+    g1 = np.linspace(-0.99, 0.99, 41)
+    g1 = g1[np.abs(g1) > 0.02]  # pysteps divides by g1**2
+    low = 2 * g1**2 - 1 + 1e-3  # just inside the stationary region: far below the bound
+    expected = np.array([autoregression.adjust_lag2_corrcoef2(a, b) for a, b in zip(g1, low)])
+    np.testing.assert_allclose(real_roots_lag2(g1), expected, atol=1e-12)
+    phi = ar2_parameters(g1, low, lag2="real-roots")
+    np.testing.assert_allclose(phi[:, 0] ** 2 + 4 * phi[:, 1], 0.0, atol=1e-9)  # double root
+    stationary = ar2_parameters(g1, low)
+    assert (phi[:, 0] ** 2 + 4 * phi[:, 1] < -0.01).sum() == 0
+    assert (stationary[:, 0] ** 2 + 4 * stationary[:, 1] < -0.01).all()  # complex roots
+    # lag-2 correlations at or above the bound are left as they are, and so is the default
+    high = np.minimum(real_roots_lag2(g1) + 0.005, 0.998)
+    np.testing.assert_array_equal(
+        ar2_parameters(g1, high, lag2="real-roots"), ar2_parameters(g1, high)
+    )
+    np.testing.assert_array_equal(ar2_parameters(g1, low, lag2="stationary"), stationary)
+    with pytest.raises(ValueError, match="lag2 must be one of"):
+        ar2_parameters(g1, low, lag2="oscillating")
+
+
+def _jumpy_frames(size=64, seed=0):
+    """The last two frames nearly equal, the one before unrelated: lag-1 correlations near 1,
+    lag-2 near 0 (far below ``g1**2``), the case where the stationary bound oscillates."""
+    rng = np.random.default_rng(seed)
+    k = np.hypot(np.fft.fftfreq(size)[:, None], np.fft.rfftfreq(size)[None, :])
+    k[0, 0] = 1.0
+
+    def red():
+        return np.fft.irfft2(np.fft.rfft2(rng.normal(size=(size, size))) * k**-1.5, s=(size, size))
+
+    last = red()
+    frames = np.stack([red(), red(), last + 0.2 * red(), last])
+    return (3 * frames / frames.std()).astype(np.float32)
+
+
+def _still(model, monkeypatch):
+    monkeypatch.setattr(
+        model._motion, "motion", lambda frames: np.zeros((2, *frames.shape[1:]), "float32")
+    )
+    return model
+
+
+def test_default_real_roots_give_every_level_noise_and_the_members_spread(monkeypatch):
+    frames = _jumpy_frames()
+    opts = dict(members=8, seed=0, n_in=4, n_out=6, **PLAIN)
+    default = _still(get_model("steps", **opts), monkeypatch)
+    assert (
+        default.lag2_adjust == "real-roots" and default.get_params()["lag2_adjust"] == "real-roots"
+    )
+    old = _still(get_model("steps", lag2_adjust="stationary", **opts), monkeypatch)
+    phi_new = default.prepare(frames).phi.astype(np.float64)
+    phi_old = old.prepare(frames).phi.astype(np.float64)
+    assert (phi_new[:, 0] ** 2 + 4 * phi_new[:, 1] > -1e-4).all(), phi_new
+    assert (phi_old[:, 1] < -0.9).any(), phi_old  # the stationary edge: phi2 near -1
+    assert innovation_std(phi_old).min() < 0.1 < innovation_std(phi_new).min()
+    spread_new = default.predict(frames[None])[0].std(axis=0).mean(axis=(1, 2))
+    spread_old = old.predict(frames[None])[0].std(axis=0).mean(axis=(1, 2))
+    assert (spread_new > 1.2 * spread_old).all(), (spread_new, spread_old)
+
+
+def test_lag2_adjust_is_checked_and_ar1_ignores_it():
+    with pytest.raises(ValueError, match="lag2_adjust must be one of"):
+        get_model("steps", lag2_adjust="complex")
+    frames = _jumpy_frames(size=32)
+    a = get_model("steps", members=1, n_in=4, n_out=1, ar_order=1, **PLAIN)
+    b = get_model(
+        "steps", members=1, n_in=4, n_out=1, ar_order=1, lag2_adjust="stationary", **PLAIN
+    )
+    np.testing.assert_array_equal(a.prepare(frames).phi, b.prepare(frames).phi)

@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xnowcast.cascade import ar2_parameters, real_roots_lag2
+from xnowcast.cascade import (
+    ar2_parameters,
+    ar_lead_coefficients,
+    bandpass_filters,
+    lead_filters,
+    real_roots_lag2,
+)
 from xnowcast.models import get_model
 from xnowcast.models.steps import innovation_std
+from xnowcast.transforms import get_transform
 
 pytest.importorskip("cv2")
 
@@ -86,3 +93,34 @@ def test_lag2_adjust_is_checked_and_ar1_ignores_it():
         "steps", members=1, n_in=4, n_out=1, ar_order=1, lag2_adjust="stationary", **PLAIN
     )
     np.testing.assert_array_equal(a.prepare(frames).phi, b.prepare(frames).phi)
+
+
+def test_default_ensemble_mean_approaches_the_ar_forecast_with_its_own_parameters(monkeypatch):
+    # a synthetic AR(1) in time, whose noisy lag-2 estimates fall below the real-roots bound on
+    # some levels: the mean of the members is the cascade forecast with the adjusted parameters
+    rng = np.random.default_rng(4)
+    k = np.hypot(np.fft.fftfreq(48)[:, None], np.fft.rfftfreq(48)[None, :])
+    k[0, 0] = 1.0
+    red = [np.fft.irfft2(np.fft.rfft2(rng.normal(size=(48, 48))) * k**-1.2, s=(48, 48))]
+    for _ in range(3):
+        red.append(
+            0.8 * red[-1]
+            + 0.6 * np.fft.irfft2(np.fft.rfft2(rng.normal(size=(48, 48))) * k**-1.2, s=(48, 48))
+        )
+    frames = (3 * np.stack(red) / np.std(red)).astype(np.float32)
+    model = _still(get_model("steps", members=32, n_in=4, n_out=4, **PLAIN), monkeypatch)
+    ens = model.predict(frames[None])[0]
+    prepared = model.prepare(frames)
+    filters = bandpass_filters((48, 48), 5)
+    tf = get_transform(LINEAR)
+    z = np.fft.rfft2(tf.forward(frames[-2:]))
+    a, b = lead_filters(filters, ar_lead_coefficients(prepared.phi, 4))
+    own = tf.inverse(np.fft.irfft2(a * z[1] + b * z[0], s=(48, 48)).astype(np.float32))
+    stationary = _still(
+        get_model("steps", members=1, n_in=4, n_out=4, lag2_adjust="stationary", **PLAIN),
+        monkeypatch,
+    ).prepare(frames)
+    assert not np.allclose(stationary.phi, prepared.phi, atol=1e-3)  # the bound is active
+    member_error = np.sqrt(((ens - own) ** 2).mean())
+    mean_error = np.sqrt(((ens.mean(axis=0) - own) ** 2).mean())
+    assert mean_error < 0.3 * member_error  # 1 / sqrt(32) = 0.18 for independent members

@@ -9,23 +9,26 @@ cv2 = pytest.importorskip("cv2")
 pytest.importorskip("numba")
 
 from xnowcast.motion import lucas_kanade  # noqa: E402
-from xnowcast.motion.kernels import heavy_tail_rows, node_planes, window_moments  # noqa: E402
+from xnowcast.motion.kernels import heavy_tail_sums, node_planes, window_moments  # noqa: E402
 
 
-def test_heavy_tail_rows_same_bits_as_numpy():
+@pytest.mark.parametrize("k", [12, 3])
+def test_heavy_tail_sums_equal_the_kernel_times_the_features(k):
+    """The fused pass equals the kernel array times the features (numpy), to rounding."""
     rng = np.random.default_rng(0)
-    dy2, dx2 = rng.random((7, 33)) * 40, rng.random((11, 33)) * 40
-    expected = 1.0 / ((dy2[:, None, :] + dx2[None, :, :]) + 1.0) ** 2
-    np.testing.assert_array_equal(heavy_tail_rows(dy2, dx2), expected)
-    out = np.empty((7, 11, 33))
-    assert heavy_tail_rows(dy2, dx2, out) is out
+    dy2, dx2 = rng.random((7, 1033)) * 40, rng.random((11, 1033)) * 40
+    features = rng.normal(size=(k, 1033))
+    kernel = 1.0 / ((dy2[:, None, :] + dx2[None, :, :]) + 1.0) ** 2
+    sums = heavy_tail_sums(dy2, dx2, features)
+    assert sums.shape == (7, 11, k)
+    np.testing.assert_allclose(sums, kernel @ features.T, rtol=1e-12, atol=1e-12)
 
 
-def test_heavy_tail_rows_rejects_bad_shapes():
+def test_heavy_tail_sums_rejects_bad_shapes():
     with pytest.raises(ValueError, match="one column per point"):
-        heavy_tail_rows(np.zeros((2, 3)), np.zeros((4, 5)))
-    with pytest.raises(ValueError, match="out must be"):
-        heavy_tail_rows(np.zeros((2, 3)), np.zeros((4, 3)), np.empty((2, 4, 3), np.float32))
+        heavy_tail_sums(np.zeros((2, 3)), np.zeros((4, 5)), np.zeros((12, 3)))
+    with pytest.raises(ValueError, match="k <= 12"):
+        heavy_tail_sums(np.zeros((2, 3)), np.zeros((4, 3)), np.zeros((13, 3)))
 
 
 def _moment_sums(rng, ny, nx, n=40):

@@ -78,7 +78,7 @@ from xnowcast.motion.common import (
     finish_flow,
     frame_pairs,
 )
-from xnowcast.motion.kernels import heavy_tail_rows, node_planes, window_moments
+from xnowcast.motion.kernels import heavy_tail_sums, node_planes, window_moments
 from xnowcast.motion.memo import ArrayMemo, digest
 from xnowcast.optional import import_optional
 
@@ -428,12 +428,7 @@ def _regression(p, v, w, gx, gy, sigma: float, fit: str, prior: float) -> np.nda
     inv_s2 = 1.0 / sigma**2
     dx2 = (nx_[:, None] - px[None, :]) ** 2 * inv_s2  # (gx, n)
     dy2 = (ny_[:, None] - py[None, :]) ** 2 * inv_s2  # (gy, n)
-    sums = np.empty((len(gy), len(gx), features.shape[1]))
-    rows = max(1, 2**21 // max(1, len(gx) * len(p)))  # about 16 MiB of kernel at a time
-    buffer = np.empty((min(rows, len(gy)), len(gx), len(p)))
-    for r in range(0, len(gy), rows):
-        kernel = buffer[: len(dy2[r : r + rows])]  # (rows, gx, n): _heavy_tail's bits
-        sums[r : r + rows] = heavy_tail_rows(dy2[r : r + rows], dx2, kernel) @ features
+    sums = heavy_tail_sums(dy2, dx2, features.T)  # (gy, gx, features)
     if fit == "constant":
         return np.moveaxis(sums[..., 1:] / sums[..., :1], -1, 0).astype(np.float32)
     weight, targets = 0.0, None

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_optical_flow.py            # every complete 12 -> 24 window
     python benchmarks/bench_optical_flow.py --every 4  # every 4th window (quicker)
+    python benchmarks/bench_optical_flow.py --held-out # the events the defaults never saw
 
 For every complete window (12 input frames, 24 observed lead times) of the
 MeteoSwiss, KNMI and BOM cubes (cropped to at most 700 x 700), this runs, one
@@ -34,8 +35,21 @@ is NaN there (advected in from outside the domain) counts as 0 mm/h, so that
 every method is scored on the same pixels.
 
 BOM files hold accumulations (kg m-2 per 6 min); they are converted to mm/h
-(x 10). Needs ``pysteps`` (``pip install -e '.[bench]'``) and matplotlib for
-the plot. Prints the tables and writes them, with a skill-vs-lead plot, into
+(x 10).
+
+``--held-out`` runs the same comparison on two events of ``../shared/data/formats``
+that no default was tuned on, read from their raw files with
+:func:`xnowcast.open_archive`: NOAA MRMS 2019-06-10 (GRIB2, 2 min, 36 frames; the
+700 x 700 crop of the CONUS grid around the largest rain area) and the OPERA
+composite of 2018-08-24 (ODIM HDF5, 15 min, 24 frames; likewise). They are too
+short for 12 -> 24 windows: the methods get the last 6 frames of MRMS (the default
+tracks the 5 frame pairs of the last 10 minutes; pysteps, as in its examples, the
+last 3 frames) and the last 4 of OPERA (2 pairs each), and forecast 24 (MRMS,
+48 min) and 12 (OPERA, 3 hours) lead times. The tables go into their own docs
+section, ``bench_optical_flow_heldout``, and plot, ``docs/img/optical-flow-heldout.png``.
+
+Needs ``pysteps`` (``pip install -e '.[bench]'``) and matplotlib for the plot.
+Prints the tables and writes them, with a skill-vs-lead plot, into
 ``docs/optical-flow.md`` and ``docs/img/optical-flow-skill.png``.
 """
 
@@ -68,6 +82,13 @@ DOC = ROOT / "docs" / "optical-flow.md"
 PLOT = ROOT / "docs" / "img" / "optical-flow-skill.png"
 
 N_IN, N_OUT, CROP = 12, 24, 700
+FORMATS = ROOT.parent / "shared" / "data" / "formats"
+#: Events of the raw formats, never used to tune a default: files, crop corner (y, x)
+#: around the largest rain area of the middle frame, input frames, lead times.
+HELD_OUT = {
+    "mrms": ("mrms/2019/06/10/*.grib2", (700, 4200), 6, 24),
+    "opera": ("OPERA/20180824/*.hdf", (1050, 700), 4, 12),
+}
 THRESHOLDS = (0.1, 1.0, 5.0)
 SCALES = (1, 4, 16, 32)
 FSS_SCALE = 16  # the scale of the summary tables and targets
@@ -88,8 +109,18 @@ XNOWCAST = [
 LABELS = [DEFAULT, ADVECTION, PERSISTENCE, PS_LK, PS_SPROG]
 
 
+def windows_of(name: str) -> tuple[int, int]:
+    """Input frames and lead times of a dataset's windows."""
+    return HELD_OUT[name][2:] if name in HELD_OUT else (N_IN, N_OUT)
+
+
 def load(name: str) -> xr.DataArray:
     """One shared cube in mm/h, cropped to at most CROP x CROP, in memory."""
+    if name in HELD_OUT:
+        files, (y0, x0), _, _ = HELD_OUT[name]
+        cube = xnowcast.open_archive(str(FORMATS / files))
+        crop = {"y": slice(y0, y0 + CROP), "x": slice(x0, x0 + CROP)}
+        return cube.isel(crop).astype("float32").load()
     if name == "mch":
         cube = xr.open_dataset(RADAR / "mch-20150515.nc")["precip_intensity"]
     elif name == "knmi":
@@ -99,12 +130,14 @@ def load(name: str) -> xr.DataArray:
         step_h = pd.Timedelta(np.diff(acc.time.values).min()).total_seconds() / 3600
         cube = (acc / step_h).assign_attrs(acc.attrs, units="mm h-1", standard_name="rainfall_rate")
     else:
-        raise ValueError(f"unknown dataset {name!r}; valid: mch, knmi, bom")
+        raise ValueError(f"unknown dataset {name!r}; valid: mch, knmi, bom, {', '.join(HELD_OUT)}")
     cube = cube.isel(y=slice(0, CROP), x=slice(0, CROP)).astype("float32").load()
     return cube
 
 
-def pysteps_forecasts(frames: np.ndarray) -> dict[str, tuple[np.ndarray, float, float]]:
+def pysteps_forecasts(
+    frames: np.ndarray, n_out: int = N_OUT
+) -> dict[str, tuple[np.ndarray, float, float]]:
     """LK + extrapolation and S-PROG of one window: ``{label: (forecast, cpu s, wall s)}``."""
     from pysteps import motion, nowcasts
     from pysteps.utils import transformation
@@ -118,7 +151,7 @@ def pysteps_forecasts(frames: np.ndarray) -> dict[str, tuple[np.ndarray, float, 
     motion_cpu, motion_wall = time.process_time() - cpu, time.perf_counter() - wall
     out = {}
     cpu, wall = time.process_time(), time.perf_counter()
-    fc = nowcasts.get_method("extrapolation")(frames[-1].astype("float64"), velocity, N_OUT)
+    fc = nowcasts.get_method("extrapolation")(frames[-1].astype("float64"), velocity, n_out)
     out[PS_LK] = (
         fc,
         time.process_time() - cpu + motion_cpu,
@@ -129,7 +162,7 @@ def pysteps_forecasts(frames: np.ndarray) -> dict[str, tuple[np.ndarray, float, 
         fc = nowcasts.get_method("sprog")(
             db,
             velocity,
-            N_OUT,
+            n_out,
             precip_thr=-10.0,
             n_cascade_levels=8,
             ar_order=2,
@@ -160,7 +193,9 @@ def timed(run) -> tuple[np.ndarray, float, float]:
     return fc, time.process_time() - cpu, time.perf_counter() - wall
 
 
-def window_forecasts(cube, init, inputs, model) -> dict[str, tuple[np.ndarray, float, float]]:
+def window_forecasts(
+    cube, init, inputs, model, n_out
+) -> dict[str, tuple[np.ndarray, float, float]]:
     runs = {
         lab: timed(
             lambda m=m, p=p: (
@@ -168,15 +203,15 @@ def window_forecasts(cube, init, inputs, model) -> dict[str, tuple[np.ndarray, f
                     cube,
                     model=m,
                     init_times=init,
-                    model_params={"n_in": N_IN, "n_out": N_OUT, **p},
+                    model_params={"n_in": len(inputs), "n_out": n_out, **p},
                 ).values
             )
         )
         for lab, m, p in XNOWCAST
     }
     flow = model.motion(inputs)  # the same motion, so that only the extrapolation differs
-    runs[FLOOR] = timed(lambda: floor_cascade.extrapolate(inputs, flow, N_OUT))
-    runs.update(pysteps_forecasts(inputs))
+    runs[FLOOR] = timed(lambda: floor_cascade.extrapolate(inputs, flow, n_out))
+    runs.update(pysteps_forecasts(inputs, n_out))
     return runs
 
 
@@ -184,18 +219,19 @@ def run_dataset(name: str, every: int) -> dict:
     from xnowcast.windows import windows
 
     cube = load(name)
-    wins = windows(cube, n_in=N_IN, n_out=N_OUT)
+    n_in, n_out = windows_of(name)
+    wins = windows(cube, n_in=n_in, n_out=n_out)
     ends = wins.init_indices[::every]
     sums: dict[str, dict] = {}
     cpu: dict[str, list[float]] = {}
     wall: dict[str, list[float]] = {}
     values, times = cube.values, cube.time.values
-    model = OpticalFlow(n_in=N_IN, n_out=N_OUT)
+    model = OpticalFlow(n_in=n_in, n_out=n_out)
     print(f"{name}: {cube.sizes['y']} x {cube.sizes['x']}, {len(ends)} windows", flush=True)
     for end in ends:
-        obs = values[end + 1 : end + 1 + N_OUT]
-        inputs = values[end - N_IN + 1 : end + 1]
-        for lab, (fc, c, w) in window_forecasts(cube, times[end], inputs, model).items():
+        obs = values[end + 1 : end + 1 + n_out]
+        inputs = values[end - n_in + 1 : end + 1]
+        for lab, (fc, c, w) in window_forecasts(cube, times[end], inputs, model, n_out).items():
             cpu.setdefault(lab, []).append(c)
             wall.setdefault(lab, []).append(w)
             if lab == FLOOR:
@@ -213,6 +249,8 @@ def run_dataset(name: str, every: int) -> dict:
     return {
         "shape": (cube.sizes["y"], cube.sizes["x"]),
         "n_windows": len(ends),
+        "n_in": n_in,
+        "n_out": n_out,
         "step": pd.Timedelta(wins.info.step),
         "scores": scores,
         "cpu": {lab: float(np.median(v)) for lab, v in cpu.items()},
@@ -301,8 +339,8 @@ def speed_table(results: dict) -> list[str]:
 
 def lead_table(results: dict) -> list[str]:
     lines = []
-    leads = [0, 5, 11, 23]
     for name, res in results.items():
+        leads = [k for k in (0, 5, 11, 23) if k < res["n_out"]]
         minutes = res["step"].total_seconds() / 60
         lines += [
             f"CSI 1 mm/h / FSS {FSS_SCALE} px / MAE per lead time ({name.upper()}, "
@@ -324,7 +362,8 @@ def lead_table(results: dict) -> list[str]:
 
 def tables(results: dict, load: str) -> str:
     sizes = ", ".join(
-        f"{n.upper()} {r['shape'][0]} x {r['shape'][1]} ({r['n_windows']} windows)"
+        f"{n.upper()} {r['shape'][0]} x {r['shape'][1]} ({r['n_windows']} windows of "
+        f"{r['n_in']} -> {r['n_out']})"
         for n, r in results.items()
     )
     return "\n".join(
@@ -336,7 +375,7 @@ def tables(results: dict, load: str) -> str:
             "",
             *targets_table(results),
             "",
-            "Skill averaged over the 24 lead times (FSS at 1 mm/h, MAE in mm/h):",
+            "Skill averaged over the lead times (FSS at 1 mm/h, MAE in mm/h):",
             "",
             *skill_table(results),
             "",
@@ -366,7 +405,7 @@ def plot(results: dict, path: Path) -> None:
     )
     for row, (name, res) in zip(axes, results.items()):
         minutes = res["step"].total_seconds() / 60
-        leads = np.arange(1, N_OUT + 1) * minutes
+        leads = np.arange(1, res["n_out"] + 1) * minutes
         for ax, (key, title) in zip(row, metrics):
             for lab in LABELS:
                 style = "--" if lab.startswith("pysteps") or lab == PERSISTENCE else "-"
@@ -399,19 +438,28 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["mch", "knmi", "bom"])
     parser.add_argument("--every", type=int, default=1, help="use every n-th window")
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help=f"the events no default was tuned on ({', '.join(HELD_OUT)}), in their own section",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     args = parser.parse_args(argv)
     if not RADAR.is_dir():
         raise SystemExit(f"the shared radar data is not at {RADAR}")
     warnings.filterwarnings("ignore", category=RuntimeWarning)
-    results = {name: run_dataset(name, args.every) for name in args.datasets}
+    datasets = list(HELD_OUT) if args.held_out else args.datasets
+    results = {name: run_dataset(name, args.every) for name in datasets}
     text = tables(results, machine_load())
     print(text)
     if args.no_write:
         return
-    plot(results, PLOT)
-    write_section(DOC, "bench_optical_flow", text)
-    print(f"wrote {DOC.relative_to(ROOT)} and {PLOT.relative_to(ROOT)}")
+    section, plot_path = "bench_optical_flow", PLOT
+    if args.held_out:
+        section, plot_path = section + "_heldout", PLOT.with_name("optical-flow-heldout.png")
+    plot(results, plot_path)
+    write_section(DOC, section, text)
+    print(f"wrote {DOC.relative_to(ROOT)} and {plot_path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -204,6 +204,31 @@ def test_forecast_through_xarray_and_dask_equals_eager():
         np.testing.assert_array_equal(computed.isel(init_time=i).values, eager)
 
 
+def test_motion_pairs_left_to_the_cube_span_ten_minutes():
+    """A 2-minute cube: the default model tracks the 5 pairs of the last 10 minutes (its
+    one-step motion is mostly tracking noise); a 5-minute cube keeps the 2 pairs the
+    benchmark chose; n_flows given by the user is never changed."""
+    from xnowcast.forecast import forecast
+    from xnowcast.motion.api import n_flows_for_step
+
+    frames = moving(0.4, 0.2, 8)
+    fast = _cube(frames).assign_coords(time=pd.date_range("2022-07-01", periods=8, freq="2min"))
+    fc = forecast(fast, "optical-flow", n_in=7, n_out=2)
+    assert json.loads(fc.attrs["xnowcast_model_params"])["n_flows"] == 5
+    chosen = get_model("optical-flow", n_in=7, n_out=2, n_flows=5).predict(frames[None, 1:])[0]
+    np.testing.assert_array_equal(fc.values, chosen)
+    given = forecast(fast, "optical-flow", n_in=7, n_out=2, n_flows=2)
+    assert json.loads(given.attrs["xnowcast_model_params"])["n_flows"] == 2
+    slow = forecast(_cube(frames), "optical-flow", n_in=7, n_out=2)  # 5 minutes
+    assert json.loads(slow.attrs["xnowcast_model_params"])["n_flows"] == 2
+    np.testing.assert_array_equal(slow.values, given.values)
+    short = forecast(fast, "optical-flow", n_in=3, n_out=2)  # at most the window's pairs
+    assert json.loads(short.attrs["xnowcast_model_params"])["n_flows"] == 2
+    two = np.timedelta64(2, "m")
+    assert [n_flows_for_step(two * k, 12) for k in (1, 5, 30)] == [5, 2, 2]
+    assert n_flows_for_step(np.timedelta64(30, "s"), 12) == 11
+
+
 def test_accessor_forecast_with_options():
     cube = _cube(moving(1.0, 0.5, 6))
     fc = cube.nowcast.forecast(

@@ -25,6 +25,7 @@ from xnowcast.motion.api import (
     DEFAULT_N_FLOWS,
     DEFAULT_TRANSFORM,
     estimate_motion,
+    n_flows_for_step,
 )
 from xnowcast.motion.common import check_combine
 from xnowcast.motion.interface import canonical_name, get_method, list_methods
@@ -165,9 +166,12 @@ class OpticalFlow(NowcastModel):
         Motion method: ``"lucas-kanade"`` (``"lk"``, default), ``"dis"``,
         ``"farneback"`` or ``"tvl1"`` (needs ``opencv-contrib-python-headless``);
         see :mod:`xnowcast.motion`.
-    n_flows : int
+    n_flows : int, optional
         Number of most recent frame pairs whose flows are combined
-        (``n_flows <= n_in - 1``; default 2).
+        (``n_flows <= n_in - 1``). Default 2, or, when :func:`xnowcast.forecast`
+        forecasts a cube (:meth:`for_cube`), the pairs of the last 10 minutes
+        (:func:`xnowcast.motion.api.n_flows_for_step`: 2 for 5- and 6-minute
+        radar, 5 for 2-minute frames).
     combine : {"weighted", "median"}
         Weighted mean (recent pairs weigh more) or pixel-wise median.
     transform : str or dict
@@ -232,7 +236,7 @@ class OpticalFlow(NowcastModel):
     def __init__(
         self,
         method: str = DEFAULT_METHOD,
-        n_flows: int = DEFAULT_N_FLOWS,
+        n_flows: int | None = None,
         combine: str = DEFAULT_COMBINE,
         transform: str | dict[str, Any] | Transform | None = None,
         trend: str = "none",
@@ -259,13 +263,13 @@ class OpticalFlow(NowcastModel):
             from xnowcast.motion.tvl1 import require_tvl1
 
             require_tvl1()  # fail now, not at the first forecast
-        positive_int(n_flows, "n_flows")
-        if n_flows > self.n_in - 1:
+        pairs = int(positive_int(DEFAULT_N_FLOWS if n_flows is None else n_flows, "n_flows"))
+        if pairs > self.n_in - 1:
             raise ValueError(
-                f"n_flows={n_flows} frame pairs need n_in >= {n_flows + 1} input frames, got "
+                f"n_flows={pairs} frame pairs need n_in >= {pairs + 1} input frames, got "
                 f"n_in={self.n_in}; lower n_flows or raise n_in"
             )
-        self.n_flows = int(n_flows)
+        self.n_flows = pairs
         self.combine = check_combine(combine)
         tf = get_transform(DEFAULT_TRANSFORM if transform is None else transform)
         self.transform = tf.to_dict()
@@ -275,8 +279,9 @@ class OpticalFlow(NowcastModel):
         except (TypeError, ValueError):
             raise TypeError(f"fill must be a number (or nan), got {fill!r}") from None
         self.interpolation = choice(interpolation, "interpolation", INTERPOLATIONS)
-        #: Defaults the user left, which the cube's quantity may choose (:meth:`for_cube`).
-        self._by_quantity = {
+        #: Defaults the user left, which the cube may choose (:meth:`for_cube`).
+        self._by_cube = {
+            "n_flows": n_flows is None,
             "transform": transform is None,
             "extrapolation": extrapolation is None and extrapolation_kwargs is None,
         }
@@ -294,7 +299,13 @@ class OpticalFlow(NowcastModel):
         self._transform = tf
 
     def for_cube(self, cube: Any, info: Any) -> OpticalFlow:
-        """This model as it forecasts ``cube``: defaults chosen from its quantity, speed checked.
+        """This model as it forecasts ``cube``: defaults chosen from its step and quantity,
+        speed checked.
+
+        ``n_flows``, if the user left it, becomes the number of frame pairs of
+        the last 10 minutes (:func:`xnowcast.motion.api.n_flows_for_step`): 2
+        on 5- and 6-minute radar (the default), more on faster cadences, whose
+        one-step motion is small against the tracking noise.
 
         For a continuous field (:func:`xnowcast.transforms.is_continuous`: a
         satellite channel, not precipitation), the defaults the user left are
@@ -306,8 +317,7 @@ class OpticalFlow(NowcastModel):
         small scales suit rain fields with a dry background (on the SEVIRI
         cube it is worse than persistence at short leads, docs/satellite.md).
         The chosen parameters are the model's (``get_params``, forecast
-        attributes). Radar cubes keep every default: their forecasts are
-        unchanged.
+        attributes). Radar cubes of 5 or 6 minutes keep every default.
 
         The grid spacing and time step of projected cubes also set
         :attr:`max_speed`: a motion faster than :data:`MAX_SPEED` (m/s) warns.
@@ -333,13 +343,21 @@ class OpticalFlow(NowcastModel):
         >>> model = get_model("optical-flow", n_in=3, n_out=2).for_cube(cube, info)
         >>> model.transform, model.extrapolation, model.max_speed
         ({'name': 'scale', 'vmin': 0.0, 'vmax': 800.0, 'clip': False}, 'advection', 10.0)
+        >>> fast, info = normalize_cube(sat.assign_coords(time=pd.date_range(
+        ...     "2020-04-01", periods=3, freq="2min")))
+        >>> get_model("optical-flow", n_in=12).for_cube(fast, info).n_flows  # 10 minutes
+        5
         """
         changes: dict[str, Any] = {}
-        if any(self._by_quantity.values()) and is_continuous(cube):
-            if self._by_quantity["transform"]:
+        if self._by_cube["n_flows"]:
+            pairs = n_flows_for_step(info.step, self.n_in)
+            if pairs != self.n_flows:
+                changes["n_flows"] = pairs
+        if (self._by_cube["transform"] or self._by_cube["extrapolation"]) and is_continuous(cube):
+            if self._by_cube["transform"]:
                 last = cube.isel({info.time_dim: -1}).values
                 changes["transform"] = continuous_transform(cube, last)
-            if self._by_quantity["extrapolation"]:
+            if self._by_cube["extrapolation"]:
                 changes.update(extrapolation="advection", extrapolation_kwargs=None)
         model = self._with_params(changes) if changes else copy.copy(self)
         model.adapted = {**self.adapted, **changes}

@@ -14,7 +14,9 @@ default Lucas-Kanade motion, this times 24 lead times of
 
 in CPU time (``time.process_time``, all threads) and wall time, best of three,
 side by side in one process; then the same on the field resized to 1400 ...
-3500 pixels square (motion scaled with it) to show how time grows with pixels;
+3500 pixels square (motion scaled with it) to show how time grows with pixels,
+with the default motion (:func:`xnowcast.motion.estimate_motion`) of the three
+resized frames beside it (its frame-pair memo cleared before each run);
 then the per-lead-source form (24 source frames) and :func:`advect`. The
 compiled kernels are warmed up before timing.
 """
@@ -34,6 +36,7 @@ from _docs import write_section
 
 from xnowcast.extrapolation import advect, extrapolate
 from xnowcast.motion import estimate_motion
+from xnowcast.motion.lucas_kanade import TRACKS
 
 ROOT = Path(__file__).resolve().parents[1]
 CUBE = ROOT.parent / "shared" / "data" / "radar" / "mch-20150515.nc"
@@ -100,7 +103,7 @@ def timed(fn, repeat=3):
 
 
 def field_and_flow():
-    """The 16:30 field padded to 700 x 700 and the default motion of 16:20-16:30."""
+    """The frames of 16:20-16:30 padded to 700 x 700 and their default motion."""
     cube = xr.open_dataset(CUBE)["precip_intensity"]
     end = int(np.argmin(np.abs(cube.time.values - np.datetime64("2015-05-15T16:30"))))
     frames = cube.isel(time=slice(end - 2, end + 1)).values.astype(np.float32)
@@ -109,14 +112,21 @@ def field_and_flow():
         :, :700, :700
     ]
     flow = estimate_motion(frames)
-    return frames[-1], flow, pd.Timestamp(cube.time.values[end])
+    return frames, flow, pd.Timestamp(cube.time.values[end])
 
 
-def scaled(frame, flow, size):
-    nx = frame.shape[1]
-    big = cv2.resize(frame, (size, size), interpolation=cv2.INTER_NEAREST)
+def scaled(frames, flow, size):
+    """The frames (nearest) and the flow (scaled with the grid) resized to ``size``."""
+    nx = frames.shape[-1]
+    big = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_NEAREST) for f in frames])
     f = np.stack([cv2.resize(c, (size, size)) for c in flow]) * np.float32(size / nx)
     return big, np.ascontiguousarray(f, np.float32)
+
+
+def fresh_motion(frames):
+    """The default motion of ``frames``, its frame pairs tracked anew (memo cleared)."""
+    TRACKS.clear()
+    return estimate_motion(frames)
 
 
 def main(argv=None):
@@ -125,7 +135,8 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     args = parser.parse_args(argv)
 
-    frame, flow, when = field_and_flow()
+    frames, flow, when = field_and_flow()
+    frame = frames[-1]
     extrapolate(frame[:64, :64], flow[:, :64, :64], 2)  # compile (or load) the kernels
     extrapolate(np.stack([frame[:64, :64]] * 2), flow[:, :64, :64], 2)
     print(
@@ -134,8 +145,10 @@ def main(argv=None):
     )
     rows = []
     for size in args.sizes:
-        f, w = (frame, flow) if size == 700 else scaled(frame, flow, size)
+        stack, w = (frames, flow) if size == 700 else scaled(frames, flow, size)
+        f = stack[-1]
         repeat = 3 if size <= 1400 else 1
+        motion_cpu, _, _ = timed(lambda s=stack: fresh_motion(s), repeat)
         old_cpu, old_wall, old = timed(lambda f=f, w=w: opencv_extrapolate(f, w, N_STEPS), repeat)
         new_cpu, new_wall, new = timed(lambda f=f, w=w: extrapolate(f, w, N_STEPS), repeat)
         both = np.isfinite(old) & np.isfinite(new)
@@ -143,9 +156,8 @@ def main(argv=None):
         nan_diff = float((np.isnan(old) != np.isnan(new)).mean())
         del old, new
         px = size * size * N_STEPS
-        rows.append(
-            (size, old_cpu, new_cpu, old_wall, new_wall, 1e9 * new_cpu / px, diff, nan_diff)
-        )
+        per_px = (1e9 * new_cpu / px, diff, nan_diff, motion_cpu, 1e9 * motion_cpu / size**2)
+        rows.append((size, old_cpu, new_cpu, old_wall, new_wall, *per_px))
         print(rows[-1], flush=True)
     leads = np.stack([frame] * N_STEPS)
     per_lead_cpu, _, _ = timed(lambda: extrapolate(leads, flow, N_STEPS))
@@ -161,13 +173,14 @@ def main(argv=None):
         f"of the machine at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores:",
         "",
         "| pixels | old CPU s | new CPU s | CPU ratio | old wall s | new wall s | "
-        "new CPU ns / pixel / lead | max abs diff (mm/h) | NaN mask differs |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "new CPU ns / pixel / lead | max abs diff (mm/h) | NaN mask differs | motion CPU s | "
+        "motion CPU ns / pixel |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for size, oc, nc, ow, nw, ns, diff, nan_diff in rows:
+    for size, oc, nc, ow, nw, ns, diff, nan_diff, mc, mns in rows:
         lines.append(
             f"| {size} x {size} | {oc:.3f} | {nc:.3f} | {oc / nc:.1f}x | {ow:.3f} | {nw:.3f} | "
-            f"{ns:.2f} | {diff:.2g} | {nan_diff:.1e} |"
+            f"{ns:.2f} | {diff:.2g} | {nan_diff:.1e} | {mc:.3f} | {mns:.0f} |"
         )
     lines += [
         "",

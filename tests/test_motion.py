@@ -291,6 +291,18 @@ def test_motion_all_times_and_no_metric_grid():
         motion(cube, n_flows=2, time=cube.time.values[1])
 
 
+def test_motion_pairs_left_to_the_cube_span_ten_minutes():
+    """As the optical-flow model: 2 pairs on 5-minute frames, 5 on 2-minute frames, at most
+    the pairs the cube has; a given n_flows is kept."""
+    cube = _cube(translated(1.0, 0.0, n_frames=7) * 20)
+    assert motion(cube, "dis").u.attrs["n_flows"] == 2
+    fast = cube.assign_coords(time=pd.date_range("2022-07-01", periods=7, freq="2min"))
+    assert motion(fast, "dis").u.attrs["n_flows"] == 5
+    assert motion(fast.isel(time=slice(0, 3)), "dis").u.attrs["n_flows"] == 2
+    assert motion(fast.isel(time=slice(0, 2)), "dis").u.attrs["n_flows"] == 1
+    assert motion(fast, "dis", n_flows=3).u.attrs["n_flows"] == 3
+
+
 def test_motion_accessor():
     import xnowcast  # noqa: F401  (registers the accessor)
 

@@ -211,7 +211,7 @@ def motion(
     cube: xr.DataArray | xr.Dataset,
     method: str = DEFAULT_METHOD,
     *,
-    n_flows: int = DEFAULT_N_FLOWS,
+    n_flows: int | None = None,
     combine: str = DEFAULT_COMBINE,
     transform: str | dict[str, Any] | Transform | None = None,
     time: Any = None,
@@ -227,8 +227,10 @@ def motion(
     method : str
         Motion method (:func:`xnowcast.motion.list_methods`).
     n_flows, combine, transform, **options
-        See :func:`estimate_motion`. The default ``transform`` follows the
-        cube's quantity as the optical-flow model does: dBR for
+        See :func:`estimate_motion`. The defaults follow the cube as the
+        optical-flow model does: ``n_flows`` the frame pairs of the last 10
+        minutes (:func:`n_flows_for_step`: 2 for 5- and 6-minute radar, at
+        most the pairs the cube has), ``transform`` its quantity: dBR for
         precipitation, a fixed scaling of the value range for continuous
         fields such as satellite channels
         (:func:`xnowcast.transforms.continuous_transform`).
@@ -261,13 +263,16 @@ def motion(
     """
     from xnowcast.conventions import as_times, grid_spacing, normalize_cube
 
-    positive_int(n_flows, "n_flows")
+    if n_flows is not None:
+        positive_int(n_flows, "n_flows")
     cube, info = normalize_cube(
         cube,
         var,
-        min_frames=n_flows + 1,
-        need=f"n_flows={n_flows} frame pairs; give a longer cube or a smaller n_flows",
+        min_frames=2 if n_flows is None else n_flows + 1,
+        need=f"n_flows={n_flows or 1} frame pairs; give a longer cube or a smaller n_flows",
     )
+    if n_flows is None:
+        n_flows = n_flows_for_step(info.step, cube.sizes[info.time_dim])
     times = pd.DatetimeIndex(cube[info.time_dim].values)
     if time is None:
         scalar, wanted = True, times[-1:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -334,6 +336,18 @@ def test_bps_takes_the_grid_of_the_cube_and_asks_for_it_without_one():
         default.predict(frames)
     still = get_model("steps", members=1, n_in=4, n_out=2, motion_perturbation="none")
     assert np.isfinite(still.predict(frames)).any()
+
+
+def test_motion_pairs_left_to_the_cube_span_ten_minutes():
+    """As the optical-flow model: 2 pairs of 5-minute frames, 5 of 2-minute frames."""
+    cube = synthetic_radar(n_times=8, size=32)
+    fast = cube.assign_coords(time=pd.date_range("2022-07-01", periods=8, freq="2min"))
+
+    def pairs(c, **kw):
+        ens = xnowcast.forecast(c, "steps", members=1, n_in=7, n_out=1, **kw)
+        return json.loads(ens.attrs["xnowcast_model_params"])["n_flows"]
+
+    assert (pairs(cube), pairs(fast), pairs(fast, n_flows=2)) == (2, 5, 2)
 
 
 def test_missing_pixels_of_older_frames_do_not_correlate_the_small_scales(monkeypatch):

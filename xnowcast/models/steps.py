@@ -60,7 +60,7 @@ from xnowcast.cascade import (
 from xnowcast.checks import choice, integer, real
 from xnowcast.extrapolation.cascade import ar_parameters, check_cascade_options
 from xnowcast.models.interface import NowcastModel
-from xnowcast.motion.api import DEFAULT_COMBINE, DEFAULT_METHOD, DEFAULT_N_FLOWS
+from xnowcast.motion.api import DEFAULT_COMBINE, DEFAULT_METHOD, n_flows_for_step
 from xnowcast.noise import NoiseFilter, check_noise_options, level_noise_std, noise_spectrum
 from xnowcast.noise import noise_filter as make_noise_filter
 from xnowcast.optional import import_optional
@@ -398,7 +398,7 @@ class Steps(NowcastModel):
         motion_perturbation: str = "bps",
         motion_perturbation_kwargs: dict[str, Any] | None = None,
         method: str = DEFAULT_METHOD,
-        n_flows: int = DEFAULT_N_FLOWS,
+        n_flows: int | None = None,
         combine: str = DEFAULT_COMBINE,
         transform: Any = None,
         fill: float = float("nan"),
@@ -443,6 +443,7 @@ class Steps(NowcastModel):
             **options,
         )
         self._transform = get_transform(self._motion.transform)
+        self._n_flows_from_cube = n_flows is None  # the motion's time span, :meth:`for_cube`
         #: Parameters chosen from the cube by :meth:`for_cube` (for batch workers).
         self.adapted: dict[str, Any] = {}
         self._cache: OrderedDict[str, _Prepared] = OrderedDict()
@@ -476,7 +477,9 @@ class Steps(NowcastModel):
         ``minutes_per_step`` left out is the cube's grid spacing (the mean of
         ``|dy|`` and ``|dx|``, projected grids) or time step; with
         ``mask="incremental"``, a ``grow`` left out is :func:`mask_grow` of
-        them. The values are the model's parameters (recorded in the
+        them; an ``n_flows`` left out is the frame pairs of the last 10 minutes
+        (:func:`xnowcast.motion.api.n_flows_for_step`, as the optical-flow
+        model's). The values are the model's parameters (recorded in the
         forecast's attributes).
 
         Examples
@@ -507,6 +510,9 @@ class Steps(NowcastModel):
             changes["motion_perturbation_kwargs"] = filled
         if self.mask == "incremental" and self.mask_kwargs["grow"] is None and km is not None:
             changes["mask_kwargs"] = {**self.mask_kwargs, "grow": mask_grow(km, minutes)}
+        pairs = n_flows_for_step(info.step, self.n_in)
+        if self._n_flows_from_cube and pairs != self._motion.n_flows:
+            changes["n_flows"] = pairs
         if not changes:
             return self
         model = type(self)(**{**self.get_params(), **changes})

@@ -34,6 +34,26 @@ def bom_cube(bom_glob: str):
     return xnowcast.open_archive(bom_glob)
 
 
+@pytest.fixture(scope="session")
+def tiny_downscaler():
+    """``tiny_downscaler(**options)``: a small, quick downscaling ``Trainer`` (x4, one epoch)."""
+
+    def make(**options):
+        defaults = dict(
+            task="downscale",
+            model="resnet-spc",
+            scale=4,
+            model_params={"filters": 4, "blocks": 1},
+            epochs=1,
+            crop=16,
+            batch_size=4,
+            progress=False,
+        )
+        return xnowcast.Trainer(**{**defaults, **options})
+
+    return make
+
+
 @pytest.fixture
 def cube():
     """A small synthetic radar cube (30 frames of 40x40, NaN outside range)."""

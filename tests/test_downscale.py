@@ -35,25 +35,10 @@ def _cube(n_times=6, size=34, seed=1):
     return synthetic_radar(n_times=n_times, size=size, seed=seed)
 
 
-def _trainer(**kw):
-    opts = dict(
-        task="downscale",
-        model="resnet-spc",
-        scale=4,
-        model_params={"filters": 4, "blocks": 1},
-        epochs=1,
-        crop=16,
-        batch_size=4,
-        progress=False,
-    )
-    opts.update(kw)
-    return xnowcast.Trainer(**opts)
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, tiny_downscaler):
     low, high = coarsened(_cube(), 4)
-    tr = _trainer(epochs=2)
+    tr = tiny_downscaler(epochs=2)
     tr.fit(pairs=(low, high))
     path = tmp_path_factory.mktemp("sr") / "sr.pt"
     tr.save(path)
@@ -175,21 +160,21 @@ def test_forecasts_keep_init_and_lead_times():
 
 
 # ---------------------------------------------------------------------- training
-def test_trainer_dispatches_to_the_downscaling_trainer():
-    tr = _trainer()
+def test_trainer_dispatches_to_the_downscaling_trainer(tiny_downscaler):
+    tr = tiny_downscaler()
     assert isinstance(tr, DownscaleTrainer) and isinstance(tr, xnowcast.Trainer)
     with pytest.raises(ValueError, match="task must be"):
         xnowcast.Trainer("unet", n_in=2, n_out=1, task="segment", progress=False)
     with pytest.raises(TypeError, match="forecast windows"):
-        _trainer(n_out=3)
+        tiny_downscaler(n_out=3)
     with pytest.raises(TypeError, match="coarse and fine"):
-        _trainer().fit(_cube())
+        tiny_downscaler().fit(_cube())
 
 
-def test_a_few_steps_lower_the_loss():
+def test_a_few_steps_lower_the_loss(tiny_downscaler):
     pairs = coarsened(_cube(n_times=8, size=32, seed=3), 4)
     params = {"filters": 8, "blocks": 1, "global_residual": False}  # not bicubic at the start
-    tr = _trainer(epochs=10, lr=3e-3, flips=False, model_params=params)
+    tr = tiny_downscaler(epochs=10, lr=3e-3, flips=False, model_params=params)
     before = tr.evaluate(pairs)
     tr.fit(pairs=pairs)
     assert tr.evaluate(pairs) < 0.7 * before
@@ -255,9 +240,9 @@ def test_checkpoint_round_trip_and_safety(trained, tmp_path):
         load_downscaler(tmp_path / "nc.pt")
 
 
-def test_gan_step_runs_and_resumes(tmp_path):
+def test_gan_step_runs_and_resumes(tmp_path, tiny_downscaler):
     pairs = coarsened(_cube(n_times=6, size=32), 4)
-    tr = _trainer(
+    tr = tiny_downscaler(
         adversarial=True,
         discriminator_kwargs={"filters": 4, "blocks": 2},
         checkpoint=tmp_path / "last.pt",
@@ -267,7 +252,7 @@ def test_gan_step_runs_and_resumes(tmp_path):
     after = list(tr.discriminator.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(before, after))
     assert np.isfinite(tr.history["train_loss"]).all()
-    resumed = _trainer(
+    resumed = tiny_downscaler(
         adversarial=True,
         discriminator_kwargs={"filters": 4, "blocks": 2},
         epochs=2,
@@ -278,7 +263,7 @@ def test_gan_step_runs_and_resumes(tmp_path):
     assert resumed.history["epoch"].tolist() == [1, 2]
 
 
-def test_static_predictors_are_regridded_and_stored(tmp_path):
+def test_static_predictors_are_regridded_and_stored(tmp_path, tiny_downscaler):
     cube = _cube(n_times=6, size=32)
     low, high = coarsened(cube, 4)
     dem = xr.DataArray(
@@ -286,7 +271,7 @@ def test_static_predictors_are_regridded_and_stored(tmp_path):
         dims=("y", "x"),
         coords={"y": cube.y.values[::2], "x": cube.x.values[::2]},
     )
-    tr = _trainer(static={"elevation": dem})
+    tr = tiny_downscaler(static={"elevation": dem})
     tr.fit(pairs=(low, high))
     tr.save(tmp_path / "st.pt")
     fine = downscale(low, model=tmp_path / "st.pt")  # the stored fields, on the training grid
@@ -300,9 +285,9 @@ def test_static_predictors_are_regridded_and_stored(tmp_path):
     assert part.sizes["x"] == 24
 
 
-def test_recurrent_network_downscales_every_frame(tmp_path):
+def test_recurrent_network_downscales_every_frame(tmp_path, tiny_downscaler):
     pairs = coarsened(_cube(n_times=6, size=32), 4)
-    tr = _trainer(model="rec-resnet-spc", n_in=3)
+    tr = tiny_downscaler(model="rec-resnet-spc", n_in=3)
     tr.fit(pairs=pairs)
     fine = downscale(pairs[0], model=tr.model)
     assert fine.shape == pairs[1].shape
@@ -310,10 +295,10 @@ def test_recurrent_network_downscales_every_frame(tmp_path):
     np.testing.assert_array_equal(np.isnan(fine.values), holes)
 
 
-def test_padded_pairs_come_back_on_the_whole_fine_grid():
+def test_padded_pairs_come_back_on_the_whole_fine_grid(tiny_downscaler):
     cube = _cube(n_times=6, size=34)
     low, high = coarsened(cube, 4, boundary="pad")
-    tr = _trainer()
+    tr = tiny_downscaler()
     tr.fit(low, high)
     fine = downscale(low, model=tr.model)
     assert fine.shape == cube.shape

@@ -11,7 +11,6 @@ pytest.importorskip("torch")
 import torch
 import torch.nn.functional as F
 
-import xnowcast
 from xnowcast.datasets import synthetic_radar
 from xnowcast.downscale import Downscaler, build_network, coarsened, downscale, interpolate
 from xnowcast.downscale.apply import SYMMETRIES
@@ -144,19 +143,10 @@ def test_shapes_coordinates_and_masks_equal_the_plain_path(shape):
     np.testing.assert_allclose(lazy.values, ens.values, rtol=1e-6, atol=1e-6)
 
 
-def test_the_recorded_fine_grid_of_padded_pairs_is_kept():
+def test_the_recorded_fine_grid_of_padded_pairs_is_kept(tiny_downscaler):
     cube = synthetic_radar(n_times=6, size=34, seed=1)
     low, high = coarsened(cube, 4, boundary="pad")
-    tr = xnowcast.Trainer(
-        task="downscale",
-        model="resnet-spc",
-        scale=4,
-        model_params={"filters": 4, "blocks": 1},
-        epochs=1,
-        crop=16,
-        batch_size=4,
-        progress=False,
-    )
+    tr = tiny_downscaler()
     tr.fit(low, high)
     fine = downscale(low, model=tr.model, self_ensemble=True)
     assert fine.shape == cube.shape
@@ -186,21 +176,12 @@ def test_bad_values_are_refused():
         _coarse().nowcast.downscale(sr, self_ensemble="no")
 
 
-def test_cli_self_ensemble(tmp_path, capsys):
+def test_cli_self_ensemble(tmp_path, capsys, tiny_downscaler):
     from xnowcast.cli import main
     from xnowcast.io import open_forecast
 
     low, high = coarsened(synthetic_radar(n_times=4, size=32, seed=2), 4)
-    tr = xnowcast.Trainer(
-        task="downscale",
-        model="resnet-spc",
-        scale=4,
-        model_params={"filters": 4, "blocks": 1},
-        epochs=1,
-        crop=16,
-        batch_size=4,
-        progress=False,
-    )
+    tr = tiny_downscaler()
     tr.fit(pairs=(low, high))
     tr.save(tmp_path / "sr.pt")
     src = tmp_path / "coarse.nc"

@@ -55,6 +55,21 @@ def tiny_downscaler():
 
 
 @pytest.fixture
+def motionless(monkeypatch):
+    """``motionless(model)``: a ``steps`` model whose motion is zero (its advection the
+    identity, so its Lagrangian fields are its output), for this test."""
+    import numpy as np
+
+    def still(model):
+        monkeypatch.setattr(
+            model._motion, "motion", lambda frames: np.zeros((2, *frames.shape[1:]), "float32")
+        )
+        return model
+
+    return still
+
+
+@pytest.fixture
 def cube():
     """A small synthetic radar cube (30 frames of 40x40, NaN outside range)."""
     return synthetic_radar(n_times=30, size=40, seed=3)

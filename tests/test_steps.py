@@ -50,17 +50,9 @@ def _correlated_frames(n=4, size=64, a=0.8, seed=0):
     return (3 * frames / frames.std()).astype(np.float32)
 
 
-def _static(model, monkeypatch):
-    """No motion: the advection is the identity, so the Lagrangian fields are the output."""
-    monkeypatch.setattr(
-        model._motion, "motion", lambda frames: np.zeros((2, *frames.shape[1:]), "float32")
-    )
-    return model
-
-
-def test_ar2_evolution_keeps_each_levels_variance(monkeypatch):
+def test_ar2_evolution_keeps_each_levels_variance(motionless):
     frames = _correlated_frames()
-    model = _static(get_model("steps", members=6, n_in=4, n_out=12, **PLAIN), monkeypatch)
+    model = motionless(get_model("steps", members=6, n_in=4, n_out=12, **PLAIN))
     ens = model.predict(frames[None])[0]
     filters = bandpass_filters(frames.shape[1:], 5)
     last = decompose(frames[-1], filters).std(axis=(1, 2))
@@ -74,12 +66,11 @@ def test_ar2_evolution_keeps_each_levels_variance(monkeypatch):
     assert corr < 0.5
 
 
-def test_ensemble_mean_approaches_the_deterministic_cascade(monkeypatch):
+def test_ensemble_mean_approaches_the_deterministic_cascade(motionless):
     frames = _correlated_frames(size=48, seed=4)
     # the deterministic cascade's AR(2) bound (the default's: test_steps_lag2.py)
-    model = _static(
-        get_model("steps", members=32, n_in=4, n_out=4, lag2_adjust="stationary", **PLAIN),
-        monkeypatch,
+    model = motionless(
+        get_model("steps", members=32, n_in=4, n_out=4, lag2_adjust="stationary", **PLAIN)
     )
     ens = model.predict(frames[None])[0]
     det = extrapolate_cascade(
@@ -350,14 +341,12 @@ def test_motion_pairs_left_to_the_cube_span_ten_minutes():
     assert (pairs(cube), pairs(fast), pairs(fast, n_flows=2)) == (2, 5, 2)
 
 
-def test_missing_pixels_of_older_frames_do_not_correlate_the_small_scales(monkeypatch):
+def test_missing_pixels_of_older_frames_do_not_correlate_the_small_scales(motionless):
     # rain everywhere, independent from frame to frame: the cascade levels are uncorrelated;
     # a strip missing in the older frames (advected in from outside) must not correlate them
     frames = np.random.default_rng(0).uniform(1, 20, (4, 64, 64)).astype("float32")
     frames[1:3, :, :24] = np.nan
-    model = _static(
-        get_model("steps", members=1, n_in=4, n_out=1, n_levels=4, **NO_BPS), monkeypatch
-    )
+    model = motionless(get_model("steps", members=1, n_in=4, n_out=1, n_levels=4, **NO_BPS))
     phi = model.prepare(frames).phi.astype(np.float64)
     gamma1 = phi[:, 0] / (1 - phi[:, 1])
     assert np.abs(gamma1[1:]).max() < 0.2, gamma1

@@ -59,21 +59,14 @@ def _jumpy_frames(size=64, seed=0):
     return (3 * frames / frames.std()).astype(np.float32)
 
 
-def _still(model, monkeypatch):
-    monkeypatch.setattr(
-        model._motion, "motion", lambda frames: np.zeros((2, *frames.shape[1:]), "float32")
-    )
-    return model
-
-
-def test_default_real_roots_give_every_level_noise_and_the_members_spread(monkeypatch):
+def test_default_real_roots_give_every_level_noise_and_the_members_spread(motionless):
     frames = _jumpy_frames()
     opts = dict(members=8, seed=0, n_in=4, n_out=6, **PLAIN)
-    default = _still(get_model("steps", **opts), monkeypatch)
+    default = motionless(get_model("steps", **opts))
     assert (
         default.lag2_adjust == "real-roots" and default.get_params()["lag2_adjust"] == "real-roots"
     )
-    old = _still(get_model("steps", lag2_adjust="stationary", **opts), monkeypatch)
+    old = motionless(get_model("steps", lag2_adjust="stationary", **opts))
     phi_new = default.prepare(frames).phi.astype(np.float64)
     phi_old = old.prepare(frames).phi.astype(np.float64)
     assert (phi_new[:, 0] ** 2 + 4 * phi_new[:, 1] > -1e-4).all(), phi_new
@@ -95,7 +88,7 @@ def test_lag2_adjust_is_checked_and_ar1_ignores_it():
     np.testing.assert_array_equal(a.prepare(frames).phi, b.prepare(frames).phi)
 
 
-def test_default_ensemble_mean_approaches_the_ar_forecast_with_its_own_parameters(monkeypatch):
+def test_default_ensemble_mean_approaches_the_ar_forecast_with_its_own_parameters(motionless):
     # a synthetic AR(1) in time, whose noisy lag-2 estimates fall below the real-roots bound on
     # some levels: the mean of the members is the cascade forecast with the adjusted parameters
     rng = np.random.default_rng(4)
@@ -108,7 +101,7 @@ def test_default_ensemble_mean_approaches_the_ar_forecast_with_its_own_parameter
             + 0.6 * np.fft.irfft2(np.fft.rfft2(rng.normal(size=(48, 48))) * k**-1.2, s=(48, 48))
         )
     frames = (3 * np.stack(red) / np.std(red)).astype(np.float32)
-    model = _still(get_model("steps", members=32, n_in=4, n_out=4, **PLAIN), monkeypatch)
+    model = motionless(get_model("steps", members=32, n_in=4, n_out=4, **PLAIN))
     ens = model.predict(frames[None])[0]
     prepared = model.prepare(frames)
     filters = bandpass_filters((48, 48), 5)
@@ -116,9 +109,8 @@ def test_default_ensemble_mean_approaches_the_ar_forecast_with_its_own_parameter
     z = np.fft.rfft2(tf.forward(frames[-2:]))
     a, b = lead_filters(filters, ar_lead_coefficients(prepared.phi, 4))
     own = tf.inverse(np.fft.irfft2(a * z[1] + b * z[0], s=(48, 48)).astype(np.float32))
-    stationary = _still(
-        get_model("steps", members=1, n_in=4, n_out=4, lag2_adjust="stationary", **PLAIN),
-        monkeypatch,
+    stationary = motionless(
+        get_model("steps", members=1, n_in=4, n_out=4, lag2_adjust="stationary", **PLAIN)
     ).prepare(frames)
     assert not np.allclose(stationary.phi, prepared.phi, atol=1e-3)  # the bound is active
     member_error = np.sqrt(((ens - own) ** 2).mean())

@@ -55,9 +55,9 @@ def n_flows_for_step(step: Any, n_in: int) -> int:
     ``round(MOTION_SPAN / step)``, at least :data:`DEFAULT_N_FLOWS` (one pair
     of 15-minute frames tracks too little) and at most ``n_in - 1`` (the pairs
     of the input window). On the shared 5- and 6-minute radar this is the
-    default of 2 pairs that the benchmark chose; on 2-minute MRMS frames the
-    5 pairs of 10 minutes raised CSI at 1 mm/h by 0.03 over 2 pairs
-    (``docs/optical-flow.md``).
+    default of 2 pairs that the benchmark chose; on 2-minute MRMS frames 2
+    pairs track mostly noise (``docs/optical-flow.md``, events the defaults
+    never saw).
 
     Parameters
     ----------

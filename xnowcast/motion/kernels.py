@@ -311,10 +311,11 @@ def heavy_tail_sums(dy2: np.ndarray, dx2: np.ndarray, features: np.ndarray) -> n
     The kernel regression's sums, in one compiled pass that never forms the
     kernel: the kernel weight of each point is computed and used at once.
     Faster than the kernel array times a BLAS matrix product even on one BLAS
-    thread, and free of BLAS threads, whose start-up cost the product's size
-    does not repay (on two cores a 1400 x 1400 grid's motion spent 1.3 of its
-    1.6 CPU seconds in threaded BLAS). Sums in float64, in a reassociated order
-    (the compiler vectorises them): equal to the matrix product to rounding.
+    thread, and free of BLAS threads: from about a thousand points the
+    product crossed OpenBLAS's threshold for threads, which on a busy
+    machine cost many times the CPU time of one thread. Sums in float64, in a
+    reassociated order (the compiler vectorises them): equal to the matrix
+    product to rounding.
 
     Parameters
     ----------

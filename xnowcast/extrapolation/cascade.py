@@ -83,7 +83,9 @@ def _floor(transform: Transform) -> float:
     return float(transform.forward(np.zeros(1, np.float32))[0])
 
 
-def ar_parameters(spectra: np.ndarray, filters: BandpassFilters, ar_order: int) -> np.ndarray:
+def ar_parameters(
+    spectra: np.ndarray, filters: BandpassFilters, ar_order: int, lag2: str = "stationary"
+) -> np.ndarray:
     """``(n_levels, 2)`` AR coefficients from the spectra of Lagrangian-aligned fields.
 
     Parameters
@@ -94,6 +96,9 @@ def ar_parameters(spectra: np.ndarray, filters: BandpassFilters, ar_order: int) 
         The cascade.
     ar_order : {1, 2}
         AR(1): ``phi = (gamma1, 0)``; AR(2): Yule-Walker (:func:`~xnowcast.cascade.ar2_parameters`).
+    lag2 : {"stationary", "real-roots"}
+        AR(2) only: how the lag-2 correlation is bounded
+        (:func:`~xnowcast.cascade.ar2_parameters`; the deterministic cascade's default).
 
     Examples
     --------
@@ -108,7 +113,7 @@ def ar_parameters(spectra: np.ndarray, filters: BandpassFilters, ar_order: int) 
     if ar_order == 1:
         return np.stack([np.clip(gamma1, 0.0, 0.999), np.zeros_like(gamma1)], axis=-1)
     gamma2 = spectral_correlations(spectra[-1], spectra[-3], filters)
-    return ar2_parameters(gamma1, gamma2)
+    return ar2_parameters(gamma1, gamma2, lag2=lag2)
 
 
 def check_cascade_options(

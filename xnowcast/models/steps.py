@@ -50,13 +50,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from xnowcast.cascade import (
-    LAG2_ADJUSTMENTS,
-    BandpassFilters,
-    ar2_parameters,
-    bandpass_filters,
-    spectral_correlations,
-)
+from xnowcast.cascade import LAG2_ADJUSTMENTS, BandpassFilters, bandpass_filters
 from xnowcast.checks import choice, integer, real
 from xnowcast.extrapolation.cascade import ar_parameters, check_cascade_options
 from xnowcast.models.interface import NowcastModel
@@ -612,7 +606,7 @@ class Steps(NowcastModel):
         spectra = np.fft.rfft2(fields)
         # each field filled on its own, as pysteps: filling all where any is missing would put
         # one sharp edge into every field and raise the correlations of the small scales
-        phi = self._ar_parameters(spectra, filters)
+        phi = ar_parameters(spectra, filters, self.ar_order, lag2=self.lag2_adjust)
         n = shape[0] * shape[1]
         last = spectra[-1].astype(np.complex128).ravel()
         sigma = np.sqrt(filters.power @ (last.real**2 + last.imag**2)) / n
@@ -644,15 +638,6 @@ class Steps(NowcastModel):
             # 4th pixel); a member moves their starts by its motion perturbation
             trajectories=coarse_trajectories(flow, self.n_out, True, 4),
         )
-
-    def _ar_parameters(self, spectra: np.ndarray, filters: BandpassFilters) -> np.ndarray:
-        """``(n_levels, 2)`` AR parameters of the aligned spectra (oldest first), ``lag2_adjust``."""
-        if self.ar_order == 1 or self.lag2_adjust == "stationary":
-            return ar_parameters(spectra, filters, self.ar_order)  # the deterministic cascade's
-        spectra = np.asarray(spectra, np.complex128)
-        gamma1 = spectral_correlations(spectra[-1], spectra[-2], filters)
-        gamma2 = spectral_correlations(spectra[-1], spectra[-3], filters)
-        return ar2_parameters(gamma1, gamma2, lag2=self.lag2_adjust)
 
     def member(
         self,

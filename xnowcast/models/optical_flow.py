@@ -349,10 +349,9 @@ class OpticalFlow(NowcastModel):
         5
         """
         changes: dict[str, Any] = {}
-        if self._by_cube["n_flows"]:
-            pairs = n_flows_for_step(info.step, self.n_in)
-            if pairs != self.n_flows:
-                changes["n_flows"] = pairs
+        pairs = self.n_flows_for(info)
+        if pairs != self.n_flows:
+            changes["n_flows"] = pairs
         if (self._by_cube["transform"] or self._by_cube["extrapolation"]) and is_continuous(cube):
             if self._by_cube["transform"]:
                 last = cube.isel({info.time_dim: -1}).values
@@ -363,6 +362,34 @@ class OpticalFlow(NowcastModel):
         model.adapted = {**self.adapted, **changes}
         model.max_speed = pixel_speed_limit(cube, info)
         return model
+
+    def n_flows_for(self, info: Any) -> int:
+        """The frame pairs this model tracks on a cube: ``n_flows`` as given, or, left to
+        the default, the pairs of the last 10 minutes of the cube's step
+        (:func:`xnowcast.motion.api.n_flows_for_step`).
+
+        Parameters
+        ----------
+        info : CubeInfo
+            What :func:`xnowcast.conventions.normalize_cube` found (its ``step``).
+
+        Examples
+        --------
+        >>> from xnowcast import get_model
+        >>> from xnowcast.conventions import normalize_cube
+        >>> from xnowcast.datasets import synthetic_radar
+        >>> import pandas as pd
+        >>> cube = synthetic_radar(n_times=4, size=8)
+        >>> every_2min = pd.date_range("2024-01-01", periods=4, freq="2min")
+        >>> info = normalize_cube(cube.assign_coords(time=every_2min))[1]
+        >>> get_model("optical-flow").n_flows_for(info)  # the pairs of 10 minutes
+        5
+        >>> get_model("optical-flow", n_flows=3).n_flows_for(info)
+        3
+        """
+        if not self._by_cube["n_flows"]:
+            return self.n_flows
+        return n_flows_for_step(info.step, self.n_in)
 
     def _with_params(self, changes: dict[str, Any]) -> OpticalFlow:
         new = type(self)(**{**self.get_params(), **changes})

@@ -54,7 +54,7 @@ from xnowcast.cascade import LAG2_ADJUSTMENTS, BandpassFilters, bandpass_filters
 from xnowcast.checks import choice, integer, real
 from xnowcast.extrapolation.cascade import ar_parameters, check_cascade_options
 from xnowcast.models.interface import NowcastModel
-from xnowcast.motion.api import DEFAULT_COMBINE, DEFAULT_METHOD, n_flows_for_step
+from xnowcast.motion.api import DEFAULT_COMBINE, DEFAULT_METHOD
 from xnowcast.noise import NoiseFilter, check_noise_options, level_noise_std, noise_spectrum
 from xnowcast.noise import noise_filter as make_noise_filter
 from xnowcast.optional import import_optional
@@ -437,7 +437,6 @@ class Steps(NowcastModel):
             **options,
         )
         self._transform = get_transform(self._motion.transform)
-        self._n_flows_from_cube = n_flows is None  # the motion's time span, :meth:`for_cube`
         #: Parameters chosen from the cube by :meth:`for_cube` (for batch workers).
         self.adapted: dict[str, Any] = {}
         self._cache: OrderedDict[str, _Prepared] = OrderedDict()
@@ -472,8 +471,8 @@ class Steps(NowcastModel):
         ``|dy|`` and ``|dx|``, projected grids) or time step; with
         ``mask="incremental"``, a ``grow`` left out is :func:`mask_grow` of
         them; an ``n_flows`` left out is the frame pairs of the last 10 minutes
-        (:func:`xnowcast.motion.api.n_flows_for_step`, as the optical-flow
-        model's). The values are the model's parameters (recorded in the
+        (:meth:`~xnowcast.models.optical_flow.OpticalFlow.n_flows_for`, as the
+        optical-flow model's). The values are the model's parameters (recorded in the
         forecast's attributes).
 
         Examples
@@ -504,8 +503,8 @@ class Steps(NowcastModel):
             changes["motion_perturbation_kwargs"] = filled
         if self.mask == "incremental" and self.mask_kwargs["grow"] is None and km is not None:
             changes["mask_kwargs"] = {**self.mask_kwargs, "grow": mask_grow(km, minutes)}
-        pairs = n_flows_for_step(info.step, self.n_in)
-        if self._n_flows_from_cube and pairs != self._motion.n_flows:
+        pairs = self._motion.n_flows_for(info)
+        if pairs != self._motion.n_flows:
             changes["n_flows"] = pairs
         if not changes:
             return self

@@ -73,6 +73,58 @@ def test_untrained_network_is_bicubic_and_options_build():
         build_network("resnet-spc", 2, upsampling="rc")
 
 
+@pytest.mark.parametrize("kind", ["add", "mul"])
+@pytest.mark.parametrize("transform", ["log", "identity", {"name": "scale", "vmax": 50}])
+def test_constraint_keeps_every_block_mean_in_physical_units(kind, transform):
+    tf = xnowcast.transforms.get_transform(transform)
+    rain = np.random.default_rng(0).gamma(0.5, 2.0, (2, 1, 5, 7)).astype(np.float32)
+    rain[0, 0, :2] = 0.0  # dry coarse cells
+    if kind == "add":  # rain well above zero: blocks that need no clipping below zero
+        rain += 20.0
+    x = torch.from_numpy(tf.forward(rain))
+    for name in ("resnet-spc", "resnet-rc", "resnet-dc", "resnet-int", "rec-resnet-spc"):
+        n_in = 2 if name.startswith("rec-") else 1
+        torch.manual_seed(1)
+        net = build_network(name, 3, n_in=n_in, constraint=kind, transform=transform, **TINY)
+        lo, hi = tf.output_range
+        torch.nn.init.normal_(net.tail[-1].weight, std=0.01 * (hi - lo))  # not bicubic
+        out = net(x.expand(-1, n_in, -1, -1)).detach().numpy()
+        fine = tf.inverse(out)
+        blocks = fine.reshape(2, 1, 5, 3, 7, 3)
+        means = blocks.mean(axis=(3, 5))
+        np.testing.assert_allclose(means, rain, rtol=1e-4, atol=1e-4, err_msg=name)
+        if kind == "mul":
+            assert fine.min() >= -1e-6 and np.abs(fine[0, 0, :6]).max() < 1e-5, name
+    plain = build_network("resnet-rc", 3, transform=transform, **TINY)
+    torch.nn.init.normal_(plain.tail[-1].weight, std=0.01 * (hi - lo))
+    fine = tf.inverse(plain(x).detach().numpy())
+    assert np.abs(fine.reshape(2, 1, 5, 3, 7, 3).mean(axis=(3, 5)) - rain).max() > 1e-2
+
+
+def test_constraint_refuses_unknown_names_and_thresholded_transforms(tiny_downscaler):
+    with pytest.raises(ValueError, match="constraint must be None or one of add, mul"):
+        build_network("resnet-spc", 2, constraint="sum", **TINY)
+    with pytest.raises(ValueError, match="needs a smooth transform"):
+        build_network("resnet-spc", 2, constraint="mul", transform="dbr", **TINY)
+    build_network("resnet-spc", 2, transform="dbr", **TINY)  # no constraint: any transform
+    with pytest.raises(TypeError, match="not in model_params"):
+        tiny_downscaler(model_params={"filters": 4, "transform": "log"})
+
+
+def test_constrained_checkpoint_keeps_the_block_means(tmp_path, tiny_downscaler):
+    low, high = coarsened(_cube(n_times=4, size=32), 4)
+    params = {"filters": 4, "blocks": 1, "constraint": "mul"}
+    tr = tiny_downscaler(model_params=params, transform="identity", loss="mse")
+    tr.fit(pairs=(low, high))
+    tr.save(tmp_path / "mul.pt")
+    loaded = load_downscaler(tmp_path / "mul.pt")
+    assert loaded.net.constraint == "mul" and loaded.params == params
+    fine = downscale(low, model=tmp_path / "mul.pt")
+    means = fine.coarsen(y=4, x=4).mean().values
+    np.testing.assert_allclose(means, low.values, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(fine.values, downscale(low, model=tr.model).values, atol=1e-6)
+
+
 def test_discriminator_scores_any_size():
     disc = ResidualDiscriminator(3, n_in=2, filters=4, blocks=2)
     assert tuple(disc(torch.rand(3, 1, 15, 21), torch.rand(3, 2, 5, 7)).shape) == (3,)

@@ -193,6 +193,7 @@ def load_downscaler(path: str | os.PathLike) -> Downscaler:
         meta["scale"],
         n_in=meta["n_in"],
         n_static=len(static.get("names", [])),
+        transform=meta.get("transform"),
         **meta.get("model_params", {}),
     )
     if static.get("shape"):

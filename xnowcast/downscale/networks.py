@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xnowcast.checks import choice, positive_int, real
+from xnowcast.downscale.constraint import check_constraint, conserve, torch_transform
 from xnowcast.models.neural.cells import ConvLSTMCell
 
 __all__ = [
@@ -195,6 +196,15 @@ class SRNet(nn.Module):
         Dense blocks: channels added per layer, layers per block.
     global_residual : bool
         Add the output to the bicubic interpolation of the last frame.
+    constraint : {None, "add", "mul"}
+        Correct the output so that every ``scale x scale`` block of fine
+        cells averages, in physical units, to its coarse cell (the last
+        frame), as area averaging made it
+        (:mod:`xnowcast.downscale.constraint`); ``"mul"`` keeps rain
+        non-negative and dry cells dry.
+    transform : str, dict or Transform
+        Intensity transform of the frames (the Trainer's), through which the
+        constraint averages in physical units; not used without it.
 
     Examples
     --------
@@ -223,8 +233,14 @@ class SRNet(nn.Module):
         growth: int = 16,
         dense_layers: int = 3,
         global_residual: bool = True,
+        constraint: str | None = None,
+        transform: Any = "log",
     ) -> None:
         super().__init__()
+        self.constraint = check_constraint(constraint)
+        self.transform = transform
+        if self.constraint is not None:
+            torch_transform(transform)  # a smooth transform, or a ValueError now
         self.scale = positive_int(scale, "scale")
         self.n_in = positive_int(n_in, "n_in")
         self.n_static = int(n_static)
@@ -304,7 +320,7 @@ class SRNet(nn.Module):
         out = self.tail(feats)
         if self.global_residual:
             out = out + bicubic(x[:, -1:], self.scale)
-        return out
+        return conserve(out, x[:, -1:], self.scale, self.constraint, self.transform)
 
     def _encode(self, frames: torch.Tensor, static: torch.Tensor | None) -> torch.Tensor:
         if self.lstm is None:
@@ -400,7 +416,13 @@ def parse_architecture(name: str) -> dict[str, Any]:
 
 
 def build_network(
-    name: str, scale: int, *, n_in: int = 1, n_static: int = 0, **params: Any
+    name: str,
+    scale: int,
+    *,
+    n_in: int = 1,
+    n_static: int = 0,
+    transform: Any = "log",
+    **params: Any,
 ) -> SRNet:
     """Build a registered architecture.
 
@@ -415,6 +437,8 @@ def build_network(
         take them as channels).
     n_static : int
         Static predictor channels.
+    transform : str, dict or Transform
+        Intensity transform of the frames (used by ``constraint``).
     **params
         Other :class:`SRNet` parameters (``filters``, ``blocks``, ...).
 
@@ -430,6 +454,6 @@ def build_network(
             f"{', '.join(clash)} are set by the architecture name {name!r}; choose another name"
         )
     try:
-        return SRNet(scale, n_in, n_static, **axes, **params)
+        return SRNet(scale, n_in, n_static, **axes, transform=transform, **params)
     except TypeError as err:
         raise TypeError(f"bad parameter for downscaling network {name!r}: {err}") from None

@@ -534,8 +534,15 @@ class DownscaleTrainer(Trainer):
             raise TypeError(
                 f"model must be a name or a torch.nn.Module, got {type(model).__name__}"
             )
+        if "transform" in params:
+            raise TypeError("set transform= on the Trainer, not in model_params")
         net = build_network(
-            model, self.scale, n_in=self.n_in, n_static=len(self.static_fields), **params
+            model,
+            self.scale,
+            n_in=self.n_in,
+            n_static=len(self.static_fields),
+            transform=self.transform,
+            **params,
         )
         return net, model.lower(), params
 

@@ -102,11 +102,21 @@ def _rainiest(wet: np.ndarray, size: int) -> tuple[int, int]:
 
 
 def make_trainer(
-    budget: float, *, quick: bool = False, cache_dir: str | None = None, **kwargs
+    budget: float,
+    *,
+    quick: bool = False,
+    cache_dir: str | None = None,
+    recipe: dict | None = None,
+    model: dict | None = None,
+    **kwargs,
 ) -> Trainer:
-    """The advection-unet trainer with ``budget`` CPU seconds (one thread)."""
-    params = QUICK_PARAMS if quick else MODEL_PARAMS
-    recipe = {**RECIPE, **({"crop": 48, "steps_per_epoch": 2} if quick else {})}
+    """The advection-unet trainer with ``budget`` CPU seconds (one thread).
+
+    ``recipe`` and ``model`` override entries of :data:`RECIPE` and of the
+    network's parameters (experiments: ``eval_advection_unet.py --recipe``).
+    """
+    params = {**(QUICK_PARAMS if quick else MODEL_PARAMS), **(model or {})}
+    recipe = {**RECIPE, **({"crop": 48, "steps_per_epoch": 2} if quick else {}), **(recipe or {})}
     return Trainer(
         "advection-unet",
         params,

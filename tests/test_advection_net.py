@@ -157,6 +157,39 @@ def test_trains_saves_and_loads_as_the_same_model(tmp_path):
     assert read_metadata(path)["leads_trained"] == 3
 
 
+def test_training_that_never_beats_the_extrapolation_ends_as_the_identity():
+    # validation picks the weights; the starting ones (the extrapolation) are the floor: with
+    # min_delta so large that no epoch counts as better, the network must end as it began
+    cube = synthetic_radar(n_times=12, size=32, seed=3)
+    trainer = _small_trainer(
+        epochs=2, lr=0.05, val_split=0.3, monitor="csi", min_delta=1e9, flips=False
+    ).fit(cube)
+    assert trainer.best_epoch == 0 and len(trainer.history) == 2
+    head = trainer.model.module.body.head
+    assert not head.weight.any()  # the zero (identity) output layer
+    frames = cube.values[None, :4].astype(np.float32)
+    flow = get_model("optical-flow", n_in=4, n_out=3).predict(frames)
+    np.testing.assert_allclose(trainer.model.predict(frames), flow, rtol=1e-5, atol=1e-5)
+    moved = _small_trainer(epochs=2, lr=0.05).fit(cube)  # no validation: the last weights
+    assert moved.model.module.body.head.weight.any()  # the same training moves the layer
+
+
+def test_trainer_recipe_overrides_of_the_benchmark_scripts():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import _advection_unet
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    trainer = _advection_unet.make_trainer(
+        5, quick=True, recipe={"lr": 5e-4, "crop": 32}, model={"filters": 2}
+    )
+    assert trainer.lr == 5e-4 and trainer.crop == 32
+    assert trainer.model.module.body.filters == 2
+    shipped = _advection_unet.make_trainer(5)
+    assert shipped.lr == _advection_unet.RECIPE["lr"]
+    assert shipped.model.module.body.filters == _advection_unet.MODEL_PARAMS["filters"]
+
+
 def test_shipped_weights_load_safely_and_forecast_a_shared_cube(radar_dir):
     path = pretrained_path()
     assert path.is_file() and path.stat().st_size < 5 * 2**20

@@ -74,6 +74,15 @@ RUNS = {
         "resnet-rc",
         {"model_params": {"constraint": "mul"}, "transform": "identity", "loss": "mse"},
     ),
+    # the same squared error of mm/h, the network still fed log1p (loss_space="physical")
+    "resnet-rc + mul (MSE of mm/h, log1p input)": (
+        "resnet-rc",
+        {"model_params": {"constraint": "mul"}, "loss": "mse", "loss_space": "physical"},
+    ),
+    "resnet-rc (MSE of mm/h, log1p input)": (
+        "resnet-rc",
+        {"loss": "mse", "loss_space": "physical"},
+    ),
     # a differentiable CSI at 1 mm/h added to the loss: rewards the rain area above 1 mm/h
     "resnet-rc + mul + CSI loss": (
         "resnet-rc",

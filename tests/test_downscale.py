@@ -125,6 +125,26 @@ def test_constrained_checkpoint_keeps_the_block_means(tmp_path, tiny_downscaler)
     np.testing.assert_allclose(fine.values, downscale(low, model=tr.model).values, atol=1e-6)
 
 
+def test_loss_space_physical_compares_rain_rates(tiny_downscaler, tmp_path):
+    pred, target = torch.log1p(torch.rand(2, 1, 8, 8) * 9), torch.log1p(torch.rand(2, 1, 8, 8) * 9)
+    mask = torch.ones_like(target)
+    mask[0, 0, :4] = 0
+    tr = tiny_downscaler(loss="mse", loss_space="physical")
+    expected = (((torch.expm1(pred) - torch.expm1(target)) ** 2) * mask).sum() / mask.sum()
+    assert float(tr.loss(pred, target, mask)) == pytest.approx(float(expected), rel=1e-5)
+    plain = tiny_downscaler(loss="mse")
+    assert float(plain.loss(pred, target, mask)) < 0.2 * float(expected)  # log1p: smaller
+    pairs = coarsened(_cube(n_times=4, size=32), 4)
+    assert np.isfinite(tr.fit(pairs=pairs).history["train_loss"]).all()
+    tr.save(tmp_path / "phys.pt")
+    meta = xnowcast.training.read_metadata(tmp_path / "phys.pt")
+    assert meta["training"]["config"]["loss_space"] == "physical"
+    with pytest.raises(ValueError, match="loss_space must be one of"):
+        tiny_downscaler(loss_space="mm/h")
+    with pytest.raises(ValueError, match="needs a smooth transform"):
+        tiny_downscaler(loss_space="physical", transform="dbr")
+
+
 def test_discriminator_scores_any_size():
     disc = ResidualDiscriminator(3, n_in=2, filters=4, blocks=2)
     assert tuple(disc(torch.rand(3, 1, 15, 21), torch.rand(3, 2, 5, 7)).shape) == (3,)

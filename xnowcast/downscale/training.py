@@ -29,17 +29,21 @@ import xarray as xr
 from torch import nn
 from torch.utils.data import Dataset
 
-from xnowcast.checks import boolean, positive_int, real
+from xnowcast.checks import boolean, choice, positive_int, real
 from xnowcast.conventions import as_dataarray, normalize_cube
+from xnowcast.downscale.constraint import torch_transform
 from xnowcast.downscale.grid import spatial_dims
 from xnowcast.downscale.networks import ResidualDiscriminator, build_network
+from xnowcast.training.losses import Loss
 from xnowcast.training.trainer import Trainer
 from xnowcast.transforms import Transform, get_transform
 
 __all__ = [
+    "LOSS_SPACES",
     "DownscaleTrainer",
     "PairDataset",
     "PairList",
+    "PhysicalLoss",
     "as_pairs",
     "grid_record",
     "masked",
@@ -402,6 +406,48 @@ class PairDataset(Dataset):
         return steps.pop().isoformat() if len(steps) == 1 else None
 
 
+#: Where :class:`DownscaleTrainer` compares fields (its ``loss_space``).
+LOSS_SPACES = ("transform", "physical")
+
+
+class PhysicalLoss(Loss):
+    """A loss that compares fields in physical units: both go through the inverse transform.
+
+    Parameters
+    ----------
+    loss : Loss
+        The terms (``"mse"``, ``"mae+0.2*csi"``, ...).
+    transform : str, dict or Transform
+        The network's transform (smooth: see
+        :func:`~xnowcast.downscale.constraint.torch_transform`).
+    thresholds : sequence of float
+        Rain rates of the ``csi`` and ``fss`` terms (physical units).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from xnowcast.training.losses import get_loss
+    >>> loss = PhysicalLoss(get_loss("mse"), "log", [1.0])
+    >>> y = torch.log1p(torch.tensor([[[[3.0]]]]))
+    >>> float(loss(torch.zeros_like(y), y))
+    9.0
+    """
+
+    def __init__(self, loss: Loss, transform: Any, thresholds: Any) -> None:
+        tf = get_transform(transform)
+        self._inverse = torch_transform(tf)[1]
+        lo, hi = (float(v) for v in tf.inverse(np.array(tf.output_range, np.float32)))
+        needs = any(name in ("csi", "fss") for name in loss.terms)
+        super().__init__(loss.terms, hi - lo, thresholds if needs else None, loss.scale)
+        self._lowest = tf.output_range[0]
+
+    def __call__(
+        self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        phys = self._inverse(pred.float().clamp_min(self._lowest))
+        return super().__call__(phys, self._inverse(target.float()), mask)
+
+
 def masked(field: torch.Tensor, mask: torch.Tensor, fill: float) -> torch.Tensor:
     """``field`` where ``mask`` is 1, ``fill`` elsewhere (what the discriminator sees).
 
@@ -450,6 +496,12 @@ class DownscaleTrainer(Trainer):
         Learning rate of the discriminator (``lr`` is the generator's).
     adversarial_weight : float
         Weight of the adversarial term in the generator's loss.
+    loss_space : {"transform", "physical"}
+        Where the content loss compares the fields: in the network's
+        ``transform`` (default; the MAE of ``log1p`` rain rates with
+        ``transform="log"``), or in physical units after the inverse
+        transform (the MSE of mm/h, which PSNR scores, while the network
+        still sees ``log1p``); ``loss_thresholds`` are rain rates either way.
     transform, loss, crop, epochs, ...
         As for nowcasting (:class:`~xnowcast.Trainer`); ``loss`` defaults to
         ``"mae"``, ``crop`` (fine pixels, rounded down to a multiple of
@@ -485,6 +537,7 @@ class DownscaleTrainer(Trainer):
         adversarial_weight: float = 1e-3,
         loss: str | dict = "mae",
         crop: int | None = 64,
+        loss_space: str = "transform",
         **kwargs: Any,
     ) -> None:
         if task != "downscale":
@@ -504,7 +557,10 @@ class DownscaleTrainer(Trainer):
             discriminator_lr, "discriminator_lr", low=0, low_inclusive=False
         )
         self.adversarial_weight = real(adversarial_weight, "adversarial_weight", low=0)
+        self.loss_space = choice(loss_space, "loss_space", LOSS_SPACES)
         super().__init__(model, model_params, n_in=n_in, n_out=1, loss=loss, crop=crop, **kwargs)
+        if self.loss_space == "physical":
+            self.loss = PhysicalLoss(self.loss, self.transform, self.loss_thresholds)
         self._fill = float(np.asarray(self.transform.forward(np.zeros(1, np.float32)))[0])
         self._static_norm: dict[str, list[float]] = {}
         self._grids: dict[str, Any] = {}
@@ -558,6 +614,7 @@ class DownscaleTrainer(Trainer):
             discriminator_kwargs=getattr(self, "discriminator_kwargs", {}),
             discriminator_lr=getattr(self, "discriminator_lr", None),
             adversarial_weight=getattr(self, "adversarial_weight", None),
+            loss_space=getattr(self, "loss_space", "transform"),
         )
         return config
 

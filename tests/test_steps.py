@@ -17,7 +17,7 @@ import xarray as xr
 import xnowcast
 from xnowcast.batch import forecast_archive
 from xnowcast.batch.store import MISSING, STATUS
-from xnowcast.cascade import bandpass_filters, decompose
+from xnowcast.cascade import bandpass_filters, decompose, valid_level_correlations
 from xnowcast.cli import main
 from xnowcast.conventions import normalize_cube
 from xnowcast.datasets import synthetic_radar
@@ -350,6 +350,51 @@ def test_missing_pixels_of_older_frames_do_not_correlate_the_small_scales(motion
     phi = model.prepare(frames).phi.astype(np.float64)
     gamma1 = phi[:, 0] / (1 - phi[:, 1])
     assert np.abs(gamma1[1:]).max() < 0.2, gamma1
+
+
+def _persistent_frames_with_inflow():
+    """Rain that does not change in time; the older frames miss a strip (advected in from
+    beyond the edge), where the last frame has rain."""
+    rng = np.random.default_rng(3)
+    field = rng.gamma(0.6, 4.0, (64, 64)).astype("float32") + 0.5
+    frames = np.repeat(field[None], 4, axis=0)
+    frames[:3, :, :20] = np.nan
+    return frames
+
+
+def test_valid_level_correlations_leave_the_missing_band_out():
+    frames = _persistent_frames_with_inflow()
+    filters = bandpass_filters((64, 64), 4)
+    filled = np.where(np.isfinite(frames), frames, 0.0).astype("float32")
+    valid = np.isfinite(frames[-1]) & np.isfinite(frames[0])
+    last, earlier = decompose(filled[-1], filters), decompose(filled[0], filters)
+    same = valid_level_correlations(last, earlier, valid)
+    whole = valid_level_correlations(last, earlier, np.ones((64, 64), bool))
+    # the same rain where both are observed: the small scales correlate fully, the large ones
+    # feel the filled band's edge through their wide kernels; over the whole grid all are lower
+    assert (same[2:] > 0.95).all() and (whole < same - 0.1).all(), (same, whole)
+    assert valid_level_correlations(last, earlier, np.zeros((64, 64), bool)).tolist() == [0.0] * 4
+    with pytest.raises(ValueError, match="two cascades"):
+        valid_level_correlations(last, earlier[:2], valid)
+
+
+def test_ar_correlations_valid_is_the_default_and_filled_is_pysteps(motionless):
+    frames = _persistent_frames_with_inflow()
+
+    def gamma1(**options):
+        model = get_model("steps", members=1, n_in=4, n_out=1, n_levels=4, **NO_BPS, **options)
+        phi = motionless(model).prepare(frames).phi.astype(np.float64)
+        return phi[:, 0] / (1 - phi[:, 1])
+
+    valid, filled = gamma1(), gamma1(ar_correlations="filled")
+    assert get_model("steps").get_params()["ar_correlations"] == "valid"
+    # the rain persists: where both frames see it, the small scales keep their correlation;
+    # counting the missing strip as no rain made them look less persistent than they are (the
+    # large scales of a 64-pixel grid see the strip's filled edge either way)
+    assert valid[-1] > 0.9 and (valid[2:] > filled[2:] + 0.1).all(), (valid, filled)
+    assert (gamma1(ar_correlations="valid") == valid).all()
+    with pytest.raises(ValueError, match="ar_correlations"):
+        get_model("steps", ar_correlations="masked")
 
 
 def _band_model(monkeypatch, columns):

@@ -49,6 +49,7 @@ __all__ = [
     "recompose",
     "rfft2",
     "spectral_correlations",
+    "valid_level_correlations",
 ]
 
 
@@ -266,6 +267,61 @@ def spectral_correlations(
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / norm
     return np.where(norm > 0, np.clip(corr, -1.0, 1.0), 0.0)
+
+
+def valid_level_correlations(
+    levels: np.ndarray, earlier: np.ndarray, valid: np.ndarray
+) -> np.ndarray:
+    """Correlation of every level of two cascades over the pixels ``valid`` in both frames.
+
+    :func:`level_correlations` correlates over the whole grid, so a pixel
+    missing in a frame counts as whatever it was filled with (no rain): an
+    earlier frame moved along the motion misses what came in from beyond the
+    edge, and the filled band lowers the correlations by an amount that grows
+    with the motion and the lag. Here those pixels are left out.
+
+    Parameters
+    ----------
+    levels, earlier : (n_levels, y, x) arrays
+        The cascades (:func:`decompose`) of the two fields, filled where missing.
+    valid : (y, x) bool array
+        The pixels observed in both frames.
+
+    Returns
+    -------
+    (n_levels,) float64
+        Pearson correlations over the valid pixels; 0 for a level that is flat
+        there in either field, or with fewer than two valid pixels.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=(32, 32)).astype("float32")
+    >>> b = a.copy(); b[:, :8] = 0.0                     # missing, filled with 0
+    >>> f = bandpass_filters(a.shape, 3)
+    >>> valid = np.ones(a.shape, bool); valid[:, :8] = False
+    >>> bool((valid_level_correlations(decompose(a, f), decompose(b, f), valid) > 0.9).all())
+    True
+    """
+    levels = np.asarray(levels)
+    earlier = np.asarray(earlier)
+    valid = np.asarray(valid, bool)
+    if levels.shape != earlier.shape or levels.shape[-2:] != valid.shape:
+        raise ValueError(
+            f"levels {levels.shape}, earlier {earlier.shape} and valid {valid.shape} must be "
+            "two cascades (n_levels, y, x) of one grid and its (y, x) mask"
+        )
+    out = np.zeros(levels.shape[0])
+    if valid.sum() < 2:
+        return out
+    for j in range(levels.shape[0]):
+        a = levels[j][valid].astype(np.float64)
+        b = earlier[j][valid].astype(np.float64)
+        a -= a.mean()
+        b -= b.mean()
+        norm = np.sqrt((a @ a) * (b @ b))
+        out[j] = np.clip((a @ b) / norm, -1.0, 1.0) if norm > 0 else 0.0
+    return out
 
 
 #: Valid values of ``lag2`` in :func:`ar2_parameters` (the first is the default).

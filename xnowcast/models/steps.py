@@ -9,7 +9,8 @@ motion and cascade as the deterministic forecast
    one along the motion (the Lagrangian frame), are split into ``n_levels``
    scales (:mod:`xnowcast.cascade`); each level is standardised by the last
    frame's standard deviation of that level, and gets AR(2) (or AR(1))
-   parameters from its lag-1 and lag-2 correlations, the lag-2 one raised
+   parameters from its lag-1 and lag-2 correlations, taken over the pixels
+   observed in both frames (``ar_correlations``), the lag-2 one raised
    where needed so that the AR(2) has real roots (``lag2_adjust``, as
    pysteps);
 2. per lead time, each level evolves as
@@ -50,7 +51,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from xnowcast.cascade import LAG2_ADJUSTMENTS, BandpassFilters, bandpass_filters
+from xnowcast.cascade import (
+    LAG2_ADJUSTMENTS,
+    BandpassFilters,
+    ar2_parameters,
+    bandpass_filters,
+    decompose,
+    valid_level_correlations,
+)
 from xnowcast.checks import choice, integer, real
 from xnowcast.extrapolation.cascade import ar_parameters, check_cascade_options
 from xnowcast.models.interface import NowcastModel
@@ -61,6 +69,7 @@ from xnowcast.optional import import_optional
 from xnowcast.probmatching import N_QUANTILES, apply_table, match_table, probabilities, quantiles
 
 __all__ = [
+    "AR_CORRELATIONS",
     "MASKS",
     "MOTION_PERTURBATIONS",
     "Steps",
@@ -72,6 +81,9 @@ __all__ = [
 ]
 
 numba = import_optional("numba", "the steps ensemble model")
+
+#: Valid values of ``ar_correlations`` (the first is the default).
+AR_CORRELATIONS = ("valid", "filled")
 
 #: Valid values of ``mask`` (the first is the default).
 MASKS = ("incremental", "threshold", "none")
@@ -318,6 +330,14 @@ class Steps(NowcastModel):
         cascade's): only as far as stationarity needs; where the large
         scales' ``g2`` is far below ``g1**2`` this gives ``phi2`` near -1 and
         almost no noise on them, and the members spread too little.
+    ar_correlations : {"valid", "filled"}
+        Over which pixels a level's lag-1 and lag-2 correlations are taken.
+        ``"valid"`` (default): those observed in both frames
+        (:func:`xnowcast.cascade.valid_level_correlations`); an earlier frame
+        moved along the motion misses the band that came in from beyond the
+        edge, and that band is left out. ``"filled"`` (pysteps, and the
+        deterministic cascade): the whole grid, missing pixels as no rain,
+        which lowers the correlations where rain comes in across the edge.
     noise : {"nonparametric", "parametric", "local"}
         The noise filter (:mod:`xnowcast.noise`), estimated from the last
         frames in the Lagrangian frame.
@@ -384,6 +404,7 @@ class Steps(NowcastModel):
         n_levels: int = 6,
         ar_order: int = 2,
         lag2_adjust: str = "real-roots",
+        ar_correlations: str = "valid",
         noise: str = "nonparametric",
         noise_kwargs: dict[str, Any] | None = None,
         matching: str | float = "cdf",
@@ -412,6 +433,7 @@ class Steps(NowcastModel):
         self.n_levels, self.ar_order = int(cascade["n_levels"]), int(cascade["ar_order"])
         self.matching = cascade["matching"]
         self.lag2_adjust = choice(lag2_adjust, "lag2_adjust", LAG2_ADJUSTMENTS)
+        self.ar_correlations = choice(ar_correlations, "ar_correlations", AR_CORRELATIONS)
         self.noise, self.noise_kwargs = check_noise_options(noise, noise_kwargs)
         self.mask = choice(mask, "mask", MASKS)
         self.mask_kwargs = _options(mask_kwargs, MASK_DEFAULTS, "mask_kwargs", "mask")
@@ -454,6 +476,7 @@ class Steps(NowcastModel):
             "n_levels": self.n_levels,
             "ar_order": self.ar_order,
             "lag2_adjust": self.lag2_adjust,
+            "ar_correlations": self.ar_correlations,
             "noise": self.noise,
             "noise_kwargs": copy.deepcopy(self.noise_kwargs),
             "matching": self.matching,
@@ -603,9 +626,7 @@ class Steps(NowcastModel):
         shape = (int(fields.shape[1]), int(fields.shape[2]))
         filters = _filters(shape, self.n_levels)
         spectra = np.fft.rfft2(fields)
-        # each field filled on its own, as pysteps: filling all where any is missing would put
-        # one sharp edge into every field and raise the correlations of the small scales
-        phi = ar_parameters(spectra, filters, self.ar_order, lag2=self.lag2_adjust)
+        phi = self._ar_phi(fields, valid, spectra, filters)
         n = shape[0] * shape[1]
         last = spectra[-1].astype(np.complex128).ravel()
         sigma = np.sqrt(filters.power @ (last.real**2 + last.imag**2)) / n
@@ -637,6 +658,28 @@ class Steps(NowcastModel):
             # 4th pixel); a member moves their starts by its motion perturbation
             trajectories=coarse_trajectories(flow, self.n_out, True, 4),
         )
+
+    def _ar_phi(
+        self, fields: np.ndarray, valid: np.ndarray, spectra: np.ndarray, filters: BandpassFilters
+    ) -> np.ndarray:
+        """``(n_levels, 2)`` AR parameters from the Lagrangian fields, oldest first.
+
+        Each field is filled on its own where it is missing, as in pysteps:
+        filling all where any is missing would put one sharp edge into every
+        field and raise the correlations of the small scales.
+        ``ar_correlations="valid"`` then correlates each level over the pixels
+        observed in both frames only.
+        """
+        if self.ar_correlations == "filled":
+            return ar_parameters(spectra, filters, self.ar_order, lag2=self.lag2_adjust)
+        levels = [decompose(field, filters) for field in fields]
+        gamma = [
+            valid_level_correlations(levels[-1], levels[-1 - lag], valid[-1] & valid[-1 - lag])
+            for lag in range(1, self.ar_order + 1)
+        ]
+        if self.ar_order == 1:
+            return np.stack([np.clip(gamma[0], 0.0, 0.999), np.zeros_like(gamma[0])], axis=-1)
+        return ar2_parameters(gamma[0], gamma[1], lag2=self.lag2_adjust)
 
     def member(
         self,

@@ -3,6 +3,7 @@
     python benchmarks/bench_optical_flow.py            # every complete 12 -> 24 window
     python benchmarks/bench_optical_flow.py --every 4  # every 4th window (quicker)
     python benchmarks/bench_optical_flow.py --held-out # the events the defaults never saw
+    python benchmarks/bench_optical_flow.py --held-out --variant '{"sigma": 15}'
 
 For every complete window (12 input frames, 24 observed lead times) of the
 MeteoSwiss, KNMI and BOM cubes (cropped to at most 700 x 700), this runs, one
@@ -51,6 +52,12 @@ section, ``bench_optical_flow_heldout``, and plot, ``docs/img/optical-flow-heldo
 Needs ``pysteps`` (``pip install -e '.[bench]'``) and matplotlib for the plot.
 Prints the tables and writes them, with a skill-vs-lead plot, into
 ``docs/optical-flow.md`` and ``docs/img/optical-flow-skill.png``.
+
+``--variant JSON`` (repeatable) adds a row of the optical-flow model with those
+parameters (e.g. ``'{"sigma": 15}'``, a candidate default) beside the others, on
+the same windows; its rows are written into the docs with the rest. They are not
+timed: run after the default on each window, they find its frame-pair tracking in
+the motion memo.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import time
 import warnings
@@ -107,6 +115,19 @@ XNOWCAST = [
     (PERSISTENCE, "persistence", {}),
 ]
 LABELS = [DEFAULT, ADVECTION, PERSISTENCE, PS_LK, PS_SPROG]
+#: Labels of the ``--variant`` rows: scored, not timed (they reuse the default's tracking).
+VARIANTS: list[str] = []
+
+
+def add_variant(params: dict) -> str:
+    """Score the optical-flow model with ``params`` too (a row after the default's)."""
+    if not isinstance(params, dict) or not params:
+        raise SystemExit(f"--variant takes a JSON object of model parameters, got {params!r}")
+    label = "xnowcast optical-flow " + ", ".join(f"{k}={v!r}" for k, v in params.items())
+    XNOWCAST.append((label, "optical-flow", params))
+    LABELS.insert(LABELS.index(DEFAULT) + 1, label)
+    VARIANTS.append(label)
+    return label
 
 
 def windows_of(name: str) -> tuple[int, int]:
@@ -328,7 +349,7 @@ def speed_table(results: dict) -> list[str]:
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for name, res in results.items():
-        for lab in [*LABELS, FLOOR]:
+        for lab in [*(lab for lab in LABELS if lab not in VARIANTS), FLOOR]:
             c, w = res["cpu"][lab], res["wall"][lab]
             lines.append(
                 f"| {name.upper()} | {lab} | {c:.3f} | {w:.3f} | {res['cpu'][PS_LK] / c:.1f} | "
@@ -443,10 +464,19 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help=f"the events no default was tuned on ({', '.join(HELD_OUT)}), in their own section",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        type=json.loads,
+        help="optical-flow parameters (JSON) scored as one more row, e.g. '{\"sigma\": 15}'",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     args = parser.parse_args(argv)
     if not RADAR.is_dir():
         raise SystemExit(f"the shared radar data is not at {RADAR}")
+    for params in args.variant:
+        add_variant(params)
     warnings.filterwarnings("ignore", category=RuntimeWarning)
     datasets = list(HELD_OUT) if args.held_out else args.datasets
     results = {name: run_dataset(name, args.every) for name in datasets}

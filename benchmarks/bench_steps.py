@@ -344,8 +344,10 @@ def run_dataset(
             other[i - 1] += crps_sums(scored(ens, obs), obs)
         print(
             f"  {pd.Timestamp(times[end])}: CPU s "
-            + ", ".join(f"{lab} {cpu[lab][-1]:.1f}" for lab in LABELS)
-            + (" (pysteps from the cache)" if kept is not None else ""),
+            + ", ".join(
+                f"{lab} " + ("cached" if lab == PS and kept is not None else f"{cpu[lab][-1]:.1f}")
+                for lab in LABELS
+            ),
             flush=True,
         )
     first = ends[0]

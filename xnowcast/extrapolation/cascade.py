@@ -67,7 +67,13 @@ from xnowcast.probmatching import (
 )
 from xnowcast.transforms import Transform
 
-__all__ = ["AR_ORDERS", "ar_parameters", "check_cascade_options", "extrapolate_cascade"]
+__all__ = [
+    "AR_ORDERS",
+    "ar_from_correlations",
+    "ar_parameters",
+    "check_cascade_options",
+    "extrapolate_cascade",
+]
 
 #: Valid values of ``ar_order``.
 AR_ORDERS = (1, 2)
@@ -109,11 +115,28 @@ def ar_parameters(
            [0.999, 0.   ]])
     """
     spectra = np.asarray(spectra, np.complex128)
-    gamma1 = spectral_correlations(spectra[-1], spectra[-2], filters)
-    if ar_order == 1:
-        return np.stack([np.clip(gamma1, 0.0, 0.999), np.zeros_like(gamma1)], axis=-1)
-    gamma2 = spectral_correlations(spectra[-1], spectra[-3], filters)
-    return ar2_parameters(gamma1, gamma2, lag2=lag2)
+    gamma = [
+        spectral_correlations(spectra[-1], spectra[-1 - k], filters) for k in (1, 2)[:ar_order]
+    ]
+    return ar_from_correlations(gamma, lag2)
+
+
+def ar_from_correlations(gamma: list[np.ndarray], lag2: str = "stationary") -> np.ndarray:
+    """``(n_levels, 2)`` AR coefficients from each level's correlations at lags ``1 .. order``.
+
+    One correlation per level (AR(1)): ``phi = (gamma1, 0)``, ``gamma1`` clipped to
+    ``[0, 0.999]``; two (AR(2)): Yule-Walker with the lag-2 bound ``lag2``
+    (:func:`~xnowcast.cascade.ar2_parameters`).
+
+    Examples
+    --------
+    >>> ar_from_correlations([np.array([0.9, 1.0])])
+    array([[0.9  , 0.   ],
+           [0.999, 0.   ]])
+    """
+    if len(gamma) == 1:
+        return np.stack([np.clip(gamma[0], 0.0, 0.999), np.zeros_like(gamma[0])], axis=-1)
+    return ar2_parameters(gamma[0], gamma[1], lag2=lag2)
 
 
 def check_cascade_options(

@@ -54,13 +54,16 @@ import numpy as np
 from xnowcast.cascade import (
     LAG2_ADJUSTMENTS,
     BandpassFilters,
-    ar2_parameters,
     bandpass_filters,
     decompose,
     valid_level_correlations,
 )
 from xnowcast.checks import choice, integer, real
-from xnowcast.extrapolation.cascade import ar_parameters, check_cascade_options
+from xnowcast.extrapolation.cascade import (
+    ar_from_correlations,
+    ar_parameters,
+    check_cascade_options,
+)
 from xnowcast.models.interface import NowcastModel
 from xnowcast.motion.api import DEFAULT_COMBINE, DEFAULT_METHOD
 from xnowcast.noise import NoiseFilter, check_noise_options, level_noise_std, noise_spectrum
@@ -677,9 +680,7 @@ class Steps(NowcastModel):
             valid_level_correlations(levels[-1], levels[-1 - lag], valid[-1] & valid[-1 - lag])
             for lag in range(1, self.ar_order + 1)
         ]
-        if self.ar_order == 1:
-            return np.stack([np.clip(gamma[0], 0.0, 0.999), np.zeros_like(gamma[0])], axis=-1)
-        return ar2_parameters(gamma[0], gamma[1], lag2=self.lag2_adjust)
+        return ar_from_correlations(gamma, self.lag2_adjust)
 
     def member(
         self,

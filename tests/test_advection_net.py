@@ -256,10 +256,16 @@ def test_leave_one_event_out_script_runs_quick(radar_dir, capsys):
     assert set(results) == {"mch", "bom"}
     text = capsys.readouterr().out
     assert "Targets (issue 17, item 4)" in text and "advection-unet" in text
+    assert "| mch |" in text.split("Per held-out event")[1]  # the per-event table
     for res in results.values():
         assert res["training"]["steps"] >= 1
         table = res["sums"][eval_advection_unet.LEARNED]["table"]
         assert table.shape == (24, 4) and table.sum() > 0
+    one = eval_advection_unet.main(
+        ["--quick", "--events", "mch", "bom", "--held-out", "bom", "--model", '{"bound": 0.2}']
+    )
+    assert set(one) == {"bom"}  # one fold, trained on mch
+    assert one["bom"]["training"]["trained_on"] == ["mch"]
 
 
 def test_unknown_weights_are_refused():

@@ -410,11 +410,13 @@ def test_train_config_with_a_downscaling_section(tmp_path):
         "epochs": 1,
         "crop": 16,
         "batch_size": 4,
+        "loss_space": "physical",
         "progress": False,
     }
     trainer = run_config(config)
     assert isinstance(trainer, DownscaleTrainer)
-    assert xnowcast.training.read_metadata(tmp_path / "sr.pt")["scale"] == 2
+    meta = xnowcast.training.read_metadata(tmp_path / "sr.pt")
+    assert meta["scale"] == 2 and meta["training"]["config"]["loss_space"] == "physical"
     with pytest.raises(ValueError, match="task: downscale only"):
         run_config({**config, "task": "nowcast", "model": "unet", "overwrite": True})
 

@@ -12,6 +12,7 @@
     static: {elevation: {path: dem.nc, var: elevation}}
     adversarial: false
     loss: mae
+    loss_space: physical                # the loss in mm/h (PSNR's space)
     crop: 64
     output: sr.pt
 
@@ -36,6 +37,7 @@ OPTIONS: dict[str, tuple[Any, str]] = {
     "discriminator_kwargs": (None, "downscaling: discriminator parameters {filters, blocks}"),
     "discriminator_lr": (1e-4, "downscaling: learning rate of the discriminator"),
     "adversarial_weight": (1e-3, "downscaling: weight of the adversarial loss"),
+    "loss_space": ("transform", "downscaling: loss on the network's scale, or 'physical' units"),
     "train_low": (None, "downscaling: coarse cubes co-located with train (default: coarsened)"),
     "val_low": (None, "downscaling: coarse cubes co-located with val (default: coarsened)"),
 }

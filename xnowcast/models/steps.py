@@ -55,7 +55,7 @@ from xnowcast.cascade import (
     LAG2_ADJUSTMENTS,
     BandpassFilters,
     bandpass_filters,
-    decompose,
+    split_spectrum,
     valid_level_correlations,
 )
 from xnowcast.checks import choice, integer, real
@@ -629,7 +629,7 @@ class Steps(NowcastModel):
         shape = (int(fields.shape[1]), int(fields.shape[2]))
         filters = _filters(shape, self.n_levels)
         spectra = np.fft.rfft2(fields)
-        phi = self._ar_phi(fields, valid, spectra, filters)
+        phi = self._ar_phi(valid, spectra, filters)
         n = shape[0] * shape[1]
         last = spectra[-1].astype(np.complex128).ravel()
         sigma = np.sqrt(filters.power @ (last.real**2 + last.imag**2)) / n
@@ -663,9 +663,9 @@ class Steps(NowcastModel):
         )
 
     def _ar_phi(
-        self, fields: np.ndarray, valid: np.ndarray, spectra: np.ndarray, filters: BandpassFilters
+        self, valid: np.ndarray, spectra: np.ndarray, filters: BandpassFilters
     ) -> np.ndarray:
-        """``(n_levels, 2)`` AR parameters from the Lagrangian fields, oldest first.
+        """``(n_levels, 2)`` AR parameters from the spectra of the Lagrangian fields, oldest first.
 
         Each field is filled on its own where it is missing, as in pysteps:
         filling all where any is missing would put one sharp edge into every
@@ -675,7 +675,7 @@ class Steps(NowcastModel):
         """
         if self.ar_correlations == "filled":
             return ar_parameters(spectra, filters, self.ar_order, lag2=self.lag2_adjust)
-        levels = [decompose(field, filters) for field in fields]
+        levels = [split_spectrum(spectrum, filters) for spectrum in spectra]
         gamma = [
             valid_level_correlations(levels[-1], levels[-1 - lag], valid[-1] & valid[-1 - lag])
             for lag in range(1, self.ar_order + 1)

@@ -44,7 +44,8 @@ over the windows) and wall seconds. Memory: the peak traced by
 ``tracemalloc`` during one extra forecast of the first window of each dataset
 (numpy and Python allocations), run apart from the timed ones.
 
-Seeds: each window ``n`` is forecast with seed ``n`` by both. The ensembles
+Seeds: each window ``n`` (its index among the dataset's complete windows,
+whichever windows are selected) is forecast with seed ``n`` by both. The ensembles
 are samples, so their CRPS moves with the seed; ``--seeds K`` (default 3) also
 runs xnowcast with the seeds ``n + 1000 i``, ``i = 1 .. K - 1`` (CRPS only, a
 few CPU seconds each), and the docs give its mean and range over the seeds
@@ -104,6 +105,21 @@ def crop(cube, size: int | None):
     return cube.isel(y=slice(y0, y0 + size), x=slice(x0, x0 + size))
 
 
+def selected(n_windows: int, every: int, max_windows: int | None) -> np.ndarray:
+    """Indices of the windows scored, among a dataset's ``n_windows`` complete ones.
+
+    Every ``every``-th window from the first; with ``max_windows``, every
+    ``ceil(n_windows / max_windows)``-th instead (each dataset thinned evenly to at most
+    ``max_windows``; a dataset with fewer keeps all). The rule looks at counts only, never
+    at scores.
+
+    >>> selected(57, 1, 15).tolist()[:4], len(selected(57, 1, 15)), len(selected(5, 1, 15))
+    ([0, 4, 8, 12], 15, 5)
+    """
+    step = every if max_windows is None else -(-n_windows // max_windows)
+    return np.arange(n_windows)[:: max(step, 1)]
+
+
 def pysteps_steps(frames, members, levels, km, minutes, seed):
     """pysteps LK + STEPS of one window, ``(members, n_out, y, x)`` in mm/h."""
     from pysteps import motion, nowcasts
@@ -151,7 +167,7 @@ def store_pysteps(cache, key, ens, inputs, obs, init, km, minutes, levels, seed)
     """Keep a window's pysteps ensemble (the format :func:`cached_pysteps` reads)."""
     path = Path(cache)
     path.mkdir(parents=True, exist_ok=True)
-    np.savez(
+    np.savez_compressed(  # lossless; zlib turns ~300 MB of mostly dry, NaN-edged members into ~75
         path / f"{key}.npz",
         inputs=inputs,
         obs=obs,
@@ -287,6 +303,43 @@ def peak_memory(run) -> float:
         tracemalloc.stop()
 
 
+def dataset_windows(name: str, size: int | None, every: int, max_windows: int | None):
+    """The cropped cube, its selected windows' indices (see :func:`selected`) and ends."""
+    from xnowcast.windows import windows
+
+    cube = crop(load(name), size)
+    wins = windows(cube, n_in=N_IN, n_out=N_OUT)
+    picks = selected(len(wins.init_indices), every, max_windows)
+    minutes = pd.Timedelta(wins.info.step).total_seconds() / 60
+    return cube, picks, np.asarray(wins.init_indices)[picks], minutes
+
+
+def fill_cache(
+    name: str,
+    every: int,
+    max_windows: int | None,
+    size: int | None,
+    members: int,
+    levels: int,
+    cache: str,
+) -> None:
+    """Only pysteps: run and keep the ensembles of the selected windows missing from ``cache``."""
+    cube, picks, ends, minutes = dataset_windows(name, size, every, max_windows)
+    values, times = cube.values, cube.time.values
+    km = KM_PER_PIXEL[name]
+    print(f"{name}: {len(ends)} windows", flush=True)
+    for index, end in zip(picks.tolist(), ends):
+        inputs, obs = values[end - N_IN + 1 : end + 1], values[end + 1 : end + 1 + N_OUT]
+        key = f"{name}_w{index:03d}"
+        if cached_pysteps(cache, key, inputs, times[end], members, levels, index) is not None:
+            continue
+        c, w = time.process_time(), time.perf_counter()
+        ens = pysteps_steps(inputs, members, levels, km, minutes, index)
+        took = (time.process_time() - c, time.perf_counter() - w)
+        store_pysteps(cache, key, ens, inputs, obs, times[end], km, minutes, levels, index)
+        print(f"  {key} {pd.Timestamp(times[end])}: CPU {took[0]:.1f} s, wall {took[1]:.1f} s")
+
+
 def run_dataset(
     name: str,
     every: int,
@@ -295,13 +348,9 @@ def run_dataset(
     levels: int,
     seeds: int = 1,
     cache: str | None = None,
+    max_windows: int | None = None,
 ) -> dict:
-    from xnowcast.windows import windows
-
-    cube = crop(load(name), size)
-    wins = windows(cube, n_in=N_IN, n_out=N_OUT)
-    ends = wins.init_indices[::every]
-    minutes = pd.Timedelta(wins.info.step).total_seconds() / 60
+    cube, picks, ends, minutes = dataset_windows(name, size, every, max_windows)
     km = KM_PER_PIXEL[name]
     values, times = cube.values, cube.time.values
     print(f"{name}: {cube.sizes['y']} x {cube.sizes['x']}, {len(ends)} windows", flush=True)
@@ -311,12 +360,12 @@ def run_dataset(
     rng = np.random.default_rng(0)
     other = np.zeros((max(seeds - 1, 0), N_OUT, 2))  # CRPS sums of the other seeds
     n_cached = 0
-    for n, end in enumerate(ends):
+    for pos, (n, end) in enumerate(zip(picks.tolist(), ends)):
         inputs, obs = values[end - N_IN + 1 : end + 1], values[end + 1 : end + 1 + N_OUT]
-        key = f"{name}_{n:02d}"
+        key = f"{name}_w{n:03d}"  # n: the window's index among all complete ones, its seed
         kept = (
             None
-            if cache is None or n == 0
+            if cache is None or pos == 0
             else cached_pysteps(cache, key, inputs, times[end], members, levels, n)
         )
         runs = {
@@ -514,7 +563,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crop", type=int, default=None, help="centred crop (pixels)")
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--levels", type=int, default=6)
+    parser.add_argument(
+        "--max-windows",
+        type=int,
+        default=None,
+        help="thin each dataset evenly to at most this many windows (replaces --every)",
+    )
     parser.add_argument("--quick", action="store_true", help="--every 6 --crop 384")
+    parser.add_argument(
+        "--pysteps-only",
+        action="store_true",
+        help="only fill --pysteps-cache with the selected windows' pysteps ensembles",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     parser.add_argument(
         "--with-default",
@@ -536,9 +596,30 @@ def main(argv: list[str] | None = None) -> None:
     if args.with_default:
         LABELS.insert(1, XN_DEFAULT)
     warnings.filterwarnings("ignore")
+    if args.pysteps_only:
+        if args.pysteps_cache is None:
+            parser.error("--pysteps-only needs --pysteps-cache DIR")
+        for name in args.datasets:
+            fill_cache(
+                name,
+                args.every,
+                args.max_windows,
+                args.crop,
+                args.members,
+                args.levels,
+                args.pysteps_cache,
+            )
+        return
     results = {
         name: run_dataset(
-            name, args.every, args.crop, args.members, args.levels, args.seeds, args.pysteps_cache
+            name,
+            args.every,
+            args.crop,
+            args.members,
+            args.levels,
+            args.seeds,
+            args.pysteps_cache,
+            args.max_windows,
         )
         for name in args.datasets
     }

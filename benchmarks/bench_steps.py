@@ -69,9 +69,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import time
 import tracemalloc
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -151,24 +153,28 @@ def cached_pysteps(cache, key, inputs, init, members, levels, seed):
     path = Path(cache) / f"{key}.npz"
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as d:
-        same = (
-            "levels" in d.files
-            and int(d["levels"]) == levels
-            and int(d["seed"]) == seed
-            and d["ps"].shape[:2] == (members, N_OUT)
-            and np.datetime64(d["init"][()], "ns") == np.datetime64(init, "ns")
-            and np.array_equal(d["inputs"], inputs, equal_nan=True)
-        )
-        return d["ps"].copy() if same else None
+    try:
+        with np.load(path, allow_pickle=False) as d:
+            same = (
+                "levels" in d.files
+                and int(d["levels"]) == levels
+                and int(d["seed"]) == seed
+                and d["ps"].shape[:2] == (members, N_OUT)
+                and np.datetime64(d["init"][()], "ns") == np.datetime64(init, "ns")
+                and np.array_equal(d["inputs"], inputs, equal_nan=True)
+            )
+            return d["ps"].copy() if same else None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):  # unreadable: made again
+        return None
 
 
 def store_pysteps(cache, key, ens, inputs, obs, init, km, minutes, levels, seed) -> None:
     """Keep a window's pysteps ensemble (the format :func:`cached_pysteps` reads)."""
     path = Path(cache)
     path.mkdir(parents=True, exist_ok=True)
+    tmp = path / f".{key}.{os.getpid()}.npz"  # renamed into place once whole
     np.savez_compressed(  # lossless; zlib turns ~300 MB of mostly dry, NaN-edged members into ~75
-        path / f"{key}.npz",
+        tmp,
         inputs=inputs,
         obs=obs,
         ps=ens.astype(np.float32),
@@ -178,6 +184,7 @@ def store_pysteps(cache, key, ens, inputs, obs, init, km, minutes, levels, seed)
         seed=seed,
         levels=levels,
     )
+    os.replace(tmp, path / f"{key}.npz")
 
 
 def xnowcast_steps(cube, init, members, levels, km, minutes, seed, bps=True):
@@ -322,13 +329,19 @@ def fill_cache(
     members: int,
     levels: int,
     cache: str,
+    reverse: bool = False,
 ) -> None:
-    """Only pysteps: run and keep the ensembles of the selected windows missing from ``cache``."""
+    """Only pysteps: run and keep the ensembles of the selected windows missing from ``cache``.
+
+    ``reverse``: from the last window back (beside a benchmark run that reads the cache
+    forwards, so that the two meet once instead of making the same windows).
+    """
     cube, picks, ends, minutes = dataset_windows(name, size, every, max_windows)
     values, times = cube.values, cube.time.values
     km = KM_PER_PIXEL[name]
     print(f"{name}: {len(ends)} windows", flush=True)
-    for index, end in zip(picks.tolist(), ends):
+    order = list(zip(picks.tolist(), ends))
+    for index, end in order[::-1] if reverse else order:
         inputs, obs = values[end - N_IN + 1 : end + 1], values[end + 1 : end + 1 + N_OUT]
         key = f"{name}_w{index:03d}"
         if cached_pysteps(cache, key, inputs, times[end], members, levels, index) is not None:
@@ -575,6 +588,9 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="only fill --pysteps-cache with the selected windows' pysteps ensembles",
     )
+    parser.add_argument(
+        "--reverse", action="store_true", help="--pysteps-only: from the last window back"
+    )
     parser.add_argument("--no-write", action="store_true", help="do not update the docs")
     parser.add_argument(
         "--with-default",
@@ -608,6 +624,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.members,
                 args.levels,
                 args.pysteps_cache,
+                args.reverse,
             )
         return
     results = {

@@ -54,6 +54,7 @@ __all__ = [
     "filter_spectrum",
     "mask_spans",
     "resize_weights",
+    "task_row",
     "threads_pay",
     "trace",
     "trace_serial",
@@ -345,11 +346,31 @@ def advect_leads_serial(
         advect_rows(sources, missing, disp, rows, cols, order, fill, out, 0, n_tasks, spans)
 
 
+@numba.njit(cache=True, inline="always")
+def task_row(task, n_leads, ny, shared):  # pragma: no cover - compiled
+    """``(lead, row)`` of task ``task`` of the advection kernels.
+
+    With one source and one mask for every lead (``shared``), the tasks go row by row,
+    every lead time of a row in turn: the few source rows that the lead times of
+    neighbouring rows read stay in the processor's cache, where lead by lead each
+    lead time would read the whole source again (which, on large grids, is from
+    memory). Otherwise lead by lead, each lead's own source while it is in cache.
+
+    Examples
+    --------
+    >>> task_row(5, 3, 4, True), task_row(5, 3, 4, False)
+    ((2, 1), (1, 1))
+    """
+    if shared:
+        return task % n_leads, task // n_leads
+    return task // ny, task % ny
+
+
 @numba.njit(cache=True, nogil=True)
 def advect_rows(
     sources, missing, disp, rows, cols, order, fill, out, first, last, spans
 ):  # pragma: no cover
-    """Rows ``first .. last - 1`` of all lead times (row ``t`` is row ``t % y`` of lead ``t // y``).
+    """Tasks ``first .. last - 1`` of :func:`task_row`: one row of one lead time each.
 
     The arguments are those of :func:`advect_leads` (``spans`` of shape
     ``(1, 0, 2)``: none); the work of one row is done in stages over the row
@@ -372,11 +393,13 @@ def advect_rows(
     tx, ty = np.empty(nx, np.float32), np.empty(nx, np.float32)
     gone = np.zeros(nx, np.uint8)
     outside = np.zeros(nx, np.bool_)
+    n_leads = out.shape[0]
+    shared = n_src == 1 and n_mask == 1
     if windowed:
-        reach = _row_reach(disp[first // ny : (last - 1) // ny + 1])
+        low = 0 if shared else first // ny
+        reach = _row_reach(disp[low : n_leads if shared else (last - 1) // ny + 1])
     for task in range(first, last):
-        k = task // ny
-        i = task - k * ny
+        k, i = task_row(task, n_leads, ny, shared)
         src = sources[min(k, n_src - 1)]
         flat = src.ravel()
         m = min(k, n_mask - 1)
@@ -387,7 +410,7 @@ def advect_rows(
         fi = np.float32(i)
         j0, j1 = 0, nx
         if windowed:
-            lead = reach[k - first // ny]
+            lead = reach[k - low]
             j0, j1 = _window(spans[m], lead[r0], lead[r1], fi, nx, ny)
             target[:j0] = nan
             target[j1:] = nan

@@ -149,6 +149,47 @@ def test_fss_sums_exact_when_the_packed_integral_image_wraps(strict):
                 assert got[0, t, s].tolist() == want, (value, size)
 
 
+@pytest.mark.parametrize("cat_strict", [True, False])
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_default_sums_equal_the_three_kernels(cat_strict, strict, dtype):
+    """One pass for the three families: the same counts, the same sums up to rounding.
+
+    Gaps (NaN, +-inf), values equal to thresholds; more thresholds than one pass packs, and
+    scales large enough to take fewer thresholds per pass; no categorical threshold at all.
+    """
+    fc, obs = pairs(n=3)
+    fc = fc.astype(dtype)
+    cases = [
+        ([0.5, 1.0, 3.5], [0.5, 1.0, 3.5], [1, 4, 16]),
+        ([0.0, 0.5, 1.0, 2.0, 3.5], [0.5, 1.5, 2.0, 3.0, 7.0], [1, 2, 45]),
+        ([], [1.0], [3]),
+    ]
+    for cat, thr, sizes in cases:
+        cat, thr, sizes = np.array(cat, dtype=float), np.array(thr), np.array(sizes)
+        cont, table, fss = kernels.default_sums(fc, obs, cat, cat_strict, thr, sizes, strict)
+        np.testing.assert_allclose(cont, kernels.continuous_sums(fc, obs), rtol=1e-12)
+        want = kernels.contingency_counts(fc, obs, cat, cat_strict) if cat.size else table
+        assert table.shape == (3, cat.size, 4) and (table == want).all()
+        assert (fss == kernels.fss_sums(fc, obs, thr, sizes, strict)).all()
+
+
+def test_verify_fused_statistics_equal_each_family_scored_alone():
+    """MAE, CSI and FSS from one pass per pair, as each family's kernel gives them alone."""
+    cube = xnowcast.datasets.synthetic_radar(n_times=12, size=40, seed=4)
+    fc = xnowcast.forecast(cube, "persistence", init_times="all", n_in=2, n_out=3)
+    kw = {"thresholds": [2.0, 0.5, 1.0, 4.0], "scales": [1, 5]}  # unsorted, more than 3
+    together = verify(fc, cube, ["mae", "bias", "csi", "pod", "fss"], **kw)
+    for metric in ("mae", "bias", "csi", "pod", "fss"):
+        alone = verify(fc, cube, [metric], **kw)[metric]
+        xr.testing.assert_allclose(together[metric], alone, rtol=1e-12)
+    for compare in (">", ">="):
+        both = verify(fc, cube, ["csi", "fss"], compare=compare, **kw)
+        xr.testing.assert_allclose(
+            both["csi"], verify(fc, cube, "csi", compare=compare, **kw)["csi"]
+        )
+
+
 def test_fss_stats_keep_the_threshold_order_and_the_batch_shape():
     from xnowcast.verification import spatial
 
@@ -278,3 +319,77 @@ def test_small_forecast_chunks_are_scored_in_groups_with_the_same_scores(pair_by
         got = scores.compute()
     assert got["mae"].isnull().any() and got["mae"].notnull().any()
     xr.testing.assert_allclose(got, verify(fc, cube, ["mae", "csi", "fss"], **kw))
+
+
+@pytest.fixture
+def stored_forecast(tmp_path):
+    """A forecast written by save_forecast (zarr v2, chunks of one init time), its path."""
+    from xnowcast.io import save_forecast
+
+    cube = xnowcast.datasets.synthetic_radar(n_times=14, size=20, seed=6)
+    fc = xnowcast.forecast(cube, "persistence", init_times="all", n_in=2, n_out=5)
+    path = tmp_path / "fc.zarr"
+    save_forecast(fc.chunk({"init_time": 1, "lead_time": 2}), path)
+    return cube, fc, path
+
+
+def test_stored_chunks_read_a_zarr_v2_forecast_as_zarr_does(stored_forecast, tmp_path):
+    """Whole chunks from their files, the edge chunk's part, a chunk never written (NaN)."""
+    from xnowcast.io import open_forecast
+    from xnowcast.verification.frames import StoredChunks
+
+    cube, fc, _ = stored_forecast
+    path = tmp_path / "edges.zarr"  # chunks of 2 lead times: the last one is an edge chunk
+    fc.to_dataset().to_zarr(path, encoding={fc.name: {"chunks": (1, 2, 20, 20)}}, zarr_format=2)
+    (path / str(fc.name) / "3.1.0.0").unlink()  # init time 3, lead times 2-3: never written
+    back = open_forecast(path, check_complete=False)
+    (data,) = dask.optimize(back.data)
+    graphs = ForecastChunk.split(data)
+    leaves = [getattr(n, "value", None) for g in graphs.values() for n in g.values()]
+    assert any(isinstance(v, StoredChunks) for v in leaves)
+    assert data.chunks[1] == (2, 2, 1)  # the last chunk of lead times is an edge chunk
+    expected = back.values  # read by zarr
+    assert np.isnan(expected[3, 2:4]).all()
+    for index, graph in graphs.items():
+        got = ForecastChunk(graph, (data.name, *index), back, {}).read()
+        where = tuple(slice(sum(c[:i]), sum(c[: i + 1])) for i, c in zip(index, data.chunks))
+        np.testing.assert_array_equal(got, expected[where])
+    xr.testing.assert_allclose(
+        verify(back, cube, ["mae", "csi", "fss"]).compute(),
+        verify(back.compute(), cube, ["mae", "csi", "fss"]),
+    )
+
+
+def test_stored_chunks_leave_decoded_and_other_arrays_to_xarray(tmp_path):
+    """Values xarray decodes (scale factor) are read by xarray; so are zarr v3 arrays."""
+    from xnowcast.verification.frames import StoredChunks
+
+    da = xr.DataArray(np.arange(24.0).reshape(4, 6), dims=("y", "x"), name="v")
+    scaled = {"scale_factor": 0.5, "dtype": "int16", "_FillValue": -1}
+    for name, kw in (("scaled", scaled), ("v3", {})):
+        path = tmp_path / f"{name}.zarr"
+        fmt = 3 if name == "v3" else 2
+        encoding = {"v": {"chunks": (2, 3), **kw}}
+        da.to_dataset().to_zarr(path, encoding=encoding, zarr_format=fmt, consolidated=False)
+        back = xr.open_zarr(path, consolidated=False)["v"]
+        graph = dict(back.data.__dask_graph__())
+        replaced = StoredChunks.substitute(graph)
+        assert not any(
+            isinstance(getattr(n, "value", None), StoredChunks) for n in replaced.values()
+        )
+    assert not StoredChunks.readable(np.zeros(3))
+
+
+def test_a_damaged_stored_forecast_chunk_is_named(stored_forecast, capsys):
+    """A chunk that does not decode: verify names the forecast and the frame, in one line."""
+    from xnowcast.cli import main
+
+    cube, fc, path = stored_forecast
+    (path / str(fc.name) / "4.0.0.0").write_bytes(b"not blosc at all" * 8)
+    obs = path.parent / "obs.nc"
+    cube.to_netcdf(obs)
+    out = path.parent / "s.csv"
+    assert main(["verify", str(path), str(obs), "--out", str(out), "--metrics", "mae"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(path) in err, err
+    assert str(np.datetime_as_string(fc.init_time.values[4], "m")).replace("T", " ") in err, err

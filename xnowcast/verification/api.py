@@ -10,6 +10,7 @@ statistics into one variable per metric.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,7 +31,7 @@ from xnowcast.conventions import (
 )
 from xnowcast.units import check_same_units, rain_rate_pair
 from xnowcast.verification import image
-from xnowcast.verification._util import check_compare
+from xnowcast.verification._util import check_compare, kernel_pairs, sorted_thresholds
 from xnowcast.verification.interface import (
     DEFAULT_METRICS,
     FAMILIES,
@@ -677,15 +678,63 @@ def _stats_kernel(fc: np.ndarray, obs: np.ndarray, *, plan: tuple, ensemble: boo
     f = np.broadcast_to(fc, batch + np.shape(fc)[-core:]).reshape(-1, *np.shape(fc)[-core:])
     o = np.broadcast_to(obs, batch + np.shape(obs)[-2:]).reshape(-1, *np.shape(obs)[-2:])
     n = f.shape[0]
-    block = max(1, _MAX_CELLS_PER_BLOCK // max(int(np.prod(f.shape[1:])), 1))
+    block = max(1, _MAX_CELLS_PER_BLOCK // max(math.prod(f.shape[1:]), 1))
     out = np.empty((n, _plan_size(plan)))
     for start in range(0, n, block):
         f_blk, o_blk = f[start : start + block], o[start : start + block]
+        fused = {} if ensemble else _fused_stats(plan, f_blk, o_blk)
         out[start : start + len(f_blk)] = np.concatenate(
-            [_family_stats(name, kw, f_blk, o_blk).reshape(len(f_blk), -1) for name, kw in plan],
+            [
+                (fused[name] if name in fused else _family_stats(name, kw, f_blk, o_blk)).reshape(
+                    len(f_blk), -1
+                )
+                for name, kw in plan
+            ],
             axis=-1,
         )
     return out.reshape(*batch, -1)
+
+
+def _fused_stats(plan: tuple, fc: np.ndarray, obs: np.ndarray) -> dict[str, np.ndarray]:
+    """The continuous, categorical and FSS statistics of ``plan``, from one pass per pair.
+
+    :func:`~xnowcast.verification.kernels.default_sums` computes the three
+    families' statistics together (the default metrics); returned by family,
+    each flat per pair as its family's ``stats`` gives it. ``{}`` (each
+    family on its own) unless ``plan`` has the FSS and one of the others.
+    """
+    kw = dict(plan)
+    if "fss" not in kw or not {"continuous", "categorical"} & kw.keys():
+        return {}
+    from xnowcast.verification import kernels
+
+    f, o = kernel_pairs(fc, obs)
+    fss, cat = kw["fss"], kw.get("categorical")
+    thr = np.asarray(fss["thresholds"], dtype=np.float64)
+    cat_thr = np.asarray(cat["thresholds"] if cat else [], dtype=np.float64)
+    order, cat_order = sorted_thresholds(thr), sorted_thresholds(cat_thr)
+    cont, table, sums = kernels.default_sums(
+        f,
+        o,
+        cat_thr[cat_order],
+        cat is not None and cat["compare"] == ">",
+        thr[order],
+        np.asarray(fss["scales"], dtype=np.int64),
+        fss["compare"] == ">",
+    )
+    out = {
+        "fss": _in_order(sums, order),
+        "continuous": cont,
+        "categorical": _in_order(table, cat_order),
+    }
+    return {name: out[name].reshape(len(f), -1) for name in kw if name in out}
+
+
+def _in_order(sorted_stats: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Statistics of thresholds sorted by ``order`` (axis 1) back in their given order, float64."""
+    out = np.empty(sorted_stats.shape)
+    out[:, order] = sorted_stats
+    return out
 
 
 def _family_stats(name: str, kw: dict, f: np.ndarray, o: np.ndarray) -> np.ndarray:
@@ -705,7 +754,7 @@ def _family_shape(family: Family, kw: dict[str, Any]) -> tuple[int, ...]:
 
 
 def _plan_size(plan: tuple) -> int:
-    return int(sum(np.prod(_family_shape(FAMILIES[name], kw)) for name, kw in plan))
+    return sum(math.prod(_family_shape(FAMILIES[name], kw)) for name, kw in plan)
 
 
 def _plans(chosen: list[Metric], params: dict, n_members: int) -> dict[bool, tuple]:
@@ -883,10 +932,11 @@ def _score_chunk(
         out = _stats_kernel(pairs, obs.take(pos), plan=plan, ensemble=ensemble)
         return out.reshape(*sizes.values(), -1)
     frames = obs.frames(pos)
-    missing = np.full(pairs.shape[-2:], np.nan, dtype=obs.dtype)
+    if (pos < 0).any():  # no observation at some valid times: an all-NaN frame (made once)
+        frames[-1] = np.full(pairs.shape[-2:], np.nan, dtype=obs.dtype)
     out = np.empty((len(pairs), _plan_size(plan)))
     for i, p in enumerate(pos):
-        out[i] = _stats_kernel(pairs[i], frames.get(int(p), missing), plan=plan, ensemble=ensemble)
+        out[i] = _stats_kernel(pairs[i], frames[int(p)], plan=plan, ensemble=ensemble)
     return out.reshape(*sizes.values(), -1)
 
 

@@ -44,7 +44,14 @@ from xnowcast.optional import import_optional
 
 numba = import_optional("numba", "fast verification kernels")
 
-__all__ = ["contingency_counts", "continuous_sums", "count_width", "fss_sums", "ssim_sums"]
+__all__ = [
+    "contingency_counts",
+    "continuous_sums",
+    "count_width",
+    "default_sums",
+    "fss_sums",
+    "ssim_sums",
+]
 
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
@@ -432,22 +439,190 @@ def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
             nt = min(per, n_thr - t0)
             thr, narrow, wide = _fss_shifts(thresholds, t0, nt, window_bits, width)
             counts = _fss_integral(fc[k], obs[k], thr, strict, narrow, wide, image, row)
-            for s in range(n_sizes):
-                size = sizes[s]
-                acc[:] = 0
-                if size == 1:  # the fractions are the events: the whole field's counts
-                    for t in range(nt):
-                        acc[t, 0] = _unpack(counts[0], t, width)
-                        acc[t, 1] = _unpack(counts[1], t, width)
-                        acc[t, 2] = _unpack(counts[2], t, width)
-                else:
-                    _window_products(image, size, narrow, mask, cols, acc)
-                norm = float(size) ** 4
-                for t in range(nt):
-                    out[k, t0 + t, s, 0] = acc[t, 0] / norm
-                    out[k, t0 + t, s, 1] = acc[t, 1] / norm
-                    out[k, t0 + t, s, 2] = acc[t, 2] / norm
+            _fss_scales(image, counts, sizes, nt, narrow, mask, width, cols, acc, out[k, t0:])
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def default_sums(
+    fc, obs, cat_thresholds, cat_strict, thresholds, sizes, strict
+):  # pragma: no cover - compiled
+    """:func:`continuous_sums`, :func:`contingency_counts` and :func:`fss_sums` of each pair.
+
+    The same statistics as the three kernels (the integer counts identical,
+    the float sums up to rounding), with one pass over the pixels of a pair
+    where the three take three: the pass that makes the integral image of
+    the first group of FSS thresholds also adds the continuous sums and
+    counts the events at the first :data:`SLOTS` categorical thresholds
+    (rule ``cat_strict``; sorted ascending, like ``thresholds``). Further
+    thresholds take passes of their own. Returns ``(continuous (n, 9),
+    table (n, n_cat, 4), fss (n, n_thr, n_sizes, 3))``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fc, obs = np.array([[[1.0, 3.0]]]), np.array([[[2.0, 5.0]]])
+    >>> cont, table, fss = default_sums(fc, obs, np.array([1.0]), True, np.array([1.0]),
+    ...                                 np.array([1]), False)
+    >>> cont[0, :3].tolist(), table[0].tolist(), fss[0, 0].tolist()
+    ([2.0, -3.0, 3.0], [[1, 1, 0, 0]], [[2.0, 2.0, 2.0]])
+    """
+    n_pairs, ny, nx = fc.shape
+    n_thr, n_sizes = thresholds.size, sizes.size
+    largest = min(sizes.max(), ny) * min(sizes.max(), nx)
+    window_bits = count_width(largest, 1)[0]
+    width, wide_per = count_width(ny, nx)
+    per = min(max(64 // (2 * window_bits), 1), wide_per, SLOTS)
+    mask = (np.int64(1) << window_bits) - 1
+    n_cat = cat_thresholds.size
+    fused_cat = min(n_cat, wide_per, SLOTS)  # categorical thresholds of the fused pass
+    cat_thr, cat_shift = _slots(cat_thresholds, 0, fused_cat, width)
+    cat_thr = _at_or_above(cat_thr, cat_strict)
+    cont = np.zeros((n_pairs, 9))
+    table = np.zeros((n_pairs, n_cat, 4), dtype=np.int64)
+    out = np.zeros((n_pairs, n_thr, n_sizes, 3))
+    image = np.zeros((ny + 1, nx + 1), dtype=np.int64)
+    row = np.empty(nx, dtype=np.int64)
+    cols = np.empty(nx + 1, dtype=np.int64)
+    acc = np.zeros((SLOTS, 3), dtype=np.int64)
+    for k in range(n_pairs):
+        thr, narrow, wide = _fss_shifts(thresholds, 0, min(per, n_thr), window_bits, width)
+        at = _at_or_above(thr, strict)
+        r = _fused_integral(
+            fc[k], obs[k], at, narrow, wide, image, row, cat_thr, cat_shift, cont[k]
+        )
+        for t in range(fused_cat):
+            hits = _unpack(r[4], t, width)
+            above_f = _unpack(r[5], t, width)
+            above_o = _unpack(r[6], t, width)
+            table[k, t, 0] = hits
+            table[k, t, 1] = above_o - hits
+            table[k, t, 2] = above_f - hits
+            table[k, t, 3] = r[3] - above_f - above_o + hits
+        for t0 in range(0, n_thr, per):
+            nt = min(per, n_thr - t0)
+            thr, narrow, wide = _fss_shifts(thresholds, t0, nt, window_bits, width)
+            counts = (r[0], r[1], r[2])
+            if t0 > 0:
+                counts = _fss_integral(fc[k], obs[k], thr, strict, narrow, wide, image, row)
+            _fss_scales(image, counts, sizes, nt, narrow, mask, width, cols, acc, out[k, t0:])
+    if n_cat > fused_cat:
+        table[:, fused_cat:] = contingency_counts(fc, obs, cat_thresholds[fused_cat:], cat_strict)
+    return cont, table, out
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
+def _fused_integral(
+    fc, obs, thr, narrow, wide, image, row, cat, cat_shift, cont
+):  # pragma: no cover - compiled
+    """:func:`_fss_integral`, with the continuous sums and the contingency counts of the pair.
+
+    The same pass over the pixels also adds the nine sums of
+    :func:`continuous_sums` into ``cont`` and counts the events at the
+    :data:`SLOTS` categorical thresholds ``cat`` (packed at the shifts
+    ``cat_shift`` as in :func:`_row_events`). Events are values at or above
+    the thresholds (:func:`_at_or_above` turns ``>`` into ``>=``), and each
+    event adds its bit by a select, not a shift: the loop vectorises. Returns
+    the FSS counts of :func:`_fss_integral`, then the valid pixels and the
+    packed joint, forecast and observed categorical counts.
+    """
+    ny, nx = fc.shape
+    one, zero = np.int64(1), np.int64(0)
+    t0, t1, t2 = thr[0], thr[1], thr[2]
+    c0, c1, c2 = cat[0], cat[1], cat[2]
+    k0, k1, k2 = one << cat_shift[0], one << cat_shift[1], one << cat_shift[2]
+    f0, o0, f1, o1 = one << narrow[0], one << narrow[1], one << narrow[2], one << narrow[3]
+    f2, o2 = one << narrow[4], one << narrow[5]
+    w0, w1, w2 = one << wide[0], one << wide[1], one << wide[2]
+    sum_f = both = sum_o = 0
+    n = cat_both = cat_f = cat_o = 0
+    se = sa = sq = sf = so = sff = soo = sfo = 0.0
+    for i in range(ny):
+        fr, orow = fc[i], obs[i]
+        for j in range(nx):
+            f = np.float64(fr[j])
+            o = np.float64(orow[j])
+            ok = ((f - f) == 0.0) & ((o - o) == 0.0)  # x - x: 0 if finite, NaN for NaN and inf
+            x = f if ok else -np.inf  # a pixel missing in either field is no event in both
+            y = o if ok else -np.inf
+            a = (w0 if x >= t0 else zero) + (w1 if x >= t1 else zero) + (w2 if x >= t2 else zero)
+            b = (w0 if y >= t0 else zero) + (w1 if y >= t1 else zero) + (w2 if y >= t2 else zero)
+            sum_f += a
+            sum_o += b
+            both += a & b
+            packed = (f0 if x >= t0 else zero) + (o0 if y >= t0 else zero)
+            packed += (f1 if x >= t1 else zero) + (o1 if y >= t1 else zero)
+            row[j] = packed + (f2 if x >= t2 else zero) + (o2 if y >= t2 else zero)
+            a = (k0 if x >= c0 else zero) + (k1 if x >= c1 else zero) + (k2 if x >= c2 else zero)
+            b = (k0 if y >= c0 else zero) + (k1 if y >= c1 else zero) + (k2 if y >= c2 else zero)
+            n += ok
+            cat_both += a & b
+            cat_f += a
+            cat_o += b
+            f = f if ok else 0.0
+            o = o if ok else 0.0
+            e = f - o
+            se += e
+            sa += abs(e)
+            sq += e * e
+            sf += f
+            so += o
+            sff += f * f
+            soo += o * o
+            sfo += f * o
+        run = 0
+        for j in range(nx):
+            run += row[j]
+            image[i + 1, j + 1] = image[i, j + 1] + run
+    cont[0] = n
+    cont[1] = se
+    cont[2] = sa
+    cont[3] = sq
+    cont[4] = sf
+    cont[5] = so
+    cont[6] = sff
+    cont[7] = soo
+    cont[8] = sfo
+    return sum_f, both, sum_o, n, cat_both, cat_f, cat_o
+
+
+@numba.njit(cache=True, nogil=True)
+def _at_or_above(thresholds, strict):  # pragma: no cover - compiled
+    """Thresholds ``u`` with ``x >= u`` exactly when ``x > t`` (``strict``), else ``x >= t``.
+
+    The next float64 above ``t``: no float64 (nor float32) lies between the two.
+    """
+    out = thresholds.copy()
+    if strict:
+        for k in range(out.size):
+            out[k] = np.nextafter(out[k], np.inf)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _fss_scales(
+    image, counts, sizes, nt, narrow, mask, width, cols, acc, out
+):  # pragma: no cover - compiled
+    """The FSS sums of ``nt`` thresholds at every scale from one integral image into ``out``.
+
+    ``out`` ``(nt, n_sizes, 3)``; ``counts`` are the whole field's packed
+    counts (the scale of one pixel), see :func:`fss_sums`.
+    """
+    for s in range(sizes.size):
+        size = sizes[s]
+        acc[:] = 0
+        if size == 1:  # the fractions are the events: the whole field's counts
+            for t in range(nt):
+                acc[t, 0] = _unpack(counts[0], t, width)
+                acc[t, 1] = _unpack(counts[1], t, width)
+                acc[t, 2] = _unpack(counts[2], t, width)
+        else:
+            _window_products(image, size, narrow, mask, cols, acc)
+        norm = float(size) ** 4
+        for t in range(nt):
+            out[t, s, 0] = acc[t, 0] / norm
+            out[t, s, 1] = acc[t, 1] / norm
+            out[t, s, 2] = acc[t, 2] / norm
 
 
 @numba.njit(cache=True, nogil=True)

@@ -101,8 +101,9 @@ def main() -> None:
     text = (
         f"{table(rows)}\n\n"
         f"10 init times x {N_OUT} lead times of 298 x 615; MS-SSIM with data_range "
-        f"{DATA_RANGE:g}; NaN: share of forecast pixels without a value; warnings: forecasts "
-        "whose motion exceeded 100 m/s. Measured by `python benchmarks/bench_satellite.py` on "
+        f"{DATA_RANGE:g}; NaN: share of forecast pixels without a value; warnings: "
+        "implausible-motion warnings (Lucas-Kanade leaving out many vectors faster than "
+        "100 m/s, or a motion field faster than that; one forecast may give both). Measured by `python benchmarks/bench_satellite.py` on "
         f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load[0]:.1f} "
         "(shared machine)."
     )

@@ -24,8 +24,11 @@ from xnowcast.motion.api import (
     DEFAULT_METHOD,
     DEFAULT_N_FLOWS,
     DEFAULT_TRANSFORM,
+    MAX_SPEED,
     estimate_motion,
     n_flows_for_step,
+    pixel_speed_limit,
+    with_speed_limit,
 )
 from xnowcast.motion.common import check_combine
 from xnowcast.motion.interface import canonical_name, get_method, list_methods
@@ -35,10 +38,8 @@ from xnowcast.transforms import continuous_transform, is_continuous
 __all__ = [
     "CASCADE_DEFAULTS",
     "EXTRAPOLATIONS",
-    "MAX_SPEED",
     "TRENDS",
     "OpticalFlow",
-    "pixel_speed_limit",
     "warn_implausible_motion",
 ]
 
@@ -99,30 +100,6 @@ def check_extrapolation(
             "lower ar_order or raise n_in"
         )
     return name, dict(options)
-
-
-#: Fastest plausible motion of a precipitation or cloud field, m/s (jet-stream winds):
-#: faster motion estimated on a cube with a known grid spacing and time step warns.
-MAX_SPEED = 100.0
-
-
-def pixel_speed_limit(cube: Any, info: Any) -> float | None:
-    """:data:`MAX_SPEED` in pixels per time step of ``cube``, or ``None`` without a metric grid.
-
-    Examples
-    --------
-    >>> from xnowcast.conventions import normalize_cube
-    >>> from xnowcast.datasets import synthetic_radar
-    >>> pixel_speed_limit(*normalize_cube(synthetic_radar(n_times=2, size=8)))  # 1 km, 5 min
-    30.0
-    """
-    from xnowcast.conventions import grid_spacing
-
-    spacing = grid_spacing(cube, info)
-    if spacing is None or min(abs(spacing[0]), abs(spacing[1])) == 0:
-        return None
-    seconds = float(np.timedelta64(info.step, "ns").astype(np.int64)) / 1e9
-    return MAX_SPEED * seconds / min(abs(spacing[0]), abs(spacing[1]))
 
 
 def warn_implausible_motion(flow: np.ndarray, limit: float) -> None:
@@ -320,7 +297,9 @@ class OpticalFlow(NowcastModel):
         attributes). Radar cubes of 5 or 6 minutes keep every default.
 
         The grid spacing and time step of projected cubes also set
-        :attr:`max_speed`: a motion faster than :data:`MAX_SPEED` (m/s) warns.
+        :attr:`max_speed`, :data:`~xnowcast.motion.api.MAX_SPEED` (m/s) in pixels
+        per step: Lucas-Kanade leaves out vectors faster than that (see
+        :meth:`motion`), and a motion field faster than that warns.
 
         Parameters
         ----------
@@ -413,14 +392,19 @@ class OpticalFlow(NowcastModel):
         }
 
     def motion(self, frames: np.ndarray) -> np.ndarray:
-        """The ``(2, y, x)`` motion field (pixels per step) of one ``(t, y, x)`` window."""
+        """The ``(2, y, x)`` motion field (pixels per step) of one ``(t, y, x)`` window.
+
+        A method that takes ``max_speed`` (Lucas-Kanade) gets :attr:`max_speed` unless
+        the options give one: it leaves out vectors no rain or cloud could have made.
+        """
+        options = with_speed_limit(self.method, self.options, self.max_speed)
         return estimate_motion(
             frames[-(self.n_flows + 1) :],
             method=self.method,
             n_flows=self.n_flows,
             combine=self.combine,
             transform=self._transform,
-            **self.options,
+            **options,
         )
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

@@ -25,10 +25,15 @@ __all__ = [
     "DEFAULT_METHOD",
     "DEFAULT_N_FLOWS",
     "DEFAULT_TRANSFORM",
+    "MAX_SPEED",
     "MOTION_SPAN",
+    "check_options",
     "estimate_motion",
+    "method_options",
     "motion",
     "n_flows_for_step",
+    "pixel_speed_limit",
+    "with_speed_limit",
 ]
 
 #: Defaults shared by :func:`motion` and the ``"optical-flow"`` model, chosen on
@@ -80,6 +85,51 @@ def n_flows_for_step(step: Any, n_in: int) -> int:
 
 def _method_name(method: Any) -> str:
     return getattr(method, "__name__", str(method))
+
+
+#: Fastest plausible motion of a precipitation or cloud field, m/s (jet-stream winds). On a
+#: cube with a known grid spacing and time step, Lucas-Kanade leaves out faster vectors
+#: (:func:`motion` and the optical-flow model pass ``max_speed``) and the optical-flow
+#: model warns of a faster motion field.
+MAX_SPEED = 100.0
+
+
+def pixel_speed_limit(cube: Any, info: Any) -> float | None:
+    """:data:`MAX_SPEED` in pixels per time step of ``cube``, or ``None`` without a metric grid.
+
+    Examples
+    --------
+    >>> from xnowcast.conventions import normalize_cube
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> pixel_speed_limit(*normalize_cube(synthetic_radar(n_times=2, size=8)))  # 1 km, 5 min
+    30.0
+    """
+    from xnowcast.conventions import grid_spacing
+
+    spacing = grid_spacing(cube, info)
+    if spacing is None or min(abs(spacing[0]), abs(spacing[1])) == 0:
+        return None
+    seconds = float(np.timedelta64(info.step, "ns").astype(np.int64)) / 1e9
+    return MAX_SPEED * seconds / min(abs(spacing[0]), abs(spacing[1]))
+
+
+def with_speed_limit(method: str, options: dict[str, Any], limit: float | None) -> dict[str, Any]:
+    """``options`` with ``max_speed=limit`` when ``method`` takes it and they set none.
+
+    Examples
+    --------
+    >>> with_speed_limit("lucas-kanade", {"sigma": 6.0}, 30.0)
+    {'sigma': 6.0, 'max_speed': 30.0}
+    >>> with_speed_limit("lucas-kanade", {"max_speed": 50.0}, 30.0)  # the user's stays
+    {'max_speed': 50.0}
+    >>> with_speed_limit("farneback", {}, 30.0)  # a dense method: nothing to leave out
+    {}
+    """
+    if limit is None or "max_speed" in options:
+        return options
+    if "max_speed" not in method_options(get_method(method)):
+        return options
+    return {**options, "max_speed": limit}
 
 
 def estimate_motion(
@@ -158,7 +208,16 @@ def _constant(z: np.ndarray) -> bool:
 
 
 def method_options(estimator: Any) -> list[str]:
-    """Names of the options a motion method takes (besides ``n_flows`` and ``combine``)."""
+    """Names of the options a motion method takes (besides ``n_flows`` and ``combine``).
+
+    Examples
+    --------
+    >>> from xnowcast.motion import get_method
+    >>> "max_speed" in method_options(get_method("lucas-kanade"))
+    True
+    >>> "max_speed" in method_options(get_method("farneback"))
+    False
+    """
     params = inspect.signature(estimator).parameters.values()
     return [
         p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in ("n_flows", "combine")
@@ -233,7 +292,9 @@ def motion(
         most the pairs the cube has), ``transform`` its quantity: dBR for
         precipitation, a fixed scaling of the value range for continuous
         fields such as satellite channels
-        (:func:`xnowcast.transforms.continuous_transform`).
+        (:func:`xnowcast.transforms.continuous_transform`); and on a projected
+        grid, a method that takes ``max_speed`` (Lucas-Kanade) leaves out
+        vectors faster than :data:`MAX_SPEED` (:func:`pixel_speed_limit`).
     time : optional
         Time(s) of the motion: the flow uses the ``n_flows + 1`` frames
         ending at that time. ``None`` (default): the last frame; a timestamp
@@ -300,6 +361,7 @@ def motion(
     tf = get_transform(
         _default_transform(cube, info.time_dim, positions) if transform is None else transform
     )
+    options = with_speed_limit(method, options, pixel_speed_limit(cube, info))
     flows = np.stack(
         [
             estimate_motion(

@@ -9,8 +9,10 @@ The method of pysteps' ``dense_lucaskanade``, rebuilt for speed:
 2. tracked into the later frame with pyramidal Lucas-Kanade
    (``cv2.calcOpticalFlowPyrLK``), optionally keeping only vectors that track
    back to within ``fb_threshold`` pixels of their start;
-3. optionally, outliers dropped: vectors more than ``outliers`` robust
-   standard deviations away from their 30 nearest neighbours (as pysteps does);
+3. vectors faster than ``max_speed`` dropped (tracking failures: no rain or
+   cloud moves that fast; the optical-flow model sets it from the cube, 100 m/s),
+   and optionally outliers: vectors more than ``outliers`` robust standard
+   deviations away from their 30 nearest neighbours (as pysteps does);
 4. vectors of all pairs pooled (with weights ``1 .. n_flows``, the most
    recent pair weighing most) and *debiased* (``debias``): a 50-pixel window
    in a turning, shearing or stretching flow reports the motion of its
@@ -66,6 +68,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -124,6 +127,10 @@ PRIOR_REACH = 3.0
 #: (``benchmarks/bench_motion.py``).
 DEBIAS_LIMIT: float | None = 0.5
 
+#: Share of the tracked vectors above ``max_speed`` beyond which :func:`lucas_kanade` warns
+#: (below it they are single tracking failures, left out without a word).
+MAX_DROPPED_SHARE = 0.05
+
 #: The sparse vectors of the last frame pairs tracked (:func:`track_pair`): a pair shared
 #: by forecasts of consecutive init times is tracked once. ``TRACKS.maxsize = 0`` turns it
 #: off; ``TRACKS.info()`` counts hits and misses.
@@ -140,6 +147,7 @@ _OPTION_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "fb_threshold": lambda v, n: real(v, n, low=0, low_inclusive=False, allow_none=True),
     "buffer": lambda v, n: integer(v, n, low=0, whole=True, allow_none=True),
     "outliers": lambda v, n: real(v, n, low=0, low_inclusive=False, allow_none=True),
+    "max_speed": lambda v, n: real(v, n, low=0, low_inclusive=False, allow_none=True),
     "refine": lambda v, n: integer(v, n, low=0, whole=True),
     "decluster": lambda v, n: integer(v, n, low=0, whole=True),
     "sigma": lambda v, n: real(v, n, low=0, low_inclusive=False),
@@ -541,6 +549,7 @@ def lucas_kanade(
     fb_threshold: float | None = None,
     buffer: int | None = None,
     outliers: float | None = None,
+    max_speed: float | None = None,
     refine: int = 0,
     decluster: int = 16,
     sigma: float = 6.0,
@@ -580,6 +589,16 @@ def lucas_kanade(
         their 30 nearest neighbours (:func:`find_outliers`); ``None`` (default)
         keeps all: on the shared radar data dropping them at 3 lowered CSI at
         1 mm/h by 0.036 on BOM, whose fast cells move unlike their neighbours.
+    max_speed : float, optional
+        Drop vectors faster than this many pixels per step before they are
+        pooled: a window in a dry, featureless patch can lock onto another patch
+        far away (on the OPERA composite of 2018-08-24 one vector of 108 pixels
+        per step, 240 m/s, among vectors of 5). ``None`` (default) keeps all;
+        the optical-flow model passes the speed of 100 m/s on the cube's grid
+        and step (:func:`xnowcast.motion.api.pixel_speed_limit`).
+        When more than :data:`MAX_DROPPED_SHARE` of a call's vectors are that
+        fast, a ``UserWarning`` says so: the input frames, not the tracking,
+        are then likely at fault.
     refine : int
         Refinement passes: move the earlier frame of each pair along the flow,
         track the motion that is left and add it (0: none). Corrects what the
@@ -615,6 +634,7 @@ def lucas_kanade(
         fb_threshold=fb_threshold,
         buffer=buffer,
         outliers=outliers,
+        max_speed=max_speed,
         refine=refine,
         decluster=decluster,
         sigma=sigma,
@@ -637,6 +657,7 @@ def lucas_kanade(
         shape=shape,
         track=track,
         outliers=outliers,
+        max_speed=max_speed,
         decluster=decluster,
         sigma=sigma,
         grid_step=grid_step,
@@ -655,11 +676,25 @@ def lucas_kanade(
 
 
 def _dense(
-    pairs, masks, *, shape, track, outliers, decluster, sigma, grid_step, fit, prior, debias
+    pairs,
+    masks,
+    *,
+    shape,
+    track,
+    outliers,
+    max_speed,
+    decluster,
+    sigma,
+    grid_step,
+    fit,
+    prior,
+    debias,
 ) -> np.ndarray:
     """One dense flow from the vectors of all pairs (weights ``1 .. n``, most recent last)."""
     seen: dict[Any, bytes] = {}  # image digests: consecutive pairs share a frame
     tracked = [_tracked(a, b, m, debias, track, seen) for (a, b), m in zip(pairs, masks)]
+    if max_speed is not None:
+        tracked = _plausible(tracked, float(max_speed))
     if outliers is not None:
         tracked = [_clean(p, v, m, outliers) for p, v, m in tracked]
     points = np.concatenate([p for p, _, _ in tracked])
@@ -757,6 +792,27 @@ def sample_at(fields: np.ndarray, disp: np.ndarray) -> np.ndarray:
     rows, cols = resize_weights(ny, ny), resize_weights(nx, nx)
     advect_leads(fields, nothing_missing, steps, rows, cols, 1, np.float32(0.0), out)
     return out
+
+
+def _plausible(tracked: list, max_speed: float) -> list:
+    """The ``(points, vectors, moments)`` of each pair without vectors faster than
+    ``max_speed``; a warning when they are more than :data:`MAX_DROPPED_SHARE` of all."""
+    kept, dropped, total = [], 0, 0
+    for points, vectors, moments in tracked:
+        keep = np.hypot(vectors[:, 0], vectors[:, 1]) <= max_speed
+        dropped, total = dropped + int((~keep).sum()), total + len(keep)
+        kept.append((points[keep], vectors[keep], moments[keep] if len(moments) else moments))
+    if dropped > MAX_DROPPED_SHARE * total:
+        warnings.warn(
+            f"{dropped} of {total} tracked motion vectors were faster than max_speed="
+            f"{max_speed:.3g} pixels per step, beyond any physical speed, and were left out: "
+            "so many point to a problem in the input frames (missing data encoded as values, "
+            "frames of another scene) or a transform that does not suit the field's value "
+            "range (docs/satellite.md)",
+            UserWarning,
+            stacklevel=5,
+        )
+    return kept
 
 
 def _clean(points: np.ndarray, vectors: np.ndarray, moments: np.ndarray, threshold: float):

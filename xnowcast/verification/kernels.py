@@ -251,7 +251,9 @@ def contingency_counts(fc, obs, thresholds, strict):  # pragma: no cover - compi
 
 
 @numba.njit(cache=True, nogil=True)
-def _fss_integral(fc, obs, thr, strict, narrow, wide, image, row):  # pragma: no cover - compiled
+def _fss_integral(
+    fc, obs, thr, strict, narrow, wide, image, row, extent
+):  # pragma: no cover - compiled
     """One integral image of the events of both fields at the :data:`SLOTS` thresholds.
 
     Each pixel's events are packed in one int64: the forecast's at threshold
@@ -261,7 +263,8 @@ def _fss_integral(fc, obs, thr, strict, narrow, wide, image, row):  # pragma: no
     and wrap, but the difference of its corners over a window is exact (the
     count of every field fits its bits, see :func:`fss_sums`). Returns the
     whole field's forecast, joint and observed event counts packed at the
-    ``wide`` shifts (:func:`count_width`), for the scale of one pixel.
+    ``wide`` shifts (:func:`count_width`), for the scale of one pixel, and
+    writes the columns of each row's events into ``extent`` (:func:`_event_extent`).
     """
     ny, nx = fc.shape
     t0, t1, t2 = thr[0], thr[1], thr[2]
@@ -290,6 +293,7 @@ def _fss_integral(fc, obs, thr, strict, narrow, wide, image, row):  # pragma: no
         for j in range(nx):
             run += row[j]
             image[i + 1, j + 1] = image[i, j + 1] + run
+        extent[i, 0], extent[i, 1] = _event_extent(row)
     return sum_f, both, sum_o
 
 
@@ -352,14 +356,17 @@ def _interior_products(lo, hi, shift, mask, acc):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _window_products(image, size, shift, mask, cols, acc):  # pragma: no cover - compiled
+def _window_products(image, extent, size, shift, mask, cols, acc):  # pragma: no cover - compiled
     """Add ``sum(cf**2), sum(cf*co), sum(co**2)`` of the ``size x size`` window counts.
 
     ``acc`` ``(SLOTS, 3)`` int64 gets one row per threshold. Per output row,
     the packed column sums of the window's rows are one difference of two
     integral-image rows; the window counts are differences of those,
     unpacked per field and threshold. Rows without an event in the window's
-    rows are skipped.
+    rows are skipped, and of the interior windows only those that reach the
+    columns with events in the window's rows (``extent``, per image row: the
+    first column with an event and the one after the last, see
+    :func:`_event_extent`) are counted: every other count is 0.
     """
     ny, nx = image.shape[0] - 1, image.shape[1] - 1
     ylo, yhi = _window_bounds(ny, size)
@@ -368,17 +375,43 @@ def _window_products(image, size, shift, mask, cols, acc):  # pragma: no cover -
     right = max(nx - (size - 1) // 2, left)  # and on the right from here on
     for i in range(ny):
         a, b = ylo[i], yhi[i]
-        if image[b, nx] == image[a, nx]:
+        first, stop = nx, 0
+        for r in range(a, b):
+            first = min(first, extent[r, 0])
+            stop = max(stop, extent[r, 1])
+        if stop <= first:
             continue  # no event in the window's rows: every count is 0
         for j in range(nx + 1):
             cols[j] = image[b, j] - image[a, j]
         for j in range(left):
             _add_products(cols[xhi[j]] - cols[xlo[j]], shift, mask, acc)
-        if right > left:  # interior: the window of column left + j is [c0 + j, c1 + j)
-            c0, c1, n = xlo[left], xhi[left], right - left
+        # interior windows that reach the columns first:stop; the window of column start + j
+        # is [c0 + j, c1 + j)
+        start = max(left, first - (size - 1) // 2)
+        end = min(right, stop + size // 2)
+        if end > start:
+            c0, c1, n = xlo[start], xhi[start], end - start
             _interior_products(cols[c0 : c0 + n], cols[c1 : c1 + n], shift, mask, acc)
         for j in range(right, nx):
             _add_products(cols[xhi[j]] - cols[xlo[j]], shift, mask, acc)
+
+
+@numba.njit(cache=True, nogil=True)
+def _event_extent(row):  # pragma: no cover - compiled
+    """The first column of ``row`` (packed events) with an event and the one after the last.
+
+    ``(nx, 0)`` for a row without events.
+    """
+    nx = row.size
+    first = 0
+    while first < nx and row[first] == 0:
+        first += 1
+    if first == nx:
+        return nx, 0
+    stop = nx
+    while row[stop - 1] == 0:
+        stop -= 1
+    return first, stop
 
 
 @numba.njit(cache=True, nogil=True)
@@ -432,14 +465,17 @@ def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
     out = np.zeros((n_pairs, n_thr, n_sizes, 3))
     image = np.zeros((ny + 1, nx + 1), dtype=np.int64)
     row = np.empty(nx, dtype=np.int64)
+    extent = np.empty((ny, 2), dtype=np.int64)
     cols = np.empty(nx + 1, dtype=np.int64)
     acc = np.zeros((SLOTS, 3), dtype=np.int64)
     for k in range(n_pairs):
         for t0 in range(0, n_thr, per):
             nt = min(per, n_thr - t0)
             thr, narrow, wide = _fss_shifts(thresholds, t0, nt, window_bits, width)
-            counts = _fss_integral(fc[k], obs[k], thr, strict, narrow, wide, image, row)
-            _fss_scales(image, counts, sizes, nt, narrow, mask, width, cols, acc, out[k, t0:])
+            counts = _fss_integral(fc[k], obs[k], thr, strict, narrow, wide, image, row, extent)
+            _fss_scales(
+                image, extent, counts, sizes, nt, narrow, mask, width, cols, acc, out[k, t0:]
+            )
     return out
 
 
@@ -483,13 +519,14 @@ def default_sums(
     out = np.zeros((n_pairs, n_thr, n_sizes, 3))
     image = np.zeros((ny + 1, nx + 1), dtype=np.int64)
     row = np.empty(nx, dtype=np.int64)
+    extent = np.empty((ny, 2), dtype=np.int64)
     cols = np.empty(nx + 1, dtype=np.int64)
     acc = np.zeros((SLOTS, 3), dtype=np.int64)
     for k in range(n_pairs):
         thr, narrow, wide = _fss_shifts(thresholds, 0, min(per, n_thr), window_bits, width)
         at = _at_or_above(thr, strict)
         r = _fused_integral(
-            fc[k], obs[k], at, narrow, wide, image, row, cat_thr, cat_shift, cont[k]
+            fc[k], obs[k], at, narrow, wide, image, row, extent, cat_thr, cat_shift, cont[k]
         )
         for t in range(fused_cat):
             hits = _unpack(r[4], t, width)
@@ -504,8 +541,10 @@ def default_sums(
             thr, narrow, wide = _fss_shifts(thresholds, t0, nt, window_bits, width)
             counts = (r[0], r[1], r[2])
             if t0 > 0:
-                counts = _fss_integral(fc[k], obs[k], thr, strict, narrow, wide, image, row)
-            _fss_scales(image, counts, sizes, nt, narrow, mask, width, cols, acc, out[k, t0:])
+                counts = _fss_integral(fc[k], obs[k], thr, strict, narrow, wide, image, row, extent)
+            _fss_scales(
+                image, extent, counts, sizes, nt, narrow, mask, width, cols, acc, out[k, t0:]
+            )
     if n_cat > fused_cat:
         table[:, fused_cat:] = contingency_counts(fc, obs, cat_thresholds[fused_cat:], cat_strict)
     return cont, table, out
@@ -513,7 +552,7 @@ def default_sums(
 
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "nsz", "contract"})
 def _fused_integral(
-    fc, obs, thr, narrow, wide, image, row, cat, cat_shift, cont
+    fc, obs, thr, narrow, wide, image, row, extent, cat, cat_shift, cont
 ):  # pragma: no cover - compiled
     """:func:`_fss_integral`, with the continuous sums and the contingency counts of the pair.
 
@@ -539,6 +578,7 @@ def _fused_integral(
     se = sa = sq = sf = so = sff = soo = sfo = 0.0
     for i in range(ny):
         fr, orow = fc[i], obs[i]
+        first, stop = nx, 0  # the columns of the row's events
         for j in range(nx):
             f = np.float64(fr[j])
             o = np.float64(orow[j])
@@ -552,7 +592,10 @@ def _fused_integral(
             both += a & b
             packed = (f0 if x >= t0 else zero) + (o0 if y >= t0 else zero)
             packed += (f1 if x >= t1 else zero) + (o1 if y >= t1 else zero)
-            row[j] = packed + (f2 if x >= t2 else zero) + (o2 if y >= t2 else zero)
+            packed += (f2 if x >= t2 else zero) + (o2 if y >= t2 else zero)
+            row[j] = packed
+            first = min(first, j if packed != 0 else nx)
+            stop = max(stop, j + 1 if packed != 0 else 0)
             a = (k0 if x >= c0 else zero) + (k1 if x >= c1 else zero) + (k2 if x >= c2 else zero)
             b = (k0 if y >= c0 else zero) + (k1 if y >= c1 else zero) + (k2 if y >= c2 else zero)
             n += ok
@@ -574,6 +617,7 @@ def _fused_integral(
         for j in range(nx):
             run += row[j]
             image[i + 1, j + 1] = image[i, j + 1] + run
+        extent[i, 0], extent[i, 1] = first, stop
     cont[0] = n
     cont[1] = se
     cont[2] = sa
@@ -601,7 +645,7 @@ def _at_or_above(thresholds, strict):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _fss_scales(
-    image, counts, sizes, nt, narrow, mask, width, cols, acc, out
+    image, extent, counts, sizes, nt, narrow, mask, width, cols, acc, out
 ):  # pragma: no cover - compiled
     """The FSS sums of ``nt`` thresholds at every scale from one integral image into ``out``.
 
@@ -617,7 +661,7 @@ def _fss_scales(
                 acc[t, 1] = _unpack(counts[1], t, width)
                 acc[t, 2] = _unpack(counts[2], t, width)
         else:
-            _window_products(image, size, narrow, mask, cols, acc)
+            _window_products(image, extent, size, narrow, mask, cols, acc)
         norm = float(size) ** 4
         for t in range(nt):
             out[t, s, 0] = acc[t, 0] / norm

@@ -68,9 +68,12 @@ def test_ar2_evolution_keeps_each_levels_variance(motionless):
 
 def test_ensemble_mean_approaches_the_deterministic_cascade(motionless):
     frames = _correlated_frames(size=48, seed=4)
-    # the deterministic cascade's AR(2) bound (the default's: test_steps_lag2.py)
+    # the deterministic cascade's AR(2): its bound and its lags 1 and 2 (the defaults':
+    # test_steps_lag2.py)
     model = motionless(
-        get_model("steps", members=32, n_in=4, n_out=4, lag2_adjust="stationary", **PLAIN)
+        get_model(
+            "steps", members=32, n_in=4, n_out=4, lag2_adjust="stationary", ar_lags=2, **PLAIN
+        )
     )
     ens = model.predict(frames[None])[0]
     det = extrapolate_cascade(

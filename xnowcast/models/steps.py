@@ -9,10 +9,11 @@ motion and cascade as the deterministic forecast
    one along the motion (the Lagrangian frame), are split into ``n_levels``
    scales (:mod:`xnowcast.cascade`); each level is standardised by the last
    frame's standard deviation of that level, and gets AR(2) (or AR(1))
-   parameters from its lag-1 and lag-2 correlations, taken over the pixels
-   observed in both frames (``ar_correlations``), the lag-2 one raised
-   where needed so that the AR(2) has real roots (``lag2_adjust``, as
-   pysteps);
+   parameters fitted to its correlations with the earlier frames (also moved
+   onto the last) at lags ``1 .. ar_lags`` (4 by default), taken over the
+   pixels observed in both frames (``ar_correlations``), the lag-2
+   correlation of the fit raised where needed so that the AR(2) has real
+   roots (``lag2_adjust``, as pysteps);
 2. per lead time, each level evolves as
    ``x_t = phi1 x_{t-1} + phi2 x_{t-2} + sigma * e_t``, where ``e_t`` is the
    same level of spatially correlated noise (:mod:`xnowcast.noise`, its
@@ -73,13 +74,17 @@ from xnowcast.probmatching import N_QUANTILES, apply_table, match_table, probabi
 
 __all__ = [
     "AR_CORRELATIONS",
+    "DEFAULT_AR_LAGS",
     "MASKS",
     "MOTION_PERTURBATIONS",
     "Steps",
+    "check_ar_lags",
     "check_members",
     "check_seed",
+    "fit_ar",
     "innovation_std",
     "mask_grow",
+    "masked_correlations",
     "member_rng",
 ]
 
@@ -87,6 +92,10 @@ numba = import_optional("numba", "the steps ensemble model")
 
 #: Valid values of ``ar_correlations`` (the first is the default).
 AR_CORRELATIONS = ("valid", "filled")
+
+#: Lags the AR parameters are fitted to by default (``ar_lags=None``; fewer when the window
+#: holds fewer): 4 steps, 20 minutes on a 5 minute grid.
+DEFAULT_AR_LAGS = 4
 
 #: Valid values of ``mask`` (the first is the default).
 MASKS = ("incremental", "threshold", "none")
@@ -304,6 +313,115 @@ def innovation_std(phi: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(var, 0.0))
 
 
+def check_ar_lags(ar_lags: Any, ar_order: int, n_in: int) -> int:
+    """``ar_lags`` as an int in ``ar_order .. n_in - 1``.
+
+    ``None`` (the default): :data:`DEFAULT_AR_LAGS`, or every lag the window
+    holds when it holds fewer (``n_in - 1``), but at least ``ar_order``.
+
+    Examples
+    --------
+    >>> check_ar_lags(None, 2, 12), check_ar_lags(None, 2, 4), check_ar_lags(6, 2, 12)
+    (4, 3, 6)
+    >>> check_ar_lags(12, 2, 12)
+    Traceback (most recent call last):
+    ...
+    ValueError: ar_lags must be at most n_in - 1 = 11 (lag k needs the frame k steps before the last), got 12; lower ar_lags or raise n_in
+    """
+    if ar_lags is None:
+        return max(int(ar_order), min(DEFAULT_AR_LAGS, int(n_in) - 1))
+    lags = integer(ar_lags, "ar_lags", low=ar_order)
+    if lags > n_in - 1:
+        raise ValueError(
+            f"ar_lags must be at most n_in - 1 = {n_in - 1} (lag k needs the frame k steps "
+            f"before the last), got {lags}; lower ar_lags or raise n_in"
+        )
+    return lags
+
+
+def masked_correlations(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row of ``a`` with the same row of ``b`` over ``valid``.
+
+    The statistics of :func:`xnowcast.cascade.valid_level_correlations`
+    (0 for a row that is flat there, or with fewer than two valid pixels),
+    from weighted sums instead of copies of the valid pixels: the several lags
+    of :class:`Steps` with ``ar_lags`` correlate the same last frame's levels
+    under a different mask each.
+
+    Parameters
+    ----------
+    a, b : (n, p) arrays
+        ``n`` levels of ``p`` pixels each.
+    valid : (p,) bool array
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=(2, 500)); b = a + rng.normal(size=(2, 500))
+    >>> valid = rng.random(500) > 0.3
+    >>> expected = [np.corrcoef(a[j, valid], b[j, valid])[0, 1] for j in range(2)]
+    >>> bool(np.allclose(masked_correlations(a, b, valid), expected))
+    True
+    """
+    w = np.asarray(valid, np.float64).ravel()
+    n = w.sum()
+    out = np.zeros(a.shape[0])
+    if n < 2:
+        return out
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    a = a - (a @ w / n)[:, None]  # centred on the valid pixels' means
+    b = b - (b @ w / n)[:, None]
+    saa, sbb, sab = (a * a) @ w, (b * b) @ w, (a * b) @ w
+    norm = np.sqrt(saa * sbb)
+    good = norm > 0
+    out[good] = np.clip(sab[good] / norm[good], -1.0, 1.0)
+    return out
+
+
+def fit_ar(gamma: np.ndarray, ar_order: int, lag2: str = "real-roots") -> np.ndarray:
+    """``(n_levels, 2)`` AR parameters fitted to each level's correlations at lags ``1 .. L``.
+
+    Least squares on the Yule-Walker equations of every lag,
+    ``g_k = phi1 g_(k-1) + phi2 g_(k-2)`` (``g_0 = 1``, ``g_(-1) = g_1``;
+    AR(1): ``phi2 = 0``), which for ``L = ar_order`` is the exact
+    Yule-Walker solution. The fitted process's own lag-1 and lag-2
+    correlations then go through the same bounds as two measured ones
+    (:func:`xnowcast.extrapolation.cascade.ar_from_correlations`: AR(1)
+    clipped to ``[0, 0.999]``, AR(2) with the lag-2 bound ``lag2``).
+
+    Parameters
+    ----------
+    gamma : (n_levels, L) array
+        Correlations of each level at lags ``1 .. L`` (``L >= ar_order``).
+    ar_order : {1, 2}
+    lag2 : {"real-roots", "stationary"}
+
+    Examples
+    --------
+    >>> g = 0.9 ** np.arange(1, 7)[None, :]          # an AR(1) with phi = 0.9
+    >>> fit_ar(g, 2).round(6).tolist()
+    [[0.9, 0.0]]
+    >>> fit_ar(np.array([[0.9, 0.7, 0.5, 0.3]]), 1).round(4).tolist()
+    [[0.7961, 0.0]]
+    """
+    gamma = np.asarray(gamma, np.float64)
+    rows = np.concatenate([np.ones((gamma.shape[0], 1)), gamma], axis=1)  # g_0 .. g_L
+    out = []
+    for g in rows:
+        lags = np.arange(1, g.size)
+        design = np.stack([g[lags - 1], g[np.abs(lags - 2)]], axis=1)[:, :ar_order]
+        phi = np.linalg.lstsq(design, g[1:], rcond=None)[0]
+        if ar_order == 1:
+            out.append([float(phi[0])])
+            continue
+        g1 = phi[0] / (1.0 - phi[1]) if abs(1.0 - phi[1]) > 1e-9 else np.sign(phi[0])
+        g1 = float(np.clip(g1, -0.999, 0.999))
+        out.append([g1, float(phi[0] * g1 + phi[1])])
+    implied = np.asarray(out, np.float64)
+    return ar_from_correlations([implied[:, j] for j in range(ar_order)], lag2)
+
+
 @functools.lru_cache(maxsize=4)
 def _filters(shape: tuple[int, int], n_levels: int) -> BandpassFilters:
     return bandpass_filters(shape, n_levels)
@@ -341,6 +459,16 @@ class Steps(NowcastModel):
         edge, and that band is left out. ``"filled"`` (pysteps, and the
         deterministic cascade): the whole grid, missing pixels as no rain,
         which lowers the correlations where rain comes in across the edge.
+    ar_lags : int, optional
+        The AR parameters of each level are fitted to its correlations at lags
+        ``1 .. ar_lags`` (:func:`fit_ar`: least squares on the Yule-Walker
+        equations of every lag), each earlier frame moved onto the last along
+        the motion. ``None`` (default): :data:`DEFAULT_AR_LAGS` (4), fewer if
+        the window holds fewer (at most ``n_in - 1``). ``ar_lags=ar_order``:
+        the Yule-Walker estimate from lags 1 and 2 alone (pysteps, and this
+        model before), which on the shared radar events keeps the large and
+        middle scales too persistent over the forecast (see the docs'
+        ensembles page).
     noise : {"nonparametric", "parametric", "local"}
         The noise filter (:mod:`xnowcast.noise`), estimated from the last
         frames in the Lagrangian frame.
@@ -408,6 +536,7 @@ class Steps(NowcastModel):
         ar_order: int = 2,
         lag2_adjust: str = "real-roots",
         ar_correlations: str = "valid",
+        ar_lags: int | None = None,
         noise: str = "nonparametric",
         noise_kwargs: dict[str, Any] | None = None,
         matching: str | float = "cdf",
@@ -437,6 +566,7 @@ class Steps(NowcastModel):
         self.matching = cascade["matching"]
         self.lag2_adjust = choice(lag2_adjust, "lag2_adjust", LAG2_ADJUSTMENTS)
         self.ar_correlations = choice(ar_correlations, "ar_correlations", AR_CORRELATIONS)
+        self.ar_lags = check_ar_lags(ar_lags, self.ar_order, n_in)
         self.noise, self.noise_kwargs = check_noise_options(noise, noise_kwargs)
         self.mask = choice(mask, "mask", MASKS)
         self.mask_kwargs = _options(mask_kwargs, MASK_DEFAULTS, "mask_kwargs", "mask")
@@ -480,6 +610,7 @@ class Steps(NowcastModel):
             "ar_order": self.ar_order,
             "lag2_adjust": self.lag2_adjust,
             "ar_correlations": self.ar_correlations,
+            "ar_lags": self.ar_lags,
             "noise": self.noise,
             "noise_kwargs": copy.deepcopy(self.noise_kwargs),
             "matching": self.matching,
@@ -621,7 +752,7 @@ class Steps(NowcastModel):
         tf = self._transform
         flow = self._motion.motion(frames)
         floor = np.float32(tf.forward(np.zeros(1, np.float32))[0])
-        z = tf.forward(frames[-(self.ar_order + 1) :])
+        z = tf.forward(frames[-(max(self.ar_lags, self.ar_order) + 1) :])
         aligned = [z[-1]] + [advect(z[-1 - lag], flow, lag) for lag in range(1, self.ar_order + 1)]
         stack = np.stack(aligned[::-1])
         valid = np.isfinite(stack)
@@ -629,7 +760,10 @@ class Steps(NowcastModel):
         shape = (int(fields.shape[1]), int(fields.shape[2]))
         filters = _filters(shape, self.n_levels)
         spectra = np.fft.rfft2(fields)
-        phi = self._ar_phi(valid, spectra, filters)
+        if self.ar_lags > self.ar_order:
+            phi = self._ar_phi_lags(z, flow, valid, spectra, filters, floor)
+        else:
+            phi = self._ar_phi(valid, spectra, filters)
         n = shape[0] * shape[1]
         last = spectra[-1].astype(np.complex128).ravel()
         sigma = np.sqrt(filters.power @ (last.real**2 + last.imag**2)) / n
@@ -681,6 +815,39 @@ class Steps(NowcastModel):
             for lag in range(1, self.ar_order + 1)
         ]
         return ar_from_correlations(gamma, self.lag2_adjust)
+
+    def _ar_phi_lags(
+        self,
+        z: np.ndarray,
+        flow: np.ndarray,
+        valid: np.ndarray,
+        spectra: np.ndarray,
+        filters: BandpassFilters,
+        floor: np.float32,
+    ) -> np.ndarray:
+        """AR parameters fitted to the correlations at lags ``1 .. ar_lags`` (:func:`fit_ar`).
+
+        ``z``: the last ``ar_lags + 1`` transformed frames; each earlier one is
+        moved onto the last along the motion (as the frames of :meth:`_ar_phi`)
+        and correlated with it level by level (:func:`masked_correlations`),
+        over the pixels observed in both (``ar_correlations="valid"``) or over
+        the whole grid (``"filled"``).
+        """
+        from xnowcast.extrapolation.semilagrangian import advect
+
+        last = split_spectrum(spectra[-1], filters).reshape(self.n_levels, -1)
+        gamma = []
+        for lag in range(1, self.ar_lags + 1):
+            if lag <= self.ar_order:
+                ok, spectrum = valid[-1 - lag], spectra[-1 - lag]
+            else:
+                field = advect(z[-1 - lag], flow, lag)
+                ok = np.isfinite(field)
+                spectrum = np.fft.rfft2(np.where(ok, field, floor))
+            both = valid[-1] & ok if self.ar_correlations == "valid" else np.ones_like(ok)
+            earlier = split_spectrum(spectrum, filters).reshape(self.n_levels, -1)
+            gamma.append(masked_correlations(last, earlier, both.ravel()))
+        return fit_ar(np.stack(gamma, axis=1), self.ar_order, self.lag2_adjust)
 
     def member(
         self,

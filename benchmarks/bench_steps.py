@@ -53,7 +53,11 @@ beside the one-seed table (pysteps, minutes per forecast, runs one seed).
 
 ``--quick`` takes every 6th window of each dataset, a centred 384 x 384 crop and
 20 members (the full run, 88 windows of 700 x 700, takes hours for pysteps on
-two shared cores). Writes its tables into ``docs/ensembles.md``.
+two shared cores). ``--max-windows N`` thins each dataset evenly to at most
+``N`` windows instead (every ``ceil(n / N)``-th from the first, by the count
+alone): the docs' run, ``--crop 384 --max-windows 10``, takes all 5 windows of
+MCH, every 6th of KNMI's 57 and every 3rd of BOM's 26. Writes its tables into
+``docs/ensembles.md``.
 
 ``--pysteps-cache DIR`` keeps each window's pysteps ensemble in
 ``DIR/<dataset>_<window>.npz`` (with its inputs, init time, seed, members and

@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 
 from xnowcast.conventions import (
+    cell_size,
     find_latlon,
     grid_crs,
     grid_spacing,
@@ -184,6 +185,26 @@ def test_grid_spacing_and_crs():
     assert (dy, dx) == (-2000.0, 2000.0)
     assert grid_crs(cube).to_cf()["grid_mapping_name"] == "lambert_azimuthal_equal_area"
     assert grid_spacing(make(dims=("time", "lat", "lon"))) is None
+
+
+def test_cell_size_of_projected_and_latitude_longitude_grids():
+    """A projected grid's spacing as it is; a latitude-longitude grid's cells at its central
+    latitude (0.01 degrees: 1112 m north-south, 1112 m x cos(lat) east-west); none without
+    coordinates in metres or degrees."""
+    from xnowcast.motion.api import pixel_speed_limit
+
+    cube = synthetic_radar(n_times=2, size=16, resolution_m=2000)
+    assert cell_size(cube) == grid_spacing(cube) == (-2000.0, 2000.0)
+    lat = ("lat", [60.02, 60.01, 60.0, 59.99], {"units": "degrees_north"})
+    lon = ("lon", np.linspace(10.0, 10.05, 6), {"units": "degrees_east"})
+    geo = make(dims=("time", "lat", "lon"), lat=lat, lon=lon)
+    dy, dx = cell_size(geo)
+    assert dy == pytest.approx(-1111.95, abs=0.01)
+    assert dx == pytest.approx(1111.95 * np.cos(np.deg2rad(60.005)), abs=0.01)  # 556 m
+    # 100 m/s for 5 minutes is 30 km: 54 of these 556-m cells per step
+    assert pixel_speed_limit(*normalize_cube(geo)) == pytest.approx(30_000 / dx)
+    assert cell_size(make()) is None  # pixel indices: no size
+    assert pixel_speed_limit(*normalize_cube(make())) is None
 
 
 def test_grid_mapping_data_variable_is_kept_as_coordinate():

@@ -34,8 +34,10 @@ from xnowcast.conventions.cf import (
 )
 from xnowcast.conventions.crs import add_latlon, grid_crs, metres_per_unit
 from xnowcast.conventions.cube import (
+    EARTH_RADIUS,
     CubeInfo,
     as_dataarray,
+    cell_size,
     check_spatial_index,
     decode_missing,
     grid_spacing,
@@ -54,6 +56,7 @@ from xnowcast.conventions.matching import match_grid
 from xnowcast.conventions.times import as_interval, as_times, check_time_index, infer_time_step
 
 __all__ = [
+    "EARTH_RADIUS",
     "INIT_TIME",
     "LAT_UNITS",
     "LEAD_TIME",
@@ -65,6 +68,7 @@ __all__ = [
     "as_dataarray",
     "as_interval",
     "as_times",
+    "cell_size",
     "cf_attr",
     "check_spatial_index",
     "check_time_index",

@@ -30,8 +30,10 @@ from xnowcast.conventions.crs import add_latlon, metres_per_unit
 from xnowcast.conventions.times import check_time_index, infer_time_step
 
 __all__ = [
+    "EARTH_RADIUS",
     "CubeInfo",
     "as_dataarray",
+    "cell_size",
     "check_spatial_index",
     "decode_missing",
     "grid_spacing",
@@ -339,6 +341,13 @@ def grid_spacing(da: xr.DataArray, info: CubeInfo | None = None) -> tuple[float,
     """Grid spacing ``(dy, dx)`` in metres, or ``None`` when not a projected grid.
 
     ``dy`` is negative when ``y`` decreases along its axis (north-up images).
+    A latitude-longitude grid has no one spacing in metres: see :func:`cell_size`.
+
+    Examples
+    --------
+    >>> from xnowcast.datasets import synthetic_radar
+    >>> grid_spacing(synthetic_radar(n_times=1, size=8))  # 1 km, y decreasing down the rows
+    (-1000.0, 1000.0)
     """
     if info is None:
         _, info = normalize_cube(da, min_frames=1)
@@ -354,3 +363,45 @@ def grid_spacing(da: xr.DataArray, info: CubeInfo | None = None) -> tuple[float,
             return None
         out.append(float(coord.values[1] - coord.values[0]) * factor)
     return out[0], out[1]
+
+
+#: Mean radius of the Earth (m): the size of the cells of latitude-longitude grids.
+EARTH_RADIUS = 6_371_000.0
+
+
+def cell_size(da: xr.DataArray, info: CubeInfo | None = None) -> tuple[float, float] | None:
+    """Size ``(dy, dx)`` in metres of a grid cell: the spacing of a projected grid
+    (:func:`grid_spacing`) or, on a regular latitude-longitude grid, at its central latitude.
+
+    Whatever needs a typical cell size, not an exact one (the fastest plausible motion in
+    pixels per step, the scale of STEPS' motion perturbations), takes it from here. On a
+    latitude-longitude grid the east-west size of a cell shrinks with the cosine of the
+    latitude (MRMS, 0.01 degrees: 1.11 km north-south everywhere, east-west 1.04 km at
+    20 N, 0.88 km at the centre of its grid, 0.64 km at 55 N), and a sphere of
+    :data:`EARTH_RADIUS` stands for the ellipsoid. ``None`` on any other grid.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> geo = xr.DataArray(np.zeros((2, 3, 4)), dims=("time", "lat", "lon"), coords={
+    ...     "time": pd.date_range("2024-01-01", periods=2, freq="2min"),
+    ...     "lat": ("lat", [41.01, 41.0, 40.99], {"units": "degrees_north"}),
+    ...     "lon": ("lon", [-100.0, -99.99, -99.98, -99.97], {"units": "degrees_east"})})
+    >>> [round(v) for v in cell_size(geo)]
+    [-1112, 839]
+    """
+    spacing = grid_spacing(da, info)
+    if spacing is not None:
+        return spacing
+    if info is None:
+        _, info = normalize_cube(da, min_frames=1)
+    y = da.coords.get(info.y_dim)
+    x = da.coords.get(info.x_dim)
+    if y is None or x is None or y.size < 2 or x.size < 2:
+        return None
+    if cf_attr(y, "units") not in LAT_UNITS or cf_attr(x, "units") not in LON_UNITS:
+        return None
+    metres = np.pi / 180.0 * EARTH_RADIUS
+    lat, lon = y.values.astype(float), x.values.astype(float)
+    centre = np.deg2rad((lat[0] + lat[-1]) / 2.0)
+    return float(lat[1] - lat[0]) * metres, float(lon[1] - lon[0]) * metres * float(np.cos(centre))

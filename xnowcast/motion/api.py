@@ -97,6 +97,9 @@ MAX_SPEED = 100.0
 def pixel_speed_limit(cube: Any, info: Any) -> float | None:
     """:data:`MAX_SPEED` in pixels per time step of ``cube``, or ``None`` without a metric grid.
 
+    The cells are those of :func:`xnowcast.conventions.cell_size`: a projected grid's
+    spacing, a latitude-longitude grid's cells at its central latitude.
+
     Examples
     --------
     >>> from xnowcast.conventions import normalize_cube
@@ -104,9 +107,9 @@ def pixel_speed_limit(cube: Any, info: Any) -> float | None:
     >>> pixel_speed_limit(*normalize_cube(synthetic_radar(n_times=2, size=8)))  # 1 km, 5 min
     30.0
     """
-    from xnowcast.conventions import grid_spacing
+    from xnowcast.conventions import cell_size
 
-    spacing = grid_spacing(cube, info)
+    spacing = cell_size(cube, info)
     if spacing is None or min(abs(spacing[0]), abs(spacing[1])) == 0:
         return None
     seconds = float(np.timedelta64(info.step, "ns").astype(np.int64)) / 1e9

@@ -314,6 +314,7 @@ class StoredChunks:
                 and not meta.filters
                 and meta.order == "C"
                 and dtype.isnative
+                and dtype.kind in "biuf"
                 and (meta.compressor is None or hasattr(meta.compressor, "decode"))
                 and isinstance(array.store_path.store, LocalStore)
             )

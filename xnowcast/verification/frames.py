@@ -289,7 +289,6 @@ class StoredChunks:
         self.dtype = np.dtype(meta.dtype.to_native_dtype())
         self.ndim = len(self.shape)
         self.chunks = tuple(meta.chunks)
-        self.fill_value = meta.fill_value
         self.compressor = meta.compressor
         self.separator = meta.dimension_separator or "."
         self.path = Path(array.store_path.store.root) / array.store_path.path

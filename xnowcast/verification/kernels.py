@@ -463,7 +463,9 @@ def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
     per = min(max(64 // (2 * window_bits), 1), wide_per, SLOTS)
     mask = (np.int64(1) << window_bits) - 1
     out = np.zeros((n_pairs, n_thr, n_sizes, 3))
-    image = np.zeros((ny + 1, nx + 1), dtype=np.int64)
+    image = np.empty((ny + 1, nx + 1), dtype=np.int64)  # the passes write the rest
+    image[0, :] = 0
+    image[:, 0] = 0
     row = np.empty(nx, dtype=np.int64)
     extent = np.empty((ny, 2), dtype=np.int64)
     cols = np.empty(nx + 1, dtype=np.int64)
@@ -517,7 +519,9 @@ def default_sums(
     cont = np.zeros((n_pairs, 9))
     table = np.zeros((n_pairs, n_cat, 4), dtype=np.int64)
     out = np.zeros((n_pairs, n_thr, n_sizes, 3))
-    image = np.zeros((ny + 1, nx + 1), dtype=np.int64)
+    image = np.empty((ny + 1, nx + 1), dtype=np.int64)  # the passes write the rest
+    image[0, :] = 0
+    image[:, 0] = 0
     row = np.empty(nx, dtype=np.int64)
     extent = np.empty((ny, 2), dtype=np.int64)
     cols = np.empty(nx + 1, dtype=np.int64)

@@ -333,27 +333,33 @@ def stored_forecast(tmp_path):
     return cube, fc, path
 
 
+def _stored(data) -> list:
+    """The :class:`StoredChunks` in the graph of dask array ``data``."""
+    from xnowcast.io.chunks import StoredChunks
+
+    values = [getattr(n, "value", n) for n in dict(data.__dask_graph__()).values()]
+    return [v for v in values if isinstance(v, StoredChunks)]
+
+
 def test_stored_chunks_read_a_zarr_v2_forecast_as_zarr_does(stored_forecast, tmp_path):
     """Whole chunks from their files, the edge chunk's part, a chunk never written (NaN)."""
     from xnowcast.io import open_forecast
-    from xnowcast.verification.frames import StoredChunks
 
     cube, fc, _ = stored_forecast
     path = tmp_path / "edges.zarr"  # chunks of 2 lead times: the last one is an edge chunk
     fc.to_dataset().to_zarr(path, encoding={fc.name: {"chunks": (1, 2, 20, 20)}}, zarr_format=2)
     (path / str(fc.name) / "3.1.0.0").unlink()  # init time 3, lead times 2-3: never written
     back = open_forecast(path, check_complete=False)
-    (data,) = dask.optimize(back.data)
-    graphs = ForecastChunk.split(data)
-    leaves = [getattr(n, "value", None) for g in graphs.values() for n in g.values()]
-    assert any(isinstance(v, StoredChunks) for v in leaves)
-    assert data.chunks[1] == (2, 2, 1)  # the last chunk of lead times is an edge chunk
-    expected = back.values  # read by zarr
+    assert _stored(back.data)  # read by StoredChunks
+    assert back.data.chunks[1] == (2, 2, 1)  # the last chunk of lead times is an edge chunk
+    expected = xr.open_zarr(path)[fc.name].values  # read by zarr
     assert np.isnan(expected[3, 2:4]).all()
-    for index, graph in graphs.items():
+    data = back.data
+    for index, graph in ForecastChunk.split(data).items():
         got = ForecastChunk(graph, (data.name, *index), back, {}).read()
         where = tuple(slice(sum(c[:i]), sum(c[: i + 1])) for i, c in zip(index, data.chunks))
         np.testing.assert_array_equal(got, expected[where])
+    np.testing.assert_array_equal(back.values, expected)
     xr.testing.assert_allclose(
         verify(back, cube, ["mae", "csi", "fss"]).compute(),
         verify(back.compute(), cube, ["mae", "csi", "fss"]),
@@ -361,22 +367,23 @@ def test_stored_chunks_read_a_zarr_v2_forecast_as_zarr_does(stored_forecast, tmp
 
 
 def test_stored_chunks_leave_decoded_and_other_arrays_to_xarray(tmp_path):
-    """Values xarray decodes (scale factor) are read by xarray; so are zarr v3 arrays."""
-    from xnowcast.verification.frames import StoredChunks
+    """Values xarray decodes (scale factor) are read by xarray; so are zarr v3 arrays and
+    variables chunked otherwise than the store."""
+    from xnowcast.io.chunks import StoredChunks, direct_chunks
 
     da = xr.DataArray(np.arange(24.0).reshape(4, 6), dims=("y", "x"), name="v")
     scaled = {"scale_factor": 0.5, "dtype": "int16", "_FillValue": -1}
-    for name, kw in (("scaled", scaled), ("v3", {})):
+    for name, kw in (("scaled", scaled), ("v3", {}), ("plain", {})):
         path = tmp_path / f"{name}.zarr"
         fmt = 3 if name == "v3" else 2
         encoding = {"v": {"chunks": (2, 3), **kw}}
         da.to_dataset().to_zarr(path, encoding=encoding, zarr_format=fmt, consolidated=False)
-        back = xr.open_zarr(path, consolidated=False)["v"]
-        graph = dict(back.data.__dask_graph__())
-        replaced = StoredChunks.substitute(graph)
-        assert not any(
-            isinstance(getattr(n, "value", None), StoredChunks) for n in replaced.values()
-        )
+        opened = xr.open_zarr(path, consolidated=False)
+        back = direct_chunks(opened, path)
+        assert bool(_stored(back.v.data)) == (name == "plain"), name
+        xr.testing.assert_identical(back, opened)
+        rechunked = opened.chunk({"y": 4})
+        assert direct_chunks(rechunked, path) is rechunked
     assert not StoredChunks.readable(np.zeros(3))
 
 

@@ -546,6 +546,9 @@ def open_forecast(
 ) -> xr.DataArray:
     """Open a forecast written by :func:`save_forecast` (lazily).
 
+    The chunks of a local zarr v2 store are read straight from their files
+    (:func:`xnowcast.io.chunks.direct_chunks`; the same values as zarr's).
+
     Parameters
     ----------
     path : str or path
@@ -580,13 +583,14 @@ def open_forecast(
     from xnowcast.checks import boolean
     from xnowcast.conventions import as_dataarray
     from xnowcast.io.archive import open_zarr_store
+    from xnowcast.io.chunks import direct_chunks
 
     boolean(check_complete, "check_complete")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such forecast file: {str(path)!r}")
     if _format(path) == "zarr":
-        ds = open_zarr_store(path, decode_coords="all")
+        ds = direct_chunks(open_zarr_store(path, decode_coords="all"), path)
     else:
         ds = xr.open_dataset(path, decode_coords="all", chunks={})
     marked = ds.attrs.pop(COMPLETE_ATTR, None) is not None or _BATCH_ATTR in ds.attrs

@@ -7,10 +7,6 @@ damaged file or zarr chunk is named in a one-line
 
 * :class:`ForecastChunk` reads one block of the forecast's dask array,
   building the labelled frames (to name a damaged chunk) only when reading fails.
-* :class:`StoredChunks` reads whole chunks of a local zarr v2 array (as
-  ``xnowcast forecast`` writes them) straight from their files: a forecast
-  chunk read in a task needs neither zarr-python's asynchronous pipeline nor
-  its threads.
 * :class:`ObservedFrames` serves the observed frames at given positions from
   a small cache shared by the tasks of one computation: forecasts of
   consecutive init times are valid at mostly the same times, so each frame
@@ -33,13 +29,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["CACHE_CELLS", "ForecastChunk", "ObservedFrames", "StoredChunks"]
+__all__ = ["CACHE_CELLS", "ForecastChunk", "ObservedFrames"]
 
 #: Largest number of observed cells :class:`ObservedFrames` keeps (2**23: 64 MB of float64).
 CACHE_CELLS = 2**23
@@ -223,8 +218,6 @@ class ForecastChunk:
     def split(data: Any) -> dict[tuple, dict]:
         """The culled graph of every chunk of dask array ``data``, by block index.
 
-        Chunks of a local zarr v2 array are read by :class:`StoredChunks`.
-
         Examples
         --------
         >>> import dask.array as da
@@ -235,7 +228,7 @@ class ForecastChunk:
 
         from dask.optimization import cull
 
-        graph = StoredChunks.substitute(dict(data.__dask_graph__()))
+        graph = dict(data.__dask_graph__())
         out = {}
         for index in itertools.product(*(range(len(c)) for c in data.chunks)):
             out[index] = cull(graph, [(data.name, *index)])[0]
@@ -255,146 +248,3 @@ class ForecastChunk:
 
             frames = self.forecast.isel(self.where)
             return read_frames(frames, str(frames.dims[0]), scheduler="sync")  # names the frame
-
-
-class StoredChunks:
-    """A local zarr v2 array whose whole chunks are read straight from their files.
-
-    Indexed with one chunk's slices (as dask's ``getter`` indexes the array
-    behind a chunk), it reads the chunk's file and decodes it with the
-    array's compressor (numcodecs) into a new array: what zarr-python does,
-    without its asynchronous pipeline, which costs more than the
-    decompression itself for chunks of a few MB. A chunk never written (the
-    fill value) and any selection other than one whole chunk are read by zarr.
-
-    Parameters
-    ----------
-    array : zarr.Array
-        A zarr format 2 array in a local store, without filters, in C order.
-
-    Examples
-    --------
-    >>> import os, tempfile, numpy as np, zarr
-    >>> path = os.path.join(tempfile.mkdtemp(), "a.zarr")
-    >>> z = zarr.create_array(path, shape=(4, 6), chunks=(2, 3), dtype="f4", zarr_format=2)
-    >>> z[:] = np.arange(24, dtype="f4").reshape(4, 6)
-    >>> StoredChunks(z)[slice(2, 4), slice(3, 6)].tolist()
-    [[15.0, 16.0, 17.0], [21.0, 22.0, 23.0]]
-    """
-
-    def __init__(self, array: Any) -> None:
-        meta = array.metadata
-        self.array = array
-        self.shape = tuple(array.shape)
-        self.dtype = np.dtype(meta.dtype.to_native_dtype())
-        self.ndim = len(self.shape)
-        self.chunks = tuple(meta.chunks)
-        self.compressor = meta.compressor
-        self.separator = meta.dimension_separator or "."
-        self.path = Path(array.store_path.store.root) / array.store_path.path
-
-    @classmethod
-    def readable(cls, array: Any) -> bool:
-        """Whether ``array`` is a zarr v2 array that :class:`StoredChunks` reads (else zarr).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> StoredChunks.readable(np.zeros(3))
-        False
-        """
-        try:
-            from zarr.storage import LocalStore
-
-            meta = array.metadata
-            dtype = np.dtype(meta.dtype.to_native_dtype())
-            return (
-                meta.zarr_format == 2
-                and not meta.filters
-                and meta.order == "C"
-                and dtype.isnative
-                and dtype.kind in "biuf"
-                and (meta.compressor is None or hasattr(meta.compressor, "decode"))
-                and isinstance(array.store_path.store, LocalStore)
-            )
-        except (AttributeError, ImportError, TypeError):
-            return False
-
-    @classmethod
-    def substitute(cls, graph: dict) -> dict:
-        """``graph`` with every plain zarr v2 array that xarray reads replaced by its chunks.
-
-        Only an array that xarray reads without decoding it (no scale, offset
-        or masking between the stored values and the data) is replaced, so
-        the values are the same; any other task stays as it is.
-
-        Examples
-        --------
-        >>> import dask.array as da
-        >>> x = da.zeros(4, chunks=2)
-        >>> len(StoredChunks.substitute(dict(x.__dask_graph__()))) == len(x.__dask_graph__())
-        True
-        """
-        out = dict(graph)
-        for key, node in graph.items():
-            array = cls._plain_zarr(getattr(node, "value", None))
-            if array is not None and type(node).__name__ == "DataNode":
-                out[key] = type(node)(key, cls(array))
-        return out
-
-    @classmethod
-    def _plain_zarr(cls, value: Any) -> Any:
-        """The zarr array behind xarray's lazy wrapper ``value``, read as it is stored, or None."""
-        try:
-            from xarray.backends.zarr import ZarrArrayWrapper
-            from xarray.core import indexing
-        except ImportError:  # pragma: no cover - xarray's layout changed
-            return None
-        if not isinstance(value, indexing.ImplicitToExplicitIndexingAdapter):
-            return None
-        copy = value.array
-        lazy = getattr(copy, "array", None)
-        if not isinstance(copy, indexing.CopyOnWriteArray) or not isinstance(
-            lazy, indexing.LazilyIndexedArray
-        ):
-            return None
-        if any(k != slice(None) for k in lazy.key.tuple) or not isinstance(
-            lazy.array, ZarrArrayWrapper
-        ):
-            return None
-        array = lazy.array.get_array()
-        if not cls.readable(array) or np.dtype(lazy.array.dtype) != np.dtype(
-            array.metadata.dtype.to_native_dtype()
-        ):
-            return None
-        return array
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        found = self._chunk(key)
-        if found is None:  # not one whole chunk
-            return np.asarray(self.array[key])
-        index, sizes = found
-        try:
-            raw = (self.path / self.separator.join(str(i) for i in index)).read_bytes()
-        except FileNotFoundError:  # never written: zarr gives the fill value
-            return np.asarray(self.array[key])
-        out = np.empty(self.chunks, dtype=self.dtype)
-        decoded = self.compressor.decode(raw, out=out) if self.compressor else raw
-        if decoded is not out:
-            out[...] = np.frombuffer(decoded, dtype=self.dtype).reshape(self.chunks)
-        return out[tuple(slice(0, n) for n in sizes)]  # an edge chunk: its part in the array
-
-    def _chunk(self, key: Any) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
-        """The index of the chunk that ``key`` (slices) selects whole and its sizes, or None."""
-        if not isinstance(key, tuple) or len(key) != self.ndim:
-            return None
-        index, sizes = [], []
-        for k, size, n in zip(key, self.chunks, self.shape):
-            if not isinstance(k, slice) or k.step not in (None, 1):
-                return None
-            start, stop = k.start or 0, n if k.stop is None else k.stop
-            if start % size or stop != min(start + size, n):
-                return None
-            index.append(start // size)
-            sizes.append(stop - start)
-        return tuple(index), tuple(sizes)

@@ -335,9 +335,20 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     results = {}
     if args.jobs > 1:  # folds in parallel processes (one torch thread each; same CPU budgets)
+        import multiprocessing
+        import site
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(min(args.jobs, len(folds))) as pool:
+        # fresh processes: a fork copies dask's default thread pool without its threads, and
+        # a fold that then computes with it waits forever (when its caller has used dask);
+        # they import this script from its folder
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            min(args.jobs, len(folds)),
+            mp_context=spawn,
+            initializer=site.addsitedir,
+            initargs=(str(Path(__file__).resolve().parent),),
+        ) as pool:
             futures = {
                 held: pool.submit(
                     _fold_job, held, args.events, budget, args.quick, args.cache_dir, changes

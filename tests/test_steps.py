@@ -332,6 +332,23 @@ def test_bps_takes_the_grid_of_the_cube_and_asks_for_it_without_one():
     assert np.isfinite(still.predict(frames)).any()
 
 
+def test_bps_and_the_speed_limit_take_a_latitude_longitude_grid():
+    """A latitude-longitude cube (MRMS's kind of grid): its cells at the central latitude give
+    bps its km per pixel (it used to ask for them) and the motion its speed limit."""
+    cube = synthetic_radar(n_times=8, size=32).drop_vars(["lat", "lon", "crs"])
+    geo = cube.rename(y="lat", x="lon").assign_coords(
+        lat=("lat", 45.0 - 0.01 * np.arange(32), {"units": "degrees_north"}),
+        lon=("lon", -90.0 + 0.01 * np.arange(32), {"units": "degrees_east"}),
+    )
+    ens = xnowcast.forecast(geo, "steps", members=2, n_in=4, n_out=2)
+    recorded = json.loads(ens.attrs["xnowcast_model_params"])
+    dy, dx = 1111.95, 1111.95 * np.cos(np.deg2rad(45.0 - 0.155))  # at the central latitude
+    km = recorded["motion_perturbation_kwargs"]["km_per_pixel"]
+    assert km == pytest.approx((dy + dx) / 2000, rel=1e-4)
+    assert recorded["max_speed"] == pytest.approx(100 * 300 / dx, rel=1e-4)  # m/s x s / m
+    assert np.isfinite(ens.values).any()
+
+
 def test_motion_pairs_left_to_the_cube_span_ten_minutes():
     """As the optical-flow model: 2 pairs of 5-minute frames, 5 of 2-minute frames."""
     cube = synthetic_radar(n_times=8, size=32)

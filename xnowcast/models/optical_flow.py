@@ -294,12 +294,14 @@ class OpticalFlow(NowcastModel):
         small scales suit rain fields with a dry background (on the SEVIRI
         cube it is worse than persistence at short leads, docs/satellite.md).
         The chosen parameters are the model's (``get_params``, forecast
-        attributes). Radar cubes of 5 or 6 minutes keep every default.
+        attributes). Radar cubes of 5 or 6 minutes keep every other default.
 
-        The grid spacing and time step of projected cubes also set
-        :attr:`max_speed`, :data:`~xnowcast.motion.api.MAX_SPEED` (m/s) in pixels
-        per step: Lucas-Kanade leaves out vectors faster than that (see
-        :meth:`motion`), and a motion field faster than that warns.
+        The cell size and time step of projected and latitude-longitude grids
+        (:func:`xnowcast.conventions.cell_size`) also set :attr:`max_speed`,
+        :data:`~xnowcast.motion.api.MAX_SPEED` (m/s) in pixels per step: a motion
+        field faster than that warns, and Lucas-Kanade, unless given its own
+        ``max_speed``, gets it as that option (recorded with the parameters) and
+        leaves out faster vectors.
 
         Parameters
         ----------
@@ -337,9 +339,12 @@ class OpticalFlow(NowcastModel):
                 changes["transform"] = continuous_transform(cube, last)
             if self._by_cube["extrapolation"]:
                 changes.update(extrapolation="advection", extrapolation_kwargs=None)
+        limit = pixel_speed_limit(cube, info)
+        limited = with_speed_limit(self.method, self.options, limit)
+        changes.update({k: v for k, v in limited.items() if k not in self.options})
         model = self._with_params(changes) if changes else copy.copy(self)
         model.adapted = {**self.adapted, **changes}
-        model.max_speed = pixel_speed_limit(cube, info)
+        model.max_speed = limit
         return model
 
     def n_flows_for(self, info: Any) -> int:
@@ -392,19 +397,14 @@ class OpticalFlow(NowcastModel):
         }
 
     def motion(self, frames: np.ndarray) -> np.ndarray:
-        """The ``(2, y, x)`` motion field (pixels per step) of one ``(t, y, x)`` window.
-
-        A method that takes ``max_speed`` (Lucas-Kanade) gets :attr:`max_speed` unless
-        the options give one: it leaves out vectors no rain or cloud could have made.
-        """
-        options = with_speed_limit(self.method, self.options, self.max_speed)
+        """The ``(2, y, x)`` motion field (pixels per step) of one ``(t, y, x)`` window."""
         return estimate_motion(
             frames[-(self.n_flows + 1) :],
             method=self.method,
             n_flows=self.n_flows,
             combine=self.combine,
             transform=self._transform,
-            **options,
+            **self.options,
         )
 
     def predict(self, inputs: np.ndarray) -> np.ndarray:

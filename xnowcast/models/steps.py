@@ -624,13 +624,16 @@ class Steps(NowcastModel):
         """This model as it forecasts ``cube``: what depends on its grid, from the cube.
 
         With ``motion_perturbation="bps"``, a ``km_per_pixel`` or
-        ``minutes_per_step`` left out is the cube's grid spacing (the mean of
-        ``|dy|`` and ``|dx|``, projected grids) or time step; with
-        ``mask="incremental"``, a ``grow`` left out is :func:`mask_grow` of
-        them; an ``n_flows`` left out is the frame pairs of the last 10 minutes
-        (:meth:`~xnowcast.models.optical_flow.OpticalFlow.n_flows_for`, as the
-        optical-flow model's). The values are the model's parameters (recorded in the
-        forecast's attributes).
+        ``minutes_per_step`` left out is the cube's cell size (the mean of
+        ``|dy|`` and ``|dx|`` of :func:`xnowcast.conventions.cell_size`:
+        projected grids, and latitude-longitude grids at their central latitude)
+        or time step; with ``mask="incremental"``, a ``grow`` left out is
+        :func:`mask_grow` of them; an ``n_flows`` left out is the frame pairs of
+        the last 10 minutes
+        (:meth:`~xnowcast.models.optical_flow.OpticalFlow.n_flows_for`), and a
+        Lucas-Kanade ``max_speed`` left out the speed of 100 m/s in pixels per
+        step, as the optical-flow model's. The values are the model's parameters
+        (recorded in the forecast's attributes).
 
         Examples
         --------
@@ -641,11 +644,14 @@ class Steps(NowcastModel):
         >>> model = get_model("steps", motion_perturbation="bps").for_cube(cube, info)
         >>> model.motion_perturbation_kwargs["minutes_per_step"], model.mask_kwargs["grow"]
         (5.0, 2)
+        >>> model.get_params()["max_speed"]  # 100 m/s on 1 km cells, 5 min
+        30.0
         """
-        from xnowcast.conventions import grid_spacing
+        from xnowcast.conventions import cell_size
+        from xnowcast.motion.api import pixel_speed_limit, with_speed_limit
 
         minutes = float(np.timedelta64(info.step, "ns").astype(np.int64) / 60e9)
-        spacing = grid_spacing(cube, info)
+        spacing = cell_size(cube, info)
         km = None if spacing is None else (abs(spacing[0]) + abs(spacing[1])) / 2000.0
         changes: dict[str, Any] = {}
         opts = self.motion_perturbation_kwargs
@@ -663,6 +669,9 @@ class Steps(NowcastModel):
         pairs = self._motion.n_flows_for(info)
         if pairs != self._motion.n_flows:
             changes["n_flows"] = pairs
+        options = self._motion.options
+        limited = with_speed_limit(self._motion.method, options, pixel_speed_limit(cube, info))
+        changes.update({k: v for k, v in limited.items() if k not in options})
         if not changes:
             return self
         model = type(self)(**{**self.get_params(), **changes})

@@ -457,19 +457,9 @@ def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
     """
     n_pairs, ny, nx = fc.shape
     n_thr, n_sizes = thresholds.size, sizes.size
-    largest = min(sizes.max(), ny) * min(sizes.max(), nx)  # the most events in a window
-    window_bits = count_width(largest, 1)[0]
-    width, wide_per = count_width(ny, nx)
-    per = min(max(64 // (2 * window_bits), 1), wide_per, SLOTS)
-    mask = (np.int64(1) << window_bits) - 1
+    window_bits, width, _, per, mask = _fss_layout(ny, nx, sizes)
+    image, row, extent, cols, acc = _fss_buffers(ny, nx)
     out = np.zeros((n_pairs, n_thr, n_sizes, 3))
-    image = np.empty((ny + 1, nx + 1), dtype=np.int64)  # the passes write the rest
-    image[0, :] = 0
-    image[:, 0] = 0
-    row = np.empty(nx, dtype=np.int64)
-    extent = np.empty((ny, 2), dtype=np.int64)
-    cols = np.empty(nx + 1, dtype=np.int64)
-    acc = np.zeros((SLOTS, 3), dtype=np.int64)
     for k in range(n_pairs):
         for t0 in range(0, n_thr, per):
             nt = min(per, n_thr - t0)
@@ -479,6 +469,32 @@ def fss_sums(fc, obs, thresholds, sizes, strict):  # pragma: no cover - compiled
                 image, extent, counts, sizes, nt, narrow, mask, width, cols, acc, out[k, t0:]
             )
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _fss_layout(ny, nx, sizes):  # pragma: no cover - compiled
+    """How the FSS passes pack their counts: bits of a window's count, bits and slots of
+    a field's counts, thresholds per pass, and the mask of one window count."""
+    largest = min(sizes.max(), ny) * min(sizes.max(), nx)  # the most events in a window
+    window_bits = count_width(largest, 1)[0]
+    width, wide_per = count_width(ny, nx)
+    per = min(max(64 // (2 * window_bits), 1), wide_per, SLOTS)
+    mask = (np.int64(1) << window_bits) - 1
+    return window_bits, width, wide_per, per, mask
+
+
+@numba.njit(cache=True, nogil=True)
+def _fss_buffers(ny, nx):  # pragma: no cover - compiled
+    """The integral image (its first row and column zero; the passes write the rest) and
+    the work arrays of the FSS passes over a ``(ny, nx)`` field."""
+    image = np.empty((ny + 1, nx + 1), dtype=np.int64)
+    image[0, :] = 0
+    image[:, 0] = 0
+    row = np.empty(nx, dtype=np.int64)
+    extent = np.empty((ny, 2), dtype=np.int64)
+    cols = np.empty(nx + 1, dtype=np.int64)
+    acc = np.zeros((SLOTS, 3), dtype=np.int64)
+    return image, row, extent, cols, acc
 
 
 @numba.njit(cache=True, nogil=True)
@@ -507,11 +523,7 @@ def default_sums(
     """
     n_pairs, ny, nx = fc.shape
     n_thr, n_sizes = thresholds.size, sizes.size
-    largest = min(sizes.max(), ny) * min(sizes.max(), nx)
-    window_bits = count_width(largest, 1)[0]
-    width, wide_per = count_width(ny, nx)
-    per = min(max(64 // (2 * window_bits), 1), wide_per, SLOTS)
-    mask = (np.int64(1) << window_bits) - 1
+    window_bits, width, wide_per, per, mask = _fss_layout(ny, nx, sizes)
     n_cat = cat_thresholds.size
     fused_cat = min(n_cat, wide_per, SLOTS)  # categorical thresholds of the fused pass
     cat_thr, cat_shift = _slots(cat_thresholds, 0, fused_cat, width)
@@ -519,13 +531,7 @@ def default_sums(
     cont = np.zeros((n_pairs, 9))
     table = np.zeros((n_pairs, n_cat, 4), dtype=np.int64)
     out = np.zeros((n_pairs, n_thr, n_sizes, 3))
-    image = np.empty((ny + 1, nx + 1), dtype=np.int64)  # the passes write the rest
-    image[0, :] = 0
-    image[:, 0] = 0
-    row = np.empty(nx, dtype=np.int64)
-    extent = np.empty((ny, 2), dtype=np.int64)
-    cols = np.empty(nx + 1, dtype=np.int64)
-    acc = np.zeros((SLOTS, 3), dtype=np.int64)
+    image, row, extent, cols, acc = _fss_buffers(ny, nx)
     for k in range(n_pairs):
         thr, narrow, wide = _fss_shifts(thresholds, 0, min(per, n_thr), window_bits, width)
         at = _at_or_above(thr, strict)

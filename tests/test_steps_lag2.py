@@ -200,18 +200,20 @@ def test_ar_lags_is_checked():
     assert get_model("steps", ar_order=1, ar_lags=1).ar_lags == 1
 
 
-def test_masked_correlations_are_the_valid_level_correlations():
+def test_valid_level_correlations_are_pearson_over_the_valid_pixels():
+    """From weighted sums over the grid (no copies), as numpy's corrcoef of the valid pixels;
+    0 for a flat level or fewer than two valid pixels."""
     from xnowcast.cascade import valid_level_correlations
-    from xnowcast.models.steps import masked_correlations
 
     rng = np.random.default_rng(3)
     a = rng.normal(size=(4, 24, 24)).astype("float32") + 5.0  # far from zero mean
     b = (0.7 * a + rng.normal(size=a.shape)).astype("float32")
     b[2] = 1.0  # a flat level: 0
     valid = rng.random((24, 24)) > 0.4
-    got = masked_correlations(a.reshape(4, -1), b.reshape(4, -1), valid.ravel())
-    np.testing.assert_allclose(got, valid_level_correlations(a, b, valid), atol=1e-9)
+    got = valid_level_correlations(a, b, valid)
+    expected = [np.corrcoef(a[j][valid], b[j][valid])[0, 1] for j in (0, 1, 3)]
+    np.testing.assert_allclose(got[[0, 1, 3]], expected, atol=1e-9)
     assert got[2] == 0.0 and got[0] > 0.3
-    one = np.zeros(24 * 24, bool)
-    one[5] = True
-    assert (masked_correlations(a.reshape(4, -1), b.reshape(4, -1), one) == 0).all()
+    one = np.zeros((24, 24), bool)
+    one[0, 5] = True
+    assert (valid_level_correlations(a, b, one) == 0).all()

@@ -325,16 +325,21 @@ def valid_level_correlations(
             f"levels {levels.shape}, earlier {earlier.shape} and valid {valid.shape} must be "
             "two cascades (n_levels, y, x) of one grid and its (y, x) mask"
         )
+    # weighted sums over the grid rather than copies of the valid pixels: the several lags of
+    # the steps model correlate the same last frame's levels under a mask each
+    w = valid.ravel().astype(np.float64)
+    n = w.sum()
     out = np.zeros(levels.shape[0])
-    if valid.sum() < 2:
+    if n < 2:
         return out
-    for j in range(levels.shape[0]):
-        a = levels[j][valid].astype(np.float64)
-        b = earlier[j][valid].astype(np.float64)
-        a -= a.mean()
-        b -= b.mean()
-        norm = np.sqrt((a @ a) * (b @ b))
-        out[j] = np.clip((a @ b) / norm, -1.0, 1.0) if norm > 0 else 0.0
+    a = levels.reshape(levels.shape[0], -1).astype(np.float64)
+    b = earlier.reshape(earlier.shape[0], -1).astype(np.float64)
+    a -= (a @ w / n)[:, None]  # centred on the valid pixels' means
+    b -= (b @ w / n)[:, None]
+    saa, sbb, sab = (a * a) @ w, (b * b) @ w, (a * b) @ w
+    norm = np.sqrt(saa * sbb)
+    good = norm > 0
+    out[good] = np.clip(sab[good] / norm[good], -1.0, 1.0)
     return out
 
 

@@ -84,7 +84,6 @@ __all__ = [
     "fit_ar",
     "innovation_std",
     "mask_grow",
-    "masked_correlations",
     "member_rng",
 ]
 
@@ -337,46 +336,6 @@ def check_ar_lags(ar_lags: Any, ar_order: int, n_in: int) -> int:
             f"before the last), got {lags}; lower ar_lags or raise n_in"
         )
     return lags
-
-
-def masked_correlations(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Pearson correlation of each row of ``a`` with the same row of ``b`` over ``valid``.
-
-    The statistics of :func:`xnowcast.cascade.valid_level_correlations`
-    (0 for a row that is flat there, or with fewer than two valid pixels),
-    from weighted sums instead of copies of the valid pixels: the several lags
-    of :class:`Steps` with ``ar_lags`` correlate the same last frame's levels
-    under a different mask each.
-
-    Parameters
-    ----------
-    a, b : (n, p) arrays
-        ``n`` levels of ``p`` pixels each.
-    valid : (p,) bool array
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> a = rng.normal(size=(2, 500)); b = a + rng.normal(size=(2, 500))
-    >>> valid = rng.random(500) > 0.3
-    >>> expected = [np.corrcoef(a[j, valid], b[j, valid])[0, 1] for j in range(2)]
-    >>> bool(np.allclose(masked_correlations(a, b, valid), expected))
-    True
-    """
-    w = np.asarray(valid, np.float64).ravel()
-    n = w.sum()
-    out = np.zeros(a.shape[0])
-    if n < 2:
-        return out
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    a = a - (a @ w / n)[:, None]  # centred on the valid pixels' means
-    b = b - (b @ w / n)[:, None]
-    saa, sbb, sab = (a * a) @ w, (b * b) @ w, (a * b) @ w
-    norm = np.sqrt(saa * sbb)
-    good = norm > 0
-    out[good] = np.clip(sab[good] / norm[good], -1.0, 1.0)
-    return out
 
 
 def fit_ar(gamma: np.ndarray, ar_order: int, lag2: str = "real-roots") -> np.ndarray:
@@ -838,13 +797,14 @@ class Steps(NowcastModel):
 
         ``z``: the last ``ar_lags + 1`` transformed frames; each earlier one is
         moved onto the last along the motion (as the frames of :meth:`_ar_phi`)
-        and correlated with it level by level (:func:`masked_correlations`),
+        and correlated with it level by level
+        (:func:`~xnowcast.cascade.valid_level_correlations`),
         over the pixels observed in both (``ar_correlations="valid"``) or over
         the whole grid (``"filled"``).
         """
         from xnowcast.extrapolation.semilagrangian import advect
 
-        last = split_spectrum(spectra[-1], filters).reshape(self.n_levels, -1)
+        last = split_spectrum(spectra[-1], filters)
         gamma = []
         for lag in range(1, self.ar_lags + 1):
             if lag <= self.ar_order:
@@ -854,8 +814,8 @@ class Steps(NowcastModel):
                 ok = np.isfinite(field)
                 spectrum = np.fft.rfft2(np.where(ok, field, floor))
             both = valid[-1] & ok if self.ar_correlations == "valid" else np.ones_like(ok)
-            earlier = split_spectrum(spectrum, filters).reshape(self.n_levels, -1)
-            gamma.append(masked_correlations(last, earlier, both.ravel()))
+            earlier = split_spectrum(spectrum, filters)
+            gamma.append(valid_level_correlations(last, earlier, both))
         return fit_ar(np.stack(gamma, axis=1), self.ar_order, self.lag2_adjust)
 
     def member(

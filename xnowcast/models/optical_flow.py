@@ -28,7 +28,7 @@ from xnowcast.motion.api import (
     estimate_motion,
     n_flows_for_step,
     pixel_speed_limit,
-    with_speed_limit,
+    speed_limit_option,
 )
 from xnowcast.motion.common import check_combine
 from xnowcast.motion.interface import canonical_name, get_method, list_methods
@@ -340,8 +340,7 @@ class OpticalFlow(NowcastModel):
             if self._by_cube["extrapolation"]:
                 changes.update(extrapolation="advection", extrapolation_kwargs=None)
         limit = pixel_speed_limit(cube, info)
-        limited = with_speed_limit(self.method, self.options, limit)
-        changes.update({k: v for k, v in limited.items() if k not in self.options})
+        changes.update(speed_limit_option(self.method, self.options, limit))
         model = self._with_params(changes) if changes else copy.copy(self)
         model.adapted = {**self.adapted, **changes}
         model.max_speed = limit

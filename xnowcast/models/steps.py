@@ -607,7 +607,7 @@ class Steps(NowcastModel):
         30.0
         """
         from xnowcast.conventions import cell_size
-        from xnowcast.motion.api import pixel_speed_limit, with_speed_limit
+        from xnowcast.motion.api import pixel_speed_limit, speed_limit_option
 
         minutes = float(np.timedelta64(info.step, "ns").astype(np.int64) / 60e9)
         spacing = cell_size(cube, info)
@@ -628,9 +628,8 @@ class Steps(NowcastModel):
         pairs = self._motion.n_flows_for(info)
         if pairs != self._motion.n_flows:
             changes["n_flows"] = pairs
-        options = self._motion.options
-        limited = with_speed_limit(self._motion.method, options, pixel_speed_limit(cube, info))
-        changes.update({k: v for k, v in limited.items() if k not in options})
+        limit = pixel_speed_limit(cube, info)
+        changes.update(speed_limit_option(self._motion.method, self._motion.options, limit))
         if not changes:
             return self
         model = type(self)(**{**self.get_params(), **changes})

@@ -33,7 +33,7 @@ __all__ = [
     "motion",
     "n_flows_for_step",
     "pixel_speed_limit",
-    "with_speed_limit",
+    "speed_limit_option",
 ]
 
 #: Defaults shared by :func:`motion` and the ``"optical-flow"`` model, chosen on
@@ -116,23 +116,23 @@ def pixel_speed_limit(cube: Any, info: Any) -> float | None:
     return MAX_SPEED * seconds / min(abs(spacing[0]), abs(spacing[1]))
 
 
-def with_speed_limit(method: str, options: dict[str, Any], limit: float | None) -> dict[str, Any]:
-    """``options`` with ``max_speed=limit`` when ``method`` takes it and they set none.
+def speed_limit_option(method: str, options: dict[str, Any], limit: float | None) -> dict[str, Any]:
+    """``{"max_speed": limit}`` when ``method`` takes it and ``options`` set none, else ``{}``.
 
     Examples
     --------
-    >>> with_speed_limit("lucas-kanade", {"sigma": 6.0}, 30.0)
-    {'sigma': 6.0, 'max_speed': 30.0}
-    >>> with_speed_limit("lucas-kanade", {"max_speed": 50.0}, 30.0)  # the user's stays
-    {'max_speed': 50.0}
-    >>> with_speed_limit("farneback", {}, 30.0)  # a dense method: nothing to leave out
+    >>> speed_limit_option("lucas-kanade", {"sigma": 6.0}, 30.0)
+    {'max_speed': 30.0}
+    >>> speed_limit_option("lucas-kanade", {"max_speed": 50.0}, 30.0)  # the user's stays
+    {}
+    >>> speed_limit_option("farneback", {}, 30.0)  # a dense method: nothing to leave out
     {}
     """
     if limit is None or "max_speed" in options:
-        return options
+        return {}
     if "max_speed" not in method_options(get_method(method)):
-        return options
-    return {**options, "max_speed": limit}
+        return {}
+    return {"max_speed": limit}
 
 
 def estimate_motion(
@@ -364,7 +364,7 @@ def motion(
     tf = get_transform(
         _default_transform(cube, info.time_dim, positions) if transform is None else transform
     )
-    options = with_speed_limit(method, options, pixel_speed_limit(cube, info))
+    options = {**options, **speed_limit_option(method, options, pixel_speed_limit(cube, info))}
     flows = np.stack(
         [
             estimate_motion(

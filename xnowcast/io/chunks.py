@@ -70,9 +70,11 @@ def direct_chunks(ds: xr.Dataset, path: str | os.PathLike) -> xr.Dataset:
     replaced = {}
     for name, var in ds.data_vars.items():
         array = group.get(str(name)) if var.chunks is not None else None
-        if array is None or not _plain(var, array):
+        if array is None or not StoredChunks.readable(array):
             continue
         stored = StoredChunks(array)
+        if not _plain(var, stored):
+            continue
         data = dask.array.from_array(
             stored,
             chunks=var.data.chunks,
@@ -83,18 +85,17 @@ def direct_chunks(ds: xr.Dataset, path: str | os.PathLike) -> xr.Dataset:
     return ds.assign(replaced) if replaced else ds
 
 
-def _plain(var: xr.DataArray, array: Any) -> bool:
-    """Whether ``var`` holds ``array``'s stored values, chunk for chunk."""
+def _plain(var: xr.DataArray, stored: StoredChunks) -> bool:
+    """Whether ``var`` holds the values of ``stored`` as they are stored, chunk for chunk."""
     import dask.array
 
-    if not StoredChunks.readable(array) or any(key in var.encoding for key in _DECODED):
+    if any(key in var.encoding for key in _DECODED):
         return False
     fill = var.encoding.get("_FillValue")
     if fill is not None and not (isinstance(fill, (float, np.floating)) and np.isnan(fill)):
         return False
-    stored = np.dtype(array.metadata.dtype.to_native_dtype())
-    chunks = dask.array.core.normalize_chunks(array.chunks, array.shape)
-    return var.dtype == stored and var.shape == array.shape and var.data.chunks == chunks
+    chunks = dask.array.core.normalize_chunks(stored.chunks, stored.shape)
+    return var.dtype == stored.dtype and var.shape == stored.shape and var.data.chunks == chunks
 
 
 class StoredChunks:

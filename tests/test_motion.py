@@ -680,3 +680,14 @@ def test_a_tracking_failure_is_left_out_quietly():
     # vectors, towards which the field tends far from every vector
     change = np.abs(limited.speed - unlimited.speed).values
     assert np.median(change) < 0.2 and (change < 1.0).mean() > 0.9
+
+
+def test_outliers_and_max_speed_work_without_debias():
+    """Without ``debias`` no window moments are tracked: dropping vectors must not index them
+    (the outlier filter did, an IndexError)."""
+    from xnowcast.datasets import synthetic_radar
+
+    frames = synthetic_radar(n_times=3, size=96).values
+    for options in ({"outliers": 3.0}, {"max_speed": 30.0}):
+        flow = estimate_motion(frames, n_flows=2, debias=False, **options)
+        assert flow.shape == (2, 96, 96) and np.isfinite(flow).all()

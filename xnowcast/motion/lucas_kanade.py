@@ -801,7 +801,7 @@ def _plausible(tracked: list, max_speed: float) -> list:
     for points, vectors, moments in tracked:
         keep = np.hypot(vectors[:, 0], vectors[:, 1]) <= max_speed
         dropped, total = dropped + int((~keep).sum()), total + len(keep)
-        kept.append((points[keep], vectors[keep], moments[keep] if len(moments) else moments))
+        kept.append(_kept(points, vectors, moments, keep))
     if dropped > MAX_DROPPED_SHARE * total:
         warnings.warn(
             f"{dropped} of {total} tracked motion vectors were faster than max_speed="
@@ -817,8 +817,12 @@ def _plausible(tracked: list, max_speed: float) -> list:
 
 def _clean(points: np.ndarray, vectors: np.ndarray, moments: np.ndarray, threshold: float):
     """``points, vectors, moments`` without the outliers of :func:`find_outliers`."""
-    keep = ~find_outliers(points, vectors, threshold)
-    return points[keep], vectors[keep], moments[keep]
+    return _kept(points, vectors, moments, ~find_outliers(points, vectors, threshold))
+
+
+def _kept(points: np.ndarray, vectors: np.ndarray, moments: np.ndarray, keep: np.ndarray):
+    """``points, vectors, moments`` where ``keep``; ``moments`` is empty without ``debias``."""
+    return points[keep], vectors[keep], moments[keep] if len(moments) else moments
 
 
 def track_pair(
